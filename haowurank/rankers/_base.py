@@ -1,0 +1,467 @@
+"""The one base class of every ranking strategy: the whole contract lives in this file.
+
+A ranker is configured by keyword arguments (stored unchanged by ``__init__``), learns from a
+:class:`~haowurank.Dataset` in ``fit`` (learned state ends in ``_``), scores users against items
+at the index level in ``_score``, and leaves ranking, seen-item filtering, cold start, id mapping,
+explanations and persistence to this base class.
+
+Cold start (documented contract): a user id that is not in the training vocabulary gets the
+``fallback_`` ranking, which is item popularity in the training data (number of distinct users who
+interacted with the item). Known users with no interactions are scored by the ranker itself when it
+can (social rankers use their friends), otherwise by the same fallback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._dataset import Dataset
+from .._errors import NotFittedError
+from ._io import read_artifact, write_artifact
+
+__all__ = ["Ranker", "available", "load_ranker", "make", "register"]
+
+log = logging.getLogger(__name__)
+
+_REGISTRY: dict[str, type[Ranker]] = {}
+PAD_INT = -1
+PAD_STR = ""
+
+
+def register(cls: type[Ranker]) -> type[Ranker]:
+    """Class decorator: make a ranker available by its ``name``."""
+    if not cls.name:
+        raise TypeError(f"{cls.__name__} needs a non-empty class attribute 'name'.")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available() -> list[str]:
+    """Names of every registered ranking strategy."""
+    importlib.import_module("haowurank.rankers._load_all")  # registers the built-in strategies
+
+    return sorted(_REGISTRY)
+
+
+def make(name: str, **params: Any) -> Ranker:
+    """Construct a ranker by name, e.g. ``make("hybrid", n_candidates=200)``."""
+    names = available()
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown ranker {name!r}. Available: {names}.")
+    return _REGISTRY[name](**params)
+
+
+def load_ranker(path: str) -> Ranker:
+    """Load a ranker saved by :meth:`Ranker.save` (numpy arrays + JSON; never unpickles)."""
+    available()
+    meta, arrays = read_artifact(path)
+    name = meta.get("ranker")
+    if name not in _REGISTRY:
+        from .._errors import ArtifactError
+
+        raise ArtifactError(f"{path}: unknown ranker {name!r} in the artifact.")
+    r = _REGISTRY[name](**meta["params"])
+    r._restore(meta, arrays)
+    return r
+
+
+def _ids_to_array(ids: np.ndarray) -> np.ndarray:
+    """Vocabularies as arrays that np.savez stores without pickle."""
+    if ids.dtype == object:
+        return np.asarray(ids.tolist(), dtype=str) if len(ids) else np.empty(0, dtype="<U1")
+    return ids.astype(np.int64)
+
+
+def _array_to_ids(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.kind == "U":
+        return np.asarray(arr.tolist(), dtype=object)
+    return arr.astype(np.int64)
+
+
+def csr_to_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """Split a CSR matrix into plain arrays for an artifact."""
+    m = sp.csr_matrix(m)
+    return {
+        f"{prefix}.data": m.data,
+        f"{prefix}.indices": m.indices,
+        f"{prefix}.indptr": m.indptr,
+        f"{prefix}.shape": np.asarray(m.shape, dtype=np.int64),
+    }
+
+
+def arrays_to_csr(prefix: str, arrays: dict[str, np.ndarray]) -> sp.csr_matrix:
+    shape = tuple(int(x) for x in arrays[f"{prefix}.shape"])
+    return sp.csr_matrix(
+        (arrays[f"{prefix}.data"], arrays[f"{prefix}.indices"], arrays[f"{prefix}.indptr"]),
+        shape=shape,
+    )
+
+
+def topk(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top ``n`` of a dense score block; -inf entries are never candidates.
+
+    Returns indices (int64, -1 where a row has fewer than ``n`` finite scores) and scores
+    (-inf there). Ties are broken by the lower item index, so results do not depend on batching.
+    """
+    b, m = scores.shape
+    k = min(n, m)
+    if k == 0:
+        return np.full((b, n), -1, dtype=np.int64), np.full((b, n), -np.inf, dtype=np.float32)
+    if k < m:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        # include all ties of the k-th value so the tie-break by index is exact
+        cut = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+        cand_mask = scores >= cut
+        idx_rows = []
+        for r in range(b):
+            cand = np.flatnonzero(cand_mask[r])
+            order = np.lexsort((cand, -scores[r, cand]))[:k]
+            idx_rows.append(cand[order])
+        idx = np.stack(idx_rows) if b else np.empty((0, k), dtype=np.int64)
+    else:
+        idx = np.lexsort((np.broadcast_to(np.arange(m), scores.shape), -scores), axis=1)
+    sc = np.take_along_axis(scores, idx, axis=1).astype(np.float32)
+    idx = idx.astype(np.int64)
+    bad = ~np.isfinite(sc)
+    idx[bad] = -1
+    sc[bad] = -np.inf
+    if k < n:
+        idx = np.pad(idx, ((0, 0), (0, n - k)), constant_values=-1)
+        sc = np.pad(sc, ((0, 0), (0, n - k)), constant_values=-np.inf)
+    return idx, sc
+
+
+class Ranker:
+    """Base class of ranking strategies.
+
+    Subclasses set ``name``, define ``__init__`` with explicit keyword arguments that are stored
+    unchanged, and implement ``_fit(ds)`` and ``_score(uidx)``. They may override ``_explain``,
+    ``_state``/``_set_state`` (persistence of learned arrays) and ``_recommend_idx`` (a faster
+    path, e.g. implicit's own top-k).
+    """
+
+    name: ClassVar[str] = ""
+    #: Whether the ranker scores known users that have no interactions by itself.
+    handles_empty_users: ClassVar[bool] = False
+    batch_size: ClassVar[int] = 512
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name for p in sig.parameters.values()
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params: Any) -> Ranker:
+        valid = self._param_names()
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {k!r}. Valid: {valid}.")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ validation helpers
+    def _check_param(self, name: str, ok: bool, expect: str) -> None:
+        if not ok:
+            raise ValueError(
+                f"The {name!r} parameter of {type(self).__name__} must be {expect}. "
+                f"Got {getattr(self, name)!r} instead."
+            )
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "item_ids_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Call 'fit' with a Dataset first."
+            )
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        ds: Dataset,
+        *,
+        show_progress: bool = False,
+        callback: Callable[[str, float], None] | None = None,
+    ) -> Ranker:
+        """Learn from a training Dataset and return ``self``.
+
+        A second ``fit`` equals a fresh one: all learned state is replaced.
+        """
+        if not isinstance(ds, Dataset):
+            raise TypeError(
+                f"{type(self).__name__}.fit expects a haowurank.Dataset. Got {type(ds).__name__}."
+            )
+        if ds.n_items == 0:
+            raise ValueError(f"{type(self).__name__}.fit needs at least one item; the dataset has none.")
+        self._validate_params()
+        for k in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, k)
+        self.user_ids_ = ds.user_ids
+        self.item_ids_ = ds.item_ids
+        self.seen_ = ds.matrix(weight="binary")
+        counts = np.asarray(self.seen_.sum(axis=0)).ravel().astype(np.float32)
+        self.fallback_ = counts
+        self._fit(ds, show_progress=show_progress, callback=callback)
+        return self
+
+    def _validate_params(self) -> None:
+        """Check hyperparameters (called by ``fit``); subclasses extend it."""
+
+    def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, uidx: np.ndarray) -> np.ndarray:
+        """Scores of known users (indices) against all items: float32 (len(uidx), n_items).
+
+        Items that are not candidates for a user score -inf.
+        """
+        raise NotImplementedError
+
+    def _fallback_rows(self, k: int) -> np.ndarray:
+        return np.broadcast_to(self.fallback_, (k, len(self.fallback_))).astype(np.float32)
+
+    def _empty_users(self, uidx: np.ndarray) -> np.ndarray:
+        """Mask of known users with no training interactions."""
+        return np.diff(self.seen_.indptr)[uidx] == 0
+
+    def _score_block(self, uidx: np.ndarray) -> np.ndarray:
+        """``_score`` with the cold-start contract applied (uidx may hold -1 for unknown users)."""
+        out = np.empty((len(uidx), len(self.item_ids_)), dtype=np.float32)
+        known = uidx >= 0
+        use_model = known.copy()
+        if not self.handles_empty_users:
+            use_model &= ~self._empty_users(np.where(known, uidx, 0))
+        if use_model.any():
+            out[use_model] = self._score(uidx[use_model])
+        if (~use_model).any():
+            out[~use_model] = self._fallback_rows(int((~use_model).sum()))
+        return out
+
+    def _user_indices(self, users: Any) -> tuple[np.ndarray, bool]:
+        self._check_fitted()
+        single = np.isscalar(users) or isinstance(users, str)
+        arr = [users] if single else list(users)
+        idx = pd.Index(self.user_ids_).get_indexer(np.asarray(arr, dtype=object)) if arr else np.empty(
+            0, dtype=np.int64
+        )
+        return np.asarray(idx, dtype=np.int64), single
+
+    def _check_n(self, n: Any, where: str) -> int:
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(
+                f"The 'n' parameter of {type(self).__name__}.{where} must be a positive int. "
+                f"Got {n!r} instead."
+            )
+        return int(n)
+
+    def _candidate_mask(self, items: Any) -> np.ndarray | None:
+        if items is None:
+            return None
+        arr = np.asarray(list(items), dtype=object)
+        idx = pd.Index(self.item_ids_).get_indexer(arr)
+        if (idx < 0).any():
+            from .._errors import UnknownIdError
+
+            raise UnknownIdError(
+                f"The 'items' parameter holds {int((idx < 0).sum())} id(s) unknown to the ranker, "
+                f"e.g. {arr[idx < 0][:3].tolist()}."
+            )
+        mask = np.zeros(len(self.item_ids_), dtype=bool)
+        mask[idx] = True
+        return mask
+
+    def score(self, users: Any, items: Any = None) -> np.ndarray:
+        """Raw scores of users against items (all items by default), with the cold-start rule.
+
+        Returns float32 of shape (n_items,) for one user, (n_users, n_items) for a sequence.
+        Non-candidates score -inf. Seen items are not masked here (ranking and filtering are
+        separate steps).
+        """
+        uidx, single = self._user_indices(users)
+        cand = self._candidate_mask(items)
+        s = self._score_block(uidx)
+        if cand is not None:
+            order = pd.Index(self.item_ids_).get_indexer(np.asarray(list(items), dtype=object))
+            s = s[:, order]
+        return s[0] if single else s
+
+    def _recommend_idx(
+        self, uidx: np.ndarray, n: int, exclude_seen: bool, cand: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Index-level top-n: (item indices with -1 pads, scores with -inf pads)."""
+        s = self._score_block(uidx)
+        if cand is not None:
+            s[:, ~cand] = -np.inf
+        if exclude_seen:
+            known = np.flatnonzero(uidx >= 0)
+            if len(known):
+                sub = self.seen_[uidx[known]].tocoo()
+                s[known[sub.row], sub.col] = -np.inf
+        return topk(s, n)
+
+    def recommend(
+        self,
+        users: Any,
+        n: int = 20,
+        *,
+        exclude_seen: bool = True,
+        items: Sequence[Any] | None = None,
+        show_progress: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` item ids and scores for one user id or a sequence of user ids.
+
+        Parameters
+        ----------
+        users : id or sequence of ids
+            Caller user ids. Unknown ids get the cold-start fallback (popularity).
+        n : int
+            List length.
+        exclude_seen : bool
+            Drop items the user interacted with in training.
+        items : sequence of ids, optional
+            Restrict candidates to these items.
+
+        Returns
+        -------
+        ids : ndarray of shape (n,) or (n_users, n)
+            Item ids, best first. Short lists are padded with id -1 (int vocabularies) or ""
+            (str vocabularies) and score -inf.
+        scores : ndarray of float32, same shape
+        """
+        n = self._check_n(n, "recommend")
+        uidx, single = self._user_indices(users)
+        cand = self._candidate_mask(items)
+        idx_parts, sc_parts = [], []
+        bs = self.batch_size
+        starts = range(0, len(uidx), bs)
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=f"{self.name}: recommend", unit="batch")
+        for s0 in starts:
+            i, sc = self._recommend_idx(uidx[s0 : s0 + bs], n, exclude_seen, cand)
+            idx_parts.append(i)
+            sc_parts.append(sc)
+        idx = np.concatenate(idx_parts) if idx_parts else np.empty((0, n), dtype=np.int64)
+        sc = np.concatenate(sc_parts) if sc_parts else np.empty((0, n), dtype=np.float32)
+        ids = self._idx_to_ids(idx)
+        if single:
+            return ids[0], sc[0]
+        return ids, sc
+
+    def _idx_to_ids(self, idx: np.ndarray) -> np.ndarray:
+        vocab = self.item_ids_
+        safe = np.where(idx >= 0, idx, 0)
+        ids = vocab[safe] if len(vocab) else np.empty(idx.shape, dtype=vocab.dtype)
+        if (idx < 0).any():
+            ids = ids.copy()
+            ids[idx < 0] = PAD_STR if vocab.dtype == object else PAD_INT
+        return ids
+
+    def recommend_frame(
+        self, users: Any, n: int = 20, *, exclude_seen: bool = True, items: Any = None
+    ) -> pd.DataFrame:
+        """Recommendations as a long DataFrame: user, item, score, rank (1-based); no pads."""
+        single = np.isscalar(users) or isinstance(users, str)
+        ulist = [users] if single else list(users)
+        ids, sc = self.recommend(ulist, n=n, exclude_seen=exclude_seen, items=items)
+        ids = np.asarray(ids).reshape(len(ulist), n)
+        sc = np.asarray(sc).reshape(len(ulist), n)
+        valid = np.isfinite(sc)
+        rank = np.broadcast_to(np.arange(1, n + 1), sc.shape)
+        users_rep = np.repeat(np.asarray(ulist, dtype=object), n).reshape(len(ulist), n)
+        frame = pd.DataFrame(
+            {
+                "user": users_rep[valid],
+                "item": ids[valid],
+                "score": sc[valid].astype(np.float64),
+                "rank": rank[valid].astype(np.int64),
+            }
+        )
+        if self.user_ids_.dtype != object and len(frame):
+            frame["user"] = frame["user"].astype(np.int64)
+        return frame
+
+    # ------------------------------------------------------------------ explanations
+    def explain(self, user: Any, item: Any) -> dict[str, Any]:
+        """Why ``item`` scores what it does for ``user``: score, model terms, friends, kinds, text."""
+        uidx, _ = self._user_indices(user)
+        iidx = pd.Index(self.item_ids_).get_indexer(np.asarray([item], dtype=object))[0]
+        if iidx < 0:
+            from .._errors import UnknownIdError
+
+            raise UnknownIdError(f"Unknown item id {item!r} for {type(self).__name__}.explain.")
+        u = int(uidx[0])
+        score = float(self._score_block(np.asarray([u]))[0, iidx])
+        out: dict[str, Any] = {"user": user, "item": item, "ranker": self.name, "score": score}
+        if u < 0 or (not self.handles_empty_users and self._empty_users(np.asarray([u]))[0]):
+            out.update(
+                terms={"popularity": float(self.fallback_[iidx])},
+                friends=[], kinds={},
+                text=f"New user: ranked by popularity ({int(self.fallback_[iidx])} users).",
+                fallback=True,
+            )
+            return out
+        out.update(fallback=False, friends=[], kinds={})
+        out.update(self._explain(u, int(iidx)))
+        out.setdefault("terms", {"score": score})
+        out.setdefault("text", f"{self.name} score {score:.3g}.")
+        return out
+
+    def _explain(self, u: int, i: int) -> dict[str, Any]:
+        return {}
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> dict[str, np.ndarray]:
+        """Learned arrays of the subclass (beyond the common ones)."""
+        return {}
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        pass
+
+    def save(self, path: str) -> str:
+        """Save the fitted ranker as one ``.npz`` of plain arrays with JSON metadata.
+
+        The write is atomic (temporary file, then rename). Load it with
+        :func:`haowurank.load_ranker`; nothing is pickled.
+        """
+        self._check_fitted()
+        arrays = {
+            "user_ids": _ids_to_array(self.user_ids_),
+            "item_ids": _ids_to_array(self.item_ids_),
+            "fallback": self.fallback_,
+            **csr_to_arrays("seen", self.seen_),
+            **self._state(),
+        }
+        params = self.get_params()
+        try:
+            json.dumps(params)
+        except TypeError as exc:
+            raise TypeError(f"{type(self).__name__} parameters must be JSON-serialisable: {exc}") from exc
+        meta = {"ranker": self.name, "params": params}
+        return write_artifact(path, meta, arrays)
+
+    def _restore(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.user_ids_ = _array_to_ids(arrays.pop("user_ids"))
+        self.item_ids_ = _array_to_ids(arrays.pop("item_ids"))
+        self.fallback_ = arrays.pop("fallback")
+        self.seen_ = arrays_to_csr("seen", arrays)
+        self._set_state(arrays)

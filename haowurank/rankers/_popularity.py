@@ -1,0 +1,72 @@
+"""Global popularity, optionally weighted by interaction kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._dataset import KINDS, Dataset
+from ._base import Ranker, register
+
+#: Default kind weights: a recommendation after purchase counts more than a plain
+#: recommendation, which counts more than a purchase signal alone, which counts more than a view.
+DEFAULT_KIND_WEIGHTS: dict[str, float] = {
+    "purchase": 1.0,
+    "recommend": 1.5,
+    "recommend_after_purchase": 3.0,
+    "view": 0.1,
+    "click": 0.2,
+    "form": 0.5,
+}
+
+
+@register
+class PopularityRanker(Ranker):
+    """Rank items by how many users interacted with them, weighted by kind.
+
+    Parameters
+    ----------
+    kind_weights : dict or None
+        Weight of each interaction kind; ``None`` uses :data:`DEFAULT_KIND_WEIGHTS`. Each user
+        counts once per (item, kind), so one heavy user cannot make an item popular.
+    """
+
+    name = "popularity"
+    handles_empty_users = True
+
+    def __init__(self, kind_weights: dict[str, float] | None = None):
+        self.kind_weights = kind_weights
+
+    def _validate_params(self) -> None:
+        kw = self.kind_weights
+        if kw is None:
+            return
+        self._check_param(
+            "kind_weights",
+            isinstance(kw, dict) and all(k in KINDS for k in kw)
+            and all(isinstance(v, int | float) and np.isfinite(v) and v >= 0 for v in kw.values()),
+            f"None or a dict from kinds {list(KINDS)} to finite weights >= 0",
+        )
+
+    def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
+        kw = self.kind_weights or DEFAULT_KIND_WEIGHTS
+        scores = np.zeros(ds.n_items)
+        for kind, w in kw.items():
+            if w:
+                m = ds.matrix(kind, weight="binary")
+                scores += w * np.asarray(m.sum(axis=0)).ravel()
+        self.item_scores_ = scores.astype(np.float32)
+
+    def _score(self, uidx: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.item_scores_, (len(uidx), len(self.item_scores_))).copy()
+
+    def _explain(self, u: int, i: int) -> dict[str, Any]:
+        s = float(self.item_scores_[i])
+        return {"terms": {"popularity": s}, "text": f"Popular: weighted popularity {s:.3g}."}
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"item_scores": self.item_scores_}
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.item_scores_ = arrays["item_scores"]
