@@ -13,7 +13,7 @@ $(VENV)/bin/python:
 	$(PIP) install -q --upgrade pip
 
 $(STAMP): $(VENV)/bin/python pyproject.toml
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,app]"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -238,6 +238,9 @@ class Dataset:
         Whether the interactions carried timestamps (otherwise every timestamp is 0).
     meta : dict
         Free-form provenance (name, source, citation, filtering applied).
+    truth : dict of str to ndarray
+        Ground truth of synthetic worlds (latent tastes, item quality, ...); empty for real data.
+        Arrays indexed by user or item index; kept by splits, saved by :meth:`to_parquet`.
     """
 
     user_ids: np.ndarray
@@ -248,6 +251,7 @@ class Dataset:
     _items: pd.DataFrame
     has_timestamps: bool = False
     meta: dict = field(default_factory=dict)
+    truth: dict = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
 
     # ---------------------------------------------------------------- construction
@@ -673,7 +677,7 @@ class Dataset:
         fields = dict(
             user_ids=self.user_ids, item_ids=self.item_ids, _inter=self._inter,
             _social=self._social, _blocks=self._blocks, _items=self._items,
-            has_timestamps=self.has_timestamps, meta=dict(self.meta),
+            has_timestamps=self.has_timestamps, meta=dict(self.meta), truth=self.truth,
         )
         fields.update(changes)
         return Dataset(**fields)
@@ -803,6 +807,8 @@ class Dataset:
                 "meta": self.meta,
             }
             (tmp / "meta.json").write_text(json.dumps(info, indent=1, default=str))
+            if self.truth:
+                np.savez(tmp / "truth.npz", **{k: np.asarray(v) for k, v in self.truth.items()})
             if dest.exists():
                 old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
                 os.replace(dest, old)
@@ -847,9 +853,14 @@ class Dataset:
                 inter[col] = _objects(inter[col])
         for col in ("title", "category", "merchant"):
             item_meta[col] = _objects(item_meta[col])
+        truth = {}
+        if (src / "truth.npz").is_file():
+            with np.load(src / "truth.npz", allow_pickle=False) as z:
+                truth = {k: z[k] for k in z.files}
         ds = cls(
             user_ids=users, item_ids=items, _inter=inter, _social=social, _blocks=blocks,
             _items=item_meta, has_timestamps=bool(info["has_timestamps"]), meta=info.get("meta", {}),
+            truth=truth,
         )
         ds._check_indices()
         return ds
