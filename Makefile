@@ -1,9 +1,11 @@
 # haowurank: the two commands are `make demo` and `make test`.
+comma := ,
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+EXTRAS ?= dev,app,notebooks,spark
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-8)-$(subst $(comma),_,$(EXTRAS))
 
 .PHONY: demo test install lint bench-synthetic clean
 
@@ -13,7 +15,7 @@ $(VENV)/bin/python:
 	$(PIP) install -q --upgrade pip
 
 $(STAMP): $(VENV)/bin/python pyproject.toml
-	$(PIP) install -q -e ".[dev,app]"
+	$(PIP) install -q -e ".[$(EXTRAS)]"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
