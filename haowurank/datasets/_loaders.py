@@ -521,7 +521,7 @@ def load_ciao(
 def load_epinions(
     path: str | os.PathLike,
     *,
-    trust: Literal["trustnetwork", "alt-2012-07"] = "trustnetwork",
+    trust: Literal["trustnetwork", "alt-trust-2012-07"] = "trustnetwork",
     min_rating: float | None = None,
     duplicates: Duplicates = "max",
 ) -> Dataset:
@@ -546,9 +546,9 @@ def load_epinions(
     ----------
     path : str or os.PathLike
         The folder holding the files, e.g. ``../shared/data/epinions``.
-    trust : {"trustnetwork", "alt-2012-07"}, default "trustnetwork"
+    trust : {"trustnetwork", "alt-trust-2012-07"}, default "trustnetwork"
         The trust snapshot: Tang's ``trustnetwork.mat`` (Feb 2012), or the later
-        ``alt-2012-07/trust.mat`` (Jul 2012; 355,813 rows, 596 duplicates, 224 self-loops) in the
+        ``alt-trust-2012-07/trust.mat`` (Jul 2012; 355,813 rows, 596 duplicates, 224 self-loops) in the
         same user-id space.
     min_rating : float or None, default None
         Keep only interactions whose (merged) rating is >= this. None keeps every rating.
@@ -571,7 +571,7 @@ def load_epinions(
     _check_duplicates(duplicates, loader)
     min_rating = _check_min_rating(min_rating, loader)
     trust_files = {"trustnetwork": ("trustnetwork.mat", "trustnetwork"),
-                   "alt-2012-07": ("alt-2012-07/trust.mat", "trust")}
+                   "alt-trust-2012-07": ("alt-trust-2012-07/trust.mat", "trust")}
     if trust not in trust_files:
         raise ValueError(
             f"The 'trust' parameter of {loader} must be one of {list(trust_files)}. "
