@@ -252,6 +252,7 @@ class Dataset:
     has_timestamps: bool = False
     meta: dict = field(default_factory=dict)
     truth: dict = field(default_factory=dict)
+    _audiences: pd.DataFrame = field(default_factory=lambda: _audience_frame())
     _cache: dict = field(default_factory=dict)
 
     # ---------------------------------------------------------------- construction
@@ -262,6 +263,7 @@ class Dataset:
         social: pd.DataFrame | None = None,
         items: pd.DataFrame | None = None,
         blocks: pd.DataFrame | None = None,
+        audiences: pd.DataFrame | None = None,
         *,
         duplicates: Literal["sum", "max", "last", "first", "raise"] = "sum",
         self_loops: Literal["raise", "drop"] = "raise",
@@ -284,6 +286,11 @@ class Dataset:
             ``searchable`` (bool, default True).
         blocks : DataFrame, optional
             Columns ``user``, ``blocked``: ``user`` never sees what ``blocked`` endorsed.
+        audiences : DataFrame, optional
+            Columns ``user``, ``item``, ``viewer``: the endorsement of ``item`` by ``user`` is
+            limited to the listed viewers (an audience list only ever narrows the visibility rule
+            of ``haowurank.feed``). Rows whose (user, item) has no endorsement are dropped with a
+            warning; viewers that appear only here are kept as users.
         duplicates : {"sum", "max", "last", "first", "raise"}
             How rows with the same (user, item, kind, order_id) are merged: their weights summed,
             the max weight kept, the latest (by timestamp, then row order) or the first kept.
@@ -382,6 +389,17 @@ class Dataset:
         else:
             bu = bb = np.empty(0, dtype=np.int64)
 
+        # audiences: an endorsement limited to a list of viewers
+        if audiences is not None:
+            aud = _require_frame(audiences, "audiences")
+            _require_columns(aud, "audiences", ("user", "item", "viewer"))
+            au = _clean_ids(aud["user"], "'user' of audiences")
+            ai = _clean_ids(aud["item"], "'item' of audiences")
+            av = _clean_ids(aud["viewer"], "'viewer' of audiences")
+        else:
+            au = av = np.empty(0, dtype=np.int64)
+            ai = np.empty(0, dtype=np.int64)
+
         # item metadata
         if items is not None:
             itf = _require_frame(items, "items")
@@ -399,9 +417,12 @@ class Dataset:
 
         _unify_id_kind(
             [("interactions.user", u_raw), ("social.user", su), ("social.friend", sf),
-             ("blocks.user", bu), ("blocks.blocked", bb)], "user",
+             ("blocks.user", bu), ("blocks.blocked", bb), ("audiences.user", au),
+             ("audiences.viewer", av)], "user",
         )
-        _unify_id_kind([("interactions.item", i_raw), ("items.item", it_ids)], "item")
+        _unify_id_kind(
+            [("interactions.item", i_raw), ("items.item", it_ids), ("audiences.item", ai)], "item"
+        )
         if len(i_raw) or len(it_ids):
             allitems = np.concatenate([i_raw, it_ids]) if len(it_ids) else i_raw
             pad = -1 if allitems.dtype != object else ""
@@ -411,7 +432,7 @@ class Dataset:
                     f"Rename that item."
                 )
 
-        user_ids = _vocab([u_raw, su, sf, bu, bb])
+        user_ids = _vocab([u_raw, su, sf, bu, bb, av])
         item_ids = _vocab([i_raw, it_ids])
         uix = pd.Index(user_ids)
         iix = pd.Index(item_ids)
@@ -453,6 +474,7 @@ class Dataset:
         blk_frame = blk_frame.sort_values(["user", "blocked"], kind="stable").reset_index(drop=True)
 
         items_frame = _item_metadata(itf, it_ids, iix, len(item_ids))
+        aud_frame = _audience_frame(au, ai, av, uix, iix, frame)
         return cls(
             user_ids=user_ids,
             item_ids=item_ids,
@@ -462,6 +484,7 @@ class Dataset:
             _items=items_frame,
             has_timestamps=has_ts,
             meta=dict(meta or {}),
+            _audiences=aud_frame,
         )
 
     # ---------------------------------------------------------------- sizes and vocab
@@ -549,6 +572,18 @@ class Dataset:
             {
                 "user": self.user_ids[f["user"].to_numpy()],
                 "blocked": self.user_ids[f["blocked"].to_numpy()],
+            }
+        )
+
+    @property
+    def audiences(self) -> pd.DataFrame:
+        """Audience lists (endorser ``user``, ``item``, allowed ``viewer``) with caller ids."""
+        f = self._audiences
+        return pd.DataFrame(
+            {
+                "user": self.user_ids[f["user"].to_numpy()],
+                "item": self.item_ids[f["item"].to_numpy()],
+                "viewer": self.user_ids[f["viewer"].to_numpy()],
             }
         )
 
@@ -678,6 +713,7 @@ class Dataset:
             user_ids=self.user_ids, item_ids=self.item_ids, _inter=self._inter,
             _social=self._social, _blocks=self._blocks, _items=self._items,
             has_timestamps=self.has_timestamps, meta=dict(self.meta), truth=self.truth,
+            _audiences=self._audiences,
         )
         fields.update(changes)
         return Dataset(**fields)
@@ -731,6 +767,14 @@ class Dataset:
         blk = blk[bk].copy()
         blk["user"] = umap[blk["user"].to_numpy()].astype(np.int32)
         blk["blocked"] = umap[blk["blocked"].to_numpy()].astype(np.int32)
+        aud = self._audiences
+        ak = (
+            (umap[aud["user"].to_numpy()] >= 0) & (umap[aud["viewer"].to_numpy()] >= 0)
+            & (imap[aud["item"].to_numpy()] >= 0)
+        )
+        aud = aud[ak].copy()
+        for col, m in (("user", umap), ("item", imap), ("viewer", umap)):
+            aud[col] = m[aud[col].to_numpy()].astype(np.int32)
         meta = dict(self.meta)
         meta["k_core"] = int(k)
         return Dataset(
@@ -742,6 +786,7 @@ class Dataset:
             _items=self._items.iloc[items_kept].reset_index(drop=True),
             has_timestamps=self.has_timestamps,
             meta=meta,
+            _audiences=aud.reset_index(drop=True),
         )
 
     # ---------------------------------------------------------------- comparison and display
@@ -759,6 +804,7 @@ class Dataset:
             and _frames_equal(self._social, other._social)
             and _frames_equal(self._blocks, other._blocks)
             and _frames_equal(self._items, other._items)
+            and _frames_equal(self._audiences, other._audiences)
         )
 
     def summary(self) -> dict[str, Any]:
@@ -798,6 +844,7 @@ class Dataset:
             self._social.to_parquet(tmp / "social.parquet", index=False)
             self._blocks.to_parquet(tmp / "blocks.parquet", index=False)
             self._items.to_parquet(tmp / "items.parquet", index=False)
+            self._audiences.to_parquet(tmp / "audiences.parquet", index=False)
             info = {
                 "format": "haowurank.Dataset",
                 "format_version": _FORMAT_VERSION,
@@ -846,6 +893,10 @@ class Dataset:
             social = pd.read_parquet(src / "social.parquet")
             blocks = pd.read_parquet(src / "blocks.parquet")
             item_meta = pd.read_parquet(src / "items.parquet")
+            audiences = (
+                pd.read_parquet(src / "audiences.parquet")
+                if (src / "audiences.parquet").is_file() else _audience_frame()
+            )
         except (OSError, ValueError) as exc:
             raise ValueError(f"Could not read the dataset at {src}: {exc}") from exc
         for col in ("order_id", "source"):
@@ -860,7 +911,7 @@ class Dataset:
         ds = cls(
             user_ids=users, item_ids=items, _inter=inter, _social=social, _blocks=blocks,
             _items=item_meta, has_timestamps=bool(info["has_timestamps"]), meta=info.get("meta", {}),
-            truth=truth,
+            truth=truth, _audiences=audiences,
         )
         ds._check_indices()
         return ds
@@ -871,6 +922,8 @@ class Dataset:
             ("interactions", self._inter, ("item",), self.n_items),
             ("social", self._social, ("user", "friend"), self.n_users),
             ("blocks", self._blocks, ("user", "blocked"), self.n_users),
+            ("audiences", self._audiences, ("user", "viewer"), self.n_users),
+            ("audiences", self._audiences, ("item",), self.n_items),
         ):
             for c in cols:
                 v = frame[c].to_numpy()
@@ -950,6 +1003,46 @@ def _item_metadata(itf: pd.DataFrame | None, it_ids: np.ndarray, iix: pd.Index, 
             )
         out.loc[pos, "searchable"] = s.to_numpy(dtype=bool)
     return out
+
+
+def _audience_frame(
+    au: np.ndarray | None = None,
+    ai: np.ndarray | None = None,
+    av: np.ndarray | None = None,
+    uix: pd.Index | None = None,
+    iix: pd.Index | None = None,
+    inter: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Index-level audience rows (user, item, viewer), int32, sorted and unique.
+
+    Without arguments: the empty frame. Rows whose (user, item) has no endorsement row in
+    ``inter`` are dropped with a warning; duplicated rows are dropped with a warning.
+    """
+    empty = pd.DataFrame({c: np.empty(0, dtype=np.int32) for c in ("user", "item", "viewer")})
+    if au is None or not len(au):
+        return empty
+    f = pd.DataFrame(
+        {"user": _index_of(uix, au), "item": _index_of(iix, ai), "viewer": _index_of(uix, av)}
+    )
+    endorse = np.isin(inter["kind"].to_numpy(), [_KIND_CODE[k] for k in ENDORSEMENT_KINDS])
+    n_items = max(len(iix), 1)
+    have = np.unique(
+        inter["user"].to_numpy()[endorse].astype(np.int64) * n_items
+        + inter["item"].to_numpy()[endorse]
+    )
+    key = f["user"].to_numpy().astype(np.int64) * n_items + np.maximum(f["item"].to_numpy(), 0)
+    ok = (f["item"].to_numpy() >= 0) & np.isin(key, have)
+    if not ok.all():
+        warn_data(
+            f"audiences: dropped {int((~ok).sum())} row(s) whose (user, item) has no "
+            f"endorsement ({list(ENDORSEMENT_KINDS)}) in the interactions."
+        )
+        f = f[ok]
+    dup = f.duplicated().to_numpy()
+    if dup.any():
+        warn_data(f"audiences: dropped {int(dup.sum())} duplicated (user, item, viewer) row(s).")
+        f = f[~dup]
+    return f.sort_values(["user", "item", "viewer"], kind="stable").reset_index(drop=True)
 
 
 def _vocab_frame(ids: np.ndarray) -> pd.DataFrame:
