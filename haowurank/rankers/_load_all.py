@@ -1,5 +1,6 @@
 """Imports every built-in strategy so that it registers itself; re-exports the classes."""
 
 from ._popularity import PopularityRanker
+from ._social import FriendEndorsementRanker, TrustRanker  # noqa: F401
 
 __all__ = ["PopularityRanker"]
