@@ -1,0 +1,34 @@
+"""The shared ranker contract for the collaborative-filtering strategies (small, fast params)."""
+
+from haowurank.testing import RankerContract
+
+
+class TestALSContract(RankerContract):
+    name = "als"
+    params = {"factors": 8, "iterations": 5, "random_state": 1}
+
+
+class TestBPRContract(RankerContract):
+    name = "bpr"
+    params = {"factors": 8, "iterations": 5, "random_state": 1}
+
+
+class TestItemKNNContract(RankerContract):
+    name = "item_knn"
+    params = {"K": 10, "similarity": "cosine"}
+
+
+class TestEaseContract(RankerContract):
+    name = "ease"
+    params = {"regularization": 50.0}
+
+
+class TestSocialALSContract(RankerContract):
+    name = "social_als"
+    params = {
+        "factors": 8,
+        "iterations": 5,
+        "social_weight": 0.5,
+        "social_reg": 0.2,
+        "random_state": 1,
+    }
