@@ -101,6 +101,18 @@ def _pair_keys(ds: Dataset) -> np.ndarray:
     return f["user"].to_numpy().astype(np.int64) * max(ds.n_items, 1) + f["item"].to_numpy()
 
 
+def _unique_sorted(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sort-based: numpy 2.4's hash-based ``np.unique`` is ~20x slower
+    on millions of int64 keys)."""
+    s = np.sort(values)
+    if len(s) == 0:
+        return s
+    keep = np.empty(len(s), dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """``np.isin`` for a sorted unique ``sorted_set`` (binary search, linear memory)."""
     if len(sorted_set) == 0:
@@ -137,7 +149,7 @@ def _random_holdout(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Boolean mask over rows: the rows of the held-out (user, item) pairs."""
     keys = _pair_keys(ds)
-    pairs = np.unique(keys[ds.kind_mask(kinds)])  # sorted by (user, item)
+    pairs = _unique_sorted(keys[ds.kind_mask(kinds)])  # sorted by (user, item)
     n_items = max(ds.n_items, 1)
     pair_user = pairs // n_items
     n_per_user = np.bincount(pair_user, minlength=ds.n_users)
