@@ -5,7 +5,7 @@ from haowurank.testing import RankerContract
 
 class TestALSContract(RankerContract):
     name = "als"
-    params = {"factors": 8, "iterations": 5, "random_state": 1}
+    params = {"factors": 8, "iterations": 5, "random_state": 1, "num_threads": 1}
 
 
 class TestBPRContract(RankerContract):
@@ -15,7 +15,7 @@ class TestBPRContract(RankerContract):
 
 class TestItemKNNContract(RankerContract):
     name = "item_knn"
-    params = {"K": 10, "similarity": "cosine"}
+    params = {"K": 10, "similarity": "cosine", "num_threads": 1}
 
 
 class TestEaseContract(RankerContract):
@@ -31,4 +31,5 @@ class TestSocialALSContract(RankerContract):
         "social_weight": 0.5,
         "social_reg": 0.2,
         "random_state": 1,
+        "num_threads": 1,
     }

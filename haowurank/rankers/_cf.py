@@ -159,15 +159,16 @@ class CFRanker(Ranker):
                 f"The 'user' ids of the new rows are {'str' if user_ids.dtype == object else 'int'} "
                 f"but the model's user ids are {'str' if vocab.dtype == object else 'int'}."
             )
-        idx = pd.Index(vocab).get_indexer(np.asarray(user_ids, dtype=object)).astype(np.int64)
+        uniq, inverse = np.unique(np.asarray(user_ids), return_inverse=True)
+        idx = pd.Index(vocab).get_indexer(np.asarray(uniq, dtype=object)).astype(np.int64)
         missing = idx < 0
         if missing.any():
             n0 = len(vocab)
             idx[missing] = n0 + np.arange(int(missing.sum()))
-            self.user_ids_ = np.concatenate([vocab, user_ids[missing].astype(vocab.dtype)])
+            self.user_ids_ = np.concatenate([vocab, uniq[missing].astype(vocab.dtype)])
             self._grow_user_state(len(self.user_ids_))
             log.info("%s: %d new user(s) folded in", self.name, int(missing.sum()))
-        return idx
+        return idx[inverse.ravel()]
 
     def _grow_user_state(self, n_users: int) -> None:
         def grow(m: sp.csr_matrix) -> sp.csr_matrix:
