@@ -149,15 +149,16 @@ def _codes(values: pd.Series, allowed: tuple[str, ...], where: str) -> np.ndarra
             f"The column {where} must be one of {list(allowed)}. Found missing values in "
             f"{_first_bad(isna, s.index)}."
         )
-    cat = pd.Categorical(s.astype(str), categories=list(allowed))
-    bad = cat.codes < 0
+    # not pd.Categorical(values, categories=...): unknown values there are deprecated (pandas 3)
+    codes = pd.Index(list(allowed)).get_indexer(s.astype(str).to_numpy())
+    bad = codes < 0
     if bad.any():
         unknown = sorted(set(s[bad].astype(str)))[:5]
         raise ValueError(
             f"The column {where} must be one of {list(allowed)}. Found unknown value(s) {unknown} "
             f"in {_first_bad(bad, s.index)}."
         )
-    return cat.codes.astype(np.int8)
+    return codes.astype(np.int8)
 
 
 def _timestamps(values: pd.Series, where: str) -> np.ndarray:
@@ -939,7 +940,9 @@ class Dataset:
 
 def _merge_duplicates(frame: pd.DataFrame, policy: str) -> pd.DataFrame:
     keys = ["user", "item", "kind"] + (["order_id"] if "order_id" in frame else [])
-    frame = frame.sort_values(["user", "timestamp", "item", "kind"], kind="stable")
+    # a total order once keys are unique, so the row order of the input does not matter
+    order = ["user", "timestamp", "item", "kind"] + (["order_id"] if "order_id" in frame else [])
+    frame = frame.sort_values(order, kind="stable")
     dup = frame.duplicated(keys, keep=False).to_numpy()
     n_dup_rows = int(frame.duplicated(keys).sum())
     if n_dup_rows:
@@ -951,7 +954,8 @@ def _merge_duplicates(frame: pd.DataFrame, policy: str) -> pd.DataFrame:
             )
         warn_data(
             f"interactions: merged {n_dup_rows} duplicated (user, item, kind"
-            f"{', order_id' if 'order_id' in frame else ''}) row(s) with duplicates={policy!r}."
+            f"{', order_id' if 'order_id' in frame else ''}) row(s) with duplicates={policy!r}.",
+            stacklevel=4,
         )
         single = frame[~dup]
         multi = frame[dup]
@@ -965,8 +969,11 @@ def _merge_duplicates(frame: pd.DataFrame, policy: str) -> pd.DataFrame:
             merged["weight"] = agg.reindex(merged.index).to_numpy()
             merged = merged.reset_index()[frame.columns]
         frame = pd.concat([single, merged], ignore_index=True)
-        frame = frame.sort_values(["user", "timestamp", "item", "kind"], kind="stable")
+        frame = frame.sort_values(order, kind="stable")
     frame = frame.reset_index(drop=True)
+    for col in ("order_id", "source"):  # groupby keys turn None into NaN; missing is None
+        if col in frame:
+            frame[col] = _objects(frame[col])
     frame["user"] = frame["user"].astype(np.int32)
     frame["item"] = frame["item"].astype(np.int32)
     return frame
@@ -1058,10 +1065,12 @@ def _read_vocab(path: Path, kind: str) -> np.ndarray:
     return col.to_numpy(dtype=np.int64)
 
 
-def _objects(s: pd.Series) -> np.ndarray:
+def _objects(s: pd.Series) -> pd.Series:
+    """Strings with None for missing, as an object Series (pandas 3 would infer ``str`` from an
+    object array and turn None into NaN)."""
     arr = s.to_numpy(dtype=object).copy()
     arr[pd.isna(s).to_numpy()] = None
-    return arr
+    return pd.Series(arr, index=s.index, dtype=object)
 
 
 def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> bool:
