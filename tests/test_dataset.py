@@ -94,6 +94,15 @@ def frames(draw, unique_keys: bool = False) -> dict:
         out["blocks"] = pd.DataFrame(pairs, columns=["user", "blocked"]).astype(
             object if str_ids else int
         )
+    if n and draw(st.booleans()):
+        # audience lists: some on endorsements, some on rows that are not (dropped with a warning)
+        triples = draw(st.lists(
+            st.tuples(st.sampled_from(cols["user"]), st.sampled_from(cols["item"]), user_pool),
+            max_size=6,
+        ))
+        out["audiences"] = pd.DataFrame(triples, columns=["user", "item", "viewer"]).astype(
+            object if str_ids else int
+        )
     if draw(st.booleans()):
         item_pool = st.one_of(st.sampled_from(cols["item"]), iid) if n else iid
         ids = draw(st.lists(item_pool, max_size=10, unique=True))
@@ -119,6 +128,8 @@ def _input_users(fr: dict) -> set:
         s |= set(fr["social"]["user"].tolist()) | set(fr["social"]["friend"].tolist())
     if "blocks" in fr:
         s |= set(fr["blocks"]["user"].tolist()) | set(fr["blocks"]["blocked"].tolist())
+    if "audiences" in fr:
+        s |= set(fr["audiences"]["viewer"].tolist())
     return s
 
 
@@ -138,6 +149,7 @@ def test_parquet_round_trip_loses_nothing(fr, policy):
     pd.testing.assert_frame_equal(back.items, ds.items)
     pd.testing.assert_frame_equal(back.social, ds.social)
     pd.testing.assert_frame_equal(back.blocks, ds.blocks)
+    pd.testing.assert_frame_equal(back.audiences, ds.audiences)
 
 
 @_settings
