@@ -7,7 +7,7 @@ PIP    := $(VENV)/bin/pip
 EXTRAS ?= dev,app,notebooks,spark
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-8)-$(subst $(comma),_,$(EXTRAS))
 
-.PHONY: demo test install lint bench-synthetic clean
+.PHONY: demo test install lint browser clean
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python >= 3.11) on PATH"; exit 2; }
@@ -24,7 +24,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m haowurank.cli compare --dataset synthetic
 
-test: $(STAMP)
+# Debian chromium + chromedriver for the real-browser dashboard test (installed when missing).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  echo "installing Debian chromium and chromium-driver for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
