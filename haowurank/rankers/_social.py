@@ -128,27 +128,34 @@ class _SocialRanker(Ranker):
             i, s = topk(block, n)
             out_i[dense_rows], out_s[dense_rows] = i, s
         if has.any():
-            rows_local = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
+            m = len(self.item_ids_)
             cols = c.indices.astype(np.int64)
             vals = self._candidate_values(c)
             keep = np.ones(len(cols), dtype=bool)
             if cand is not None:
                 keep &= cand[cols]
             if exclude_seen:
-                m = len(self.item_ids_)
-                seen = self.seen_[uidx[known]]
-                seen_keys = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr)) * m
-                seen_keys = seen_keys + seen.indices
-                keep &= ~np.isin(rows_local * m + cols, seen_keys)
-            rows_local, cols, vals = rows_local[keep], cols[keep], vals[keep]
-            order = np.lexsort((cols, -vals, rows_local))
-            rows_local, cols, vals = rows_local[order], cols[order], vals[order]
-            counts = np.bincount(rows_local, minlength=c.shape[0])
-            rank = np.arange(len(rows_local)) - np.repeat(np.cumsum(counts) - counts, counts)
-            sel = rank < n
-            target = known[rows_local[sel]]
-            out_i[target, rank[sel]] = cols[sel]
-            out_s[target, rank[sel]] = vals[sel]
+                rows_local = np.repeat(np.arange(c.shape[0], dtype=np.int64), np.diff(c.indptr))
+                seen = sp.csr_matrix(self.seen_[uidx[known]])
+                seen.sort_indices()
+                seen_rows = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
+                seen_keys = seen_rows * m + seen.indices
+                keys = rows_local * m + cols
+                pos = np.minimum(np.searchsorted(seen_keys, keys), max(len(seen_keys) - 1, 0))
+                if len(seen_keys):
+                    keep &= seen_keys[pos] != keys
+            ptr = c.indptr
+            for r in np.flatnonzero(has):
+                lo, hi = ptr[r], ptr[r + 1]
+                k = keep[lo:hi]
+                v, ci = vals[lo:hi][k], cols[lo:hi][k]
+                if len(v) > n:  # the n-th largest value, then every tie of it
+                    cut = np.partition(v, len(v) - n)[len(v) - n]
+                    sel = v >= cut
+                    v, ci = v[sel], ci[sel]
+                order = np.lexsort((ci, -v))[:n]
+                out_i[known[r], : len(order)] = ci[order]
+                out_s[known[r], : len(order)] = v[order]
         return out_i, out_s
 
     def _fallback_explanation(self, i: int, why: str) -> dict[str, Any]:
@@ -273,9 +280,7 @@ class FriendEndorsementRanker(_SocialRanker):
         return sp.csr_matrix((np.ones(e.nnz), e.indices, e.indptr), shape=e.shape)
 
     def _candidates(self, uidx: np.ndarray) -> sp.csr_matrix:
-        c = sp.csr_matrix(self.friends_[uidx] @ self._votes)
-        c.sort_indices()
-        return c
+        return sp.csr_matrix(self.friends_[uidx] @ self._votes)
 
     def _explain(self, u: int, i: int) -> dict[str, Any]:
         friends = self.friends_[u].indices
@@ -521,9 +526,7 @@ class TrustRanker(_SocialRanker):
         return _strip_blocked(t, self.blocked_[uidx])
 
     def _candidates(self, uidx: np.ndarray) -> sp.csr_matrix:
-        c = sp.csr_matrix(self.trust_rows(uidx) @ self.endorsements_)
-        c.sort_indices()
-        return c
+        return sp.csr_matrix(self.trust_rows(uidx) @ self.endorsements_)
 
     def _dense_offset(self) -> np.ndarray | None:
         return self.prior_weight * self.prior_ if self.prior_weight else None

@@ -49,14 +49,18 @@ def prune_rows(
 
     Returns
     -------
-    csr_matrix of shape (n_rows, n_cols), sorted indices
+    csr_matrix of shape (n_rows, n_cols)
+        A new matrix with sorted indices.
     """
     m = sp.csr_matrix(m)
-    if not m.has_sorted_indices:
+    if not m.has_sorted_indices:  # canonical order: sums downstream do not depend on batching
         m = m.copy()
         m.sort_indices()
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    counts = np.diff(m.indptr)
     keep = (m.data >= threshold) & (m.data != 0)
+    if keep.all() and (top_k is None or len(counts) == 0 or counts.max() <= top_k):
+        return m.copy()  # nothing to prune
+    rows = np.repeat(np.arange(m.shape[0]), counts)
     data, cols, rows = m.data[keep], m.indices[keep], rows[keep]
     if top_k is not None and len(data):
         order = np.lexsort((cols, -data, rows))
@@ -66,9 +70,11 @@ def prune_rows(
         rank = np.arange(len(rows)) - starts
         sel = rank < top_k
         data, cols, rows = data[sel], cols[sel], rows[sel]
-    out = sp.csr_matrix((data, (rows, cols)), shape=m.shape)
-    out.sort_indices()
-    return out
+        order = np.lexsort((cols, rows))
+        data, cols, rows = data[order], cols[order], rows[order]
+    indptr = np.zeros(m.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=m.shape[0]), out=indptr[1:])
+    return sp.csr_matrix((data, cols, indptr), shape=m.shape)
 
 
 def hop_weights(alpha: float, max_hops: int) -> np.ndarray:
