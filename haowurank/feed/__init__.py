@@ -1,0 +1,41 @@
+"""The friends' feed: what a user's friends endorsed, that the user may see, ranked and explained.
+
+Decentralised distribution: a user's feed only ever holds items that users they follow endorsed
+(``recommend`` or ``recommend_after_purchase``), and each entry cites exactly the endorsing
+friends whose endorsement the viewer may see.
+
+Visibility rule (``../shared/API.md``): a viewer ``v`` sees endorser ``e``'s endorsement when
+
+- ``v`` follows ``e`` (a social row v -> e) and it is ``"public"``, or
+- it is ``"friends"``, ``v`` follows ``e`` and ``e`` also lists ``v`` (a row e -> v);
+- ``"private"`` endorsements are seen by nobody else;
+- nothing from a user ``v`` has blocked is ever seen, cited or counted (an item whose only visible
+  endorsers are blocked is not in the feed);
+- mutes (the ``mutes`` argument: columns ``user``, ``muted``) act exactly like blocks here; they are
+  kept apart from the Dataset because they are a viewer preference, not data;
+- an endorsement with an audience list (``Dataset`` ``audiences``: "limited to a list of friends")
+  is seen only by listed viewers who also pass the rules above: a list only ever narrows.
+
+Ranking, diversity, exclusions and pagination are described in :func:`build` and
+:class:`FeedConfig`; :class:`FeedIndex` is the prebuilt, thread-safe form that services keep.
+"""
+
+from ._build import FeedConfig, FeedIndex, build, explanation_text, index_for, ranker_fingerprint
+from ._cursor import Cursor, CursorError
+from ._rerank import greedy_rerank
+from ._visibility import DEFAULT_KIND_WEIGHTS, EndorsementGraph, visible_endorsements
+
+__all__ = [
+    "DEFAULT_KIND_WEIGHTS",
+    "Cursor",
+    "CursorError",
+    "EndorsementGraph",
+    "FeedConfig",
+    "FeedIndex",
+    "build",
+    "explanation_text",
+    "greedy_rerank",
+    "index_for",
+    "ranker_fingerprint",
+    "visible_endorsements",
+]

@@ -1,0 +1,828 @@
+"""The friends' feed: candidates only from visible friends' endorsements, ranked, diversified,
+paginated, explained."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .._dataset import KINDS, Dataset
+from .._errors import UnknownIdError
+from ._cursor import Cursor, CursorError
+from ._rerank import greedy_rerank
+from ._visibility import EndorsementGraph, _has
+
+__all__ = ["FeedConfig", "FeedIndex", "build", "explanation_text"]
+
+log = logging.getLogger(__name__)
+
+_K_PURCHASE = KINDS.index("purchase")
+_K_REC = KINDS.index("recommend")
+_K_RAP = KINDS.index("recommend_after_purchase")
+_KIND_NAMES = np.asarray(KINDS, dtype=object)
+_COLUMNS = ["user", "item", "score", "rank", "endorsers", "kinds", "explanation"]
+#: Scoring batch of :meth:`FeedIndex.build` (viewers per vectorised step).
+BATCH_SIZE = 1024
+
+
+def explanation_text(n_friends: int, n_after_purchase: int) -> str:
+    """``"3 friends recommended this; 2 after buying it"`` (singular and all-bought forms too)."""
+    who = f"{n_friends} friend{'s' if n_friends != 1 else ''} recommended this"
+    if n_after_purchase == 0:
+        return who
+    if n_friends == 1:
+        return f"{who} after buying it"
+    if n_after_purchase == n_friends:
+        return f"{who}; all {n_friends} after buying it"
+    return f"{who}; {n_after_purchase} after buying it"
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """Parameters of a feed ranking (all of them enter the cursor's snapshot key).
+
+    Parameters
+    ----------
+    half_life_days : float or None
+        Freshness decay: an entry's relevance is multiplied by ``0.5 ** (age / half_life)``, age
+        being the time since the newest endorsement the viewer may see. None: no decay.
+    endorsement_weight : float in [0, 1]
+        Blend of relevance: ``(1 - w) * ranker score + w * endorsement strength``, both scaled to
+        [0, 1] per viewer (ranker scores min-max over the viewer's candidates; strength, the sum
+        of kind weight x trust over visible endorsers, divided by the viewer's largest).
+    diversity : float in [0, 1]
+        MMR trade-off (``lambda = 1 - diversity``); 0 ranks by relevance alone.
+    merchant_cap, category_cap : int or None
+        At most this many entries of one merchant / category in any ``window`` consecutive
+        positions (soft: when no candidate keeps the caps the best is placed anyway).
+    window : int
+        Length of the caps' sliding window.
+    mmr_pool : int
+        Number of most relevant unplaced candidates the greedy re-ranker looks at per position.
+    repurchasable : tuple of str or None
+        Categories whose items stay in the feed after the viewer bought them (a callable or a
+        boolean mask can be passed to :func:`build` instead).
+    exclude_endorsed : bool
+        Drop items the viewer endorsed themself.
+    """
+
+    half_life_days: float | None = 14.0
+    endorsement_weight: float = 0.5
+    diversity: float = 0.3
+    merchant_cap: int | None = 2
+    category_cap: int | None = 3
+    window: int = 10
+    mmr_pool: int = 50
+    repurchasable: tuple[str, ...] | None = None
+    exclude_endorsed: bool = True
+
+    def __post_init__(self) -> None:
+        def bad(name: str, expect: str) -> ValueError:
+            return ValueError(
+                f"The {name!r} parameter of hr.feed.build must be {expect}. "
+                f"Got {getattr(self, name)!r} instead."
+            )
+
+        def real(v: Any) -> bool:
+            return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+        def count(v: Any, lo: int) -> bool:
+            return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= lo
+
+        h = self.half_life_days
+        if h is not None and not (real(h) and h > 0):
+            raise bad("half_life_days", "None or a finite number > 0")
+        if not (real(self.endorsement_weight) and 0 <= self.endorsement_weight <= 1):
+            raise bad("endorsement_weight", "a number in [0, 1]")
+        if not (real(self.diversity) and 0 <= self.diversity <= 1):
+            raise bad("diversity", "a number in [0, 1]")
+        for cap in ("merchant_cap", "category_cap"):
+            v = getattr(self, cap)
+            if v is not None and not count(v, 1):
+                raise bad(cap, "None or an int >= 1")
+        if not count(self.window, 1):
+            raise bad("window", "an int >= 1")
+        if not count(self.mmr_pool, 1):
+            raise bad("mmr_pool", "an int >= 1")
+        if not isinstance(self.exclude_endorsed, bool):
+            raise bad("exclude_endorsed", "a bool")
+        r = self.repurchasable
+        if r is not None:
+            if isinstance(r, str) or not all(isinstance(c, str) for c in r):
+                raise bad("repurchasable", "None or a collection of category names")
+            object.__setattr__(self, "repurchasable", tuple(sorted(set(r))))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["repurchasable"] is not None:
+            d["repurchasable"] = list(d["repurchasable"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeedConfig:
+        d = dict(d)
+        if d.get("repurchasable") is not None:
+            d["repurchasable"] = tuple(d["repurchasable"])
+        return cls(**d)
+
+
+def _sample_digest(h: Any, a: np.ndarray) -> None:
+    a = np.asarray(a)
+    h.update(str((a.dtype.str, a.shape)).encode())
+    flat = a.reshape(-1)
+    step = max(1, len(flat) // 65536)
+    h.update(np.ascontiguousarray(flat[::step]).tobytes())
+
+
+def ranker_fingerprint(ranker: Any) -> str:
+    """A digest of a fitted ranker: name, parameters, and a strided sample of its arrays.
+
+    Two different fits practically never collide; an in-place update that touches few values can,
+    so callers that update rankers in place pass their own ``ranker_key`` to :meth:`FeedIndex.build`
+    (``haowurank.serving`` does).
+    """
+    if ranker is None:
+        return "none"
+    h = hashlib.blake2b(digest_size=12)
+    h.update(str(getattr(ranker, "name", type(ranker).__name__)).encode())
+    try:
+        h.update(json.dumps(ranker.get_params(), sort_keys=True, default=str).encode())
+    except (AttributeError, TypeError):
+        pass
+    arrays = [ranker.fallback_, ranker.seen_.indptr, ranker.seen_.indices]
+    arrays += list(ranker._state().values())
+    for a in arrays:
+        _sample_digest(h, a)
+    _sample_digest(h, np.asarray(ranker.user_ids_).astype(str))
+    return h.hexdigest()
+
+
+@dataclass
+class _RankerView:
+    """How to score (viewer, item) pairs with one ranker on this index's vocabularies."""
+
+    ranker: Any
+    umap: np.ndarray | None  # dataset user index -> ranker user index (-1 unknown); None: same
+    imap: np.ndarray | None  # dataset item index -> ranker item index; None: same
+    key: str
+    uf: np.ndarray | None = None
+    itf: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class FeedIndex:
+    """Precomputed feed structures of one Dataset; build feeds for any ranker from it.
+
+    Build it once (it is read-only afterwards, so any number of threads may call :meth:`build`
+    at the same time) and keep it while the data does not change.
+
+    Parameters
+    ----------
+    ds : Dataset
+    mutes : DataFrame, optional
+        Columns ``user``, ``muted``; a mute hides a user's endorsements from the muter's feed
+        exactly like a block (see :class:`~haowurank.feed.EndorsementGraph`).
+    kind_weights : dict, optional
+        Strength of one endorsement by kind (default ``{"recommend": 1, "recommend_after_purchase":
+        2}``).
+
+    Attributes
+    ----------
+    graph : EndorsementGraph
+    fingerprint : str
+        Digest of the structures the feed depends on (part of every cursor's snapshot key).
+    default_now : int
+        The reference time when ``now`` is not given: the latest timestamp in the data (so feeds
+        are reproducible); 0 when the data has no timestamps.
+    """
+
+    def __init__(
+        self,
+        ds: Dataset,
+        *,
+        mutes: pd.DataFrame | None = None,
+        kind_weights: dict[str, float] | None = None,
+    ):
+        if not isinstance(ds, Dataset):
+            raise TypeError(f"FeedIndex expects a haowurank.Dataset. Got {type(ds).__name__}.")
+        t0 = time.perf_counter()
+        self.ds = ds
+        self.graph = EndorsementGraph(ds, mutes=mutes, kind_weights=kind_weights)
+        ni = ds.n_items
+        f = ds._inter
+        kind = f["kind"].to_numpy()
+        u = f["user"].to_numpy().astype(np.int64)
+        i = f["item"].to_numpy().astype(np.int64)
+        bought = (kind == _K_PURCHASE) | (kind == _K_RAP)
+        self._bought_keys = np.unique(u[bought] * ni + i[bought])
+        endorsed = (kind == _K_REC) | (kind == _K_RAP)
+        self._endorsed_keys = np.unique(u[endorsed] * ni + i[endorsed])
+        items = ds._items
+        self._category, self._cat_names = _codes(items["category"].to_numpy(dtype=object))
+        self._merchant, _ = _codes(items["merchant"].to_numpy(dtype=object))
+        ts = f["timestamp"].to_numpy()
+        self.default_now = int(ts.max()) if len(ts) and ds.has_timestamps else 0
+        self._user_index = pd.Index(ds.user_ids)
+        self._str_users = ds.user_ids.dtype == object
+        self._user_pa = pa.array(
+            ds.user_ids.tolist() if self._str_users else ds.user_ids,
+            type=pa.string() if self._str_users else pa.int64(),
+        )
+        self._views: dict[int, _RankerView] = {}
+        self._repurch_cache: dict[tuple[str, ...], np.ndarray] = {}
+        h = hashlib.blake2b(digest_size=12)
+        h.update(self.graph.fingerprint.encode())
+        for a in (self._bought_keys, self._endorsed_keys, self._category, self._merchant):
+            h.update(np.ascontiguousarray(a).tobytes())
+        self.fingerprint = h.hexdigest()
+        log.info(
+            "FeedIndex: %d users, %d items, built in %.2fs", ds.n_users, ni,
+            time.perf_counter() - t0,
+        )
+
+    # ------------------------------------------------------------------ ranker plumbing
+    def _view(self, ranker: Any, ranker_key: str | None) -> _RankerView:
+        if ranker is None:
+            return _RankerView(None, None, None, ranker_key or "none")
+        if not hasattr(ranker, "_score_block"):
+            raise TypeError(
+                f"The 'ranker' argument must be a haowurank ranker or None. "
+                f"Got {type(ranker).__name__} instead."
+            )
+        ranker._check_fitted()
+        cached = self._views.get(id(ranker))
+        if (
+            cached is not None and cached.ranker is ranker
+            and cached.extra.get("uids") is ranker.user_ids_
+            and cached.extra.get("iids") is ranker.item_ids_
+            and (ranker_key is None or cached.key == ranker_key)
+        ):
+            return cached
+        ds = self.ds
+
+        def mapping(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray | None:
+            if ours is theirs or (ours.dtype == theirs.dtype and np.array_equal(ours, theirs)):
+                return None
+            return pd.Index(theirs).get_indexer(np.asarray(ours, dtype=object)).astype(np.int64)
+
+        view = _RankerView(
+            ranker,
+            mapping(ds.user_ids, ranker.user_ids_),
+            mapping(ds.item_ids, ranker.item_ids_),
+            ranker_key or ranker_fingerprint(ranker),
+            extra={"uids": ranker.user_ids_, "iids": ranker.item_ids_},
+        )
+        model = getattr(ranker, "model_", None)
+        uf = getattr(model, "user_factors", None)
+        itf = getattr(model, "item_factors", None)
+        if (
+            isinstance(uf, np.ndarray) and isinstance(itf, np.ndarray)
+            and uf.ndim == 2 and itf.ndim == 2 and uf.shape[1] == itf.shape[1]
+            and uf.shape[0] == len(ranker.user_ids_) and itf.shape[0] == len(ranker.item_ids_)
+            and _factors_match(ranker, uf, itf)
+        ):
+            view.uf, view.itf = uf, itf
+        if len(self._views) > 8:
+            self._views.clear()
+        self._views[id(ranker)] = view
+        return view
+
+    def _pair_scores(self, view: _RankerView, vglob: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Ranker scores of (viewer, item) pairs at dataset indices; NaN where none."""
+        r = view.ranker
+        ru = vglob if view.umap is None else view.umap[vglob]
+        ri = items.astype(np.int64) if view.imap is None else view.imap[items]
+        out = np.full(len(items), np.nan, dtype=np.float32)
+        okitem = ri >= 0
+        known = ru >= 0
+        use_model = known.copy()
+        if use_model.any() and not r.handles_empty_users:
+            use_model[known] = ~r._empty_users(ru[known])
+        fb = okitem & ~use_model
+        out[fb] = r.fallback_[ri[fb]]
+        m = okitem & use_model
+        if not m.any():
+            return out
+        if view.uf is not None:
+            out[m] = np.einsum("ij,ij->i", view.uf[ru[m]], view.itf[ri[m]])
+            return out
+        users, inv = np.unique(ru[m], return_inverse=True)
+        res = np.empty(int(m.sum()), dtype=np.float32)
+        step = max(1, (1 << 24) // max(1, len(r.item_ids_)))
+        for s in range(0, len(users), step):
+            block = r._score(users[s : s + step])
+            sel = (inv >= s) & (inv < s + step)
+            res[sel] = block[inv[sel] - s, ri[m][sel]]
+        out[m] = res
+        return out
+
+    def _repurchasable_mask(self, spec: Any, items: np.ndarray) -> np.ndarray:
+        if spec is None:
+            return np.zeros(len(items), dtype=bool)
+        if isinstance(spec, tuple):
+            mask = self._repurch_cache.get(spec)
+            if mask is None:
+                wanted = np.isin(self._cat_names, list(spec))
+                mask = np.concatenate([wanted, [False]])[self._category_lookup()]
+                self._repurch_cache[spec] = mask
+            return mask[items]
+        if isinstance(spec, np.ndarray):
+            return spec[items]
+        sub = self.ds.items.iloc[items]
+        res = np.asarray(spec(sub.reset_index(drop=True)), dtype=bool)
+        if res.shape != (len(items),):
+            raise ValueError(
+                f"The 'repurchasable' predicate must return one bool per item row. "
+                f"Got shape {res.shape} for {len(items)} rows."
+            )
+        return res
+
+    def _category_lookup(self) -> np.ndarray:
+        c = self._category.copy()
+        c[c < 0] = len(self._cat_names)
+        return c
+
+    def _normalise_repurchasable(self, spec: Any) -> tuple[Any, str]:
+        """(spec usable by _repurchasable_mask, its part of the snapshot key)."""
+        if spec is None:
+            return None, "none"
+        if callable(spec) and not isinstance(spec, np.ndarray):
+            name = getattr(spec, "__qualname__", type(spec).__name__)
+            return spec, f"callable:{getattr(spec, '__module__', '')}.{name}"
+        if isinstance(spec, np.ndarray):
+            if spec.dtype != bool or spec.shape != (self.ds.n_items,):
+                raise ValueError(
+                    f"The 'repurchasable' mask must be a boolean array of shape "
+                    f"({self.ds.n_items},). Got dtype {spec.dtype} and shape {spec.shape}."
+                )
+            return spec, "mask:" + hashlib.blake2b(np.packbits(spec).tobytes(), digest_size=8).hexdigest()
+        if isinstance(spec, str) or not isinstance(spec, Iterable):
+            raise ValueError(
+                f"The 'repurchasable' parameter must be None, a collection of category names, a "
+                f"predicate over the items frame or a boolean mask over items. Got {spec!r}."
+            )
+        cats = tuple(sorted({str(c) for c in spec}))
+        return cats, "cats:" + json.dumps(cats)
+
+    # ------------------------------------------------------------------ the feed
+    def build(
+        self,
+        ranker: Any,
+        users: Any,
+        n: int = 20,
+        *,
+        cursor: str | None = None,
+        config: FeedConfig | None = None,
+        repurchasable: Any = None,
+        item_vectors: np.ndarray | None = None,
+        now: Any = None,
+        ranker_key: str | None = None,
+        batch_size: int = BATCH_SIZE,
+        show_progress: bool = False,
+        callback: Callable[[str, float], None] | None = None,
+    ) -> pd.DataFrame:
+        """One page of the friends' feed of each user; see :func:`haowurank.feed.build`.
+
+        ``config`` holds the ranking parameters; ``repurchasable`` (a callable or mask) overrides
+        ``config.repurchasable``; ``ranker_key`` replaces the ranker's fingerprint in the snapshot
+        key (for callers that version their rankers themselves).
+        """
+        cfg = config or FeedConfig()
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(
+                f"The 'n' parameter of hr.feed.build must be a positive int. Got {n!r} instead."
+            )
+        n = int(n)
+        single = np.isscalar(users) or isinstance(users, str)
+        ulist = [users] if single else list(users)
+        vidx = self._user_index.get_indexer(np.asarray(ulist, dtype=object)) if ulist else (
+            np.empty(0, dtype=np.int64)
+        )
+        vidx = np.asarray(vidx, dtype=np.int64)
+        if (vidx < 0).any():
+            bad = [ulist[k] for k in np.flatnonzero(vidx < 0)[:5]]
+            raise UnknownIdError(
+                f"Unknown user id(s) {bad} ({int((vidx < 0).sum())} of {len(ulist)}) in the "
+                f"'users' of hr.feed.build: not in the dataset's user vocabulary."
+            )
+        rep_spec, rep_key = self._normalise_repurchasable(
+            repurchasable if repurchasable is not None else cfg.repurchasable
+        )
+        vectors = None
+        if item_vectors is not None:
+            vectors = np.asarray(item_vectors, dtype=np.float32)
+            if vectors.ndim != 2 or vectors.shape[0] != self.ds.n_items:
+                raise ValueError(
+                    f"The 'item_vectors' parameter must have shape (n_items={self.ds.n_items}, d). "
+                    f"Got shape {vectors.shape}."
+                )
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.where(norms > 0, norms, 1)
+        view = self._view(ranker, ranker_key)
+        h = hashlib.blake2b(digest_size=12)
+        h.update(
+            json.dumps([self.fingerprint, view.key, cfg.to_dict(), rep_key], default=str).encode()
+        )
+        if vectors is not None:
+            _sample_digest(h, vectors)
+        snapshot = h.hexdigest()
+        now_s = None if now is None else _to_seconds(now)
+        if cursor is not None:
+            c = Cursor.decode(cursor)
+            if c.snapshot != snapshot:
+                raise CursorError(
+                    "The 'cursor' was issued for a feed that has changed since (new data, ranker "
+                    "or parameters); start again without a cursor."
+                )
+            if now_s is not None and now_s != c.now:
+                raise ValueError(
+                    f"The 'now' parameter ({now_s}) conflicts with the cursor's reference time "
+                    f"({c.now}); pass one of them."
+                )
+            offset, now_s = c.offset, c.now
+        else:
+            offset = 0
+            if now_s is None:
+                now_s = self.default_now
+        depth = offset + n
+        parts = []
+        more = False
+        starts = range(0, len(vidx), batch_size)
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="feed", unit="batch")
+        for s0 in starts:
+            frame, m = self._batch(
+                view, vidx[s0 : s0 + batch_size], offset, n, depth, cfg, rep_spec, vectors, now_s
+            )
+            parts.append(frame)
+            more |= m
+            if callback is not None:
+                callback("feed", min(1.0, (s0 + batch_size) / max(1, len(vidx))))
+        out = _concat(parts, ulist, vidx, self)
+        out.attrs["next_cursor"] = Cursor(depth, now_s, snapshot).encode() if more else None
+        out.attrs["snapshot"] = snapshot
+        out.attrs["now"] = now_s
+        out.attrs["offset"] = offset
+        return out
+
+    def _batch(
+        self, view, vidx, offset, n, depth, cfg, rep_spec, vectors, now_s
+    ) -> tuple[dict[str, Any], bool]:
+        ni = self.ds.n_items
+        t = self.graph.triples(vidx)
+        tv, ti = t["viewer"], t["item"].astype(np.int64)
+        gkey = vidx[tv] * ni + ti
+        drop = np.zeros(len(tv), dtype=bool)
+        if cfg.exclude_endorsed:
+            drop |= _has(self._endorsed_keys, gkey)
+        bought = _has(self._bought_keys, gkey)
+        if bought.any():
+            bought[bought] = ~self._repurchasable_mask(rep_spec, ti[bought])
+            drop |= bought
+        if drop.any():
+            keep = ~drop
+            t = {k: v[keep] for k, v in t.items()}
+            tv, ti = t["viewer"], t["item"].astype(np.int64)
+        te, tk, tts, tw = t["endorser"], t["kind"], t["ts"], t["weight"]
+        lkey = tv * ni + ti
+        order = np.lexsort((te, -tts, -tw, lkey))
+        lkey, te, tk, tts, tw = lkey[order], te[order], tk[order], tts[order], tw[order]
+        npairs_starts = np.flatnonzero(np.r_[True, lkey[1:] != lkey[:-1]]) if len(lkey) else (
+            np.empty(0, dtype=np.int64)
+        )
+        b = len(vidx)
+        if len(npairs_starts) == 0:
+            return _empty_batch(), False
+        st = npairs_starts
+        pv = lkey[st] // ni
+        pi = lkey[st] % ni
+        nf = np.diff(np.r_[st, len(lkey)])
+        strength = np.add.reduceat(tw.astype(np.float64), st)
+        newest = np.maximum.reduceat(tts, st)
+        nrap = np.add.reduceat((tk == _K_RAP).astype(np.int64), st)
+        # relevance
+        vst = np.flatnonzero(np.r_[True, pv[1:] != pv[:-1]])
+        seg = np.repeat(np.arange(len(vst)), np.diff(np.r_[vst, len(pv)]))
+        smax = np.maximum.reduceat(strength, vst)[seg]
+        sn = strength / np.where(smax > 0, smax, 1.0)
+        if view.ranker is not None:
+            r = self._pair_scores(view, vidx[pv], pi).astype(np.float64)
+            r[~np.isfinite(r)] = np.nan
+            rmin = np.fmin.reduceat(r, vst)[seg]
+            rmax = np.fmax.reduceat(r, vst)[seg]
+            span = rmax - rmin
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rn = np.where(span > 0, (r - rmin) / span, 1.0)
+            rn = np.where(np.isnan(r), 0.0, rn)
+        else:
+            rn = np.ones(len(pv))
+        w = cfg.endorsement_weight
+        rel = (1.0 - w) * rn + w * sn
+        if cfg.half_life_days is not None:
+            age = np.maximum(now_s - newest, 0).astype(np.float64)
+            rel = rel * np.exp2(-age / (cfg.half_life_days * 86400.0))
+        rel = rel.astype(np.float32)
+        # sort each viewer's candidates by relevance, pad to (b, width)
+        order = np.lexsort((pi, -rel, pv))
+        counts = np.bincount(pv, minlength=b)
+        width = int(min(counts.max(), cfg.mmr_pool + depth)) if len(counts) else 0
+        cstart = np.r_[0, np.cumsum(counts)[:-1]]
+        pos = np.arange(len(order)) - cstart[pv[order]]
+        fit = pos < width
+        ob, opos, opair = pv[order][fit], pos[fit], order[fit]
+        grid = np.full((b, width), -1, dtype=np.int64)
+        grid[ob, opos] = opair
+        valid = grid >= 0
+        g0 = np.where(valid, grid, 0)
+        rel2 = np.where(valid, rel[g0], -np.inf).astype(np.float32)
+        cols = np.arange(width)
+        cat2 = np.where(valid, self._category[pi[g0]], -2 - cols)
+        cat2 = np.where(cat2 == -1, -2 - cols - width, cat2)
+        mer2 = np.where(valid, self._merchant[pi[g0]], -2 - cols)
+        mer2 = np.where(mer2 == -1, -2 - cols - width, mer2)
+        vec2 = vectors[pi[g0]] if vectors is not None else None
+        placed = greedy_rerank(
+            rel2, cat2, mer2, depth,
+            diversity=float(cfg.diversity), merchant_cap=cfg.merchant_cap,
+            category_cap=cfg.category_cap, window=int(cfg.window), mmr_pool=int(cfg.mmr_pool),
+            vectors=vec2,
+        )
+        more = bool((counts > depth).any())
+        page = placed[:, offset:depth]
+        rows_b, rows_p = np.nonzero(page >= 0)
+        sel = grid[rows_b, page[rows_b, rows_p]]
+        return {
+            "viewer": rows_b,
+            "pair": sel,
+            "rank": offset + rows_p + 1,
+            "item": pi[sel],
+            "score": rel[sel],
+            "nf": nf[sel],
+            "nrap": nrap[sel],
+            "tstart": st[sel],
+            "endorser": te,
+            "kind": tk,
+            "vidx": vidx,
+        }, more
+
+
+def _factors_match(ranker: Any, uf: np.ndarray, itf: np.ndarray) -> bool:
+    """Whether the ranker's own scores are the dot products of these factors (checked on a few
+    users), so that the feed may score only the candidate pairs."""
+    users = np.flatnonzero(~ranker._empty_users(np.arange(len(ranker.user_ids_))))[:4]
+    if len(users) == 0:
+        return False
+    try:
+        own = np.asarray(ranker._score(users), dtype=np.float32)
+    except Exception:  # noqa: BLE001 - any failure means "do not take the shortcut"
+        return False
+    dots = uf[users] @ itf.T
+    return own.shape == dots.shape and bool(np.allclose(own, dots, rtol=1e-4, atol=1e-5))
+
+
+def _empty_batch() -> dict[str, Any]:
+    z = np.empty(0, dtype=np.int64)
+    return {"viewer": z, "pair": z, "rank": z, "item": z, "score": np.empty(0, np.float32),
+            "nf": z, "nrap": z, "tstart": z, "endorser": z, "kind": np.empty(0, np.int8),
+            "vidx": z}
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    isna = pd.isna(values)
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    codes = codes.astype(np.int64)
+    codes[isna] = -1
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _to_seconds(now: Any) -> int:
+    if isinstance(now, bool):
+        raise TypeError(f"The 'now' parameter must be int seconds or a datetime. Got {now!r}.")
+    if isinstance(now, int | np.integer):
+        return int(now)
+    if isinstance(now, float) and math.isfinite(now):
+        return int(math.floor(now))
+    try:
+        ts = pd.Timestamp(now)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"The 'now' parameter must be int seconds or a datetime. Got {now!r} instead."
+        ) from exc
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return int(ts.value // 1_000_000_000)
+
+
+def _concat(parts: list[dict[str, Any]], ulist: list, vidx: np.ndarray, index: FeedIndex) -> pd.DataFrame:
+    """Assemble the page frame from per-batch selections (rows grouped by user in input order)."""
+    users_out, items, scores, ranks, nfs, nraps = [], [], [], [], [], []
+    flat_e, flat_k = [], []
+    offset = 0
+    for p in parts:
+        if len(p["item"]) == 0:
+            offset += len(p["vidx"])
+            continue
+        users_out.append(p["viewer"] + offset)
+        offset += len(p["vidx"])
+        items.append(p["item"])
+        scores.append(p["score"])
+        ranks.append(p["rank"])
+        nfs.append(p["nf"])
+        nraps.append(p["nrap"])
+        starts = p["tstart"]
+        lens = p["nf"]
+        total = int(lens.sum())
+        offs = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
+        epos = np.repeat(starts, lens) + offs
+        flat_e.append(p["endorser"][epos])
+        flat_k.append(p["kind"][epos])
+    ds = index.ds
+    if not items:
+        empty = pd.DataFrame(
+            {
+                "user": pd.Series([], dtype=object if index._str_users else np.int64),
+                "item": pd.Series([], dtype=ds.item_ids.dtype),
+                "score": pd.Series([], dtype=np.float64),
+                "rank": pd.Series([], dtype=np.int64),
+            }
+        )
+        list_u = pa.list_(pa.string() if index._str_users else pa.int64())
+        empty["endorsers"] = pd.arrays.ArrowExtensionArray(pa.array([], type=list_u))
+        empty["kinds"] = pd.arrays.ArrowExtensionArray(pa.array([], type=pa.list_(pa.string())))
+        empty["explanation"] = pd.Series([], dtype=object)
+        return empty
+    uo = np.concatenate(users_out)
+    it = np.concatenate(items)
+    nf = np.concatenate(nfs)
+    nrap = np.concatenate(nraps)
+    fe = np.concatenate(flat_e)
+    fk = np.concatenate(flat_k)
+    offsets = np.r_[0, np.cumsum(nf)].astype(np.int32)
+    endorsers = pa.ListArray.from_arrays(pa.array(offsets), index._user_pa.take(pa.array(fe)))
+    kinds = pa.ListArray.from_arrays(
+        pa.array(offsets), pa.array(_KIND_NAMES[fk].tolist(), type=pa.string())
+    )
+    combos, inv = np.unique(np.stack([nf, nrap]), axis=1, return_inverse=True)
+    texts = np.asarray(
+        [explanation_text(int(a), int(c)) for a, c in combos.T], dtype=object
+    )[np.asarray(inv).ravel()]
+    user_col = np.asarray(ulist, dtype=object)[uo]
+    frame = pd.DataFrame(
+        {
+            "user": user_col if index._str_users else user_col.astype(np.int64),
+            "item": ds.item_ids[it],
+            "score": np.concatenate(scores).astype(np.float64),
+            "rank": np.concatenate(ranks).astype(np.int64),
+        }
+    )
+    frame["endorsers"] = pd.arrays.ArrowExtensionArray(endorsers)
+    frame["kinds"] = pd.arrays.ArrowExtensionArray(kinds)
+    frame["explanation"] = texts
+    return frame
+
+
+_INDEX_CACHE_KEY = "haowurank.feed.FeedIndex"
+
+
+def index_for(ds: Dataset, kind_weights: dict[str, float] | None = None) -> FeedIndex:
+    """The FeedIndex of ``ds`` (no mutes), cached on the dataset."""
+    key = (_INDEX_CACHE_KEY, tuple(sorted((kind_weights or {}).items())))
+    idx = ds._cache.get(key)
+    if idx is None:
+        idx = FeedIndex(ds, kind_weights=kind_weights)
+        ds._cache[key] = idx
+    return idx
+
+
+def build(
+    ds: Dataset,
+    ranker: Any,
+    users: Any,
+    n: int = 20,
+    *,
+    cursor: str | None = None,
+    half_life_days: float | None = 14.0,
+    endorsement_weight: float = 0.5,
+    diversity: float = 0.3,
+    merchant_cap: int | None = 2,
+    category_cap: int | None = 3,
+    window: int = 10,
+    mmr_pool: int = 50,
+    repurchasable: Any = None,
+    exclude_endorsed: bool = True,
+    item_vectors: np.ndarray | None = None,
+    mutes: pd.DataFrame | None = None,
+    kind_weights: dict[str, float] | None = None,
+    now: Any = None,
+    index: FeedIndex | None = None,
+    show_progress: bool = False,
+    callback: Callable[[str, float], None] | None = None,
+) -> pd.DataFrame:
+    """One page of each user's friends' feed.
+
+    Candidates are only items endorsed (``recommend`` / ``recommend_after_purchase``) by users the
+    viewer follows, through endorsements the viewer may see (:mod:`haowurank.feed` states the
+    rule). Each item appears once, citing every visible endorsing friend. Relevance blends the
+    ranker's score for the candidates with endorsement strength and decays with the age of the
+    newest visible endorsement; a greedy MMR re-ranker with merchant and category caps diversifies
+    the order (:class:`FeedConfig` documents every parameter).
+
+    Parameters
+    ----------
+    ds : Dataset
+        The world the feed reads endorsements, follows, blocks, audiences and purchases from.
+    ranker : Ranker or None
+        Any fitted haowurank ranker; its score for each candidate enters the relevance (users or
+        items unknown to it: its cold-start fallback; items it cannot score rank last among
+        equals). None: rank by endorsement strength and freshness alone.
+    users : id or sequence of ids
+        Viewers (caller ids); unknown ids raise :class:`~haowurank.UnknownIdError`.
+    n : int
+        Page length per user.
+    cursor : str, optional
+        ``feed.attrs["next_cursor"]`` of the previous page; None for the first page.
+    half_life_days, endorsement_weight, diversity, merchant_cap, category_cap, window, mmr_pool,
+    exclude_endorsed
+        See :class:`FeedConfig`.
+    repurchasable : None, collection of str, callable or ndarray of bool
+        Items the viewer bought (``purchase`` or ``recommend_after_purchase``) leave the feed
+        unless repurchasable: a set of categories, a predicate ``f(items_frame) -> bool array``
+        called with the metadata rows (``ds.items`` columns) of the bought candidates, or a
+        boolean mask of shape (n_items,).
+    item_vectors : ndarray of shape (n_items, d), optional
+        Item vectors (e.g. a CF model's item factors) whose cosine similarity the MMR term uses
+        instead of "same category / same merchant".
+    mutes : DataFrame, optional
+        Columns ``user``, ``muted``; a mute hides like a block.
+    kind_weights : dict, optional
+        Strength of one endorsement by kind.
+    now : int seconds or datetime, optional
+        Reference time of the freshness decay (default: the latest timestamp of ``ds``); carried
+        by the cursor to later pages.
+    index : FeedIndex, optional
+        A prebuilt index of ``ds`` (otherwise one is built and cached on ``ds``; with ``mutes`` a
+        fresh one is built).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``user``, ``item``, ``score`` (relevance in [0, 1]; with diversity > 0 not
+        necessarily decreasing), ``rank`` (1-based position in the user's whole feed), ``endorsers``
+        (list of the visible endorsing friends' ids, strongest first), ``kinds`` (list, the kind of
+        each endorser's endorsement, aligned with ``endorsers``), ``explanation`` (str). Rows are
+        grouped by user in input order, by rank within a user. ``attrs["next_cursor"]``: the cursor
+        of the next page (None when no user has more entries); ``attrs["snapshot"]``, ``attrs["now"]``
+        and ``attrs["offset"]`` describe the page.
+
+    Raises
+    ------
+    CursorError
+        The cursor is malformed or belongs to a feed that changed (new data, ranker or parameters).
+
+    Examples
+    --------
+    >>> import haowurank as hr
+    >>> from haowurank.testing import small_world
+    >>> ds = small_world()
+    >>> ranker = hr.rankers.make("popularity").fit(ds)
+    >>> page = hr.feed.build(ds, ranker, "u0", n=3)
+    >>> list(page.columns)
+    ['user', 'item', 'score', 'rank', 'endorsers', 'kinds', 'explanation']
+    >>> nxt = hr.feed.build(ds, ranker, "u0", n=3, cursor=page.attrs["next_cursor"])
+    >>> set(page["item"]).isdisjoint(nxt["item"])
+    True
+    """
+    cfg = FeedConfig(
+        half_life_days=half_life_days, endorsement_weight=endorsement_weight,
+        diversity=diversity, merchant_cap=merchant_cap, category_cap=category_cap, window=window,
+        mmr_pool=mmr_pool, exclude_endorsed=exclude_endorsed,
+    )
+    if index is not None:
+        if mutes is not None or kind_weights is not None:
+            raise ValueError(
+                "Pass 'mutes' and 'kind_weights' when building the FeedIndex, not together with "
+                "'index'."
+            )
+        if index.ds is not ds:
+            raise ValueError("The 'index' was built for another Dataset than 'ds'.")
+        idx = index
+    elif mutes is not None:
+        idx = FeedIndex(ds, mutes=mutes, kind_weights=kind_weights)
+    else:
+        idx = index_for(ds, kind_weights)
+    return idx.build(
+        ranker, users, n, cursor=cursor, config=cfg, repurchasable=repurchasable,
+        item_vectors=item_vectors, now=now, show_progress=show_progress, callback=callback,
+    )

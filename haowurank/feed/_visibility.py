@@ -1,0 +1,357 @@
+"""Who may see which endorsement: the visibility rule of ``haowurank.feed``, as sparse structures.
+
+The rule (``../shared/API.md``, "Feed and search"), for a viewer ``v`` and an endorsement (a
+``recommend`` or ``recommend_after_purchase`` row) by endorser ``e``:
+
+- ``"public"``: seen when ``v`` follows ``e`` (a social row v -> e);
+- ``"friends"``: seen when ``v`` follows ``e`` and ``e`` also lists ``v`` (a row e -> v);
+- ``"private"``: seen by nobody else;
+- nothing from a user ``v`` has blocked (``Dataset`` blocks) or muted (the ``mutes`` argument);
+- an endorsement with an audience list (``Dataset`` audiences, "limited to a list of friends")
+  is seen only by listed viewers who *also* pass the rule above: a list only ever narrows.
+
+A user's own endorsements are never "seen" through this rule (nobody follows themself).
+
+:class:`EndorsementGraph` precomputes, once per dataset, everything needed to enumerate the
+visible (viewer, endorser, item) triples of a batch of viewers with a few vectorised numpy
+operations: the viewer -> endorser edges split into one-way follows and mutual follows (blocked and
+muted endorsers removed), the endorsements per endorser that one-way followers may see (public)
+and that mutual friends may see (public or friends), and the explicit triples of audience-limited
+endorsements. :func:`visible_endorsements` is the same rule as a plain function returning a frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
+from .._errors import warn_data
+
+__all__ = ["DEFAULT_KIND_WEIGHTS", "EndorsementGraph", "visible_endorsements"]
+
+#: Strength of one friend's endorsement by kind: a recommendation after buying counts double.
+DEFAULT_KIND_WEIGHTS: dict[str, float] = {"recommend": 1.0, "recommend_after_purchase": 2.0}
+
+_K_REC = KINDS.index("recommend")
+_K_RAP = KINDS.index("recommend_after_purchase")
+_V_PUBLIC = VISIBILITIES.index("public")
+_V_FRIENDS = VISIBILITIES.index("friends")
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Endorsements grouped by endorser, CSR-like: row ``e`` spans ``indptr[e]:indptr[e+1]``.
+
+    One entry per (endorser, item): the strongest visible kind (ties: the latest row).
+    """
+
+    indptr: np.ndarray  # int64 (n_users + 1,)
+    item: np.ndarray  # int32
+    kind: np.ndarray  # int8 kind code
+    ts: np.ndarray  # int64 seconds
+    weight: np.ndarray  # float32 kind weight
+
+    @classmethod
+    def build(
+        cls, e: np.ndarray, i: np.ndarray, k: np.ndarray, ts: np.ndarray, w: np.ndarray, n_users: int
+    ) -> _Table:
+        if len(e):
+            order = np.lexsort((-ts, -w, i, e))
+            e, i, k, ts, w = e[order], i[order], k[order], ts[order], w[order]
+            first = np.ones(len(e), dtype=bool)
+            first[1:] = (e[1:] != e[:-1]) | (i[1:] != i[:-1])
+            e, i, k, ts, w = e[first], i[first], k[first], ts[first], w[first]
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(e, minlength=n_users), out=indptr[1:])
+        return cls(
+            indptr, i.astype(np.int32), k.astype(np.int8), ts.astype(np.int64), w.astype(np.float32)
+        )
+
+
+def _csr_keys(m: sp.csr_matrix, n_cols: int) -> np.ndarray:
+    """Sorted int64 keys row * n_cols + col of the stored entries of a CSR with sorted indices."""
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    return rows * n_cols + m.indices.astype(np.int64)
+
+
+def _has(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Membership of int64 ``query`` keys in the sorted unique ``keys``."""
+    if len(keys) == 0 or len(query) == 0:
+        return np.zeros(len(query), dtype=bool)
+    pos = np.searchsorted(keys, query)
+    pos[pos == len(keys)] = 0
+    return keys[pos] == query
+
+
+def _expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For CSR row ids ``rows``: (position of each entry's row in ``rows``, entry positions)."""
+    starts = indptr[rows]
+    lens = indptr[rows + 1] - starts
+    total = int(lens.sum())
+    owner = np.repeat(np.arange(len(rows), dtype=np.int64), lens)
+    if total == 0:
+        return owner, np.empty(0, dtype=np.int64)
+    offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    return owner, np.repeat(starts, lens) + offs
+
+
+def _hidden_pairs(ds: Dataset, mutes: pd.DataFrame | None) -> sp.csr_matrix:
+    """Boolean viewer x endorser CSR of blocked or muted pairs."""
+    b = ds.block_matrix().astype(bool)
+    if mutes is None or len(mutes) == 0:
+        return b
+    if not isinstance(mutes, pd.DataFrame):
+        raise TypeError(
+            f"The 'mutes' argument must be a DataFrame with columns user, muted. "
+            f"Got {type(mutes).__name__} instead."
+        )
+    missing = [c for c in ("user", "muted") if c not in mutes.columns]
+    if missing:
+        raise ValueError(
+            f"The 'mutes' frame must have the columns ['user', 'muted']; missing {missing}. "
+            f"Found columns {list(map(str, mutes.columns))}."
+        )
+    u = ds.user_index(mutes["user"].tolist(), missing="ignore")
+    m = ds.user_index(mutes["muted"].tolist(), missing="ignore")
+    ok = (u >= 0) & (m >= 0)
+    if not ok.all():
+        warn_data(
+            f"mutes: ignored {int((~ok).sum())} row(s) naming users that are not in the dataset."
+        )
+    mm = sp.csr_matrix(
+        (np.ones(int(ok.sum()), dtype=bool), (u[ok], m[ok])), shape=(ds.n_users, ds.n_users)
+    )
+    out = (b + mm).astype(bool).tocsr()
+    out.sort_indices()
+    return out
+
+
+class EndorsementGraph:
+    """Index-level structures that enumerate the endorsements each viewer may see.
+
+    Parameters
+    ----------
+    ds : Dataset
+        Endorsements are its ``recommend`` / ``recommend_after_purchase`` rows; follows its social
+        rows (their weights are the viewer's trust in the endorser); its blocks and audiences.
+    mutes : DataFrame, optional
+        Columns ``user``, ``muted``: for feed and search a mute is the same as a block (nothing
+        from a muted user reaches the viewer), kept apart because it is a viewer preference that
+        changes often, not part of the data. Unknown ids are ignored with a warning.
+    kind_weights : dict, optional
+        Strength of one endorsement by kind (default :data:`DEFAULT_KIND_WEIGHTS`).
+
+    Attributes
+    ----------
+    one_way : csr_matrix of shape (n_users, n_users)
+        ``(v, e)`` stored when ``v`` follows ``e``, ``e`` does not follow ``v`` and ``e`` is
+        neither blocked nor muted by ``v``; value: the social weight (trust).
+    mutual : csr_matrix of shape (n_users, n_users)
+        The same for mutual follows.
+    fingerprint : str
+        A digest of every structure, used by feed cursors to detect a changed world.
+    """
+
+    def __init__(
+        self,
+        ds: Dataset,
+        *,
+        mutes: pd.DataFrame | None = None,
+        kind_weights: dict[str, float] | None = None,
+    ):
+        kw = dict(DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights)
+        bad = [k for k in kw if k not in ENDORSEMENT_KINDS]
+        vals_ok = all(
+            isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) and v > 0
+            for v in kw.values()
+        )
+        if bad or not vals_ok or set(kw) != set(ENDORSEMENT_KINDS):
+            raise ValueError(
+                f"The 'kind_weights' parameter must map each of {list(ENDORSEMENT_KINDS)} to a "
+                f"finite weight > 0. Got {kind_weights!r} instead."
+            )
+        self.kind_weights = kw
+        self.n_users, self.n_items = ds.n_users, ds.n_items
+        nu, ni = ds.n_users, ds.n_items
+        table = np.zeros(len(KINDS), dtype=np.float32)
+        for k, w in kw.items():
+            table[KINDS.index(k)] = w
+
+        # follows, split into one-way and mutual, hidden endorsers removed
+        F = ds.social_matrix(weighted=True).tocsr()
+        F.sort_indices()
+        hidden = _hidden_pairs(ds, mutes)
+        fkeys = _csr_keys(F, nu)
+        coo = F.tocoo()
+        fv, fe, fw = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+        hide = _has(_csr_keys(hidden, nu), fv * nu + fe)
+        back = _has(fkeys, fe * nu + fv)
+        self._follow_keys = fkeys  # every follow, hidden or not
+        self._hidden_keys = _csr_keys(hidden, nu)
+
+        def graph(mask: np.ndarray) -> sp.csr_matrix:
+            g = sp.csr_matrix((fw[mask], (fv[mask], fe[mask])), shape=(nu, nu), dtype=np.float32)
+            g.sort_indices()
+            return g
+
+        self.one_way = graph(~hide & ~back)
+        self.mutual = graph(~hide & back)
+
+        # endorsement rows
+        f = ds._inter
+        kind = f["kind"].to_numpy()
+        isend = (kind == _K_REC) | (kind == _K_RAP)
+        e = f["user"].to_numpy()[isend].astype(np.int64)
+        i = f["item"].to_numpy()[isend].astype(np.int64)
+        k = kind[isend]
+        ts = f["timestamp"].to_numpy()[isend].astype(np.int64)
+        vis = f["visibility"].to_numpy()[isend]
+        w = table[k]
+        aud = ds._audiences
+        rkeys = np.unique(aud["user"].to_numpy().astype(np.int64) * ni + aud["item"].to_numpy())
+        limited = _has(rkeys, e * ni + i)
+        pub = (vis == _V_PUBLIC) & ~limited
+        frd = ((vis == _V_PUBLIC) | (vis == _V_FRIENDS)) & ~limited
+        self.public = _Table.build(e[pub], i[pub], k[pub], ts[pub], w[pub], nu)
+        self.friends = _Table.build(e[frd], i[frd], k[frd], ts[frd], w[frd], nu)
+
+        # audience-limited endorsements: explicit (viewer, endorser, item) triples
+        lim = limited & (vis != VISIBILITIES.index("private"))
+        rows = pd.DataFrame(
+            {"user": e[lim], "item": i[lim], "kind": k[lim], "ts": ts[lim], "w": w[lim],
+             "vis": vis[lim]}
+        )
+        a = pd.DataFrame(
+            {"user": aud["user"].to_numpy().astype(np.int64),
+             "item": aud["item"].to_numpy().astype(np.int64),
+             "viewer": aud["viewer"].to_numpy().astype(np.int64)}
+        )
+        j = a.merge(rows, on=["user", "item"], how="inner")
+        av, ae = j["viewer"].to_numpy(), j["user"].to_numpy()
+        pair = av * nu + ae
+        follows = _has(fkeys, pair)
+        mutual = follows & _has(fkeys, ae * nu + av)
+        ok = ~_has(self._hidden_keys, pair) & (
+            ((j["vis"].to_numpy() == _V_PUBLIC) & follows)
+            | ((j["vis"].to_numpy() == _V_FRIENDS) & mutual)
+        )
+        j = j[ok]
+        # trust weight of the follow v -> e
+        trust = np.ones(len(j), dtype=np.float32)
+        if len(j):
+            pos = np.searchsorted(fkeys, j["viewer"].to_numpy() * nu + j["user"].to_numpy())
+            trust = F.data[pos].astype(np.float32)
+        # viewer-major table (endorser stored in 'item' slot's companion array)
+        jv = j["viewer"].to_numpy()
+        order = np.lexsort((-j["ts"].to_numpy(), -j["w"].to_numpy(), j["item"].to_numpy(),
+                            j["user"].to_numpy(), jv))
+        jv, je = jv[order], j["user"].to_numpy()[order]
+        ji, jk = j["item"].to_numpy()[order], j["kind"].to_numpy()[order]
+        jts, jw, trust = j["ts"].to_numpy()[order], j["w"].to_numpy()[order], trust[order]
+        first = np.ones(len(jv), dtype=bool)
+        first[1:] = (jv[1:] != jv[:-1]) | (je[1:] != je[:-1]) | (ji[1:] != ji[:-1])
+        self._aud_indptr = np.zeros(nu + 1, dtype=np.int64)
+        np.cumsum(np.bincount(jv[first], minlength=nu), out=self._aud_indptr[1:])
+        self._aud = {
+            "endorser": je[first].astype(np.int64), "item": ji[first].astype(np.int32),
+            "kind": jk[first].astype(np.int8), "ts": jts[first].astype(np.int64),
+            "weight": (jw[first] * trust[first]).astype(np.float32),
+        }
+        self.fingerprint = self._digest()
+
+    # ------------------------------------------------------------------ queries
+    def triples(self, viewers: np.ndarray) -> dict[str, np.ndarray]:
+        """Every endorsement the given viewers may see, as flat arrays.
+
+        Parameters
+        ----------
+        viewers : ndarray of int of shape (b,)
+            Viewer (user) indices.
+
+        Returns
+        -------
+        dict with arrays of equal length t:
+            ``viewer`` (position in ``viewers``, int64), ``endorser`` (user index), ``item``,
+            ``kind`` (kind code), ``ts`` (timestamp of the endorsement), ``weight`` (kind weight
+            times the viewer's trust in the endorser, float32). Each (viewer, endorser, item)
+            appears once.
+        """
+        viewers = np.asarray(viewers, dtype=np.int64)
+        parts = []
+        for g, tab in ((self.one_way, self.public), (self.mutual, self.friends)):
+            owner, pos = _expand(g.indptr, viewers)
+            ends = g.indices[pos].astype(np.int64)
+            trust = g.data[pos]
+            o2, p2 = _expand(tab.indptr, ends)
+            parts.append(
+                (owner[o2], ends[o2], tab.item[p2], tab.kind[p2], tab.ts[p2],
+                 tab.weight[p2] * trust[o2])
+            )
+        owner, pos = _expand(self._aud_indptr, viewers)
+        a = self._aud
+        parts.append(
+            (owner, a["endorser"][pos], a["item"][pos], a["kind"][pos], a["ts"][pos],
+             a["weight"][pos])
+        )
+        cols = ("viewer", "endorser", "item", "kind", "ts", "weight")
+        return {c: np.concatenate([p[k] for p in parts]) for k, c in enumerate(cols)}
+
+    def can_see(self, viewer: int, endorser: int) -> bool:
+        """Whether ``viewer`` follows ``endorser`` and has not blocked or muted them."""
+        key = np.asarray([viewer * self.n_users + endorser], dtype=np.int64)
+        return bool(_has(self._follow_keys, key)[0] and not _has(self._hidden_keys, key)[0])
+
+    def _digest(self) -> str:
+        h = hashlib.blake2b(digest_size=12)
+        arrays: list[Any] = [
+            self.one_way.indptr, self.one_way.indices, self.one_way.data,
+            self.mutual.indptr, self.mutual.indices, self.mutual.data, self._aud_indptr,
+            *self._aud.values(),
+        ]
+        for tab in (self.public, self.friends):
+            arrays += [tab.indptr, tab.item, tab.kind, tab.ts, tab.weight]
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.dtype.str, a.shape)).encode())
+            h.update(a.tobytes())
+        h.update(repr(sorted(self.kind_weights.items())).encode())
+        return h.hexdigest()
+
+
+def visible_endorsements(
+    ds: Dataset, viewers: Any = None, *, mutes: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The endorsements each viewer may see, with caller ids.
+
+    Parameters
+    ----------
+    ds : Dataset
+    viewers : id or sequence of ids, optional
+        Viewers (default: every user).
+    mutes : DataFrame, optional
+        Columns ``user``, ``muted`` (treated as blocks).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``viewer``, ``endorser``, ``item``, ``kind`` (the strongest kind the viewer may
+        see), ``timestamp``; one row per visible (viewer, endorser, item).
+    """
+    g = EndorsementGraph(ds, mutes=mutes)
+    vidx = np.arange(ds.n_users) if viewers is None else ds.user_index(viewers)
+    t = g.triples(vidx)
+    return pd.DataFrame(
+        {
+            "viewer": ds.user_ids[vidx[t["viewer"]]] if len(vidx) else ds.user_ids[:0],
+            "endorser": ds.user_ids[t["endorser"]],
+            "item": ds.item_ids[t["item"]],
+            "kind": np.asarray(KINDS, dtype=object)[t["kind"]],
+            "timestamp": t["ts"],
+        }
+    )
