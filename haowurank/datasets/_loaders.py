@@ -628,7 +628,7 @@ def load_filmtrust(
 
     Reads ``ratings.txt`` (``user item rating``, ratings 0.5-4.0 in steps of 0.5) and
     ``trust.txt`` (``trustor trustee value``, value always 1, kept as the edge weight).
-    Users 308's 3 repeated (user, item) pairs are merged with ``duplicates``; the default
+    User 308's 3 repeated (user, item) pairs are merged with ``duplicates``; the default
     ``"max"`` keeps the highest rating (2 of the 3 pairs disagree). The 134 trust nodes with no
     rating (ids up to 1642) are kept as users with no interactions. No timestamps.
 
