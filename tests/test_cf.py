@@ -51,8 +51,8 @@ def checkerboard(n_per_group: int = 12, held_out: bool = True) -> tuple[hr.Datas
 def test_checkerboard_precision_at_1(name):
     ds, held = checkerboard()
     params = dict(SMALL[name])
-    if name in ("als", "social_als", "ease", "item_knn"):
-        params["weighting"] = "binary"
+    if name in ("als", "social_als"):
+        params["factors"] = 2  # the true rank of the world
     r = rankers.make(name, **params).fit(ds)
     users = list(held)
     ids, _ = r.recommend(users, n=1)
@@ -398,3 +398,20 @@ def test_item_knn_model_state_roundtrip():
     m2 = ItemKNNModel("bm25", K=3)
     m2.set_state("s", m.state("s"))
     np.testing.assert_array_equal(m.scores(X).view(np.uint32), m2.scores(X).view(np.uint32))
+
+
+def test_binary_weighting_is_presence_times_strongest_kind():
+    inter = pd.DataFrame(
+        {
+            "user": ["a", "a", "a", "a", "b"],
+            "item": [1, 1, 2, 3, 3],
+            "kind": ["view", "purchase", "view", "recommend", "click"],
+            "weight": [7.0, 3.0, 9.0, 1.0, 2.0],
+        }
+    )
+    ds = hr.Dataset.from_frames(inter)
+    r = rankers.make("als", factors=2, iterations=2, num_threads=1).fit(ds)
+    X = r.cf_.toarray()
+    np.testing.assert_allclose(X, [[1.0, 0.1, 1.0], [0.0, 0.0, 0.25]])
+    raw = rankers.make("als", factors=2, iterations=2, num_threads=1, weighting="raw").fit(ds)
+    np.testing.assert_allclose(raw.cf_.toarray(), [[3.7, 0.9, 1.0], [0.0, 0.0, 0.5]], rtol=1e-6)

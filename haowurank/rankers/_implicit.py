@@ -111,8 +111,10 @@ def check_kind_weights(value: Any) -> bool:
     )
 
 
-def interaction_matrix(ds: Dataset, kind_weights: dict[str, float] | None = None) -> sp.csr_matrix:
-    """Users x items CSR (float32) of interaction weights, each row times its kind's weight.
+def interaction_matrix(
+    ds: Dataset, kind_weights: dict[str, float] | None = None, *, presence: bool = False
+) -> sp.csr_matrix:
+    """Users x items CSR (float32) of kind-weighted interactions.
 
     Parameters
     ----------
@@ -120,19 +122,22 @@ def interaction_matrix(ds: Dataset, kind_weights: dict[str, float] | None = None
     kind_weights : dict, optional
         Weight of each kind; kinds not named count 0. ``None`` uses
         :data:`DEFAULT_KIND_WEIGHTS`.
+    presence : bool
+        False: the sum over a user's rows for an item of ``weight * kind_weights[kind]`` (row
+        weights such as play counts or quantities add up). True: the largest
+        ``kind_weights[kind]`` among the kinds the user has for the item (row weights and repeats
+        ignored), which is what ``weighting="binary"`` uses.
 
     Returns
     -------
     csr_matrix of shape (n_users, n_items)
-        Sum over a user's rows for an item of ``weight * kind_weights[kind]``; no stored zeros.
+        No stored zeros.
     """
-    kw = DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights
-    kw = {k: float(v) for k, v in kw.items() if v}
-    if not kw:
-        return sp.csr_matrix((ds.n_users, ds.n_items), dtype=np.float32)
-    m = ds.matrix(kind=list(kw), weight="weight", kind_weights=kw).copy()
-    m.eliminate_zeros()
-    return m
+    a = ds.interaction_arrays()
+    return rows_from_arrays(
+        a["user"], a["item"], a["kind"], a["weight"], (ds.n_users, ds.n_items), kind_weights,
+        presence=presence,
+    )
 
 
 def rows_from_arrays(
@@ -142,14 +147,31 @@ def rows_from_arrays(
     weights: np.ndarray,
     shape: tuple[int, int],
     kind_weights: dict[str, float] | None,
+    *,
+    presence: bool = False,
 ) -> sp.csr_matrix:
-    """The same construction as :func:`interaction_matrix` from index-level arrays
-    (``kinds`` as codes into :data:`~haowurank.KINDS`)."""
+    """:func:`interaction_matrix` from index-level arrays (``kinds`` as codes into
+    :data:`~haowurank.KINDS`)."""
     kw = DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights
     table = np.zeros(len(KINDS))
     for k, w in kw.items():
         table[KINDS.index(k)] = w
-    vals = np.asarray(weights, dtype=np.float64) * table[np.asarray(kinds, dtype=np.int64)]
+    kinds = np.asarray(kinds, dtype=np.int64)
+    users = np.asarray(users, dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64)
+    kv = table[kinds]
+    if presence:
+        keep = kv > 0
+        users, items, kv = users[keep], items[keep], kv[keep]
+        # max per (user, item): sort by key then value, keep the last of each key
+        key = users * shape[1] + items
+        order = np.lexsort((kv, key))
+        key, kv = key[order], kv[order]
+        last = np.ones(len(key), dtype=bool)
+        last[:-1] = key[1:] != key[:-1]
+        users, items, vals = key[last] // shape[1], key[last] % shape[1], kv[last]
+    else:
+        vals = np.asarray(weights, dtype=np.float64) * kv
     m = sp.csr_matrix((vals, (users, items)), shape=shape, dtype=np.float64)
     m.sum_duplicates()
     m.eliminate_zeros()
@@ -164,7 +186,10 @@ class Weighting:
     Parameters
     ----------
     scheme : {"raw", "binary", "log", "bm25", "tfidf"}
-        ``raw``: the kind-weighted sums as they are; ``binary``: 1 wherever an entry exists;
+        ``raw``: the kind-weighted sums as they are; ``binary``: presence, i.e. the largest kind
+        weight of the user's kinds for the item (1 for a purchase or an endorsement with the
+        default kind weights, 0.1 for an item only viewed), the input built by
+        :func:`interaction_matrix` with ``presence=True`` and left as it is;
         ``log``: ``log1p``; ``bm25``: implicit's ``bm25_weight`` applied to the items x users
         matrix (items are the documents, users the terms; this is how implicit's own examples
         weight play counts); ``tfidf``: implicit's ``tfidf_weight`` the same way.
@@ -212,7 +237,7 @@ class Weighting:
         if s == "raw":
             pass
         elif s == "binary":
-            X.data[:] = 1.0
+            pass  # presence with kind weights is built upstream (interaction_matrix(presence=True))
         elif s == "log":
             X.data = np.log1p(X.data)
         elif s in ("bm25", "tfidf"):

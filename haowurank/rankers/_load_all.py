@@ -2,7 +2,7 @@
 
 from ._cf import ALSRanker, BPRRanker, EaseRanker, ItemKNNRanker  # noqa: F401
 from ._popularity import PopularityRanker
-from ._social_als import SocialALSRanker  # noqa: F401
 from ._social import FriendEndorsementRanker, TrustRanker  # noqa: F401
+from ._social_als import SocialALSRanker  # noqa: F401
 
 __all__ = ["PopularityRanker"]
