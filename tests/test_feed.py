@@ -286,9 +286,14 @@ def test_freshness_decay_orders_and_scales():
     assert sy == pytest.approx(sx / 2, rel=1e-5)  # one half-life older
     flat = hr.feed.build(ds, None, "v", n=5, half_life_days=None)
     assert flat["score"].nunique() == 1
-    # 'now' moves the reference time; a later now lowers every score
-    later = hr.feed.build(ds, None, "v", n=5, half_life_days=14.0, now=128 * day)
-    assert later["score"].iloc[0] == pytest.approx(sx / 4, rel=1e-5)
+    assert sx == pytest.approx(1.0)  # the viewer's best entry scores 1
+    # 'now' before the newest endorsement: ages clip at 0, so x and y tie again
+    early = hr.feed.build(ds, None, "v", n=5, half_life_days=14.0, now=80 * day)
+    assert early["score"].tolist() == [1.0, 1.0]
+    # a very old world does not underflow into ties
+    old = _two_item_world(100 * day, 99 * day)
+    f = hr.feed.build(old, None, "v", n=5, half_life_days=1.0, now=100_000 * day)
+    assert f["item"].tolist() == ["x", "y"] and f["score"].iloc[1] == pytest.approx(0.5)
 
 
 def test_bought_items_excluded_unless_repurchasable():

@@ -55,7 +55,8 @@ class FeedConfig:
     ----------
     half_life_days : float or None
         Freshness decay: an entry's relevance is multiplied by ``0.5 ** (age / half_life)``, age
-        being the time since the newest endorsement the viewer may see. None: no decay.
+        being the time since the newest endorsement the viewer may see. None: no decay. Relevance
+        is then rescaled so that each viewer's most relevant entry scores 1.
     endorsement_weight : float in [0, 1]
         Blend of relevance: ``(1 - w) * ranker score + w * endorsement strength``, both scaled to
         [0, 1] per viewer (ranker scores min-max over the viewer's candidates; strength, the sum
@@ -531,8 +532,16 @@ class FeedIndex:
         w = cfg.endorsement_weight
         rel = (1.0 - w) * rn + w * sn
         if cfg.half_life_days is not None:
+            # rel * 0.5 ** (age / half_life), rescaled so each viewer's best is 1, in log space
+            # so that old worlds do not underflow to ties
             age = np.maximum(now_s - newest, 0).astype(np.float64)
-            rel = rel * np.exp2(-age / (cfg.half_life_days * 86400.0))
+            with np.errstate(divide="ignore"):
+                logr = np.log(rel) - age * (math.log(2.0) / (cfg.half_life_days * 86400.0))
+            top = np.maximum.reduceat(logr, vst)[seg]
+            rel = np.where(np.isfinite(top), np.exp(logr - np.where(np.isfinite(top), top, 0)), 0)
+        else:
+            top = np.maximum.reduceat(rel, vst)[seg]
+            rel = np.where(top > 0, rel / np.where(top > 0, top, 1), 0)
         rel = rel.astype(np.float32)
         # sort each viewer's candidates by relevance, pad to (b, width)
         order = np.lexsort((pi, -rel, pv))
@@ -778,8 +787,8 @@ def build(
     Returns
     -------
     DataFrame
-        Columns ``user``, ``item``, ``score`` (relevance in [0, 1]; with diversity > 0 not
-        necessarily decreasing), ``rank`` (1-based position in the user's whole feed), ``endorsers``
+        Columns ``user``, ``item``, ``score`` (relevance in [0, 1], 1 for the viewer's most
+        relevant entry; with diversity > 0 not necessarily decreasing), ``rank`` (1-based position in the user's whole feed), ``endorsers``
         (list of the visible endorsing friends' ids, strongest first), ``kinds`` (list, the kind of
         each endorser's endorsement, aligned with ``endorsers``), ``explanation`` (str). Rows are
         grouped by user in input order, by rank within a user. ``attrs["next_cursor"]``: the cursor

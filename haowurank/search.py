@@ -1,0 +1,360 @@
+"""Endorsement-weighted product search: BM25 text relevance over title and category, blended with
+how many people recommended an item and which of the searcher's friends did.
+
+Text is tokenised for mixed Chinese / English titles without a segmenter: runs of CJK characters
+(Han, kana, Hangul) give character unigrams and bigrams, other runs of letters and digits give
+lower-cased words with a light plural stemmer ("shoes" -> "shoe"). Text is NFKC-normalised first,
+so full-width Latin letters and digits match their ASCII forms.
+
+Score of an item for a query (every term in [0, 1])::
+
+    score = text_weight   * bm25(query, item) / max bm25 over the hits
+          + rec_weight    * log1p(n_recommenders) / log1p(max n_recommenders over all items)
+          + friend_weight * log1p(n_friend_recommenders) / log1p(max over the hits)
+
+Only items with a text match of at least ``min_text_score`` times the best match are hits; items a
+merchant marked unsearchable never appear. ``n_recommenders`` counts distinct users with a
+non-private endorsement (a private endorsement is seen by nobody, not even as a count);
+``n_friend_recommenders`` counts only the friends whose endorsement the searcher may see (the
+rule of :mod:`haowurank.feed`, blocks and mutes included), and only they are named.
+
+References
+----------
+Robertson, S. and Zaragoza, H. (2009). The probabilistic relevance framework: BM25 and beyond.
+Foundations and Trends in Information Retrieval 3(4), 333-389.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import unicodedata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer
+
+from ._dataset import KINDS, VISIBILITIES, Dataset
+from ._errors import UnknownIdError
+from .feed._visibility import EndorsementGraph
+
+__all__ = ["SearchIndex", "analyze"]
+
+log = logging.getLogger(__name__)
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_TOKEN = re.compile(f"(?P<cjk>[{_CJK}]+)|(?P<word>[^\\W_{_CJK}]+)")
+_COLUMNS = ["item", "score", "rank", "n_recommenders", "n_friend_recommenders", "explanation"]
+
+
+def _stem(word: str) -> str:
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("es") and word[:-2].endswith(("s", "x", "ch", "sh", "z")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def analyze(text: str) -> list[str]:
+    """Tokens of a mixed Chinese / English text (the analyzer of :class:`SearchIndex`).
+
+    Examples
+    --------
+    >>> analyze("Nike 跑步鞋 Running Shoes")
+    ['nike', '跑', '步', '鞋', '跑步', '步鞋', 'running', 'shoe']
+    """
+    if not text:
+        return []
+    text = unicodedata.normalize("NFKC", str(text)).lower()
+    out: list[str] = []
+    for m in _TOKEN.finditer(text):
+        run = m.group("cjk")
+        if run:
+            out.extend(run)
+            out.extend(run[k : k + 2] for k in range(len(run) - 1))
+        else:
+            out.append(_stem(m.group("word")))
+    return out
+
+
+def _people(n: int, noun: str, plural: str) -> str:
+    return f"{n} {noun if n == 1 else plural}"
+
+
+class SearchIndex:
+    """Search items by text, weighted by recommendations and the searcher's friends.
+
+    Parameters
+    ----------
+    ds : Dataset
+        Items (title, category, searchable), endorsements, purchases, follows, blocks, audiences.
+    text_weight, rec_weight, friend_weight : float >= 0
+        The blend (see the module docstring); not all zero.
+    min_text_score : float in [0, 1]
+        A hit needs a text score of at least this fraction of the query's best one.
+    k1, b : float
+        BM25 term-frequency saturation and length normalisation.
+    mutes : DataFrame, optional
+        Columns ``user``, ``muted``; muted users neither boost nor are named (like blocks).
+    graph : EndorsementGraph, optional
+        A prebuilt visibility graph of ``ds`` (e.g. a :class:`~haowurank.feed.FeedIndex`'s),
+        instead of building one.
+    max_named : int
+        How many visible friends the explanation names before "and N more".
+
+    Attributes
+    ----------
+    vectorizer_ : CountVectorizer
+        scikit-learn's vectorizer with :func:`analyze` as its analyzer.
+    n_recommenders_, n_bought_ : ndarray of int of shape (n_items,)
+
+    Examples
+    --------
+    >>> import haowurank as hr
+    >>> from haowurank.testing import small_world
+    >>> hits = hr.search.SearchIndex(small_world()).query("shoes", n=3)
+    >>> list(hits.columns)
+    ['item', 'score', 'rank', 'n_recommenders', 'n_friend_recommenders', 'explanation']
+    """
+
+    def __init__(
+        self,
+        ds: Dataset,
+        *,
+        text_weight: float = 1.0,
+        rec_weight: float = 0.3,
+        friend_weight: float = 0.5,
+        min_text_score: float = 0.25,
+        k1: float = 1.2,
+        b: float = 0.75,
+        mutes: pd.DataFrame | None = None,
+        graph: EndorsementGraph | None = None,
+        max_named: int = 3,
+    ):
+        if not isinstance(ds, Dataset):
+            raise TypeError(f"SearchIndex expects a haowurank.Dataset. Got {type(ds).__name__}.")
+        self.text_weight = text_weight
+        self.rec_weight = rec_weight
+        self.friend_weight = friend_weight
+        self.min_text_score = min_text_score
+        self.k1 = k1
+        self.b = b
+        self.max_named = max_named
+        self._validate()
+        if graph is not None and (graph.n_users, graph.n_items) != (ds.n_users, ds.n_items):
+            raise ValueError("The 'graph' was built for another Dataset than 'ds'.")
+        if graph is not None and mutes is not None:
+            raise ValueError("Pass 'mutes' or a prebuilt 'graph', not both.")
+        self.ds = ds
+        self.graph_ = graph if graph is not None else EndorsementGraph(ds, mutes=mutes)
+        items = ds._items
+        self.searchable_ = items["searchable"].to_numpy(dtype=bool)
+        docs = [
+            " ".join(str(x) for x in (t, c) if x is not None and not _isnan(x))
+            for t, c in zip(items["title"].to_numpy(dtype=object),
+                            items["category"].to_numpy(dtype=object))
+        ]
+        self.vectorizer_ = CountVectorizer(analyzer=analyze, dtype=np.float32)
+        self._rows = np.flatnonzero(self.searchable_)
+        if len(self._rows):
+            try:
+                X = self.vectorizer_.fit_transform([docs[r] for r in self._rows]).tocsr()
+            except ValueError:  # no token in any searchable item
+                X = sp.csr_matrix((len(self._rows), 0), dtype=np.float32)
+                self.vectorizer_ = None
+        else:
+            X = sp.csr_matrix((0, 0), dtype=np.float32)
+            self.vectorizer_ = None
+        self._vocab = self.vectorizer_.vocabulary_ if self.vectorizer_ is not None else {}
+        self.bm25_ = self._bm25(X).tocsc()
+        # global counts
+        f = ds._inter
+        kind = f["kind"].to_numpy()
+        u = f["user"].to_numpy().astype(np.int64)
+        i = f["item"].to_numpy().astype(np.int64)
+        ni = ds.n_items
+        endorse = np.isin(kind, [KINDS.index("recommend"), KINDS.index("recommend_after_purchase")])
+        public = endorse & (f["visibility"].to_numpy() != VISIBILITIES.index("private"))
+        bought = np.isin(kind, [KINDS.index("purchase"), KINDS.index("recommend_after_purchase")])
+
+        def distinct(mask: np.ndarray) -> np.ndarray:
+            keys = np.unique(u[mask] * ni + i[mask])
+            return np.bincount(keys % ni, minlength=ni).astype(np.int64)
+
+        self.n_recommenders_ = distinct(public)
+        self.n_bought_ = distinct(bought)
+        top = self.n_recommenders_[self.searchable_].max() if self.searchable_.any() else 0
+        self._rec_norm = math.log1p(top) if top > 0 else 1.0
+        self._user_index = pd.Index(ds.user_ids)
+        log.info("SearchIndex: %d searchable items, %d terms", len(self._rows), len(self._vocab))
+
+    # ------------------------------------------------------------------ construction helpers
+    def _validate(self) -> None:
+        def real(name: str, lo: float, hi: float = math.inf) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not (lo <= v <= hi) or (
+                not math.isfinite(v)
+            ):
+                bound = f"in [{lo}, {hi}]" if math.isfinite(hi) else f">= {lo}"
+                raise ValueError(
+                    f"The {name!r} parameter of SearchIndex must be a finite number {bound}. "
+                    f"Got {v!r} instead."
+                )
+
+        for name in ("text_weight", "rec_weight", "friend_weight", "k1"):
+            real(name, 0.0)
+        real("b", 0.0, 1.0)
+        real("min_text_score", 0.0, 1.0)
+        if self.text_weight + self.rec_weight + self.friend_weight <= 0:
+            raise ValueError("SearchIndex needs at least one of the blend weights > 0. Got all 0.")
+        if isinstance(self.max_named, bool) or not isinstance(self.max_named, int) or (
+            self.max_named < 0
+        ):
+            raise ValueError(
+                f"The 'max_named' parameter of SearchIndex must be an int >= 0. "
+                f"Got {self.max_named!r} instead."
+            )
+
+    def _bm25(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        n_docs = X.shape[0]
+        if X.nnz == 0:
+            return X.astype(np.float32)
+        df = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float64)
+        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+        dl = np.asarray(X.sum(axis=1)).ravel()
+        avgdl = dl.mean() if dl.mean() > 0 else 1.0
+        rows = np.repeat(np.arange(n_docs), np.diff(X.indptr))
+        tf = X.data.astype(np.float64)
+        denom = tf + self.k1 * (1 - self.b + self.b * dl[rows] / avgdl)
+        W = X.copy().astype(np.float32)
+        W.data = (idf[X.indices] * tf * (self.k1 + 1) / denom).astype(np.float32)
+        return W
+
+    # ------------------------------------------------------------------ querying
+    def text_scores(self, text: str) -> np.ndarray:
+        """BM25 score of every item for ``text`` (float32, shape (n_items,); 0 when unsearchable)."""
+        out = np.zeros(self.ds.n_items, dtype=np.float32)
+        terms: dict[int, int] = {}
+        for tok in analyze(text):
+            col = self._vocab.get(tok)
+            if col is not None:
+                terms[col] = terms.get(col, 0) + 1
+        if not terms:
+            return out
+        cols = np.fromiter(terms, dtype=np.int64)
+        qtf = np.fromiter(terms.values(), dtype=np.float32)
+        out[self._rows] = self.bm25_[:, cols] @ qtf
+        return out
+
+    def query(self, text: str, user: Any = None, n: int = 20) -> pd.DataFrame:
+        """The ``n`` best hits for ``text``, personalised for ``user`` when given.
+
+        Parameters
+        ----------
+        text : str
+            The query (any mix of Chinese and English).
+        user : id, optional
+            The searcher; their visible friends' endorsements boost items and are named.
+            Unknown ids raise :class:`~haowurank.UnknownIdError`.
+        n : int
+            Number of hits.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``item``, ``score``, ``rank`` (1-based), ``n_recommenders``,
+            ``n_friend_recommenders``, ``explanation`` ("12 people recommended, 30 bought; your
+            friends u3, u7 recommended it"). Best first; ties by item order.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(
+                f"The 'text' parameter of SearchIndex.query must be a non-empty string. "
+                f"Got {text!r} instead."
+            )
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(
+                f"The 'n' parameter of SearchIndex.query must be a positive int. Got {n!r} instead."
+            )
+        vidx = None
+        if user is not None:
+            pos = self._user_index.get_indexer(np.asarray([user], dtype=object))[0]
+            if pos < 0:
+                raise UnknownIdError(
+                    f"Unknown user id {user!r} in the 'user' of SearchIndex.query: not in the "
+                    f"dataset's user vocabulary."
+                )
+            vidx = int(pos)
+        ts = self.text_scores(text)
+        best = float(ts.max()) if len(ts) else 0.0
+        if best <= 0:
+            return _empty(self.ds)
+        hits = np.flatnonzero((ts > 0) & (ts >= self.min_text_score * best))
+        score = self.text_weight * ts[hits].astype(np.float64) / best
+        score += self.rec_weight * np.log1p(self.n_recommenders_[hits]) / self._rec_norm
+        nfriend = np.zeros(len(hits), dtype=np.int64)
+        named: dict[int, list] = {}
+        if vidx is not None:
+            t = self.graph_.triples(np.asarray([vidx]))
+            on_hit = np.isin(t["item"], hits)
+            if on_hit.any():
+                it, en, w = t["item"][on_hit], t["endorser"][on_hit], t["weight"][on_hit]
+                order = np.lexsort((en, -w, it))
+                it, en = it[order], en[order]
+                pos = np.searchsorted(hits, it)
+                nfriend = np.bincount(pos, minlength=len(hits)).astype(np.int64)
+                uids = self.ds.user_ids
+                for p, e in zip(pos.tolist(), en.tolist()):
+                    named.setdefault(p, []).append(uids[e])
+                top = nfriend.max()
+                if top > 0:
+                    score += self.friend_weight * np.log1p(nfriend) / math.log1p(top)
+        order = np.lexsort((hits, -score))[:n]
+        sel = hits[order]
+        expl = []
+        for k, it in zip(order.tolist(), sel.tolist()):
+            txt = (
+                f"{_people(int(self.n_recommenders_[it]), 'person', 'people')} recommended, "
+                f"{int(self.n_bought_[it])} bought"
+            )
+            friends = named.get(k)
+            if friends:
+                shown = ", ".join(str(f) for f in friends[: self.max_named])
+                more = len(friends) - self.max_named
+                noun = "your friend" if len(friends) == 1 else "your friends"
+                txt += f"; {noun} {shown}" + (f" and {more} more" if more > 0 else "")
+                txt += " recommended it"
+            expl.append(txt)
+        return pd.DataFrame(
+            {
+                "item": self.ds.item_ids[sel],
+                "score": score[order],
+                "rank": np.arange(1, len(sel) + 1, dtype=np.int64),
+                "n_recommenders": self.n_recommenders_[sel],
+                "n_friend_recommenders": nfriend[order],
+                "explanation": pd.Series(expl, dtype=object),
+            }
+        )
+
+
+def _isnan(x: Any) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
+def _empty(ds: Dataset) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "item": pd.Series([], dtype=ds.item_ids.dtype),
+            "score": pd.Series([], dtype=np.float64),
+            "rank": pd.Series([], dtype=np.int64),
+            "n_recommenders": pd.Series([], dtype=np.int64),
+            "n_friend_recommenders": pd.Series([], dtype=np.int64),
+            "explanation": pd.Series([], dtype=object),
+        }
+    )
