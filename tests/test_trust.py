@@ -375,7 +375,9 @@ def test_sparse_top_n_equals_the_dense_path():
     cand = np.zeros(ds.n_items, dtype=bool)
     cand[::3] = True
     for name, params in (("friend_endorsements", {}), ("trust", {"max_hops": 3}),
-                         ("trust", {"prior_weight": 0.0, "trust_weight": 0.0})):
+                         ("trust", {"prior_weight": 0.0, "trust_weight": 0.0}),
+                         ("trust", {"fill": True}), ("trust", {"fill": True, "prior_weight": 0.0}),
+                         ("trust", {"fill": True, "prior_weight": 5.0, "fallback": "none"})):
         r = hr.rankers.make(name, **params).fit(ds)
         for excl, c in ((True, None), (False, None), (True, cand)):
             fast = r._recommend_idx(users, 9, excl, c)

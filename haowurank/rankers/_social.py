@@ -73,12 +73,17 @@ class _SocialRanker(Ranker):
             vals = vals + off[c.indices]
         return vals.astype(np.float32)
 
+    def _fill_values(self) -> np.ndarray:
+        """float32 score of a non-candidate when filling: the offset (0 without one)."""
+        off = self._dense_offset()
+        m = len(self.item_ids_)
+        return np.zeros(m, dtype=np.float32) if off is None else off.astype(np.float32)
+
     def _score(self, uidx: np.ndarray) -> np.ndarray:
         c = self._candidates(uidx)
         m = len(self.item_ids_)
-        off = self._dense_offset()
-        if self._fills() and off is not None:
-            out = np.broadcast_to(off.astype(np.float32), (len(uidx), m)).copy()
+        if self._fills():
+            out = np.broadcast_to(self._fill_values(), (len(uidx), m)).copy()
         else:
             out = np.full((len(uidx), m), -np.inf, dtype=np.float32)
         rows = np.repeat(np.arange(len(uidx)), np.diff(c.indptr))
@@ -101,8 +106,6 @@ class _SocialRanker(Ranker):
         Gives exactly what the base class's dense path gives: same float32 scores, same
         tie-break by the lower item index, same padding.
         """
-        if self._fills():
-            return super()._recommend_idx(uidx, n, exclude_seen, cand)
         b = len(uidx)
         out_i = np.full((b, n), -1, dtype=np.int64)
         out_s = np.full((b, n), -np.inf, dtype=np.float32)
@@ -128,27 +131,39 @@ class _SocialRanker(Ranker):
             i, s = topk(block, n)
             out_i[dense_rows], out_s[dense_rows] = i, s
         if has.any():
-            m = len(self.item_ids_)
-            cols = c.indices.astype(np.int64)
+            cols = c.indices
             vals = self._candidate_values(c)
-            keep = np.ones(len(cols), dtype=bool)
-            if cand is not None:
-                keep &= cand[cols]
-            if exclude_seen:
-                rows_local = np.repeat(np.arange(c.shape[0], dtype=np.int64), np.diff(c.indptr))
-                seen = sp.csr_matrix(self.seen_[uidx[known]])
-                seen.sort_indices()
-                seen_rows = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
-                seen_keys = seen_rows * m + seen.indices
-                keys = rows_local * m + cols
-                pos = np.minimum(np.searchsorted(seen_keys, keys), max(len(seen_keys) - 1, 0))
-                if len(seen_keys):
-                    keep &= seen_keys[pos] != keys
             ptr = c.indptr
+            seen = self.seen_
+            fills = self._fills()
+            if fills:  # non-candidates in their global order (value desc, index asc)
+                base = self._fill_values()
+                gorder = np.lexsort((np.arange(len(base)), -base))
+                if cand is not None:
+                    gorder = gorder[cand[gorder]]
+                mark = np.zeros(len(base), dtype=bool)  # scratch: this row's exclusions
             for r in np.flatnonzero(has):
                 lo, hi = ptr[r], ptr[r + 1]
-                k = keep[lo:hi]
-                v, ci = vals[lo:hi][k], cols[lo:hi][k]
+                v, ci = vals[lo:hi], cols[lo:hi]
+                u = uidx[known[r]]
+                seen_u = seen.indices[seen.indptr[u] : seen.indptr[u + 1]]
+                all_ci = ci
+                if cand is not None:
+                    k = cand[ci]
+                    v, ci = v[k], ci[k]
+                if exclude_seen:
+                    k = ~np.isin(ci, seen_u)
+                    v, ci = v[k], ci[k]
+                if fills:
+                    pre = gorder[: n + len(all_ci) + (len(seen_u) if exclude_seen else 0)]
+                    mark[all_ci] = True
+                    if exclude_seen:
+                        mark[seen_u] = True
+                    extra = pre[~mark[pre]][:n]
+                    mark[all_ci] = False
+                    mark[seen_u] = False
+                    v = np.concatenate([v, base[extra]])
+                    ci = np.concatenate([ci, extra])
                 if len(v) > n:  # the n-th largest value, then every tie of it
                     cut = np.partition(v, len(v) - n)[len(v) - n]
                     sel = v >= cut

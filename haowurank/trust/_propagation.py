@@ -58,23 +58,25 @@ def prune_rows(
         m.sort_indices()
     counts = np.diff(m.indptr)
     keep = (m.data >= threshold) & (m.data != 0)
-    if keep.all() and (top_k is None or len(counts) == 0 or counts.max() <= top_k):
+    if top_k is not None and len(counts) and counts.max() > top_k:
+        # only over-full rows need a selection; it keeps sorted order (a mask, no re-sort)
+        row_of = np.repeat(np.arange(m.shape[0]), counts)
+        kept = np.bincount(row_of[keep], minlength=m.shape[0])
+        for r in np.flatnonzero(kept > top_k):
+            lo, hi = m.indptr[r], m.indptr[r + 1]
+            v = np.where(keep[lo:hi], m.data[lo:hi], -np.inf)
+            cut = np.partition(v, len(v) - top_k)[len(v) - top_k]
+            above = v > cut
+            ties = np.flatnonzero(v == cut)[: top_k - int(above.sum())]
+            row_keep = above
+            row_keep[ties] = True  # ties at the boundary: the lower column indices (sorted)
+            keep[lo:hi] = row_keep
+    if keep.all():
         return m.copy()  # nothing to prune
-    rows = np.repeat(np.arange(m.shape[0]), counts)
-    data, cols, rows = m.data[keep], m.indices[keep], rows[keep]
-    if top_k is not None and len(data):
-        order = np.lexsort((cols, -data, rows))
-        data, cols, rows = data[order], cols[order], rows[order]
-        counts = np.bincount(rows, minlength=m.shape[0])
-        starts = np.repeat(np.cumsum(counts) - counts, counts)
-        rank = np.arange(len(rows)) - starts
-        sel = rank < top_k
-        data, cols, rows = data[sel], cols[sel], rows[sel]
-        order = np.lexsort((cols, rows))
-        data, cols, rows = data[order], cols[order], rows[order]
+    rows = np.repeat(np.arange(m.shape[0]), counts)[keep]
     indptr = np.zeros(m.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=m.shape[0]), out=indptr[1:])
-    return sp.csr_matrix((data, cols, indptr), shape=m.shape)
+    return sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape)
 
 
 def hop_weights(alpha: float, max_hops: int) -> np.ndarray:
