@@ -7,7 +7,7 @@ PIP    := $(VENV)/bin/pip
 EXTRAS ?= dev,app,notebooks,spark
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-8)-$(subst $(comma),_,$(EXTRAS))
 
-.PHONY: demo test install lint browser clean
+.PHONY: demo test install lint browser clean dashboard
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python >= 3.11) on PATH"; exit 2; }
@@ -23,6 +23,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m haowurank.cli compare --dataset synthetic
+
+dashboard: $(STAMP)
+	$(VENV)/bin/streamlit run apps/dashboard.py
 
 # Debian chromium + chromedriver for the real-browser dashboard test (installed when missing).
 browser:
