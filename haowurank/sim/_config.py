@@ -1,0 +1,375 @@
+"""The one typed configuration of a simulation run, with validation and a JSON / TOML round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["POLICIES", "SimulationConfig"]
+
+#: Merchant messaging policies (see :mod:`haowurank.sim._messaging`).
+POLICIES: tuple[str, ...] = ("none", "immediate", "timed", "spammer")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _prob(v: Any) -> bool:
+    return _is_num(v) and 0.0 <= v <= 1.0
+
+
+# field name -> (predicate, expectation written for the error message)
+_CHECKS: dict[str, tuple[Any, str]] = {
+    "n_users": (lambda v: _is_int(v) and v >= 2, "an int >= 2"),
+    "n_items": (lambda v: _is_int(v) and v >= 2, "an int >= 2"),
+    "days": (lambda v: _is_int(v) and v >= 1, "a positive int"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "a non-negative int"),
+    "world_seed": (lambda v: v is None or (_is_int(v) and v >= 0), "None or a non-negative int"),
+    "world": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+              "a dict of keyword arguments for hr.datasets.synthetic"),
+    "strategy": (lambda v: isinstance(v, str) and bool(v), "a ranker name"),
+    "strategy_params": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+                        "a dict of ranker parameters"),
+    "refit_every": (lambda v: _is_int(v) and v >= 0, "an int >= 0 (0: never refit)"),
+    "feed_size": (lambda v: _is_int(v) and v >= 1, "a positive int"),
+    "search_size": (lambda v: _is_int(v) and v >= 1, "a positive int"),
+    "feed_window_days": (lambda v: _is_int(v) and v >= 0, "an int >= 0 (0: never expire)"),
+    "daily_active_rate": (lambda v: _is_num(v) and 0.0 < v <= 1.0, "a float in (0, 1]"),
+    "feed_share": (_prob, "a probability in [0, 1]"),
+    "position_decay": (lambda v: _is_num(v) and v >= 0, "a float >= 0"),
+    "click_base": (_is_num, "a finite float (a logit)"),
+    "click_utility": (_is_num, "a finite float"),
+    "click_social": (_is_num, "a finite float"),
+    "click_bought": (_is_num, "a finite float"),
+    "buy_base": (_is_num, "a finite float (a logit)"),
+    "buy_utility": (_is_num, "a finite float"),
+    "buy_bought": (_is_num, "a finite float"),
+    "satisfaction_base": (_is_num, "a finite float (a logit)"),
+    "satisfaction_utility": (_is_num, "a finite float"),
+    "cancel_rate": (_prob, "a probability in [0, 1]"),
+    "return_rate": (_prob, "a probability in [0, 1]"),
+    "rap_rate": (_prob, "a probability in [0, 1]"),
+    "recommend_rate": (_prob, "a probability in [0, 1]"),
+    "follow_rate": (_prob, "a probability in [0, 1]"),
+    "form_rate": (_prob, "a probability in [0, 1]"),
+    "public_share": (_prob, "a probability in [0, 1]"),
+    "ship_delay_mean": (lambda v: _is_num(v) and v >= 1, "a float >= 1 (days)"),
+    "transit_mean": (lambda v: _is_num(v) and v >= 1, "a float >= 1 (days)"),
+    "sources": (lambda v: isinstance(v, list | tuple) and len(v) >= 1
+                and all(isinstance(s, str) and s for s in v) and len(set(v)) == len(v),
+                "a non-empty list of distinct platform names"),
+    "repurchase_days": (lambda v: _is_num(v) and v >= 1, "a float >= 1 (days)"),
+    "subscription_from_day": (lambda v: v is None or (_is_int(v) and v >= 0),
+                              "None (template messages throughout) or a day >= 0"),
+    "messages_require_follow": (lambda v: isinstance(v, bool), "a bool"),
+    "marketing_rate": (_prob, "a probability in [0, 1]"),
+    "optin_rate": (_prob, "a probability in [0, 1]"),
+    "message_response": (_prob, "a probability in [0, 1]"),
+    "optout_base": (_is_num, "a finite float (a logit)"),
+    "optout_per_message": (lambda v: _is_num(v) and v >= 0, "a float >= 0"),
+    "complaint_base": (_is_num, "a finite float (a logit)"),
+    "complaint_marketing": (lambda v: _is_num(v) and v >= 0, "a float >= 0"),
+    "audit_rate": (_prob, "a probability in [0, 1]"),
+    "longtail_top_share": (lambda v: _is_num(v) and 0.0 < v < 1.0, "a float in (0, 1)"),
+    "log_impressions": (lambda v: isinstance(v, bool), "a bool"),
+    "label": (lambda v: v is None or isinstance(v, str), "None or a str"),
+}
+
+
+@dataclass
+class SimulationConfig:
+    """Every knob of a simulation run; validated on construction, JSON / TOML round trip.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Size of the synthetic world made by :func:`haowurank.datasets.synthetic`.
+    days : int
+        Number of simulated days.
+    seed : int
+        Root seed of every random stream of the run (see :class:`~haowurank.sim._streams.Streams`).
+    world_seed : int or None
+        Seed of the synthetic world (None: ``seed``). Runs that share it share the world.
+    world : dict
+        Further keyword arguments for :func:`haowurank.datasets.synthetic`.
+    strategy : str
+        The platform's ranker, any name in :func:`haowurank.rankers.available`.
+    strategy_params : dict
+        Keyword arguments for :func:`haowurank.rankers.make`.
+    refit_every : int
+        The platform refits its ranker on the accumulated log every ``refit_every`` days
+        (0: only the initial fit on the world's history).
+    feed_size, search_size : int
+        Slate lengths of a friends'-feed session and of a search session.
+    feed_window_days : int
+        An endorsement stays in friends' feeds this many days (0: forever).
+    daily_active_rate : float
+        Mean share of users active on a day; each user's rate scales with their true activity.
+    feed_share : float
+        Probability that a session opens the friends' feed rather than search (a user whose
+        feed is empty searches).
+    position_decay : float
+        Examination probability of slate rank ``r`` (0-based) is ``(r + 1) ** -position_decay``.
+    click_base, click_utility, click_social, click_bought : float
+        Click logit: ``click_base + click_utility * z + click_social * log1p(n_endorsing_friends)
+        + click_bought * [a friend bought]`` with ``z`` the standardised true utility.
+    buy_base, buy_utility, buy_bought : float
+        Purchase logit after a click.
+    satisfaction_base, satisfaction_utility : float
+        Logit of being satisfied after delivery (plus the item's quality).
+    cancel_rate : float
+        Probability that an order is refunded before it ships.
+    return_rate : float
+        Probability that an unsatisfied buyer returns the item (refund after delivery).
+    rap_rate : float
+        Probability that a satisfied buyer "recommends after purchase".
+    recommend_rate : float
+        Probability that a clicker who did not buy plainly "recommends" (scaled by utility).
+    follow_rate : float
+        Probability that a buyer follows the merchant's service account after paying.
+    form_rate : float
+        Probability that a clicker who did not buy submits a form to the merchant.
+    public_share : float
+        Share of endorsements with visibility "public" (the rest are "friends").
+    ship_delay_mean, transit_mean : float
+        Mean days from payment to shipping and from shipping to delivery.
+    sources : list of str
+        Platforms orders are synced from; each merchant has a main one.
+    repurchase_days : float
+        Median repurchase cycle of a consumable item (varies by category and item).
+    messaging : str or dict
+        Merchant messaging policy, one of :data:`POLICIES`, or a dict policy -> share of
+        merchants (e.g. ``{"timed": 0.8, "spammer": 0.2}``).
+    subscription_from_day : int or None
+        From this day on, template messages (payment and form quotas) are gone and merchants
+        may only send one-time subscription messages (one per opt-in, no expiry).
+    messages_require_follow : bool
+        Template messages reach only followers of the merchant's service account.
+    marketing_rate : float
+        Share of a spammer's messages that carry marketing content (a rule violation).
+    optin_rate : float
+        Probability that a buyer accepts a one-time subscription prompt.
+    message_response : float
+        Purchase probability of a message that arrives exactly at the repurchase time.
+    optout_base, optout_per_message : float
+        Opt-out logit per message: ``optout_base + optout_per_message * (messages in 7 days - 1)``.
+    complaint_base, complaint_marketing : float
+        Complaint logit per message (plus ``optout_per_message`` per extra message, plus
+        ``complaint_marketing`` when the message is marketing).
+    audit_rate : float
+        Probability that a marketing message is caught by the platform's audit without a complaint.
+    longtail_top_share : float
+        Merchants outside the largest ``longtail_top_share`` (by size) are the long tail.
+    log_impressions : bool
+        Log one "impression" event per slate entry (large).
+    label : str or None
+        Name of this configuration in :func:`haowurank.sim.compare`.
+    """
+
+    n_users: int = 2000
+    n_items: int = 500
+    days: int = 30
+    seed: int = 0
+    world_seed: int | None = None
+    world: dict = field(default_factory=dict)
+    strategy: str = "popularity"
+    strategy_params: dict = field(default_factory=dict)
+    refit_every: int = 7
+    feed_size: int = 20
+    search_size: int = 10
+    feed_window_days: int = 30
+    daily_active_rate: float = 0.1
+    feed_share: float = 0.7
+    position_decay: float = 0.7
+    click_base: float = -4.0
+    click_utility: float = 1.0
+    click_social: float = 0.5
+    click_bought: float = 0.5
+    buy_base: float = -3.0
+    buy_utility: float = 1.0
+    buy_bought: float = 0.5
+    satisfaction_base: float = 1.0
+    satisfaction_utility: float = 1.0
+    cancel_rate: float = 0.02
+    return_rate: float = 0.4
+    rap_rate: float = 0.3
+    recommend_rate: float = 0.05
+    follow_rate: float = 0.35
+    form_rate: float = 0.05
+    public_share: float = 0.3
+    ship_delay_mean: float = 1.5
+    transit_mean: float = 2.5
+    sources: list = field(default_factory=lambda: ["mini_program", "app", "h5", "partner_mall"])
+    repurchase_days: float = 14.0
+    messaging: str | dict = "none"
+    subscription_from_day: int | None = None
+    messages_require_follow: bool = True
+    marketing_rate: float = 0.3
+    optin_rate: float = 0.5
+    message_response: float = 0.08
+    optout_base: float = -4.0
+    optout_per_message: float = 0.8
+    complaint_base: float = -5.5
+    complaint_marketing: float = 2.5
+    audit_rate: float = 0.05
+    longtail_top_share: float = 0.2
+    log_impressions: bool = False
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sources, tuple):
+            self.sources = list(self.sources)
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> SimulationConfig:
+        """Check every field; raise ``ValueError`` naming the first bad field. Returns self."""
+        for name, (ok, expect) in _CHECKS.items():
+            value = getattr(self, name)
+            if not ok(value):
+                raise ValueError(
+                    f"The {name!r} field of SimulationConfig must be {expect}. Got {value!r} instead."
+                )
+        self._validate_messaging()
+        self._validate_strategy()
+        if "seed" in self.world or "n_users" in self.world or "n_items" in self.world:
+            raise ValueError(
+                "The 'world' field of SimulationConfig must not set 'seed', 'n_users' or 'n_items'; "
+                f"use the fields of the same name. Got keys {sorted(self.world)} instead."
+            )
+        return self
+
+    def _validate_messaging(self) -> None:
+        m = self.messaging
+        if isinstance(m, str):
+            if m not in POLICIES:
+                raise ValueError(
+                    f"The 'messaging' field of SimulationConfig must be one of {list(POLICIES)} or a "
+                    f"dict policy -> share. Got {m!r} instead."
+                )
+            return
+        if (
+            not isinstance(m, dict) or not m or any(k not in POLICIES for k in m)
+            or not all(_is_num(v) and v >= 0 for v in m.values()) or sum(m.values()) <= 0
+        ):
+            raise ValueError(
+                f"The 'messaging' field of SimulationConfig must be one of {list(POLICIES)} or a "
+                f"dict from those policies to shares >= 0 with a positive sum. Got {m!r} instead."
+            )
+
+    def _validate_strategy(self) -> None:
+        from ..rankers import available
+
+        names = available()
+        if self.strategy not in names:
+            raise ValueError(
+                f"The 'strategy' field of SimulationConfig must be a ranker name from "
+                f"hr.rankers.available() {names}. Got {self.strategy!r} instead."
+            )
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def name(self) -> str:
+        """The label, or ``strategy`` / ``messaging`` when no label is set."""
+        if self.label:
+            return self.label
+        m = self.messaging if isinstance(self.messaging, str) else "mix"
+        return self.strategy if m == "none" else f"{self.strategy}/{m}"
+
+    def policy_shares(self) -> dict[str, float]:
+        """The messaging field as normalised shares of merchants per policy."""
+        if isinstance(self.messaging, str):
+            return {self.messaging: 1.0}
+        tot = float(sum(self.messaging.values()))
+        return {k: float(v) / tot for k, v in self.messaging.items() if v > 0}
+
+    def replace(self, **changes: Any) -> SimulationConfig:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ round trips
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible dict of every field."""
+        out = dataclasses.asdict(self)
+        out["sources"] = list(self.sources)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SimulationConfig:
+        """Build from a dict; unknown keys raise ``ValueError`` naming them, missing keys default."""
+        if not isinstance(data, dict):
+            raise TypeError(f"SimulationConfig.from_dict expects a dict. Got {type(data).__name__}.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown SimulationConfig field(s) {unknown}. Known fields: {sorted(known)}."
+            )
+        return cls(**data)
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1, sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path: str | os.PathLike) -> SimulationConfig:
+        p = Path(text_or_path) if not str(text_or_path).lstrip().startswith("{") else None
+        text = p.read_text() if p is not None else str(text_or_path)
+        return cls.from_dict(json.loads(text))
+
+    def to_toml(self, path: str | os.PathLike | None = None) -> str:
+        """TOML text (``None`` fields are omitted: they are the defaults)."""
+        d = self.to_dict()
+        flat = {k: v for k, v in d.items() if not isinstance(v, dict) and v is not None}
+        tables = {k: v for k, v in d.items() if isinstance(v, dict)}
+        lines = [f"{k} = {_toml_value(v, k)}" for k, v in flat.items()]
+        for k, tab in tables.items():
+            lines.append("")
+            lines.append(f"[{k}]")
+            lines.extend(f"{_toml_key(kk)} = {_toml_value(vv, f'{k}.{kk}')}" for kk, vv in tab.items())
+        text = "\n".join(lines) + "\n"
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_toml(cls, text_or_path: str | os.PathLike) -> SimulationConfig:
+        s = str(text_or_path)
+        if "\n" not in s and "=" not in s:
+            s = Path(s).read_text()
+        return cls.from_dict(tomllib.loads(s))
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def _toml_value(v: Any, where: str) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if _is_int(v):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(f"The {where!r} value {v!r} cannot be written to TOML.")
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x, where) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x, where)}" for k, x in v.items()) + "}"
+    raise ValueError(f"The {where!r} value {v!r} of type {type(v).__name__} cannot be written to TOML.")
