@@ -1,0 +1,393 @@
+"""The production ranker: one thread-safe object that answers recommend, feed and search from an
+immutable snapshot (dataset, feed index, search index, ranker artifact) and swaps snapshots
+atomically.
+
+Concurrency model
+-----------------
+Every request reads ``service.snapshot`` once (a single attribute read, atomic in CPython) and
+uses only that :class:`Snapshot`: its ranker, dataset and indices never change after
+construction. Writers (:meth:`RankerService.swap`, :meth:`RankerService.update`) build a complete
+new snapshot off to the side, warm it up, and publish it with one reference assignment under a
+writer lock. A request that started before a swap finishes on the old snapshot, one that starts
+after uses the new one: readers see old or new, never a mix, and never wait for a writer.
+
+Updating without a full refit
+-----------------------------
+:meth:`RankerService.update` adds interaction rows (and follows, blocks) to the dataset, rebuilds
+the feed and search indices (linear in the data, no training), and updates a *copy* of the
+ranker:
+
+- rankers with ``partial_fit_users`` (``als``, ``bpr``, ``item_knn``, ``ease``, ``social_als``)
+  fold the new rows in: new and changed users get recomputed user state (implicit's
+  ``recalculate_user`` for ALS), item-side state stays as trained;
+- rankers whose learned state is a closed-form function of the data (``popularity``,
+  ``friend_endorsements``, ``trust``: counts and graph propagation, no iterative training) are
+  refitted on the updated dataset, which is the exact update;
+- any other ranker keeps its state: new users get its documented cold-start result until the
+  next full refit is swapped in (a warning is logged).
+
+Feed cursors name the snapshot they were issued for; after a swap or an update an old cursor
+raises :class:`~haowurank.feed.CursorError` (the HTTP service answers 410) rather than serving a
+page of a different ranking.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._dataset import Dataset
+from ._errors import ArtifactError, UnknownIdError
+from .feed import FeedConfig, FeedIndex, ranker_fingerprint
+from .rankers import load_ranker
+from .rankers._base import Ranker
+from .search import SearchIndex
+
+__all__ = ["RankerService", "Snapshot", "artifact_checksum"]
+
+log = logging.getLogger(__name__)
+
+#: Rankers whose state is a closed-form function of the data: an update refits them exactly.
+CLOSED_FORM_RANKERS = frozenset({"popularity", "friend_endorsements", "trust"})
+
+
+def artifact_checksum(path: str | os.PathLike) -> str:
+    """The checksum recorded in a ranker artifact's metadata (reads only that member)."""
+    import json
+    import zipfile
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"No ranker artifact at {p}.")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            raw = z["__meta__"]
+        return str(json.loads(raw.tobytes().decode("utf-8"))["checksum"])
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{p} is not a readable haowurank artifact: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one request needs, immutable once published."""
+
+    version: int
+    ranker: Ranker
+    ranker_key: str
+    dataset: Dataset
+    feed_index: FeedIndex
+    search_index: SearchIndex
+    artifact: str | None = None
+    loaded_at: float = field(default_factory=time.time)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "ranker": self.ranker.name,
+            "ranker_key": self.ranker_key,
+            "artifact": self.artifact,
+            "loaded_at": self.loaded_at,
+            "n_users": self.dataset.n_users,
+            "n_items": self.dataset.n_items,
+        }
+
+
+class RankerService:
+    """A thread-safe holder of the production ranker and the structures around it.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The live world: feed and search read endorsements, follows, blocks and item metadata
+        from it; its user vocabulary defines which user ids the service knows.
+    ranker : Ranker, str or path
+        A fitted ranker, or the path of a saved artifact (loaded with
+        :func:`haowurank.load_ranker`: no pickle, verified checksum).
+    feed_config : FeedConfig, optional
+        Feed parameters (default :class:`~haowurank.feed.FeedConfig()`).
+    search_params : dict, optional
+        Keyword arguments of :class:`~haowurank.search.SearchIndex` (blend weights...).
+    mutes : DataFrame, optional
+        Columns ``user``, ``muted`` (hide like blocks in feed and search).
+    max_n : int
+        Largest list length a request may ask for.
+
+    Examples
+    --------
+    >>> import haowurank as hr
+    >>> from haowurank.testing import small_world
+    >>> ds = small_world()
+    >>> svc = hr.serving.RankerService(ds, hr.rankers.make("popularity").fit(ds))
+    >>> list(svc.recommend("u0", n=3).columns)
+    ['user', 'item', 'score', 'rank']
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        ranker: Ranker | str | os.PathLike,
+        *,
+        feed_config: FeedConfig | None = None,
+        search_params: dict[str, Any] | None = None,
+        mutes: pd.DataFrame | None = None,
+        max_n: int = 1000,
+    ):
+        if not isinstance(dataset, Dataset):
+            raise TypeError(
+                f"RankerService expects a haowurank.Dataset. Got {type(dataset).__name__}."
+            )
+        if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
+            raise ValueError(f"The 'max_n' parameter must be a positive int. Got {max_n!r}.")
+        self.feed_config = feed_config or FeedConfig()
+        self.search_params = dict(search_params or {})
+        self.mutes = mutes
+        self.max_n = max_n
+        self._write_lock = threading.Lock()
+        self._updates = 0
+        feed_index, search_index = self._indices(dataset)
+        r, key, art = self._resolve(ranker)
+        snap = Snapshot(1, r, key, dataset, feed_index, search_index, art)
+        self._warm(snap)
+        self._snapshot = snap
+
+    @classmethod
+    def from_paths(
+        cls, artifact_path: str | os.PathLike, dataset_path: str | os.PathLike, **kwargs: Any
+    ) -> RankerService:
+        """A service from a ranker artifact and a dataset folder written by ``Dataset.to_parquet``."""
+        return cls(Dataset.read_parquet(dataset_path), artifact_path, **kwargs)
+
+    # ------------------------------------------------------------------ snapshot plumbing
+    @property
+    def snapshot(self) -> Snapshot:
+        """The snapshot requests use now (read it once per request)."""
+        return self._snapshot
+
+    def _indices(self, ds: Dataset) -> tuple[FeedIndex, SearchIndex]:
+        fi = FeedIndex(ds, mutes=self.mutes)
+        si = SearchIndex(ds, graph=fi.graph, **self.search_params)
+        return fi, si
+
+    @staticmethod
+    def _resolve(ranker: Any) -> tuple[Ranker, str, str | None]:
+        if isinstance(ranker, Ranker):
+            ranker._check_fitted()
+            return ranker, "obj:" + ranker_fingerprint(ranker), None
+        if isinstance(ranker, str | os.PathLike):
+            path = str(ranker)
+            before = artifact_checksum(path)
+            r = load_ranker(path)
+            if artifact_checksum(path) != before:
+                raise ArtifactError(f"{path} changed while it was being loaded; try again.")
+            return r, "artifact:" + before, path
+        raise TypeError(
+            f"The 'ranker' argument must be a fitted haowurank ranker or an artifact path. "
+            f"Got {type(ranker).__name__} instead."
+        )
+
+    def _warm(self, snap: Snapshot) -> None:
+        """Exercise every path once so the first real request pays no setup cost."""
+        ds = snap.dataset
+        if ds.n_users == 0:
+            return
+        u = ds.user_ids[0]
+        snap.ranker.recommend(u, n=1)
+        snap.feed_index.build(snap.ranker, u, n=1, config=self.feed_config,
+                              ranker_key=snap.ranker_key)
+
+    def _publish(self, **changes: Any) -> Snapshot:
+        old = self._snapshot
+        fields = dict(
+            ranker=old.ranker, ranker_key=old.ranker_key, dataset=old.dataset,
+            feed_index=old.feed_index, search_index=old.search_index, artifact=old.artifact,
+        )
+        fields.update(changes)
+        snap = Snapshot(version=old.version + 1, **fields)
+        self._warm(snap)
+        self._snapshot = snap  # the one atomic step readers can observe
+        log.info("RankerService: published snapshot v%d (%s)", snap.version, snap.ranker_key)
+        return snap
+
+    def swap(self, ranker: Ranker | str | os.PathLike) -> Snapshot:
+        """Load a new ranker (object or artifact path) and publish it atomically.
+
+        The new artifact is loaded, verified and warmed up before anything changes; on any error
+        the service keeps serving the old one and the error propagates.
+        """
+        with self._write_lock:
+            r, key, art = self._resolve(ranker)
+            return self._publish(ranker=r, ranker_key=key, artifact=art)
+
+    def reload(self) -> Snapshot:
+        """Re-read the current artifact path (after a new file was written over it)."""
+        art = self._snapshot.artifact
+        if art is None:
+            raise ValueError("This service was given a ranker object, not an artifact path.")
+        return self.swap(art)
+
+    def update(
+        self,
+        interactions: pd.DataFrame | None = None,
+        *,
+        social: pd.DataFrame | None = None,
+        blocks: pd.DataFrame | None = None,
+    ) -> Snapshot:
+        """Add rows to the live world and update the ranker without a full refit.
+
+        Parameters
+        ----------
+        interactions : DataFrame, optional
+            New interaction rows (the columns of :meth:`Dataset.from_frames`); new user ids
+            become known users.
+        social, blocks : DataFrame, optional
+            New follow rows and block rows.
+
+        Returns
+        -------
+        Snapshot
+            The published snapshot. See the module docstring for how each ranker is updated.
+        """
+        with self._write_lock:
+            old = self._snapshot
+            ds = old.dataset
+            new_ds = _extend(ds, interactions, social, blocks)
+            r = copy.deepcopy(old.ranker)
+            how = "kept"
+            new_rows = interactions if interactions is not None else pd.DataFrame(
+                columns=["user", "item"]
+            )
+            if hasattr(r, "partial_fit_users") and (len(new_rows) or social is not None):
+                kwargs = {}
+                if social is not None and "social" in inspect.signature(
+                    r.partial_fit_users
+                ).parameters:
+                    kwargs["social"] = social
+                if len(new_rows):
+                    r.partial_fit_users(new_rows, **kwargs)
+                    how = "partial_fit_users"
+            elif r.name in CLOSED_FORM_RANKERS:
+                r.fit(new_ds)
+                how = "refit (closed form)"
+            else:
+                log.warning(
+                    "RankerService.update: %s has no partial update; its state is unchanged and "
+                    "new users get its cold-start result until a refitted artifact is swapped in.",
+                    r.name,
+                )
+            self._updates += 1
+            feed_index, search_index = self._indices(new_ds)
+            key = f"{old.ranker_key}+update{self._updates}:{ranker_fingerprint(r)}"
+            log.info("RankerService.update: ranker %s (%s)", r.name, how)
+            return self._publish(
+                ranker=r, ranker_key=key, dataset=new_ds, feed_index=feed_index,
+                search_index=search_index,
+            )
+
+    # ------------------------------------------------------------------ requests
+    def _check_n(self, n: Any) -> int:
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= self.max_n:
+            raise ValueError(
+                f"The 'n' parameter must be an int in [1, {self.max_n}]. Got {n!r} instead."
+            )
+        return int(n)
+
+    def _check_users(self, snap: Snapshot, users: list) -> None:
+        idx = snap.dataset.user_index(users, missing="ignore")
+        if (idx < 0).any():
+            bad = [users[k] for k in np.flatnonzero(idx < 0)[:5]]
+            raise UnknownIdError(f"Unknown user id(s) {bad}: not in the service's dataset.")
+
+    def recommend(self, users: Any, n: int = 20, *, exclude_seen: bool = True) -> pd.DataFrame:
+        """Top-``n`` items of the ranker for one user id or a sequence of them.
+
+        Returns the ranker's ``recommend_frame`` (columns user, item, score, rank). Ids must be
+        users of the service's dataset (unknown ids raise :class:`~haowurank.UnknownIdError`);
+        users the ranker never saw get its documented cold-start result.
+        """
+        snap = self._snapshot
+        n = self._check_n(n)
+        ulist = [users] if np.isscalar(users) or isinstance(users, str) else list(users)
+        self._check_users(snap, ulist)
+        return snap.ranker.recommend_frame(ulist, n=n, exclude_seen=exclude_seen)
+
+    def feed(self, users: Any, n: int = 20, *, cursor: str | None = None) -> pd.DataFrame:
+        """One page of the friends' feed (see :func:`haowurank.feed.build`)."""
+        snap = self._snapshot
+        n = self._check_n(n)
+        return snap.feed_index.build(
+            snap.ranker, users, n, cursor=cursor, config=self.feed_config,
+            ranker_key=snap.ranker_key,
+        )
+
+    def search(self, text: str, user: Any = None, n: int = 20) -> pd.DataFrame:
+        """Search hits (see :meth:`haowurank.search.SearchIndex.query`)."""
+        snap = self._snapshot
+        n = self._check_n(n)
+        return snap.search_index.query(text, user=user, n=n)
+
+    def parse_user(self, raw: str) -> Any:
+        """A user id from its text form (query strings): int for int vocabularies."""
+        ids = self._snapshot.dataset.user_ids
+        if ids.dtype == object:
+            return raw
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"The 'user' parameter must be an integer id in this service. Got {raw!r}."
+            ) from None
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", **self._snapshot.describe()}
+
+
+def _extend(
+    ds: Dataset,
+    interactions: pd.DataFrame | None,
+    social: pd.DataFrame | None,
+    blocks: pd.DataFrame | None,
+) -> Dataset:
+    """``ds`` with rows appended, validated like any Dataset (vocabularies grow as needed)."""
+    if interactions is None and social is None and blocks is None:
+        raise ValueError("RankerService.update needs at least one of interactions, social, blocks.")
+    inter = ds.interactions
+    if not ds.has_timestamps:
+        inter = inter.drop(columns=["timestamp"], errors="ignore")
+    if interactions is not None and len(interactions):
+        add = interactions.copy()
+        if "timestamp" in inter and "timestamp" not in add:
+            raise ValueError(
+                "The new 'interactions' need a 'timestamp' column: the dataset has timestamps."
+            )
+        defaults = {"weight": 1.0, "kind": "purchase", "visibility": "friends"}
+        for col, value in defaults.items():
+            if col not in add:
+                add[col] = value
+        inter = pd.concat([inter.astype({"kind": str, "visibility": str}), add], ignore_index=True)
+    soc = ds.social
+    if social is not None and len(social):
+        social = social.copy()
+        if "weight" not in social:
+            social["weight"] = 1.0
+        soc = pd.concat([soc, social], ignore_index=True).drop_duplicates(
+            ["user", "friend"], keep="last"
+        )
+    blk = ds.blocks
+    if blocks is not None and len(blocks):
+        blk = pd.concat([blk, blocks], ignore_index=True).drop_duplicates()
+    items = ds.items
+    new = Dataset.from_frames(
+        inter, soc, items=items, blocks=blk, audiences=ds.audiences if len(ds.audiences) else None,
+        meta=dict(ds.meta, updated=True),
+    )
+    return new
