@@ -21,7 +21,7 @@ Ranking, diversity, exclusions and pagination are described in :func:`build` and
 """
 
 from ._build import FeedConfig, FeedIndex, build, explanation_text, index_for, ranker_fingerprint
-from ._cursor import Cursor, CursorError
+from ._cursor import Cursor, CursorError, StaleCursorError
 from ._rerank import greedy_rerank
 from ._visibility import DEFAULT_KIND_WEIGHTS, EndorsementGraph, visible_endorsements
 
@@ -32,6 +32,7 @@ __all__ = [
     "EndorsementGraph",
     "FeedConfig",
     "FeedIndex",
+    "StaleCursorError",
     "build",
     "explanation_text",
     "greedy_rerank",

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from .._dataset import KINDS, Dataset
 from .._errors import UnknownIdError
-from ._cursor import Cursor, CursorError
+from ._cursor import Cursor, StaleCursorError
 from ._rerank import greedy_rerank
 from ._visibility import EndorsementGraph, _has
 
@@ -441,7 +441,7 @@ class FeedIndex:
         if cursor is not None:
             c = Cursor.decode(cursor)
             if c.snapshot != snapshot:
-                raise CursorError(
+                raise StaleCursorError(
                     "The 'cursor' was issued for a feed that has changed since (new data, ranker "
                     "or parameters); start again without a cursor."
                 )
@@ -798,7 +798,8 @@ def build(
     Raises
     ------
     CursorError
-        The cursor is malformed or belongs to a feed that changed (new data, ranker or parameters).
+        The cursor is malformed; :class:`StaleCursorError` (a subclass) when it belongs to a feed
+        that changed since (new data, ranker or parameters).
 
     Examples
     --------

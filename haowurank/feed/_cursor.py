@@ -18,7 +18,7 @@ import hmac
 import json
 from dataclasses import dataclass
 
-__all__ = ["Cursor", "CursorError"]
+__all__ = ["Cursor", "CursorError", "StaleCursorError"]
 
 _VERSION = 1
 # Integrity tag over the payload: not a secret (cursors carry nothing private), it only turns a
@@ -28,6 +28,10 @@ _TAG_KEY = b"haowurank.feed.cursor"
 
 class CursorError(ValueError):
     """A feed cursor is malformed, or was issued for a feed that has changed since."""
+
+
+class StaleCursorError(CursorError):
+    """A well-formed cursor of a feed that has changed since (new data, ranker or parameters)."""
 
 
 @dataclass(frozen=True)

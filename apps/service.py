@@ -1,0 +1,214 @@
+"""Reference HTTP service: a saved ranker artifact and a dataset behind /health, /recommend, /feed
+and /search.
+
+Run it from the repository root::
+
+    python -m apps.service --artifact model.npz --dataset world/ --port 8000
+
+Every answer is JSON. Bad input is a 4xx with ``{"detail": "<what was wrong>"}``: 422 for a missing
+or malformed parameter, 404 for an unknown user id, 400 for a malformed feed cursor, 410 for a
+cursor of a feed that changed since (new artifact or data: start again without it), 409 when
+``/admin/reload`` finds a bad artifact (the old one keeps serving). The ranking
+logic lives in :class:`haowurank.serving.RankerService`; this module only presents it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from haowurank import ArtifactError, UnknownIdError
+from haowurank.feed import CursorError, StaleCursorError
+from haowurank.serving import RankerService
+
+__all__ = ["create_app", "main"]
+
+log = logging.getLogger("haowurank.service")
+
+
+class BadRequest(Exception):
+    """A request parameter that is missing or malformed (answered 422)."""
+
+
+def _int_param(raw: str | None, name: str, default: int, hi: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not 1 <= value <= hi:
+        raise BadRequest(f"The '{name}' parameter must be an int in [1, {hi}]. Got {raw!r}.")
+    return value
+
+
+def _required(raw: str | None, name: str) -> str:
+    if raw is None or not raw.strip():
+        raise BadRequest(f"The '{name}' parameter is required and must not be empty.")
+    return raw
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _records(frame, columns: list[str]) -> list[dict[str, Any]]:
+    cols = {c: frame[c].tolist() for c in columns}
+    return [
+        {c: (list(map(_jsonable, cols[c][k])) if isinstance(cols[c][k], list)
+             else _jsonable(cols[c][k])) for c in columns}
+        for k in range(len(frame))
+    ]
+
+
+def create_app(
+    artifact_path: str | os.PathLike,
+    dataset_path: str | os.PathLike,
+    *,
+    max_n: int = 200,
+    enable_admin: bool = False,
+    **service_kwargs: Any,
+) -> FastAPI:
+    """The FastAPI app serving one ranker artifact over one dataset.
+
+    Parameters
+    ----------
+    artifact_path : path
+        A ranker saved with ``Ranker.save`` (verified; never unpickled).
+    dataset_path : path
+        A folder written by ``Dataset.to_parquet``.
+    max_n : int
+        Largest ``n`` a request may ask for.
+    enable_admin : bool
+        Also serve ``POST /admin/reload`` (re-read the artifact file and swap it in atomically).
+    **service_kwargs
+        Passed to :class:`~haowurank.serving.RankerService` (feed_config, search_params, mutes).
+    """
+    service = RankerService.from_paths(artifact_path, dataset_path, max_n=max_n, **service_kwargs)
+    app = FastAPI(title="haowurank", version="1", description=__doc__)
+    app.state.service = service
+
+    def user_of(raw: str | None) -> Any:
+        try:
+            return service.parse_user(_required(raw, "user"))
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+
+    @app.exception_handler(BadRequest)
+    async def _bad(_: Request, exc: BadRequest) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(UnknownIdError)
+    async def _unknown(_: Request, exc: UnknownIdError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(StaleCursorError)
+    async def _stale(_: Request, exc: StaleCursorError) -> JSONResponse:
+        return JSONResponse(status_code=410, content={"detail": str(exc)})
+
+    @app.exception_handler(CursorError)
+    async def _cursor(_: Request, exc: CursorError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+    @app.exception_handler(ArtifactError)
+    async def _artifact(_: Request, exc: ArtifactError) -> JSONResponse:
+        return JSONResponse(
+            status_code=409, content={"detail": f"{exc} (still serving the previous artifact)"}
+        )
+
+    @app.exception_handler(ValueError)
+    async def _value(_: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": "; ".join(parts)})
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in service.health().items()}
+
+    @app.get("/recommend")
+    def recommend(user: str | None = None, n: str | None = None) -> dict[str, Any]:
+        u = user_of(user)
+        k = _int_param(n, "n", 20, max_n)
+        snap = service.snapshot
+        frame = service.recommend(u, n=k)
+        return {
+            "user": _jsonable(u), "n": k, "ranker": snap.ranker.name, "version": snap.version,
+            "items": _records(frame, ["item", "score", "rank"]),
+        }
+
+    @app.get("/feed")
+    def feed(user: str | None = None, n: str | None = None, cursor: str | None = None
+             ) -> dict[str, Any]:
+        u = user_of(user)
+        k = _int_param(n, "n", 20, max_n)
+        frame = service.feed(u, n=k, cursor=cursor or None)
+        return {
+            "user": _jsonable(u), "n": k,
+            "items": _records(
+                frame, ["item", "score", "rank", "endorsers", "kinds", "explanation"]
+            ),
+            "next_cursor": frame.attrs.get("next_cursor"),
+        }
+
+    @app.get("/search")
+    def search(q: str | None = None, user: str | None = None, n: str | None = None
+               ) -> dict[str, Any]:
+        text = _required(q, "q")
+        u = user_of(user) if user is not None else None
+        k = _int_param(n, "n", 20, max_n)
+        frame = service.search(text, user=u, n=k)
+        return {
+            "q": text, "user": _jsonable(u), "n": k,
+            "items": _records(
+                frame,
+                ["item", "score", "rank", "n_recommenders", "n_friend_recommenders",
+                 "explanation"],
+            ),
+        }
+
+    if enable_admin:
+        @app.post("/admin/reload")
+        def reload() -> dict[str, Any]:
+            snap = service.reload()
+            return {k: _jsonable(v) for k, v in snap.describe().items()}
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m apps.service", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifact", required=True, help="ranker artifact (.npz)")
+    parser.add_argument("--dataset", required=True, help="dataset folder (Dataset.to_parquet)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--max-n", type=int, default=200)
+    parser.add_argument("--enable-admin", action="store_true",
+                        help="serve POST /admin/reload (re-read the artifact, swap atomically)")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper())
+    import uvicorn
+
+    app = create_app(args.artifact, args.dataset, max_n=args.max_n,
+                     enable_admin=args.enable_admin)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    main()
