@@ -1,0 +1,161 @@
+"""The experiments runner (TOML) and the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from haowurank import experiments as X
+from haowurank.cli import main
+
+TINY = textwrap.dedent(
+    """
+    name = "tiny"
+    description = "a tiny synthetic world"
+    notes = "written by the test suite"
+
+    [dataset]
+    name = "synthetic"
+    params = {n_users = 300, n_items = 120, seed = 3}
+
+    [split]
+    test_fraction = 0.2
+    seed = 0
+    validation_fraction = 0.25
+    validation_seed = 1
+
+    [evaluation]
+    k = [5, 10]
+    metric = "NDCG@10"
+
+    [target]
+    metric = "NDCG@10"
+    ratio = 1.05
+
+    [[strategies]]
+    name = "popularity"
+    peer = true
+
+    [[strategies]]
+    name = "trust"
+    label = "trust (1 hop)"
+    params = {max_hops = 1}
+
+    [[strategies]]
+    name = "trust"
+    grid = {trust_weight = [0.0, 0.5], max_hops = [2]}
+    """
+)
+
+
+@pytest.fixture()
+def tiny_toml(tmp_path):
+    p = tmp_path / "tiny.toml"
+    p.write_text(TINY)
+    return p
+
+
+def test_config_round_trip(tiny_toml):
+    cfg = X.load_config(tiny_toml)
+    assert cfg.dataset.params["n_users"] == 300 and cfg.evaluation.k == [5, 10]
+    assert [s.display for s in cfg.strategies] == ["popularity", "trust (1 hop)", "trust"]
+    again = X.ExperimentConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again.to_dict() == cfg.to_dict()
+
+
+@pytest.mark.parametrize(
+    "patch, match",
+    [
+        ({"dataset": {"name": "nope"}}, "dataset 'name'"),
+        ({"split": {"method": "temporal"}}, "split 'method'"),
+        ({"preprocess": {"k_core": -1}}, "k_core"),
+        ({"evaluation": {"bogus": 1}}, "Unknown key"),
+        ({"strategies": []}, "at least one"),
+    ],
+)
+def test_config_errors(patch, match):
+    raw = {"name": "x", "strategies": [{"name": "popularity"}], **patch}
+    with pytest.raises(ValueError, match=match):
+        X.ExperimentConfig.from_dict(raw)
+
+
+def test_runner_writes_report(tiny_toml, tmp_path, monkeypatch):
+    calls = []
+    real_tune = X.tune
+
+    def spy(name, grid, fit_ds, val_ds, *a, **kw):
+        calls.append((fit_ds, val_ds))
+        return real_tune(name, grid, fit_ds, val_ds, *a, **kw)
+
+    monkeypatch.setattr(X, "tune", spy)
+    out = tmp_path / "results"
+    res = X.run_experiment(tiny_toml, out_dir=out, command="pytest tiny", show_progress=False)
+    assert sorted(p.split("/")[-1] for p in res.files) == ["tiny.csv", "tiny.md", "tiny.tuning.csv"]
+    table = pd.read_csv(out / "tiny.csv")
+    assert list(table["strategy"]) == ["popularity", "trust (1 hop)", "trust"]
+    for col in ("NDCG@10", "Recall@5", "Coverage@10", "Gini@10", "fit_s", "users_per_s",
+                "cold_NDCG@10", "NDCG@10 / best peer", "params"):
+        assert col in table
+    assert table.loc[0, "NDCG@10 / best peer"] == pytest.approx(1.0)
+    # one strategy had a grid of two points: tuned on fit/val carved from train, never on test
+    assert len(calls) == 1
+    fit_ds, val_ds = calls[0]
+    assert fit_ds.meta["split"]["part"] == "fit" and val_ds.meta["split"]["part"] == "val"
+    tuning = pd.read_csv(out / "tiny.tuning.csv")
+    assert len(tuning) == 2 and tuning["best"].sum() == 1
+    best = json.loads(table.loc[2, "params"])
+    assert best["max_hops"] == 2 and best["trust_weight"] in (0.0, 0.5)
+    md = (out / "tiny.md").read_text()
+    for needle in ("Command: `pytest tiny`", "Date:", "Machine:", "per-user random holdout",
+                   "all training items", "Chosen hyperparameters", "Cold-start", "Targets",
+                   "written by the test suite"):
+        assert needle in md
+    assert res.best_params["trust (1 hop)"] == {"max_hops": 1}
+
+
+def test_runner_strategy_filter(tiny_toml):
+    res = X.run_experiment(tiny_toml, strategies=["popularity"], write=False, show_progress=False)
+    assert list(res.table["strategy"]) == ["popularity"] and res.files == []
+    with pytest.raises(ValueError, match="not in the experiment"):
+        X.run_experiment(tiny_toml, strategies=["nope"], write=False, show_progress=False)
+
+
+def test_cli_compare_prints_table(capsys):
+    rc = main(["compare", "--dataset", "synthetic", "--n-users", "300", "--n-items", "120",
+               "--strategies", "popularity", "trust", "--k", "5", "10", "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "| strategy | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 |" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("| popularity")]
+    assert len(lines) == 2  # main table and cold-start table
+    assert "| trust |" in out and "NDCG@10" in out and "cold-start users" in out
+
+
+def test_cli_run_writes(tiny_toml, tmp_path, capsys):
+    out_dir = tmp_path / "r"
+    rc = main(["run", str(tiny_toml), "--strategies", "popularity", "--out-dir", str(out_dir),
+               "--no-progress"])
+    assert rc == 0 and (out_dir / "tiny.md").is_file()
+    md = (out_dir / "tiny.md").read_text()
+    assert f"haowurank run {tiny_toml}" in md
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_module_entry_point():
+    out = subprocess.run(
+        [sys.executable, "-m", "haowurank.cli", "strategies"], capture_output=True, text=True,
+        timeout=120, check=True,
+    ).stdout.split()
+    assert out[0] == "popularity" and "trust" in out
+
+
+def test_cli_bad_arguments(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--dataset", "nope"])
+    with pytest.raises(SystemExit, match="unknown strategies"):
+        main(["compare", "--dataset", "synthetic", "--strategies", "nope", "--no-progress"])
