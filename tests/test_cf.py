@@ -213,7 +213,9 @@ def test_social_als_personalises_users_without_own_interactions():
 def test_implicit_topk_equals_base_path(name):
     ds = small_world()
     r = rankers.make(name, **SMALL[name]).fit(ds)
-    users = np.concatenate([r._user_indices(list(ds.user_ids))[0], [-1]])
+    r.fallback_batch_size = 2  # several fallback sub-batches
+    known = r._user_indices(list(ds.user_ids))[0]
+    users = np.concatenate([known[:20], [-1, -1], known[20:], [-1, -1, -1]])
     for n, exclude, cand in [(10, True, None), (50, True, None), (5, False, None),
                              (8, True, np.arange(ds.n_items) % 3 == 0)]:
         fast = r._recommend_idx(users, n, exclude, cand)
@@ -223,6 +225,19 @@ def test_implicit_topk_equals_base_path(name):
         # ids equal except where two scores tie to float32 rounding
         assert (fast[0] == slow[0]).mean() > 0.99 and (fast[0][~same] == -1).sum() == 0
         assert ((fast[0] == -1) == (slow[0] == -1)).all()
+
+
+@pytest.mark.parametrize("name", ["als", "bpr"])
+def test_fast_topk_equals_implicit_model_recommend(name):
+    ds = small_world()
+    r = rankers.make(name, **SMALL[name]).fit(ds)
+    uidx = np.arange(ds.n_users)
+    for exclude in (True, False):
+        ours = r.model_.recommend(uidx, r.seen_, 12, exclude_seen=exclude)
+        ref = finish_topk(*r.model_.model.recommend(
+            uidx.astype(np.int32), r.seen_, N=12, filter_already_liked_items=exclude), 12)
+        np.testing.assert_array_equal(ours[0], ref[0])
+        np.testing.assert_array_equal(ours[1], ref[1])
 
 
 def test_finish_topk_turns_implicit_filler_into_pads():

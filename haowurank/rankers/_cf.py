@@ -69,7 +69,7 @@ class CFRanker(Ranker):
         The fitted weighting, reused on folded-in rows.
     """
 
-    batch_size: ClassVar[int] = 4096
+    batch_size: ClassVar[int] = 1024
 
     # ---------------------------------------------------------------- parameters
     def _validate_cf_params(self) -> None:
@@ -260,6 +260,11 @@ class _MFRanker(CFRanker):
     multi-threaded C++ top-k (:meth:`MFModel.recommend`) for known users with a non-empty row, and
     the base class path (popularity fallback) for the rest."""
 
+    # implicit batches internally (100 users per BLAS call); large batches here only save calls
+    batch_size: ClassVar[int] = 65536
+    #: batch size of the dense fallback path (unknown and empty users)
+    fallback_batch_size: ClassVar[int] = 512
+
     def _score(self, uidx: np.ndarray) -> np.ndarray:
         return self.model_.scores(uidx)
 
@@ -281,8 +286,11 @@ class _MFRanker(CFRanker):
             idx[use], sc[use] = self.model_.recommend(
                 u, self.seen_[u], n, exclude_seen=exclude_seen, items=items
             )
-        rest = ~use
-        idx[rest], sc[rest] = super()._recommend_idx(uidx[rest], n, exclude_seen, cand)
+        rest = np.flatnonzero(~use)
+        step = self.fallback_batch_size
+        for s0 in range(0, len(rest), step):
+            part = rest[s0 : s0 + step]
+            idx[part], sc[part] = super()._recommend_idx(uidx[part], n, exclude_seen, cand)
         return idx, sc
 
     def _fold_in(self, uidx: np.ndarray) -> None:

@@ -22,6 +22,12 @@ Notes on implicit 0.7 that this module relies on (read from its source):
   ``user_items`` row per requested user. Filtered items come back with score ``-FLT_MAX`` and an
   arbitrary id; when ``N`` exceeds the number of items the extra slots hold id 0 and score 0.
   :meth:`MFModel.recommend` turns both into haowurank pads (id -1, score -inf).
+- ``recommend`` hands the scoring to ``implicit.cpu.topk.topk`` (BLAS product per batch of 100
+  users, then a C++ partial sort, batches in parallel); its seen filter reads
+  ``user_items[row].indices`` once per user, and that scipy row slice costs more than the top-k
+  itself. :meth:`MFModel.recommend` calls the same ``topk`` with a light row view that answers
+  ``[row].indices`` directly (same results, tested against ``model.recommend``), and uses
+  ``model.recommend`` itself when candidates are restricted (``items=``).
 - BPR's factors carry one extra column: a constant 1 in the user factors and the item bias in the
   item factors, so a plain dot product is the full score. BPR fitted with more than one thread is
   Hogwild SGD and not reproducible; ALS is reproducible for any thread count.
@@ -477,14 +483,26 @@ class MFModel:
         k = min(n, n_cand)
         if b == 0 or k == 0:
             return np.full((b, n), -1, dtype=np.int64), np.full((b, n), -np.inf, dtype=np.float32)
+        user_items = sp.csr_matrix(user_items)
         with _quiet_blas():
-            ids, sc = self.model.recommend(
-                np.asarray(uidx, dtype=np.int32),
-                sp.csr_matrix(user_items),
-                N=k,
-                filter_already_liked_items=bool(exclude_seen),
-                items=None if items is None else np.asarray(items, dtype=np.int32),
-            )
+            if items is None and _cpu_topk() is not None:
+                # implicit's own C++ top-k (what model.recommend calls), with the seen filter
+                # handed over as a light row view instead of one scipy CSR slice per user
+                ids, sc = _cpu_topk()(
+                    self.item_factors,
+                    self.user_factors[np.asarray(uidx, dtype=np.int64)],
+                    k,
+                    filter_query_items=_RowView(user_items) if exclude_seen else None,
+                    num_threads=self.num_threads,
+                )
+            else:
+                ids, sc = self.model.recommend(
+                    np.asarray(uidx, dtype=np.int32),
+                    user_items,
+                    N=k,
+                    filter_already_liked_items=bool(exclude_seen),
+                    items=None if items is None else np.asarray(items, dtype=np.int32),
+                )
         return finish_topk(ids, sc, n)
 
     # ---------------------------------------------------------------- fold-in
@@ -590,6 +608,41 @@ class MFModel:
         self.model.user_factors = np.ascontiguousarray(arrays[f"{prefix}.user_factors"])
         self.model.item_factors = np.ascontiguousarray(arrays[f"{prefix}.item_factors"])
         self._reset_caches()
+
+
+class _Row:
+    __slots__ = ("indices",)
+
+    def __init__(self, indices: np.ndarray):
+        self.indices = indices
+
+
+class _RowView:
+    """``view[r].indices`` = the column indices of row ``r`` of a CSR matrix: all that implicit's
+    ``topk`` reads from ``filter_query_items``, at a fraction of the cost of a CSR row slice."""
+
+    __slots__ = ("indices", "indptr")
+
+    def __init__(self, m: sp.csr_matrix):
+        self.indptr = m.indptr
+        self.indices = m.indices
+
+    def __getitem__(self, r: int) -> _Row:
+        return _Row(self.indices[self.indptr[r] : self.indptr[r + 1]])
+
+
+_TOPK: list = []
+
+
+def _cpu_topk():
+    """implicit's C++ ``topk`` (``implicit.cpu.topk.topk``), or None if this implicit lacks it."""
+    if not _TOPK:
+        try:
+            from implicit.cpu.topk import topk as fn
+        except ImportError:  # pragma: no cover - other implicit layouts use model.recommend
+            fn = None
+        _TOPK.append(fn)
+    return _TOPK[0]
 
 
 def finish_topk(ids: np.ndarray, sc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
