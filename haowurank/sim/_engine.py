@@ -74,6 +74,9 @@ _REC, _RAP = 0, 1  # endorsement kinds inside the engine
 _ENC = (1.0, 1024.0)  # encoded value of one endorsement in the feed count matrices
 _DAY_OFF = 1_000_000.0  # LastBuy stores day + offset (so that history days stay positive)
 _NEVER = np.iinfo(np.int64).max // 4
+#: Dense scoring works on blocks of about this many (user, item) scores (memory bound); results
+#: do not depend on it (the tests change it).
+SCORE_BLOCK_ELEMENTS = 1 << 22
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -85,6 +88,14 @@ def _lookup(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     if len(rows) == 0:
         return np.zeros(0, dtype=m.dtype)
     return np.asarray(m[rows, cols]).ravel()
+
+
+def _take(a: np.ndarray, idx: np.ndarray, default: Any) -> np.ndarray:
+    """``a[idx]`` with ``default`` where ``idx < 0`` (safe on an empty ``a``)."""
+    out = np.full(len(idx), default, dtype=a.dtype)
+    ok = idx >= 0
+    out[ok] = a[idx[ok]]
+    return out
 
 
 def _csr(rows, cols, vals, shape, *, combine: str = "sum") -> sp.csr_matrix:
@@ -409,9 +420,7 @@ class Engine:
         if len(act) == 0:
             return
         is_feed = st.uniform("session", day, act) < c.feed_share
-        # visible endorsement counts of friends, encoded rec + 1024 * rap
-        Cfull = (w.W_pub[act] @ self.E_pub + w.W_fr[act] @ self.E_fr).tocsr()
-        Cfull.sort_indices()
+        Cfull = self.visible_counts(act)
         seen = self.Seen[act]
         seen.data[:] = 1.0
         Cx = (Cfull - Cfull.multiply(seen)).tocsr()
@@ -448,6 +457,8 @@ class Engine:
             s_rank = np.concatenate([p[2] for p in s_parts])
         else:
             s_r = s_c = s_rank = np.empty(0, dtype=np.int64)
+        o = np.lexsort((s_rank, s_r))  # canonical order: by user, then slate rank
+        s_r, s_c, s_rank = s_r[o], s_c[o], s_rank[o]
         s_v = _lookup(Cfull, s_r, s_c)
         r = np.concatenate([f_r, s_r])
         items = np.concatenate([f_c, s_c])
@@ -475,7 +486,7 @@ class Engine:
         parent = np.full(len(cu), -1, dtype=np.int64)
         fc = cch == _CH["feed"]
         parent[fc] = self._exposing(cu[fc], ci[fc])
-        parent_eid = np.where(parent >= 0, self.end["eid"][np.maximum(parent, 0)], -1)
+        parent_eid = _take(self.end["eid"], parent, -1)
         if len(cu):
             cids = self.log.add("click", day, len(cu), user=cu, item=ci, merchant=w.item_merchant[ci],
                                 channel=cch, rank=crank, ref=parent_eid)
@@ -499,6 +510,17 @@ class Engine:
         if rec.any():
             self._endorse(cu[rec], ci[rec], _REC, parent[rec], day)
 
+    def visible_counts(self, users: np.ndarray) -> sp.csr_matrix:
+        """Friends' live endorsements each user may see: CSR (len(users), n_items), float64.
+
+        An entry encodes ``n_recommend + 1024 * n_recommend_after_purchase`` over the user's
+        visible friends (the visibility rule of :mod:`haowurank.feed`).
+        """
+        w = self.w
+        C = (w.W_pub[users] @ self.E_pub + w.W_fr[users] @ self.E_fr).tocsr()
+        C.sort_indices()
+        return C
+
     def _score(self, act, f_r, f_c, f_v, s_rows, q_of_row):
         """Ranker keys of feed pairs, and top ``search_size`` items of each search row.
 
@@ -518,7 +540,7 @@ class Engine:
                 s_parts.append((s_rows[rr], lists[rr, rk], rk))
             return f_key, s_parts
         f_key = np.empty(len(f_r), dtype=np.float32)
-        bs = int(np.clip((1 << 22) // max(1, self.ni), 16, 4096))
+        bs = int(np.clip(SCORE_BLOCK_ELEMENTS // max(1, self.ni), 1, 4096))
         f_start = np.searchsorted(f_r, np.arange(0, len(act) + bs, bs))
         for b, b0 in enumerate(range(0, len(act), bs)):
             b1 = min(b0 + bs, len(act))
@@ -695,15 +717,14 @@ class Engine:
                        _V_PUBLIC, _V_FRIENDS)
         e = self.end
         has_p = parent >= 0
-        pp = np.maximum(parent, 0)
-        cascade = np.where(has_p, e["cascade"][pp], -1)
-        depth = np.where(has_p, e["depth"][pp] + 1, 0)
-        ref = np.where(has_p, e["eid"][pp], -1)
+        cascade = _take(e["cascade"], parent, -1)
+        depth = np.where(has_p, _take(e["depth"], parent, -1) + 1, 0)
+        ref = _take(e["eid"], parent, -1)
         typ = "recommend_after_purchase" if kind == _RAP else "recommend"
         eids = self.log.next_ids(n)
         serial = np.arange(e.n, e.n + n)
         root = np.where(has_p, cascade, serial)
-        root_eid = np.where(has_p, e["eid"][np.maximum(cascade, 0)], eids)
+        root_eid = np.where(has_p, _take(e["eid"], cascade, -1), eids)
         cols = dict(user=users, item=items, merchant=self.w.item_merchant[items], ref=ref,
                     visibility=vis, depth=depth, cascade=root_eid)
         if order_eid is not None:
@@ -751,8 +772,7 @@ class Engine:
             s = np.flatnonzero(live)
             exp_day = d[s] + win
             for dd in np.unique(exp_day):
-                sel = s[exp_day == dd]
-                self.ring.setdefault(int(dd), []).append(sel)
+                self.ring.setdefault(int(dd), []).append(serial[s[exp_day == dd]])
 
     def _expire(self, day: int) -> None:
         parts = self.ring.pop(day, None)
@@ -817,7 +837,7 @@ class Engine:
         order_id = np.where(kind == PAY, sref, -1)
         order_idx = s["order"][src]
         has_order = order_idx >= 0
-        order_id = np.where(has_order, self.orders["eid"][np.maximum(order_idx, 0)], order_id)
+        order_id = np.where(has_order, _take(self.orders["eid"], order_idx, -1), order_id)
         mids = self.log.add(
             "message", day, n, user=u, item=i, merchant=mer, ref=sref, quota=kind, template=tpl,
             marketing=mkt, order_id=order_id, form_id=np.where(kind == FORM, sref, -1),
@@ -846,8 +866,8 @@ class Engine:
         z = self.w.z_utility(u, i)
         last = _lookup(self.LastBuy, u, i)
         need = np.where(last > 0, _need((day - (last - _DAY_OFF)) / self.w.item_cycle[i]), 0.6)
-        sat = np.where(has_order, self.orders["satisfied"][np.maximum(order_idx, 0)], -1)
-        refunded = has_order & self.orders["refunded"][np.maximum(order_idx, 0)]
+        sat = np.where(has_order, _take(self.orders["satisfied"], order_idx, -1), -1)
+        refunded = has_order & _take(self.orders["refunded"], order_idx, False)
         sat_f = np.where(sat == 1, 1.0, np.where(sat == 0, 0.1, 0.5))
         sat_f = np.where(refunded, 0.05, sat_f)
         p_resp = c.message_response * need * sat_f * 2.0 * _sigmoid(z) * np.where(mkt, 1.2, 1.0)

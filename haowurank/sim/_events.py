@@ -110,7 +110,7 @@ class EventLog:
         out["user"] = _ids(user_ids, cols["user"])
         out["item"] = _ids(item_ids, cols["item"])
         out["merchant"] = pd.Categorical.from_codes(
-            cols["merchant"], categories=pd.Index(list(merchant_names), dtype=object))
+            cols["merchant"], categories=[str(x) for x in merchant_names])
         for k in ("order_id", "form_id", "optin_id", "ref"):
             out[k] = cols[k]
         out["template"] = pd.Categorical.from_codes(cols["template"], categories=list(TEMPLATES))
@@ -118,7 +118,7 @@ class EventLog:
         out["penalty"] = pd.Categorical.from_codes(cols["penalty"], categories=list(PENALTY_LADDER))
         out["marketing"] = cols["marketing"]
         out["source"] = pd.Categorical.from_codes(
-            cols["source"].astype(np.int64), categories=pd.Index(list(platforms), dtype=object))
+            cols["source"].astype(np.int64), categories=[str(x) for x in platforms])
         out["channel"] = pd.Categorical.from_codes(cols["channel"], categories=list(CHANNELS))
         out["visibility"] = pd.Categorical.from_codes(cols["visibility"], categories=list(VISIBILITIES))
         out["amount"] = cols["amount"]
