@@ -94,6 +94,7 @@ def main() -> None:
         print(json.dumps(child(args.child, args.seed)))
         return
 
+    load_before = os.getloadavg()
     rows = []
     for n in args.sizes:
         print(f"building {n:,} users ...", file=sys.stderr, flush=True)
@@ -117,6 +118,7 @@ def main() -> None:
             f"| {r['peak_rss_with_split_mb']:,.0f} |"
         )
     table = "\n".join(lines)
+    load_after = os.getloadavg()
     sizes = " ".join(str(s) for s in args.sizes)
     cmd = ".venv/bin/python experiments/bench_synthetic.py"
     if args.sizes != [10_000, 100_000, 1_000_000]:
@@ -137,7 +139,8 @@ a friend's endorsement.
 
 - Command: `{cmd}` (from the repository root)
 - Date: {dt.date.today().isoformat()}
-- Machine: {machine()}; other jobs may have shared the machine.
+- Machine: {machine()}. The machine is shared with other jobs: the 1-minute load average was
+  {load_before[0]:.1f} before and {load_after[0]:.1f} after the run, so on a quiet machine times are lower.
 """
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(doc)

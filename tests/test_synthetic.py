@@ -178,6 +178,26 @@ def test_purchases_follow_true_utility(world):
         true_utility(hr.testing.small_world(), [0])
 
 
+def test_satisfied_buyers_recommend_more(world):
+    f = world._inter
+    buys = f[world.kind_mask("purchase")][["user", "item"]].drop_duplicates()
+    raps = f[world.kind_mask("recommend_after_purchase")][["user", "item"]].assign(rec=True)
+    b = buys.merge(raps, on=["user", "item"], how="left")
+    b["rec"] = b["rec"].fillna(False).astype(bool)
+    t = world.truth
+    util = (t["user_taste"][b["user"]] * t["item_taste"][b["item"]]).sum(1) + t["item_quality"][b["item"]]
+    assert util[b["rec"].to_numpy()].mean() > util[~b["rec"].to_numpy()].mean() + 0.2
+
+
+def test_friends_share_tastes(world):
+    s = world._social
+    ut = world.truth["user_taste"]
+    friends = (ut[s["user"]] * ut[s["friend"]]).sum(1).mean()
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, world.n_users, (2, 20_000))
+    assert friends > (ut[a] * ut[b]).sum(1).mean() + 0.3
+
+
 def test_config_round_trips_through_json():
     cfg = SyntheticWorld(n_users=50, n_items=30, homophily=0.5, visibility_mix=(0.2, 0.7, 0.1))
     back = SyntheticWorld.from_dict(json.loads(json.dumps(cfg.to_dict())))
