@@ -1,0 +1,642 @@
+"""Tables and figures for people: the offline comparison, simulated comparisons over time, a user's
+feed and search side by side. Pure functions over library objects, so the dashboard
+(``apps/dashboard.py``) and the notebooks only present what this module returns and can cache it.
+
+Nothing here ranks, evaluates or simulates by itself: :func:`offline_comparison` calls
+:func:`haowurank.evaluate` per strategy, :func:`simulate` calls :func:`haowurank.sim.run` per
+(config, replicate) exactly as :func:`haowurank.sim.compare` does (same seeds, same shared worlds,
+same intervals) and also keeps each run's daily frame, so that curves over time can carry
+confidence bands; :func:`user_feeds` calls :func:`haowurank.feed.build`.
+
+Example
+-------
+>>> import haowurank as hr
+>>> from haowurank import report
+>>> ds = report.load_world("synthetic", n_users=300, n_items=150, seed=1)
+>>> train, test = hr.split.random_split(ds, seed=0)
+>>> table = report.offline_comparison(["popularity", "trust"], train, test, k=(10,))
+>>> list(table["strategy"])
+['popularity', 'trust']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._dataset import Dataset
+
+__all__ = [
+    "DATASET_FOLDERS",
+    "SIM_CHART_METRICS",
+    "SimStudy",
+    "cold_start_curve",
+    "data_root",
+    "default_query",
+    "interesting_users",
+    "load_world",
+    "loader_for_folder",
+    "offline_comparison",
+    "offline_long",
+    "offline_table",
+    "search_with_ranker",
+    "simulate",
+    "to_csv_bytes",
+    "user_feeds",
+]
+
+log = logging.getLogger(__name__)
+
+#: Loader name -> folder names it reads (the first is the folder under ``../shared/data``).
+DATASET_FOLDERS: dict[str, tuple[str, ...]] = {
+    "lastfm": ("lastfm-hetrec2011", "lastfm", "hetrec2011-lastfm-2k"),
+    "ciao": ("ciao",),
+    "epinions": ("epinions", "epinions-trustlet"),
+    "filmtrust": ("filmtrust",),
+    "ciaodvd": ("ciaodvd", "ciao-dvd"),
+}
+
+#: Daily simulation metrics worth a curve, grouped as the dashboard shows them.
+SIM_CHART_METRICS: dict[str, tuple[str, ...]] = {
+    "commerce": ("orders", "gmv", "repurchase_rate", "conversion"),
+    "word of mouth": ("endorsements", "reshares", "cascade_size_mean", "cascade_size_max"),
+    "decentralisation": ("merchant_exposure_gini", "longtail_impression_share",
+                         "longtail_gmv_share"),
+    "messages": ("messages_sent", "message_orders", "complaints", "opt_outs"),
+}
+
+
+# ------------------------------------------------------------------------------------------
+# worlds
+# ------------------------------------------------------------------------------------------
+
+def data_root() -> Path:
+    """Folder of the real data sets: ``$HAOWURANK_DATA``, else ``../shared/data`` next to the repo."""
+    env = os.environ.get("HAOWURANK_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def loader_for_folder(path: str | os.PathLike) -> str:
+    """The loader that reads a data set folder, chosen by the folder's name.
+
+    ``".../lastfm-hetrec2011"`` -> ``"lastfm"``, ``".../ciao"`` -> ``"ciao"``, ``"CiaoDVD"`` ->
+    ``"ciaodvd"``. Raises ``ValueError`` naming the known folder names when nothing matches.
+    """
+    name = Path(path).name.lower()
+    for loader, folders in DATASET_FOLDERS.items():
+        if name in folders:
+            return loader
+    # longest loader name first, so "ciaodvd-2013" is CiaoDVD and not Ciao
+    for loader in sorted(DATASET_FOLDERS, key=len, reverse=True):
+        if name.replace("-", "").replace("_", "").startswith(loader):
+            return loader
+    known = sorted({f for fs in DATASET_FOLDERS.values() for f in fs})
+    raise ValueError(
+        f"Cannot tell which loader reads the folder {str(path)!r}: its name should be one of "
+        f"{known} (or start with a loader name: {list(DATASET_FOLDERS)})."
+    )
+
+
+def _resolve_folder(path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    candidates = [p] if p.is_absolute() else [Path.cwd() / p, data_root() / p,
+                                                data_root() / p.name]
+    for c in candidates:
+        if c.is_dir():
+            return c.resolve()
+    raise FileNotFoundError(
+        f"No data set folder at {str(path)!r}; looked in {[str(c) for c in candidates]}. Give the "
+        f"folder that holds the data set's files (e.g. ../shared/data/lastfm-hetrec2011)."
+    )
+
+
+def load_world(
+    world: str | os.PathLike = "synthetic",
+    *,
+    n_users: int = 2000,
+    n_items: int = 1000,
+    seed: int = 0,
+    k_core: int = 0,
+    **knobs: Any,
+) -> Dataset:
+    """The synthetic world or a real data set read from its folder.
+
+    Parameters
+    ----------
+    world : "synthetic" or path
+        ``"synthetic"`` makes :func:`haowurank.datasets.synthetic` with ``n_users``, ``n_items``,
+        ``seed`` and ``**knobs``; anything else is a data set folder (absolute, relative to the
+        working directory, or relative to :func:`data_root`), read by the loader its name
+        names (:func:`loader_for_folder`).
+    n_users, n_items, seed : int
+        Synthetic world size and seed (ignored for real data).
+    k_core : int
+        Keep users and items with at least ``k_core`` interactions (0 or 1: everything).
+    **knobs
+        Synthetic world knobs (e.g. ``homophily=0.9``); loader keyword arguments for real data.
+
+    Returns
+    -------
+    Dataset
+    """
+    from . import datasets
+
+    if str(world) == "synthetic":
+        ds = datasets.synthetic(n_users=n_users, n_items=n_items, seed=seed, **knobs)
+    else:
+        folder = _resolve_folder(world)
+        loader = getattr(datasets, f"load_{loader_for_folder(folder)}")
+        log.info("load_world: %s with %s", folder, loader.__name__)
+        ds = loader(folder, **knobs)
+    if isinstance(k_core, bool) or not isinstance(k_core, int | np.integer) or k_core < 0:
+        raise ValueError(f"The 'k_core' parameter of load_world must be an int >= 0. Got {k_core!r}.")
+    if k_core > 1:
+        ds = ds.k_core(int(k_core))
+    return ds
+
+
+# ------------------------------------------------------------------------------------------
+# offline comparison
+# ------------------------------------------------------------------------------------------
+
+def offline_comparison(
+    strategies: Sequence[str] | Mapping[str, Mapping[str, Any]],
+    train: Dataset,
+    test: Dataset,
+    *,
+    k: int | Iterable[int] = (10, 20),
+    cold_start_max: int = 5,
+    callback: Callable[[str, float], None] | None = None,
+    per_user: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """One row per strategy: :func:`haowurank.evaluate` on the split (the library's protocol).
+
+    Parameters
+    ----------
+    strategies : list of names or dict name -> params
+    train, test : Dataset
+    k, cold_start_max
+        As in :func:`haowurank.evaluate`.
+    callback : callable(strategy, fraction_done), optional
+    per_user : bool
+        Also return each strategy's per-user frame (for :func:`cold_start_curve`).
+
+    Returns
+    -------
+    DataFrame
+        Every column :func:`haowurank.evaluate` returns, in the order of ``strategies``.
+    dict strategy -> DataFrame
+        With ``per_user=True``: the per-user frames of :func:`haowurank.evaluate`.
+    """
+    from .evaluation import evaluate
+
+    items = (list(strategies.items()) if isinstance(strategies, Mapping)
+             else [(s, {}) for s in strategies])
+    rows, frames = [], {}
+    for j, (name, params) in enumerate(items):
+        res = evaluate(name, train, test, k=k, params=params, cold_start_max=cold_start_max,
+                       per_user=per_user)
+        if per_user:
+            res, frames[name] = res
+        rows.append(res)
+        if callback is not None:
+            callback(name, (j + 1) / len(items))
+    table = pd.DataFrame(rows)
+    return (table, frames) if per_user else table
+
+
+def offline_table(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The columns people read, at one cutoff: accuracy, distribution, cold start and cost.
+
+    Columns (those present): strategy, users, NDCG@k, Recall@k, HitRate@k, Coverage@k, Gini@k,
+    MerchantGini@k, Novelty@k, cold_users, cold_NDCG@k, cold_Recall@k, fit_s, users_per_s.
+    """
+    cols = ["strategy", "users", f"NDCG@{k}", f"Recall@{k}", f"HitRate@{k}", f"Coverage@{k}",
+            f"Gini@{k}", f"MerchantGini@{k}", f"Novelty@{k}", "cold_users", f"cold_NDCG@{k}",
+            f"cold_Recall@{k}", "fit_s", "users_per_s"]
+    missing = [c for c in ("strategy", f"NDCG@{k}") if c not in table]
+    if missing:
+        raise KeyError(
+            f"The 'table' of offline_table lacks the columns {missing}; pass the frame of "
+            f"offline_comparison with {k} among its cutoffs."
+        )
+    return table[[c for c in cols if c in table]].reset_index(drop=True)
+
+
+def offline_long(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Long form for charts: strategy, metric, value, panel ("accuracy", "cold start",
+    "distribution")."""
+    panels = {
+        f"NDCG@{k}": "accuracy", f"Recall@{k}": "accuracy",
+        f"cold_NDCG@{k}": "cold start", f"cold_Recall@{k}": "cold start",
+        f"Coverage@{k}": "distribution", f"Gini@{k}": "distribution",
+        f"MerchantGini@{k}": "distribution",
+    }
+    cols = [c for c in panels if c in table]
+    long = table.melt(id_vars="strategy", value_vars=cols, var_name="metric", value_name="value")
+    long["panel"] = long["metric"].map(panels)
+    return long.dropna(subset=["value"]).reset_index(drop=True)
+
+
+_BUCKETS = (0, 2, 5, 10, 20, 50, math.inf)
+
+
+def cold_start_curve(per_user: Mapping[str, pd.DataFrame], k: int) -> pd.DataFrame:
+    """Accuracy by length of the training history, per strategy.
+
+    Parameters
+    ----------
+    per_user : dict strategy -> DataFrame
+        The per-user frames of ``haowurank.evaluate(..., per_user=True)``.
+    k : int
+
+    Returns
+    -------
+    DataFrame
+        strategy, history (bucket label such as "3-5"), users, NDCG@k, Recall@k (means).
+    """
+    labels = []
+    for lo, hi in zip(_BUCKETS[:-1], _BUCKETS[1:]):
+        labels.append(f"{lo + 1}-{int(hi)}" if math.isfinite(hi) else f">{lo}")
+    labels[0] = f"0-{_BUCKETS[1]}"
+    rows = []
+    for name, frame in per_user.items():
+        b = pd.cut(frame["n_train"], bins=[-1, *_BUCKETS[1:]], labels=labels)
+        g = frame.groupby(b, observed=False)
+        agg = pd.DataFrame({
+            "users": g.size(),
+            f"NDCG@{k}": g[f"NDCG@{k}"].mean(),
+            f"Recall@{k}": g[f"Recall@{k}"].mean(),
+        })
+        agg.index.name = "history"
+        agg = agg.reset_index()
+        agg.insert(0, "strategy", name)
+        rows.append(agg)
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    if len(out):
+        out["history"] = out["history"].astype(str)
+        out = out[out["users"] > 0].reset_index(drop=True)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# simulation study
+# ------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class SimStudy:
+    """Replicated simulations of several configs, with each run's daily frame.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        As :attr:`haowurank.sim.Comparison.summary` (same values): one row per (config, metric)
+        with ``mean``, ``ci_low``, ``ci_high``, ``std``, ``n`` and the paired ``diff`` to the
+        first config with its interval.
+    runs : DataFrame
+        One row per (config, replicate): seed and every summary metric.
+    daily : DataFrame
+        One row per (config, replicate, day): every daily column of the runs.
+    level : float
+        Confidence level of the intervals.
+    """
+
+    summary: pd.DataFrame
+    runs: pd.DataFrame
+    daily: pd.DataFrame
+    level: float = 0.95
+
+    @property
+    def configs(self) -> list[str]:
+        return list(dict.fromkeys(self.runs["config"]))
+
+    def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """Wide: one row per config, a column per metric mean and its interval bounds."""
+        s = self.summary
+        if metrics is not None:
+            s = s[s["metric"].isin(list(metrics))]
+        wide = s.pivot(index="config", columns="metric", values=["mean", "ci_low", "ci_high"])
+        mets = list(dict.fromkeys(s["metric"]))
+        cols = [(stat, m) for m in mets for stat in ("mean", "ci_low", "ci_high")]
+        wide = wide[cols]
+        wide.columns = [m if stat == "mean" else f"{m} {stat}" for stat, m in cols]
+        return wide.loc[self.configs].reset_index()
+
+    def bands(self, metrics: Sequence[str], *, cumulative: bool = False) -> pd.DataFrame:
+        """Mean and t-interval across replicates per (config, day, metric), for band charts.
+
+        Parameters
+        ----------
+        metrics : sequence of str
+            Daily columns.
+        cumulative : bool
+            Bands of each replicate's running total (for counts such as orders, GMV).
+
+        Returns
+        -------
+        DataFrame
+            config, day, metric, mean, ci_low, ci_high, n.
+        """
+        from .sim._metrics import mean_ci
+
+        unknown = [m for m in metrics if m not in self.daily]
+        if unknown:
+            raise KeyError(f"Unknown daily metric(s) {unknown}; known: {list(self.daily.columns)}.")
+        d = self.daily.sort_values(["config", "replicate", "day"])
+        rows = []
+        for m in metrics:
+            vals = d[m].astype(np.float64)
+            if cumulative:
+                vals = vals.groupby([d["config"], d["replicate"]]).cumsum()
+            frame = pd.DataFrame({"config": d["config"], "day": d["day"], "v": vals})
+            for (cfg, day), g in frame.groupby(["config", "day"], sort=False):
+                mu, lo, hi, _ = mean_ci(g["v"].to_numpy(), self.level)
+                rows.append((cfg, int(day), m, mu, lo, hi, len(g)))
+        out = pd.DataFrame(rows, columns=["config", "day", "metric", "mean", "ci_low", "ci_high", "n"])
+        return out
+
+
+def _named_configs(configs: Any, base: Any) -> list[tuple[str, Any]]:
+    from .sim import SimulationConfig
+
+    base = base if base is not None else SimulationConfig()
+    if isinstance(configs, str | SimulationConfig):
+        configs = [configs]
+    items = list(configs.items()) if isinstance(configs, Mapping) else [(None, c) for c in configs]
+    if not items:
+        raise ValueError("The 'configs' argument of simulate must name at least one config.")
+    out = []
+    for label, c in items:
+        if isinstance(c, str):
+            cfg = base.replace(strategy=c, label=None)
+        elif isinstance(c, SimulationConfig):
+            cfg = c
+        elif isinstance(c, Mapping):
+            cfg = base.replace(**dict(c))
+        else:
+            raise TypeError(
+                f"The 'configs' argument of simulate must hold strategy names, SimulationConfigs "
+                f"or dicts of config fields. Got {type(c).__name__}."
+            )
+        out.append((str(label) if label is not None else cfg.name, cfg))
+    seen: dict[str, int] = {}
+    named = []
+    for label, cfg in out:
+        j = seen.get(label, 0)
+        seen[label] = j + 1
+        named.append((label if j == 0 else f"{label}#{j + 1}", cfg))
+    return named
+
+
+def simulate(
+    configs: Any,
+    *,
+    replicates: int = 3,
+    base: Any = None,
+    level: float = 0.95,
+    callback: Callable[[float, str], Any] | None = None,
+) -> SimStudy:
+    """:func:`haowurank.sim.compare` that also keeps every run's daily frame.
+
+    Replicate ``r`` uses the seed :func:`haowurank.sim.compare` gives it and every config of a
+    replicate runs on the same world with common random numbers, so :attr:`SimStudy.summary`
+    equals ``hr.sim.compare(configs, replicates=..., base=...).summary``.
+
+    Parameters
+    ----------
+    configs : sequence or dict
+        Strategy names (applied to ``base``), SimulationConfigs, or dicts of config fields; a dict
+        ``{label: ...}`` names them.
+    replicates : int
+    base : SimulationConfig, optional
+    level : float
+    callback : callable(fraction_done, message), optional
+        Called after every simulated day of every run (drives a progress bar).
+
+    Returns
+    -------
+    SimStudy
+    """
+    from .sim import SUMMARY_METRICS, run
+    from .sim._metrics import mean_ci
+    from .sim._world import make_dataset
+
+    if isinstance(replicates, bool) or not isinstance(replicates, int | np.integer) or replicates < 1:
+        raise ValueError(
+            f"The 'replicates' parameter of simulate must be a positive int. Got {replicates!r}."
+        )
+    named = _named_configs(configs, base)
+    root_seed = (base if base is not None else named[0][1]).seed
+    ss = np.random.SeedSequence(root_seed)
+    seeds = [int(s.generate_state(1, dtype=np.uint32)[0]) for s in ss.spawn(int(replicates))]
+    total_days = sum(cfg.days for _, cfg in named) * len(seeds)
+    done = 0
+    rows, dailies = [], []
+    for r, seed in enumerate(seeds):
+        worlds: dict[str, Dataset] = {}
+        for label, cfg in named:
+            cfg_r = cfg.replace(seed=seed)
+            wkey = json.dumps([cfg_r.n_users, cfg_r.n_items, cfg_r.world,
+                               cfg_r.world_seed if cfg_r.world_seed is not None else seed],
+                              sort_keys=True, default=str)
+            if wkey not in worlds:
+                worlds[wkey] = make_dataset(cfg_r)
+
+            def on_day(day: int, metrics: dict, _label: str = label, _r: int = r) -> None:
+                nonlocal done
+                done += 1
+                if callback is not None:
+                    callback(min(1.0, done / total_days),
+                             f"{_label}: replicate {_r + 1}/{len(seeds)}, day {day + 1}")
+
+            res = run(cfg_r, dataset=worlds[wkey], callback=on_day)
+            s = res.summary()
+            rows.append({"config": label, "replicate": r, "seed": seed,
+                         **{m: s[m] for m in SUMMARY_METRICS}})
+            d = res.daily.copy()
+            d.insert(0, "seed", seed)
+            d.insert(0, "replicate", r)
+            d.insert(0, "config", label)
+            dailies.append(d)
+    runs = pd.DataFrame(rows)
+    first = named[0][0]
+    out = []
+    for label, _ in named:
+        a = runs[runs["config"] == label].sort_values("replicate")
+        b = runs[runs["config"] == first].sort_values("replicate")
+        for m in SUMMARY_METRICS:
+            mu, lo, hi, sd = mean_ci(a[m].to_numpy(), level)
+            dmu, dlo, dhi, _ = mean_ci(a[m].to_numpy() - b[m].to_numpy(), level)
+            out.append({"config": label, "metric": m, "mean": mu, "ci_low": lo, "ci_high": hi,
+                        "std": sd, "n": len(a), "diff": dmu, "diff_ci_low": dlo,
+                        "diff_ci_high": dhi})
+    return SimStudy(summary=pd.DataFrame(out), runs=runs,
+                    daily=pd.concat(dailies, ignore_index=True), level=level)
+
+
+# ------------------------------------------------------------------------------------------
+# one user: feed and search under strategies
+# ------------------------------------------------------------------------------------------
+
+def interesting_users(ds: Dataset, n: int = 50) -> pd.DataFrame:
+    """Users worth inspecting: the most visible friends' endorsements first.
+
+    Returns
+    -------
+    DataFrame
+        user, following (users they follow), visible_endorsements (distinct items their friends
+        endorsed that they may see), interactions; ``n`` rows, most visible endorsements first,
+        then most interactions (so a data set without endorsements still gives users).
+    """
+    from .feed import EndorsementGraph
+
+    following = np.diff(ds.social_matrix(weighted=False).indptr)
+    inter = ds.user_counts()
+    vis = np.zeros(ds.n_users, dtype=np.int64)
+    if ds.n_users:
+        t = EndorsementGraph(ds).triples(np.arange(ds.n_users))
+        if len(t["item"]):
+            keys = np.unique(t["viewer"].astype(np.int64) * max(ds.n_items, 1) + t["item"])
+            vis = np.bincount(keys // max(ds.n_items, 1), minlength=ds.n_users)
+    order = np.lexsort((np.arange(ds.n_users), -inter, -vis))[:n]
+    return pd.DataFrame({
+        "user": ds.user_ids[order],
+        "following": following[order].astype(np.int64),
+        "visible_endorsements": vis[order].astype(np.int64),
+        "interactions": np.asarray(inter)[order].astype(np.int64),
+    })
+
+
+def _with_items(frame: pd.DataFrame, ds: Dataset) -> pd.DataFrame:
+    meta = ds.items
+    keep = [c for c in ("item", "title", "category", "merchant", "price") if c in meta]
+    meta = meta[keep]
+    meta = meta.loc[:, [c for c in meta.columns if c == "item" or meta[c].notna().any()]]
+    return frame.merge(meta, on="item", how="left")
+
+
+def user_feeds(
+    ds: Dataset,
+    rankers: Mapping[str, Any],
+    user: Any,
+    n: int = 10,
+    *,
+    index: Any = None,
+) -> dict[str, pd.DataFrame]:
+    """One page of ``user``'s friends' feed under each ranker (:func:`haowurank.feed.build`).
+
+    Returns
+    -------
+    dict label -> DataFrame
+        rank, item, title / category / merchant / price (those the data has), score, endorsers
+        (comma-separated friend ids), kinds, explanation.
+    """
+    from .feed import build
+
+    out = {}
+    for label, ranker in rankers.items():
+        f = build(ds, ranker, user, n=n, index=index)
+        f = _with_items(f, ds)
+        f["endorsers"] = f["endorsers"].map(lambda xs: ", ".join(str(x) for x in xs))
+        f["kinds"] = f["kinds"].map(lambda xs: ", ".join(str(x) for x in xs))
+        cols = ["rank", "item", *[c for c in ("title", "category", "merchant", "price") if c in f],
+                "score", "endorsers", "kinds", "explanation"]
+        out[label] = f[cols].reset_index(drop=True)
+    return out
+
+
+def search_with_ranker(
+    index: Any,
+    ranker: Any,
+    text: str,
+    user: Any,
+    n: int = 10,
+    *,
+    ranker_weight: float = 0.5,
+    pool: int = 100,
+) -> pd.DataFrame:
+    """Search hits re-ordered by a strategy: the search score blended with the ranker's score.
+
+    The :class:`~haowurank.search.SearchIndex` answers ``pool`` hits for ``text`` personalised for
+    ``user`` (text match, recommendation counts, visible friends' endorsements); each hit's
+    final score is ``(1 - ranker_weight) * search + ranker_weight * strategy``, both min-max
+    scaled to [0, 1] over the pool (the strategy's score: ``ranker.score(user, items)``; items the
+    ranker cannot score get 0). ``ranker_weight=0`` is the plain search order.
+
+    Returns
+    -------
+    DataFrame
+        rank, item, title / category / merchant / price, score, search_rank, n_recommenders,
+        n_friend_recommenders, explanation (the search's, plus the strategy's rank in the pool).
+    """
+    if not (isinstance(ranker_weight, int | float) and 0.0 <= ranker_weight <= 1.0):
+        raise ValueError(
+            f"The 'ranker_weight' parameter of search_with_ranker must be a number in [0, 1]. "
+            f"Got {ranker_weight!r} instead."
+        )
+    hits = index.query(text, user=user, n=max(int(pool), int(n)))
+    if hits.empty:
+        return _with_items(hits.assign(search_rank=hits["rank"]), index.ds).head(0)
+
+    def scaled(x: np.ndarray) -> np.ndarray:
+        x = np.where(np.isfinite(x), x, np.nan)
+        if np.all(np.isnan(x)):
+            return np.zeros(len(x))
+        lo, hi = np.nanmin(x), np.nanmax(x)
+        z = (x - lo) / (hi - lo) if hi > lo else np.ones(len(x))
+        return np.nan_to_num(z, nan=0.0)
+
+    known = np.isin(hits["item"].to_numpy(), ranker.item_ids_)
+    strat = np.full(len(hits), np.nan)
+    if known.any():
+        strat[known] = ranker.score(user, hits["item"].to_numpy()[known])
+    s_search = scaled(hits["score"].to_numpy(dtype=np.float64))
+    s_strat = scaled(strat)
+    final = (1.0 - ranker_weight) * s_search + ranker_weight * s_strat
+    strat_rank = pd.Series(np.nan_to_num(strat, nan=-np.inf)).rank(ascending=False, method="first")
+    out = hits.rename(columns={"rank": "search_rank"}).copy()
+    out["score"] = final
+    out["explanation"] = [
+        f"{e}; {ranker.name} ranks it {int(r)} of {len(hits)}"
+        for e, r in zip(out["explanation"], strat_rank)
+    ]
+    out = out.iloc[np.lexsort((out["search_rank"].to_numpy(), -final))].head(n)
+    out.insert(0, "rank", np.arange(1, len(out) + 1, dtype=np.int64))
+    out = _with_items(out.reset_index(drop=True), index.ds)
+    cols = ["rank", "item", *[c for c in ("title", "category", "merchant", "price") if c in out],
+            "score", "search_rank", "n_recommenders", "n_friend_recommenders", "explanation"]
+    return out[cols]
+
+
+def default_query(ds: Dataset, user: Any) -> str:
+    """A sensible search text for ``user``: the category they interacted with most, else the
+    first word of the title of their most frequent item, else the catalogue's top category."""
+    items = ds.items
+    uidx = int(ds.user_index([user])[0])
+    row = ds.matrix(weight="binary")[uidx]
+    mine = ds.item_ids[row.indices]
+    sub = items[items["item"].isin(mine)] if len(mine) else items.head(0)
+    for frame in (sub, items):
+        if "category" in frame and frame["category"].notna().any():
+            return str(frame["category"].dropna().value_counts().index[0])
+        if "title" in frame and frame["title"].notna().any():
+            words = frame["title"].dropna().astype(str).str.split().str[0].dropna()
+            if len(words):
+                return str(words.value_counts().index[0])
+    return ""
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """UTF-8 CSV (no index) for downloads."""
+    return frame.to_csv(index=False).encode("utf-8")
