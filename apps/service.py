@@ -156,14 +156,9 @@ def create_app(
              ) -> dict[str, Any]:
         u = user_of(user)
         k = _int_param(n, "n", 20, max_n)
-        frame = service.feed(u, n=k, cursor=cursor or None)
-        return {
-            "user": _jsonable(u), "n": k,
-            "items": _records(
-                frame, ["item", "score", "rank", "endorsers", "kinds", "explanation"]
-            ),
-            "next_cursor": frame.attrs.get("next_cursor"),
-        }
+        page = service.feed_page(u, n=k, cursor=cursor or None)
+        return {"user": _jsonable(u), "n": k, "items": page.records(),
+                "next_cursor": page.next_cursor}
 
     @app.get("/search")
     def search(q: str | None = None, user: str | None = None, n: str | None = None

@@ -48,7 +48,7 @@ import pandas as pd
 
 from ._dataset import Dataset
 from ._errors import ArtifactError, UnknownIdError
-from .feed import FeedConfig, FeedIndex, ranker_fingerprint
+from .feed import FeedConfig, FeedIndex, FeedPage, ranker_fingerprint
 from .rankers import load_ranker
 from .rankers._base import Ranker
 from .search import SearchIndex
@@ -326,6 +326,16 @@ class RankerService:
         n = self._check_n(n)
         return snap.feed_index.build(
             snap.ranker, users, n, cursor=cursor, config=self.feed_config,
+            ranker_key=snap.ranker_key,
+        )
+
+    def feed_page(self, user: Any, n: int = 20, *, cursor: str | None = None) -> FeedPage:
+        """One page of one user's feed as plain lists (the low-latency path of the HTTP
+        service); the same rows as :meth:`feed` (``FeedPage.to_frame()``)."""
+        snap = self._snapshot
+        n = self._check_n(n)
+        return snap.feed_index.page(
+            snap.ranker, user, n, cursor=cursor, config=self.feed_config,
             ranker_key=snap.ranker_key,
         )
 

@@ -165,6 +165,10 @@ def test_service_from_paths_answers_like_the_ranker(world, artifacts, tmp_path):
     f = svc.feed(users, n=4)
     ref = hr.feed.build(world, a, users, n=4)
     pd.testing.assert_frame_equal(f, ref)
+    for u in users:
+        pd.testing.assert_frame_equal(
+            svc.feed_page(u, n=4).to_frame(), ref[ref["user"] == u].reset_index(drop=True)
+        )
     h = svc.health()
     assert h["status"] == "ok" and h["ranker"] == "popularity" and h["artifact"] == str(pa)
     with pytest.raises(hr.UnknownIdError, match="nobody"):

@@ -20,7 +20,15 @@ Ranking, diversity, exclusions and pagination are described in :func:`build` and
 :class:`FeedConfig`; :class:`FeedIndex` is the prebuilt, thread-safe form that services keep.
 """
 
-from ._build import FeedConfig, FeedIndex, build, explanation_text, index_for, ranker_fingerprint
+from ._build import (
+    FeedConfig,
+    FeedIndex,
+    FeedPage,
+    build,
+    explanation_text,
+    index_for,
+    ranker_fingerprint,
+)
 from ._cursor import Cursor, CursorError, StaleCursorError
 from ._rerank import greedy_rerank
 from ._visibility import DEFAULT_KIND_WEIGHTS, EndorsementGraph, visible_endorsements
@@ -32,6 +40,7 @@ __all__ = [
     "EndorsementGraph",
     "FeedConfig",
     "FeedIndex",
+    "FeedPage",
     "StaleCursorError",
     "build",
     "explanation_text",

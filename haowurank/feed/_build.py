@@ -22,7 +22,7 @@ from ._cursor import Cursor, StaleCursorError
 from ._rerank import greedy_rerank
 from ._visibility import EndorsementGraph, _has
 
-__all__ = ["FeedConfig", "FeedIndex", "build", "explanation_text"]
+__all__ = ["FeedConfig", "FeedIndex", "FeedPage", "build", "explanation_text"]
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +239,9 @@ class FeedIndex:
             ds.user_ids.tolist() if self._str_users else ds.user_ids,
             type=pa.string() if self._str_users else pa.int64(),
         )
+        self._user_pos = {u: k for k, u in enumerate(ds.user_ids.tolist())}
+        self._kind_pa = pa.array(list(KINDS), type=pa.string())
+        self._snapshots: dict[tuple, str] = {}
         self._views: dict[int, _RankerView] = {}
         self._repurch_cache: dict[tuple[str, ...], np.ndarray] = {}
         h = hashlib.blake2b(digest_size=12)
@@ -376,6 +379,94 @@ class FeedIndex:
         return cats, "cats:" + json.dumps(cats)
 
     # ------------------------------------------------------------------ the feed
+    def _prepare(
+        self,
+        ranker: Any,
+        users: Any,
+        n: Any,
+        cursor: str | None,
+        config: FeedConfig | None,
+        repurchasable: Any,
+        item_vectors: np.ndarray | None,
+        now: Any,
+        ranker_key: str | None,
+    ) -> _Request:
+        """Validate a request and resolve everything the ranking depends on."""
+        cfg = config or FeedConfig()
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(
+                f"The 'n' parameter of hr.feed.build must be a positive int. Got {n!r} instead."
+            )
+        n = int(n)
+        single = np.isscalar(users) or isinstance(users, str)
+        ulist = [users] if single else list(users)
+        vidx = self._lookup_users(ulist)
+        rep_spec, rep_key = self._normalise_repurchasable(
+            repurchasable if repurchasable is not None else cfg.repurchasable
+        )
+        vectors = None
+        if item_vectors is not None:
+            vectors = np.asarray(item_vectors, dtype=np.float32)
+            if vectors.ndim != 2 or vectors.shape[0] != self.ds.n_items:
+                raise ValueError(
+                    f"The 'item_vectors' parameter must have shape (n_items={self.ds.n_items}, d). "
+                    f"Got shape {vectors.shape}."
+                )
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.where(norms > 0, norms, 1)
+        view = self._view(ranker, ranker_key)
+        skey = (view.key, cfg, rep_key)
+        snapshot = self._snapshots.get(skey) if vectors is None else None
+        if snapshot is None:
+            h = hashlib.blake2b(digest_size=12)
+            h.update(
+                json.dumps([self.fingerprint, view.key, cfg.to_dict(), rep_key], default=str).encode()
+            )
+            if vectors is not None:
+                _sample_digest(h, vectors)
+            snapshot = h.hexdigest()
+            if vectors is None:
+                if len(self._snapshots) > 64:
+                    self._snapshots.clear()
+                self._snapshots[skey] = snapshot
+        now_s = None if now is None else _to_seconds(now)
+        if cursor is not None:
+            c = Cursor.decode(cursor)
+            if c.snapshot != snapshot:
+                raise StaleCursorError(
+                    "The 'cursor' was issued for a feed that has changed since (new data, ranker "
+                    "or parameters); start again without a cursor."
+                )
+            if now_s is not None and now_s != c.now:
+                raise ValueError(
+                    f"The 'now' parameter ({now_s}) conflicts with the cursor's reference time "
+                    f"({c.now}); pass one of them."
+                )
+            offset, now_s = c.offset, c.now
+        else:
+            offset = 0
+            if now_s is None:
+                now_s = self.default_now
+        return _Request(view, cfg, ulist, vidx, n, offset, offset + n, now_s, snapshot,
+                        rep_spec, vectors)
+
+    def _lookup_users(self, ulist: list) -> np.ndarray:
+        if len(ulist) <= 64:
+            pos = self._user_pos
+            vidx = np.fromiter((pos.get(_plain(u), -1) for u in ulist), dtype=np.int64,
+                               count=len(ulist))
+        else:
+            vidx = np.asarray(
+                self._user_index.get_indexer(np.asarray(ulist, dtype=object)), dtype=np.int64
+            )
+        if (vidx < 0).any():
+            bad = [ulist[k] for k in np.flatnonzero(vidx < 0)[:5]]
+            raise UnknownIdError(
+                f"Unknown user id(s) {bad} ({int((vidx < 0).sum())} of {len(ulist)}) in the "
+                f"'users' of hr.feed.build: not in the dataset's user vocabulary."
+            )
+        return vidx
+
     def build(
         self,
         ranker: Any,
@@ -398,89 +489,77 @@ class FeedIndex:
         ``config.repurchasable``; ``ranker_key`` replaces the ranker's fingerprint in the snapshot
         key (for callers that version their rankers themselves).
         """
-        cfg = config or FeedConfig()
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(
-                f"The 'n' parameter of hr.feed.build must be a positive int. Got {n!r} instead."
-            )
-        n = int(n)
-        single = np.isscalar(users) or isinstance(users, str)
-        ulist = [users] if single else list(users)
-        vidx = self._user_index.get_indexer(np.asarray(ulist, dtype=object)) if ulist else (
-            np.empty(0, dtype=np.int64)
-        )
-        vidx = np.asarray(vidx, dtype=np.int64)
-        if (vidx < 0).any():
-            bad = [ulist[k] for k in np.flatnonzero(vidx < 0)[:5]]
-            raise UnknownIdError(
-                f"Unknown user id(s) {bad} ({int((vidx < 0).sum())} of {len(ulist)}) in the "
-                f"'users' of hr.feed.build: not in the dataset's user vocabulary."
-            )
-        rep_spec, rep_key = self._normalise_repurchasable(
-            repurchasable if repurchasable is not None else cfg.repurchasable
-        )
-        vectors = None
-        if item_vectors is not None:
-            vectors = np.asarray(item_vectors, dtype=np.float32)
-            if vectors.ndim != 2 or vectors.shape[0] != self.ds.n_items:
-                raise ValueError(
-                    f"The 'item_vectors' parameter must have shape (n_items={self.ds.n_items}, d). "
-                    f"Got shape {vectors.shape}."
-                )
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = vectors / np.where(norms > 0, norms, 1)
-        view = self._view(ranker, ranker_key)
-        h = hashlib.blake2b(digest_size=12)
-        h.update(
-            json.dumps([self.fingerprint, view.key, cfg.to_dict(), rep_key], default=str).encode()
-        )
-        if vectors is not None:
-            _sample_digest(h, vectors)
-        snapshot = h.hexdigest()
-        now_s = None if now is None else _to_seconds(now)
-        if cursor is not None:
-            c = Cursor.decode(cursor)
-            if c.snapshot != snapshot:
-                raise StaleCursorError(
-                    "The 'cursor' was issued for a feed that has changed since (new data, ranker "
-                    "or parameters); start again without a cursor."
-                )
-            if now_s is not None and now_s != c.now:
-                raise ValueError(
-                    f"The 'now' parameter ({now_s}) conflicts with the cursor's reference time "
-                    f"({c.now}); pass one of them."
-                )
-            offset, now_s = c.offset, c.now
-        else:
-            offset = 0
-            if now_s is None:
-                now_s = self.default_now
-        depth = offset + n
+        req = self._prepare(ranker, users, n, cursor, config, repurchasable, item_vectors, now,
+                            ranker_key)
         parts = []
         more = False
+        vidx = req.vidx
         starts = range(0, len(vidx), batch_size)
         if show_progress:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc="feed", unit="batch")
         for s0 in starts:
-            frame, m = self._batch(
-                view, vidx[s0 : s0 + batch_size], offset, n, depth, cfg, rep_spec, vectors, now_s
-            )
+            frame, m = self._batch(req, vidx[s0 : s0 + batch_size])
             parts.append(frame)
             more |= m
             if callback is not None:
                 callback("feed", min(1.0, (s0 + batch_size) / max(1, len(vidx))))
-        out = _concat(parts, ulist, vidx, self)
-        out.attrs["next_cursor"] = Cursor(depth, now_s, snapshot).encode() if more else None
-        out.attrs["snapshot"] = snapshot
-        out.attrs["now"] = now_s
-        out.attrs["offset"] = offset
+        out = _concat(parts, req.ulist, self)
+        out.attrs["next_cursor"] = req.next_cursor(more)
+        out.attrs["snapshot"] = req.snapshot
+        out.attrs["now"] = req.now
+        out.attrs["offset"] = req.offset
         return out
 
-    def _batch(
-        self, view, vidx, offset, n, depth, cfg, rep_spec, vectors, now_s
-    ) -> tuple[dict[str, Any], bool]:
+    def page(
+        self,
+        ranker: Any,
+        user: Any,
+        n: int = 20,
+        *,
+        cursor: str | None = None,
+        config: FeedConfig | None = None,
+        repurchasable: Any = None,
+        now: Any = None,
+        ranker_key: str | None = None,
+    ) -> FeedPage:
+        """One page of one user's feed as plain Python lists (the low-latency serving path).
+
+        Exactly the rows :meth:`build` gives for the same arguments (``FeedPage.to_frame()``),
+        without building a DataFrame.
+        """
+        if not (np.isscalar(user) or isinstance(user, str)):
+            raise TypeError(
+                f"FeedIndex.page takes one user id; use build for many. Got {type(user).__name__}."
+            )
+        req = self._prepare(ranker, user, n, cursor, config, repurchasable, None, now, ranker_key)
+        b, more = self._batch(req, req.vidx)
+        uids = self.ds.user_ids
+        te, tk = b["endorser"], b["kind"]
+        endorsers, kinds = [], []
+        for s0, k in zip(b["tstart"].tolist(), b["nf"].tolist()):
+            endorsers.append(uids[te[s0 : s0 + k]].tolist())
+            kinds.append(_KIND_NAMES[tk[s0 : s0 + k]].tolist())
+        return FeedPage(
+            user=user,
+            items=self.ds.item_ids[b["item"]].tolist(),
+            scores=b["score"].astype(np.float64).tolist(),
+            ranks=b["rank"].tolist(),
+            endorsers=endorsers,
+            kinds=kinds,
+            explanations=[_explain_cached(a, c) for a, c in zip(b["nf"].tolist(),
+                                                                b["nrap"].tolist())],
+            next_cursor=req.next_cursor(more),
+            snapshot=req.snapshot,
+            now=req.now,
+            offset=req.offset,
+            str_users=self._str_users,
+        )
+
+    def _batch(self, req: _Request, vidx: np.ndarray) -> tuple[dict[str, Any], bool]:
+        view, cfg, rep_spec, vectors = req.view, req.cfg, req.rep_spec, req.vectors
+        offset, depth, now_s = req.offset, req.depth, req.now
         ni = self.ds.n_items
         t = self.graph.triples(vidx)
         tv, ti = t["viewer"], t["item"].astype(np.int64)
@@ -500,22 +579,20 @@ class FeedIndex:
         lkey = tv * ni + ti
         order = np.lexsort((te, -tts, -tw, lkey))
         lkey, te, tk, tts, tw = lkey[order], te[order], tk[order], tts[order], tw[order]
-        npairs_starts = np.flatnonzero(np.r_[True, lkey[1:] != lkey[:-1]]) if len(lkey) else (
-            np.empty(0, dtype=np.int64)
-        )
+        npairs_starts = _starts(lkey)
         b = len(vidx)
         if len(npairs_starts) == 0:
-            return _empty_batch(), False
+            return _empty_batch(vidx), False
         st = npairs_starts
         pv = lkey[st] // ni
         pi = lkey[st] % ni
-        nf = np.diff(np.r_[st, len(lkey)])
+        nf = np.diff(np.append(st, len(lkey)))
         strength = np.add.reduceat(tw.astype(np.float64), st)
         newest = np.maximum.reduceat(tts, st)
         nrap = np.add.reduceat((tk == _K_RAP).astype(np.int64), st)
         # relevance
-        vst = np.flatnonzero(np.r_[True, pv[1:] != pv[:-1]])
-        seg = np.repeat(np.arange(len(vst)), np.diff(np.r_[vst, len(pv)]))
+        vst = _starts(pv)
+        seg = np.repeat(np.arange(len(vst)), np.diff(np.append(vst, len(pv))))
         smax = np.maximum.reduceat(strength, vst)[seg]
         sn = strength / np.where(smax > 0, smax, 1.0)
         if view.ranker is not None:
@@ -547,7 +624,7 @@ class FeedIndex:
         order = np.lexsort((pi, -rel, pv))
         counts = np.bincount(pv, minlength=b)
         width = int(min(counts.max(), cfg.mmr_pool + depth)) if len(counts) else 0
-        cstart = np.r_[0, np.cumsum(counts)[:-1]]
+        cstart = np.cumsum(counts) - counts
         pos = np.arange(len(order)) - cstart[pv[order]]
         fit = pos < width
         ob, opos, opair = pv[order][fit], pos[fit], order[fit]
@@ -601,11 +678,21 @@ def _factors_match(ranker: Any, uf: np.ndarray, itf: np.ndarray) -> bool:
     return own.shape == dots.shape and bool(np.allclose(own, dots, rtol=1e-4, atol=1e-5))
 
 
-def _empty_batch() -> dict[str, Any]:
+def _starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Positions where a new run of equal values begins in a sorted array."""
+    if len(sorted_keys) == 0:
+        return np.empty(0, dtype=np.int64)
+    flag = np.empty(len(sorted_keys), dtype=bool)
+    flag[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=flag[1:])
+    return np.flatnonzero(flag)
+
+
+def _empty_batch(vidx: np.ndarray) -> dict[str, Any]:
     z = np.empty(0, dtype=np.int64)
     return {"viewer": z, "pair": z, "rank": z, "item": z, "score": np.empty(0, np.float32),
             "nf": z, "nrap": z, "tstart": z, "endorser": z, "kind": np.empty(0, np.int8),
-            "vidx": z}
+            "vidx": vidx}
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -634,72 +721,143 @@ def _to_seconds(now: Any) -> int:
     return int(ts.value // 1_000_000_000)
 
 
-def _concat(parts: list[dict[str, Any]], ulist: list, vidx: np.ndarray, index: FeedIndex) -> pd.DataFrame:
+def _concat(parts: list[dict[str, Any]], ulist: list, index: FeedIndex) -> pd.DataFrame:
     """Assemble the page frame from per-batch selections (rows grouped by user in input order)."""
-    users_out, items, scores, ranks, nfs, nraps = [], [], [], [], [], []
-    flat_e, flat_k = [], []
-    offset = 0
+    users_out, items, scores, ranks, nfs, nraps, flat_e, flat_k = ([] for _ in range(8))
+    base = 0
     for p in parts:
-        if len(p["item"]) == 0:
-            offset += len(p["vidx"])
-            continue
-        users_out.append(p["viewer"] + offset)
-        offset += len(p["vidx"])
-        items.append(p["item"])
-        scores.append(p["score"])
-        ranks.append(p["rank"])
-        nfs.append(p["nf"])
-        nraps.append(p["nrap"])
-        starts = p["tstart"]
-        lens = p["nf"]
-        total = int(lens.sum())
-        offs = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
-        epos = np.repeat(starts, lens) + offs
-        flat_e.append(p["endorser"][epos])
-        flat_k.append(p["kind"][epos])
-    ds = index.ds
-    if not items:
-        empty = pd.DataFrame(
-            {
-                "user": pd.Series([], dtype=object if index._str_users else np.int64),
-                "item": pd.Series([], dtype=ds.item_ids.dtype),
-                "score": pd.Series([], dtype=np.float64),
-                "rank": pd.Series([], dtype=np.int64),
-            }
-        )
-        list_u = pa.list_(pa.string() if index._str_users else pa.int64())
-        empty["endorsers"] = pd.arrays.ArrowExtensionArray(pa.array([], type=list_u))
-        empty["kinds"] = pd.arrays.ArrowExtensionArray(pa.array([], type=pa.list_(pa.string())))
-        empty["explanation"] = pd.Series([], dtype=object)
-        return empty
-    uo = np.concatenate(users_out)
-    it = np.concatenate(items)
-    nf = np.concatenate(nfs)
-    nrap = np.concatenate(nraps)
-    fe = np.concatenate(flat_e)
-    fk = np.concatenate(flat_k)
-    offsets = np.r_[0, np.cumsum(nf)].astype(np.int32)
-    endorsers = pa.ListArray.from_arrays(pa.array(offsets), index._user_pa.take(pa.array(fe)))
-    kinds = pa.ListArray.from_arrays(
-        pa.array(offsets), pa.array(_KIND_NAMES[fk].tolist(), type=pa.string())
-    )
-    combos, inv = np.unique(np.stack([nf, nrap]), axis=1, return_inverse=True)
-    texts = np.asarray(
-        [explanation_text(int(a), int(c)) for a, c in combos.T], dtype=object
-    )[np.asarray(inv).ravel()]
-    user_col = np.asarray(ulist, dtype=object)[uo]
-    frame = pd.DataFrame(
+        if len(p["item"]):
+            users_out.append(p["viewer"] + base)
+            items.append(p["item"])
+            scores.append(p["score"])
+            ranks.append(p["rank"])
+            nfs.append(p["nf"])
+            nraps.append(p["nrap"])
+            lens = p["nf"]
+            offs = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+            epos = np.repeat(p["tstart"], lens) + offs
+            flat_e.append(p["endorser"][epos])
+            flat_k.append(p["kind"][epos])
+        base += len(p["vidx"])
+
+    def cat(chunks: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype)
+
+    uo, it = cat(users_out, np.int64), cat(items, np.int64)
+    nf, nrap = cat(nfs, np.int64), cat(nraps, np.int64)
+    fe, fk = cat(flat_e, np.int64), cat(flat_k, np.int8)
+    offsets = pa.array(np.r_[0, np.cumsum(nf)].astype(np.int32))
+    endorsers = pa.ListArray.from_arrays(offsets, index._user_pa.take(pa.array(fe)))
+    kinds = pa.ListArray.from_arrays(offsets, index._kind_pa.take(pa.array(fk.astype(np.int64))))
+    if len(nf):
+        keys = nf * (int(nrap.max()) + 1) + nrap
+        uniq, inv = np.unique(keys, return_inverse=True)
+        width = int(nrap.max()) + 1
+        texts = np.asarray(
+            [_explain_cached(int(k // width), int(k % width)) for k in uniq], dtype=object
+        )[inv]
+    else:
+        texts = np.empty(0, dtype=object)
+    user_col = np.asarray(ulist, dtype=object)[uo] if len(ulist) else np.empty(0, dtype=object)
+    if not index._str_users:
+        user_col = user_col.astype(np.int64)
+    return pd.DataFrame(
         {
-            "user": user_col if index._str_users else user_col.astype(np.int64),
-            "item": ds.item_ids[it],
-            "score": np.concatenate(scores).astype(np.float64),
-            "rank": np.concatenate(ranks).astype(np.int64),
+            "user": user_col,
+            "item": index.ds.item_ids[it],
+            "score": cat(scores, np.float32).astype(np.float64),
+            "rank": cat(ranks, np.int64).astype(np.int64),
+            "endorsers": pd.arrays.ArrowExtensionArray(endorsers),
+            "kinds": pd.arrays.ArrowExtensionArray(kinds),
+            "explanation": texts,
         }
     )
-    frame["endorsers"] = pd.arrays.ArrowExtensionArray(endorsers)
-    frame["kinds"] = pd.arrays.ArrowExtensionArray(kinds)
-    frame["explanation"] = texts
-    return frame
+
+
+@dataclass(frozen=True)
+class _Request:
+    view: _RankerView
+    cfg: FeedConfig
+    ulist: list
+    vidx: np.ndarray
+    n: int
+    offset: int
+    depth: int
+    now: int
+    snapshot: str
+    rep_spec: Any
+    vectors: np.ndarray | None
+
+    def next_cursor(self, more: bool) -> str | None:
+        return Cursor(self.depth, self.now, self.snapshot).encode() if more else None
+
+
+@dataclass
+class FeedPage:
+    """One page of one user's feed as plain lists (JSON-ready); ``to_frame()`` gives the rows
+    :func:`build` returns."""
+
+    user: Any
+    items: list
+    scores: list[float]
+    ranks: list[int]
+    endorsers: list[list]
+    kinds: list[list[str]]
+    explanations: list[str]
+    next_cursor: str | None
+    snapshot: str
+    now: int
+    offset: int
+    str_users: bool = True
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per entry: item, score, rank, endorsers, kinds, explanation."""
+        return [
+            {"item": i, "score": s, "rank": r, "endorsers": e, "kinds": k, "explanation": x}
+            for i, s, r, e, k, x in zip(self.items, self.scores, self.ranks, self.endorsers,
+                                        self.kinds, self.explanations)
+        ]
+
+    def to_frame(self) -> pd.DataFrame:
+        ut = pa.string() if self.str_users else pa.int64()
+        f = pd.DataFrame(
+            {
+                "user": np.asarray([self.user] * len(self.items), dtype=object)
+                if self.str_users else np.full(len(self.items), self.user, dtype=np.int64),
+                "item": np.asarray(self.items) if self.items else np.empty(0, dtype=object),
+                "score": np.asarray(self.scores, dtype=np.float64),
+                "rank": np.asarray(self.ranks, dtype=np.int64),
+                "endorsers": pd.arrays.ArrowExtensionArray(
+                    pa.array(self.endorsers, type=pa.list_(ut))),
+                "kinds": pd.arrays.ArrowExtensionArray(
+                    pa.array(self.kinds, type=pa.list_(pa.string()))),
+                "explanation": np.asarray(self.explanations, dtype=object),
+            }
+        )
+        f.attrs.update(next_cursor=self.next_cursor, snapshot=self.snapshot, now=self.now,
+                       offset=self.offset)
+        return f
+
+
+_EXPLAIN: dict[tuple[int, int], str] = {}
+
+
+def _explain_cached(n_friends: int, n_after_purchase: int) -> str:
+    key = (n_friends, n_after_purchase)
+    text = _EXPLAIN.get(key)
+    if text is None:
+        text = explanation_text(n_friends, n_after_purchase)
+        if len(_EXPLAIN) < 100_000:
+            _EXPLAIN[key] = text
+    return text
+
+
+def _plain(u: Any) -> Any:
+    """numpy scalars as Python values, for dict lookups."""
+    return u.item() if isinstance(u, np.generic) else u
 
 
 _INDEX_CACHE_KEY = "haowurank.feed.FeedIndex"

@@ -1,5 +1,4 @@
-"""Diversity re-ranking of feed candidates: greedy MMR with merchant and category caps, vectorised
-over a batch of viewers.
+"""Diversity re-ranking of feed candidates: greedy MMR with merchant and category caps.
 
 The greedy procedure is prefix-consistent: the first ``k`` positions it picks do not depend on how
 many positions are asked for, so a feed page computed at depth ``offset + n`` is exactly a slice of
@@ -13,6 +12,12 @@ merchant and ``category_cap`` of one category among any ``window`` consecutive p
 pool candidate keeps the caps, the best one is placed anyway: caps reorder, they never drop an
 entry. Ties go to the more relevant candidate, then to the lower item index.
 
+Two implementations give identical results (the objective is evaluated in float64 with the same
+operations in the same order): a vectorised one over a batch of viewers, and a scalar "lazy"
+one for a few viewers that stops scanning the pool as soon as no remaining candidate can beat the
+best objective found (``(1 - diversity) * rel`` bounds a candidate's objective and the pool is
+sorted by ``rel``), which makes single-user feeds fast.
+
 References
 ----------
 Carbonell, J. and Goldstein, J. (1998). The use of MMR, diversity-based reranking for reordering
@@ -24,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["greedy_rerank"]
+
+_CAP_PENALTY = 4.0
 
 
 def greedy_rerank(
@@ -38,6 +45,7 @@ def greedy_rerank(
     window: int,
     mmr_pool: int,
     vectors: np.ndarray | None = None,
+    method: str = "auto",
 ) -> np.ndarray:
     """Greedy diversified order of padded candidate rows.
 
@@ -61,6 +69,8 @@ def greedy_rerank(
     vectors : ndarray of float32 of shape (b, w, d), optional
         Unit item vectors for the similarity (cosine, clipped at 0); default: 0.5 for the same
         category plus 0.5 for the same merchant.
+    method : {"auto", "vectorised", "lazy"}
+        Implementation; "auto" takes the lazy one for fewer than 8 rows without vectors.
 
     Returns
     -------
@@ -75,10 +85,89 @@ def greedy_rerank(
         cols = np.broadcast_to(np.arange(k), (b, k))
         out[:, :k] = np.where(finite[:, :k], cols, -1)
         return out
-    lam = np.float32(1.0 - diversity)
-    dl = np.float32(diversity)
-    base = np.where(finite, lam * np.where(finite, rel, 0), -np.inf).astype(np.float32)
-    pen = np.zeros((b, w), dtype=np.float32)
+    if method not in ("auto", "vectorised", "lazy"):
+        raise ValueError(f"The 'method' parameter must be 'auto', 'vectorised' or 'lazy'. Got {method!r}.")
+    if method == "lazy" or (method == "auto" and b < 8 and vectors is None):
+        if vectors is not None:
+            raise ValueError("The lazy greedy supports the category/merchant similarity only.")
+        out = np.full((b, depth), -1, dtype=np.int64)
+        for r in range(b):
+            k = int(finite[r].sum())
+            picks = _lazy_row(
+                rel[r, :k].astype(np.float64).tolist(), category[r, :k].tolist(),
+                merchant[r, :k].tolist(), depth, float(diversity), merchant_cap, category_cap,
+                window, mmr_pool,
+            )
+            out[r, : len(picks)] = picks
+        return out
+    return _vectorised(rel, finite, category, merchant, depth, float(diversity), merchant_cap,
+                       category_cap, window, mmr_pool, vectors)
+
+
+def _lazy_row(
+    rel: list[float], cat: list[int], mer: list[int], depth: int, diversity: float,
+    merchant_cap: int | None, category_cap: int | None, window: int, mmr_pool: int,
+) -> list[int]:
+    lam = 1.0 - diversity
+    dl = diversity
+    n = len(rel)
+    taken = [False] * n
+    sel_c: set[int] = set()
+    sel_m: set[int] = set()
+    sel_cm: set[tuple[int, int]] = set()
+    mcnt: dict[int, int] = {}
+    ccnt: dict[int, int] = {}
+    picks: list[int] = []
+    for t in range(depth):
+        lim = min(n, mmr_pool + t)
+        best = -np.inf
+        bj = -1
+        for k in range(lim):
+            if taken[k]:
+                continue
+            ub = lam * rel[k]
+            if ub <= best:
+                break  # sorted by rel: no later candidate can beat best
+            c, m = cat[k], mer[k]
+            if dl:
+                pen = 1.0 if (c, m) in sel_cm else (0.5 if (c in sel_c or m in sel_m) else 0.0)
+                o = ub - dl * pen
+            else:
+                o = ub - 0.0
+            if (merchant_cap is not None and mcnt.get(m, 0) >= merchant_cap) or (
+                category_cap is not None and ccnt.get(c, 0) >= category_cap
+            ):
+                o = o - _CAP_PENALTY
+            if o > best:
+                best, bj = o, k
+        if bj < 0:
+            break
+        picks.append(bj)
+        taken[bj] = True
+        c, m = cat[bj], mer[bj]
+        sel_c.add(c)
+        sel_m.add(m)
+        sel_cm.add((c, m))
+        mcnt[m] = mcnt.get(m, 0) + 1
+        ccnt[c] = ccnt.get(c, 0) + 1
+        old = t - window + 1
+        if old >= 0:
+            jo = picks[old]
+            mcnt[mer[jo]] -= 1
+            ccnt[cat[jo]] -= 1
+    return picks
+
+
+def _vectorised(
+    rel: np.ndarray, finite: np.ndarray, category: np.ndarray, merchant: np.ndarray, depth: int,
+    diversity: float, merchant_cap: int | None, category_cap: int | None, window: int,
+    mmr_pool: int, vectors: np.ndarray | None,
+) -> np.ndarray:
+    b, w = rel.shape
+    lam = 1.0 - diversity
+    dl = diversity
+    base = np.where(finite, lam * np.where(finite, rel, 0).astype(np.float64), -np.inf)
+    pen = np.zeros((b, w), dtype=np.float64)
     mcnt = np.zeros((b, w), dtype=np.int32) if merchant_cap is not None else None
     ccnt = np.zeros((b, w), dtype=np.int32) if category_cap is not None else None
     out = np.full((b, depth), -1, dtype=np.int64)
@@ -86,17 +175,16 @@ def greedy_rerank(
     capped = mcnt is not None or ccnt is not None
     for t in range(depth):
         lim = min(w, mmr_pool + t)
-        obj = base[:, :lim] - dl * pen[:, :lim] if dl else base[:, :lim].copy()
+        obj = base[:, :lim] - dl * pen[:, :lim] if dl else base[:, :lim] - 0.0
         if capped:
             viol = np.zeros((b, lim), dtype=bool)
             if mcnt is not None:
                 viol |= mcnt[:, :lim] >= merchant_cap
             if ccnt is not None:
                 viol |= ccnt[:, :lim] >= category_cap
-            obj -= np.float32(4.0) * viol
+            obj = np.where(viol, obj - _CAP_PENALTY, obj)
         j = np.argmax(obj, axis=1)
-        best = obj[rows, j]
-        ok = np.isfinite(best)
+        ok = np.isfinite(obj[rows, j])
         if not ok.any():
             break
         out[:, t] = np.where(ok, j, -1)
@@ -104,20 +192,20 @@ def greedy_rerank(
         okc = ok[:, None]
         if dl:
             if vectors is not None:
-                sim = np.einsum("bwd,bd->bw", vectors, vectors[rows, j])
+                sim = np.einsum("bwd,bd->bw", vectors, vectors[rows, j]).astype(np.float64)
                 np.maximum(sim, 0, out=sim)
             else:
                 sim = 0.5 * (category == category[rows, j][:, None]) + 0.5 * (
                     merchant == merchant[rows, j][:, None]
                 )
-            np.maximum(pen, np.where(okc, sim, 0).astype(np.float32), out=pen)
+            np.maximum(pen, np.where(okc, sim, 0.0), out=pen)
         if capped:
             old = t - window + 1
             for cnt, code in ((mcnt, merchant), (ccnt, category)):
                 if cnt is None:
                     continue
                 cnt += (code == code[rows, j][:, None]) & okc
-                if old >= 0 and window > 0:
+                if old >= 0:
                     jo = out[:, old]
                     oko = (jo >= 0)[:, None]
                     cnt -= (code == code[rows, np.maximum(jo, 0)][:, None]) & oko

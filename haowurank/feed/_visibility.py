@@ -91,6 +91,10 @@ def _has(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 def _expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For CSR row ids ``rows``: (position of each entry's row in ``rows``, entry positions)."""
+    if len(rows) == 1:
+        r = int(rows[0])
+        pos = np.arange(indptr[r], indptr[r + 1], dtype=np.int64)
+        return np.zeros(len(pos), dtype=np.int64), pos
     starts = indptr[rows]
     lens = indptr[rows + 1] - starts
     total = int(lens.sum())
@@ -293,12 +297,13 @@ class EndorsementGraph:
                 (owner[o2], ends[o2], tab.item[p2], tab.kind[p2], tab.ts[p2],
                  tab.weight[p2] * trust[o2])
             )
-        owner, pos = _expand(self._aud_indptr, viewers)
-        a = self._aud
-        parts.append(
-            (owner, a["endorser"][pos], a["item"][pos], a["kind"][pos], a["ts"][pos],
-             a["weight"][pos])
-        )
+        if self._aud_indptr[-1]:
+            owner, pos = _expand(self._aud_indptr, viewers)
+            a = self._aud
+            parts.append(
+                (owner, a["endorser"][pos], a["item"][pos], a["kind"][pos], a["ts"][pos],
+                 a["weight"][pos])
+            )
         cols = ("viewer", "endorser", "item", "kind", "ts", "weight")
         return {c: np.concatenate([p[k] for p in parts]) for k, c in enumerate(cols)}
 
