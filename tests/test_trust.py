@@ -462,7 +462,8 @@ def test_trust_weight_zero_is_plain_direct_friend_scoring(ds):
     kw = {"recommend": 1.0, "recommend_after_purchase": 1.0}
     r = hr.rankers.make(
         "trust", trust_weight=0.0, max_hops=3, prior_weight=0.0, kind_weights=kw,
-        reciprocity_weight=0.0, shared_weight=0.0, fallback="none",
+        reciprocity_weight=0.0, shared_weight=0.0, adoption_weight=0.0, endorser_norm=0.0,
+        fallback="none",
     ).fit(ds)
     fe = hr.rankers.make("friend_endorsements", kinds=list(kw), fallback="none").fit(ds)
     users = list(ds.user_ids)

@@ -349,7 +349,8 @@ class TrustRanker(_SocialRanker):
        friends hold their normalised tie strength, friends-of-friends count ``trust_weight``
        times their walk mass, and accounts with no path of at most ``max_hops`` hops count for
        nothing (so sybils that nobody honest follows buy no exposure);
-    3. endorsements ``E = kind_weighted_endorsements(ds, kind_weights, half_life_days)``;
+    3. endorsements ``E = row_normalize(kind_weighted_endorsements(ds, kind_weights,
+       half_life_days), power=endorser_norm)``;
     4. ``score = trust_rows @ E + prior_weight * popularity`` over the candidates (items some
        trusted endorser vouched for), where popularity is the kind-weighted endorsement count
        scaled to [0, 1]; it only orders near-ties.
@@ -370,11 +371,19 @@ class TrustRanker(_SocialRanker):
         Longest trust path.
     trust_weight : float >= 0
         Weight of multi-hop (friend-of-friend) trust relative to direct trust; 0 gives plain
-        direct-friend scoring.
+        direct-friend scoring, 1 (default) makes trust rows exactly proportional to the
+        truncated personalized PageRank (a friend-of-friend reached by one path of two edges of
+        tie strength 0.1 gets ``0.85 * 0.1 * 0.1``: an order of magnitude below a friend).
     max_endorsers : int or None
         Keep at most this many trusted accounts per user (the largest trust), bounding memory.
+    endorser_norm : float >= 0
+        Each endorser's row of E is divided by its total endorsement weight to this power
+        (:func:`haowurank.trust.row_normalize`): 0 counts every endorsement fully, 1 gives each
+        account one vote to spread (so an account endorsing thousands of items does not drown
+        the careful ones). Default 0: on LastFM, Ciao and Epinions damping did not help.
     prior_weight : float >= 0
-        Weight of the popularity prior added to candidate scores.
+        Weight of the popularity prior added to candidate scores (trust scores are of order 1:
+        direct trust sums to 1 per user and endorsements weigh 0.5 to 2).
     fill : bool
         Make every item a candidate (non-endorsed items get the prior only) instead of -inf.
     fallback : {"popularity", "none"}
@@ -416,12 +425,13 @@ class TrustRanker(_SocialRanker):
         half_life_days: float | None = None,
         reciprocity_weight: float = 1.0,
         shared_weight: float = 4.0,
-        adoption_weight: float = 0.0,
+        adoption_weight: float = 1.0,
         alpha: float = 0.15,
         max_hops: int = 2,
-        trust_weight: float = 0.3,
+        trust_weight: float = 1.0,
         max_endorsers: int | None = 2000,
-        prior_weight: float = 0.01,
+        endorser_norm: float = 0.0,
+        prior_weight: float = 0.05,
         fill: bool = False,
         fallback: str = "popularity",
     ):
@@ -434,6 +444,7 @@ class TrustRanker(_SocialRanker):
         self.max_hops = max_hops
         self.trust_weight = trust_weight
         self.max_endorsers = max_endorsers
+        self.endorser_norm = endorser_norm
         self.prior_weight = prior_weight
         self.fill = fill
         self.fallback = fallback
@@ -455,7 +466,7 @@ class TrustRanker(_SocialRanker):
         h = self.half_life_days
         self._check_param("half_life_days", h is None or (nonneg(h) and h > 0), "None or a number > 0")
         for p in ("reciprocity_weight", "shared_weight", "adoption_weight", "trust_weight",
-                  "prior_weight"):
+                  "endorser_norm", "prior_weight"):
             self._check_param(p, nonneg(getattr(self, p)), "a finite number >= 0")
         a = self.alpha
         self._check_param("alpha", nonneg(a) and 0 < a <= 1, "a number in (0, 1]")
@@ -512,11 +523,12 @@ class TrustRanker(_SocialRanker):
         self.transition_ = trust.row_normalize(weights)
         if callback is not None:
             callback("tie_strength", 0.5)
-        self.endorsements_ = trust.kind_weighted_endorsements(
+        votes = trust.kind_weighted_endorsements(
             ds, kw, self.half_life_days if timed else None, now if timed else None
         )
+        self.endorsements_ = trust.row_normalize(votes, power=float(self.endorser_norm))
         self.endorsed_ = trust.endorsement_kinds(ds, kinds)
-        pop = np.asarray(self.endorsements_.sum(axis=0)).ravel()
+        pop = np.asarray(votes.sum(axis=0)).ravel()
         self.prior_ = pop / pop.max() if pop.size and pop.max() > 0 else np.zeros(ds.n_items)
         self.blocked_ = sp.csr_matrix(blocked, dtype=np.float64)
         if callback is not None:
