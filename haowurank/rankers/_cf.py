@@ -541,7 +541,8 @@ class _RowScoredRanker(CFRanker):
             out[s : s + step] = self._row_scores(self.cf_[uidx[s : s + step]])
         return out
 
-    def _contrib(self, u: int, i: int, weights_to_i: np.ndarray, k: int = 5):
+    def _contrib(self, u: int, weights_to_i: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
+        """Top ``k`` terms ``x_uj * w_j`` of user ``u``'s score (``w``: column of S or B)."""
         row = self.cf_[u]
         terms = row.data * weights_to_i[row.indices]
         order = np.argsort(-terms, kind="stable")[:k]
@@ -617,7 +618,7 @@ class ItemKNNRanker(_RowScoredRanker):
 
     def _explain(self, u: int, i: int) -> dict[str, Any]:
         col = np.asarray(self.knn_.similarity[:, i].toarray()).ravel()
-        contrib = self._contrib(u, i, col)
+        contrib = self._contrib(u, col)
         score = float(self._row_scores(self.cf_[u])[0, i])
         text = f"Item-kNN: similarity to your items sums to {score:.3g}."
         if contrib:
@@ -776,7 +777,7 @@ class EaseRanker(_RowScoredRanker):
 
     def _explain(self, u: int, i: int) -> dict[str, Any]:
         col = self.B_[:, i]
-        contrib = self._contrib(u, i, col)
+        contrib = self._contrib(u, col)
         score = float(self._row_scores(self.cf_[u])[0, i])
         text = f"EASE: weighted sum over your items = {score:.3g}."
         if contrib:
