@@ -184,6 +184,11 @@ class _SocialRanker(Ranker):
                 "fallback": True}
 
 
+def _py(x: Any) -> Any:
+    """A plain Python scalar (JSON-friendly) from a numpy one."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
 def _plural(k: int, word: str) -> str:
     return f"{k} {word}{'' if k == 1 else 's'}"
 
@@ -311,10 +316,10 @@ class FriendEndorsementRanker(_SocialRanker):
         kinds = _kind_counts(masks)
         return {
             "terms": {"friends": float(len(who))},
-            "friends": self.user_ids_[who].tolist(),
+            "friends": [_py(x) for x in self.user_ids_[who]],
             "kinds": kinds,
             "endorsers": [
-                {"user": self.user_ids_[f], "hop": 1, "kinds": trust.decode_kinds(mk)}
+                {"user": _py(self.user_ids_[f]), "hop": 1, "kinds": trust.decode_kinds(mk)}
                 for f, mk in zip(who, masks)
             ],
             "text": _describe(len(who), kinds),
@@ -580,7 +585,7 @@ class TrustRanker(_SocialRanker):
         kmask = np.asarray(self.endorsed_[:, [i]].tocsr()[who].toarray()).ravel()
         endorsers = [
             {
-                "user": self.user_ids_[e],
+                "user": _py(self.user_ids_[e]),
                 "hop": int(dist[e]),
                 "trust": float(t.data[j]),
                 "weight": float(e_vals[j]),
@@ -601,7 +606,8 @@ class TrustRanker(_SocialRanker):
             for d in endorsers[:top]
         )
         text = _describe(len(endorsers), kinds, "trusted account")
-        text += f" {_plural(len(friends), 'friend')}, {n_fof} further away. Top: {lead}."
+        far = "friends-of-friends" if self.max_hops <= 2 else "further away"
+        text += f" {_plural(len(friends), 'friend')} and {n_fof} {far} among them. Top: {lead}."
         return {
             "terms": {"trust": total, "prior": prior},
             "friends": friends,
