@@ -173,6 +173,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--strategies", nargs="+", help="run only these strategies")
     r.add_argument("--out-dir", default="experiments/results", help="where reports go")
     r.add_argument("--no-write", action="store_true", help="print only, write nothing")
+    r.add_argument("--reuse", action="store_true",
+                   help="with --strategies: keep the other strategies' rows of the last run")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     sub.add_parser("strategies", help="list the registered strategies")
@@ -204,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         result = run_experiment(
             args.config, out_dir=args.out_dir, strategies=args.strategies, command=command,
-            show_progress=not args.no_progress, write=not args.no_write,
+            show_progress=not args.no_progress, write=not args.no_write, reuse=args.reuse,
         )
     _print_result(result, out)
     return 0

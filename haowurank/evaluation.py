@@ -379,8 +379,15 @@ def tune(
         it = tqdm(it, total=len(combos), desc=f"tune {name}", unit="fit")
     for j, combo in it:
         p = {**fixed, **combo}
-        res = evaluate(name, fit_ds, val_ds, k=ks, params=p, users=users)
         row = {"combo": j, **{f"param:{key}": v for key, v in combo.items()}}
+        try:
+            res = evaluate(name, fit_ds, val_ds, k=ks, params=p, users=users)
+        except (ValueError, ArithmeticError, MemoryError) as exc:
+            # one bad grid point (a numerical failure, a guard) must not end a long search
+            log.warning("tune %s %s failed: %s", name, combo, exc)
+            row.update({metric: float("nan"), "fit_s": float("nan"), "error": str(exc)})
+            rows.append(row)
+            continue
         row.update({key: res[key] for key in res if "@" in key and not key.startswith("cold_")})
         row["fit_s"] = res["fit_s"]
         rows.append(row)
@@ -390,6 +397,11 @@ def tune(
     table = pd.DataFrame(rows)
     score = table[metric].to_numpy(dtype=np.float64)
     score = np.where(np.isfinite(score), score, -math.inf)
+    if not np.isfinite(score).any():
+        raise ValueError(
+            f"tune {name}: every one of the {len(combos)} grid points failed or scored NaN; "
+            f"see the 'error' column: {table.get('error', pd.Series(dtype=str)).dropna().tolist()[:3]}"
+        )
     best = int(np.argmax(score))  # first maximum: ties go to the earlier combination
     best_params = {**fixed, **combos[best]}
     table["best"] = False

@@ -319,6 +319,7 @@ class ExperimentResult:
     data_summary: dict[str, Any]
     files: list[str]
     seconds: float
+    reused: list[str] = field(default_factory=list)
 
 
 def _machine() -> str:
@@ -381,6 +382,7 @@ def run_experiment(
     show_progress: bool = True,
     callback: Callable[[str, float], None] | None = None,
     write: bool = True,
+    reuse: bool = False,
 ) -> ExperimentResult:
     """Run an experiment: tune each strategy on validation, refit on train, evaluate on test.
 
@@ -398,7 +400,11 @@ def run_experiment(
     callback : callable(stage, fraction), optional
         Progress reports ("tune:<label>", "strategies").
     write : bool
-        Write the result files.
+        Write the result files (after every strategy, so a stopped run keeps what it did).
+    reuse : bool
+        Keep the rows of a previous run of this experiment (read from ``out_dir``) for the
+        strategies not selected by ``strategies``; the report marks them as reused, with the
+        date and commit of the run that made them.
     """
     t_start = time.perf_counter()
     cfg = load_config(config) if not isinstance(config, ExperimentConfig) else config
@@ -451,36 +457,61 @@ def run_experiment(
             val_users = list(val_ds.user_ids[pick])
 
     rows, tuning_tables, best_params = [], [], {}
+    reused: set[str] = set()
+    if reuse and out_dir is not None:
+        rows, tuning_tables, best_params, reused = _previous_rows(cfg, out_dir, chosen)
     it = list(enumerate(chosen))
     bar = None
     if show_progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(it), desc=f"{cfg.name}", unit="strategy")
+    stamp = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    commit = _git_commit()
+
+    def _result() -> ExperimentResult:
+        order = {s.display: j for j, s in enumerate(cfg.strategies)}
+        frame = pd.DataFrame(rows)
+        if len(frame):
+            frame = frame.sort_values("strategy", key=lambda c: c.map(order), kind="stable")
+            frame = _with_ratios(frame.reset_index(drop=True), cfg)
+        return ExperimentResult(
+            config=cfg, table=frame,
+            tuning=pd.concat(tuning_tables, ignore_index=True) if tuning_tables else pd.DataFrame(),
+            best_params=best_params, data_summary=data_summary, files=[],
+            seconds=time.perf_counter() - t_start, reused=sorted(reused),
+        )
+
     for j, s in it:
         if bar is not None:
             bar.set_postfix_str(s.display)
         combos = expand_grid(s.grid)
         tune_s = 0.0
-        if len(combos) > 1:
-            t0 = time.perf_counter()
-            best, table = tune(
-                s.name, s.grid, fit_ds, val_ds, metric=cfg.evaluation.metric, params=s.params,
-                users=val_users, show_progress=show_progress,
-                callback=callback,
+        try:
+            if len(combos) > 1:
+                t0 = time.perf_counter()
+                best, table = tune(
+                    s.name, s.grid, fit_ds, val_ds, metric=cfg.evaluation.metric,
+                    params=s.params, users=val_users, show_progress=show_progress,
+                    callback=callback,
+                )
+                tune_s = time.perf_counter() - t0
+                table.insert(0, "strategy", s.display)
+                tuning_tables.append(table)
+                val_score = float(table.loc[table["best"], cfg.evaluation.metric].iloc[0])
+            else:
+                best = {**s.params, **combos[0]}
+                val_score = float("nan")
+            res = evaluate(
+                s.name, train, test, k=cfg.evaluation.k, params=best,
+                cold_start_max=cfg.evaluation.cold_start_max, show_progress=False,
             )
-            tune_s = time.perf_counter() - t0
-            table.insert(0, "strategy", s.display)
-            tuning_tables.append(table)
-            val_score = float(table.loc[table["best"], cfg.evaluation.metric].iloc[0])
-        else:
-            best = {**s.params, **combos[0]}
+        except (ValueError, ArithmeticError, MemoryError) as exc:
+            log.error("experiment %s: %s failed: %s", cfg.name, s.display, exc)
+            res = {"strategy": s.display, "error": str(exc)}
+            best = {**s.params}
             val_score = float("nan")
         best_params[s.display] = best
-        res = evaluate(
-            s.name, train, test, k=cfg.evaluation.k, params=best,
-            cold_start_max=cfg.evaluation.cold_start_max, show_progress=False,
-        )
         res["strategy"] = s.display
         res["ranker"] = s.name
         res["peer"] = bool(s.peer)
@@ -488,26 +519,52 @@ def run_experiment(
         res["tune_s"] = tune_s
         res[f"val_{cfg.evaluation.metric}"] = val_score
         res["params"] = json.dumps(best, sort_keys=True)
+        res["run_at"] = stamp
+        res["git"] = commit
         rows.append(res)
         log.info(
             "experiment %s: %s %s=%.5f fit %.1fs", cfg.name, s.display, cfg.evaluation.metric,
-            res.get(cfg.evaluation.metric, float("nan")), res["fit_s"],
+            res.get(cfg.evaluation.metric, float("nan")), res.get("fit_s", float("nan")),
         )
+        if write and out_dir is not None:  # keep what is done if a later strategy is stopped
+            write_results(_result(), out_dir, command=command)
         if bar is not None:
             bar.update(1)
         if callback is not None:
             callback("strategies", (j + 1) / len(it))
     if bar is not None:
         bar.close()
-    table = _with_ratios(pd.DataFrame(rows), cfg)
-    tuning = pd.concat(tuning_tables, ignore_index=True) if tuning_tables else pd.DataFrame()
-    result = ExperimentResult(
-        config=cfg, table=table, tuning=tuning, best_params=best_params,
-        data_summary=data_summary, files=[], seconds=time.perf_counter() - t_start,
-    )
+    result = _result()
     if write and out_dir is not None:
         result.files = write_results(result, out_dir, command=command)
     return result
+
+
+def _previous_rows(cfg: ExperimentConfig, out_dir: str | os.PathLike, chosen: list[StrategyConfig]):
+    """Rows, tuning tables and parameters of an earlier run for strategies not rerun now."""
+    out = Path(out_dir)
+    csv = out / f"{cfg.name}.csv"
+    if not csv.is_file():
+        return [], [], {}, set()
+    rerun = {s.display for s in chosen}
+    known = {s.display for s in cfg.strategies}
+    old = pd.read_csv(csv)
+    keep = old[~old["strategy"].isin(rerun) & old["strategy"].isin(known)]
+    rows = [
+        {k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))}
+        for r in keep.to_dict("records")
+    ]
+    for r in rows:
+        r["peer"] = bool(r.get("peer", False))
+    params = {r["strategy"]: json.loads(r.get("params", "{}")) for r in rows}
+    tuning = []
+    tcsv = out / f"{cfg.name}.tuning.csv"
+    if tcsv.is_file():
+        t = pd.read_csv(tcsv)
+        t = t[t["strategy"].isin(set(keep["strategy"]))]
+        if len(t):
+            tuning.append(t)
+    return rows, tuning, params, set(keep["strategy"])
 
 
 def _with_ratios(table: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
@@ -515,7 +572,7 @@ def _with_ratios(table: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     metric = (cfg.target.metric if cfg.target else None) or cfg.evaluation.metric
     if metric not in table:
         return table
-    peers = table[table["peer"]]
+    peers = table[table["peer"].astype(bool) & table[metric].notna()]
     if len(peers):
         best = peers.loc[peers[metric].idxmax()]
         table[f"{metric} / best peer"] = table[metric] / best[metric]
@@ -523,7 +580,7 @@ def _with_ratios(table: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
         if cold in peers and peers[cold].notna().any():
             bc = peers.loc[peers[cold].idxmax()]
             table[f"{cold} / best peer"] = table[cold] / bc[cold]
-    als = table[table["ranker"] == "als"]
+    als = table[(table["ranker"] == "als") & table["fit_s"].notna()] if "fit_s" in table else []
     if len(als):
         table["fit_s / ALS"] = table["fit_s"] / float(als["fit_s"].iloc[0])
         table["users_per_s / ALS"] = table["users_per_s"] / float(als["users_per_s"].iloc[0])
@@ -601,10 +658,10 @@ def _target_lines(result: ExperimentResult) -> list[str]:
         return []
     metric = cfg.target.metric
     col = f"{metric} / best peer"
-    if col not in table or not table["peer"].any():
+    if col not in table or not table["peer"].astype(bool).any():
         return ["No peer strategy ran, so the target ratio is not measured."]
-    peers = table[table["peer"]]
-    ours = table[~table["peer"]]
+    peers = table[table["peer"].astype(bool) & table[metric].notna()]
+    ours = table[~table["peer"].astype(bool) & table[metric].notna()]
     best_peer = peers.loc[peers[metric].idxmax()]
     lines = [
         f"Best peer by test {metric}: **{best_peer['strategy']}** ({best_peer[metric]:.4f}).",
@@ -712,6 +769,20 @@ def render_markdown(result: ExperimentResult, command: str | None = None) -> str
         lines += ["Grids searched:", ""]
         for s in grids:
             lines.append(f"- {s.display}: `{json.dumps(s.grid)}`")
+        lines.append("")
+    if "error" in table and table["error"].notna().any():
+        lines += ["## Failures", ""]
+        for _, r in table[table["error"].notna()].iterrows():
+            lines.append(f"- {r['strategy']}: {r['error']}")
+        lines.append("")
+    if result.reused:
+        lines += [
+            "## Reused rows", "",
+            "These rows come from an earlier run of the same configuration (rerun with "
+            "`--strategies` for the others):", "",
+        ]
+        for _, r in table[table["strategy"].isin(result.reused)].iterrows():
+            lines.append(f"- {r['strategy']}: run at {r.get('run_at', '?')}, git {r.get('git', '?')}")
         lines.append("")
     if cfg.notes:
         lines += ["## Notes", "", cfg.notes.strip(), ""]

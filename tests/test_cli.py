@@ -159,3 +159,22 @@ def test_cli_bad_arguments(capsys):
         main(["compare", "--dataset", "nope"])
     with pytest.raises(SystemExit, match="unknown strategies"):
         main(["compare", "--dataset", "synthetic", "--strategies", "nope", "--no-progress"])
+
+
+def test_runner_reuse_and_failures(tiny_toml, tmp_path):
+    out = tmp_path / "res"
+    X.run_experiment(tiny_toml, out_dir=out, strategies=["popularity"], show_progress=False)
+    res = X.run_experiment(tiny_toml, out_dir=out, strategies=["trust (1 hop)"], reuse=True,
+                           show_progress=False)
+    assert list(res.table["strategy"]) == ["popularity", "trust (1 hop)"]
+    assert res.reused == ["popularity"]
+    md = (out / "tiny.md").read_text()
+    assert "Reused rows" in md and "- popularity: run at" in md
+
+    cfg = X.load_config(tiny_toml)
+    cfg.strategies = [X.StrategyConfig(name="popularity", peer=True),
+                      X.StrategyConfig(name="ease", params={"max_items": 10})]
+    res = X.run_experiment(cfg, out_dir=out, show_progress=False)
+    assert "max_items" in res.table.loc[1, "error"]
+    assert res.table.loc[0, "NDCG@10"] > 0
+    assert "## Failures" in (out / "tiny.md").read_text()
