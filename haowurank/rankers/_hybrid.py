@@ -1,0 +1,652 @@
+"""The ``hybrid`` strategy: a learned linear ranker over collaborative, trust and context features.
+
+How it is fitted (everything happens inside :meth:`HybridRanker.fit`, on training data only):
+
+1. A validation split is carved from the training data (:func:`haowurank.split.validation_split`,
+   ``validation_fraction`` of each user's items).
+2. The component models are fitted on the rest: implicit ALS, item-kNN, EASE over the
+   ``ease_items`` most popular items (cheap: its cubic cost is bounded by that number, not by
+   the catalogue), and the ``trust`` ranker (tie strength + multi-hop personalized PageRank over
+   the social graph).
+3. For a sample of users with validation items, training rows are the union of each component's
+   top ``n_candidates`` plus ``n_random`` random unseen items; the label is "the item is in the
+   user's validation part". Every row gets the features below, and a logistic regression
+   (scikit-learn, L2) learns their weights.
+4. The components are refitted on all of the training data; the learned weights are kept.
+
+Features of a (user, item) pair (every one is a function of that pair alone, so scores do not
+depend on which other items are ranked, and the dense scoring path and explanations agree):
+
+========================  ======================================================================
+``als``                   ALS score (user factors . item factors)
+``als_gap``               ALS score minus the user's best ALS score
+``knn``                   item-kNN score (similarity to the user's items)
+``knn_norm``              item-kNN score divided by the user's best item-kNN score
+``ease``                  EASE score restricted to the popular head (0 outside it)
+``trust``                 trust-weighted endorsement score (0 if no trusted account endorsed it)
+``trust_log``             ``log1p(10 * trust)``
+``friends``               ``log1p`` of the number of friends (followed accounts) who have the item
+``friend_share``          that number divided by the user's number of friends
+``popularity``            ``log1p`` of the number of training users who have the item
+``popularity_cold``       popularity divided by ``1 + log1p(number of the user's items)``
+``category``              share of the user's items in the item's category (0 without metadata)
+``merchant``              share of the user's items from the item's merchant (0 without metadata)
+========================  ======================================================================
+
+Scores are ``intercept + sum_j w_j * feature_j`` over every item (a dense, vectorised pass per
+batch of users), so the ranking is a full ranking, not a re-ranking of a short list.
+
+Cold start: a known user with no interactions but with friends is scored by the same model (its
+collaborative features are zero, trust and popularity carry it); an unknown user gets the base
+class fallback (popularity).
+
+References
+----------
+.. [1] Y. Hu, Y. Koren, C. Volinsky. Collaborative Filtering for Implicit Feedback Datasets.
+   ICDM 2008.
+.. [2] H. Steck. Embarrassingly Shallow Autoencoders for Sparse Data. WWW 2019.
+.. [3] P. Covington, J. Adams, E. Sargin. Deep Neural Networks for YouTube Recommendations.
+   RecSys 2016 (candidate generation from several sources, then a learned ranker).
+.. [4] T.-Y. Liu. Learning to Rank for Information Retrieval. Foundations and Trends in IR 3(3),
+   2009 (pointwise learning to rank).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from .._dataset import Dataset
+from .._random import rng as make_rng
+from ._base import Ranker, arrays_to_csr, csr_to_arrays, register
+
+__all__ = ["FEATURES", "HybridRanker"]
+
+log = logging.getLogger(__name__)
+
+#: Feature names, in the order of the learned weights.
+FEATURES: tuple[str, ...] = (
+    "als", "als_gap", "knn", "knn_norm", "ease", "trust", "trust_log", "friends", "friend_share",
+    "popularity", "popularity_cold", "category", "merchant",
+)
+
+_COMPONENTS = {"als": "als", "knn": "item_knn", "trust": "trust"}
+_DEFAULT_ALS: dict[str, Any] = {}
+_DEFAULT_KNN: dict[str, Any] = {}
+_DEFAULT_TRUST: dict[str, Any] = {}
+
+
+def _is_int(v: Any, lo: int) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool) and int(v) >= lo
+
+
+def _is_real(v: Any, lo: float, *, strict: bool = False) -> bool:
+    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+        return False
+    return bool(np.isfinite(v) and (v > lo if strict else v >= lo))
+
+
+def _share_matrix(binary: sp.csr_matrix, codes: np.ndarray) -> sp.csr_matrix | None:
+    """Users x groups: share of each user's items in each group (items with code -1 ignored)."""
+    known = codes >= 0
+    if not known.any():
+        return None
+    n_groups = int(codes[known].max()) + 1
+    onehot = sp.csr_matrix(
+        (np.ones(int(known.sum())), (np.flatnonzero(known), codes[known])),
+        shape=(binary.shape[1], n_groups),
+    )
+    counts = sp.csr_matrix(binary @ onehot)
+    totals = np.maximum(np.diff(binary.indptr), 1).astype(np.float64)
+    out = sp.diags(1.0 / totals) @ counts
+    out = sp.csr_matrix(out, dtype=np.float32)
+    out.sort_indices()
+    return out
+
+
+def _csr_values(m: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Values of a canonical CSR matrix at (r, c) pairs (0 where nothing is stored), float32."""
+    m = sp.csr_matrix(m)
+    if not m.has_canonical_format:
+        m.sum_duplicates()
+    if m.nnz == 0 or len(r) == 0:
+        return np.zeros(len(r), dtype=np.float32)
+    n_cols = np.int64(m.shape[1])
+    keys = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * n_cols
+    keys += m.indices
+    q = np.asarray(r, dtype=np.int64) * n_cols + np.asarray(c, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+    return np.where(keys[pos] == q, m.data[pos], 0).astype(np.float32)
+
+
+def _pair_differences(
+    Z: np.ndarray, y: np.ndarray, groups: np.ndarray, gen: np.random.Generator, n_pairs: int
+) -> np.ndarray:
+    """Rows ``Z[pos] - Z[neg]`` for ``n_pairs`` random negatives of the same user per positive."""
+    order = np.argsort(groups, kind="stable")
+    g = groups[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    ends = np.r_[starts[1:], len(g)]
+    diffs = []
+    for s0, e0 in zip(starts, ends):
+        idx = order[s0:e0]
+        pos, neg = idx[y[idx]], idx[~y[idx]]
+        if not len(pos) or not len(neg):
+            continue
+        pick = neg[gen.integers(0, len(neg), size=(len(pos), n_pairs))]
+        diffs.append((Z[pos][:, None, :] - Z[pick]).reshape(-1, Z.shape[1]))
+    if not diffs:
+        return np.zeros((0, Z.shape[1]))
+    return np.vstack(diffs)
+
+
+def _group_codes(ds: Dataset, column: str) -> np.ndarray:
+    values = ds.items[column]
+    if values.isna().all():
+        return np.full(ds.n_items, -1, dtype=np.int64)
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64)
+
+
+class _Parts:
+    """The fitted components and the per-user/per-item tables the features need."""
+
+    def __init__(self, **kw: Any):
+        self.__dict__.update(kw)
+
+
+@register
+class HybridRanker(Ranker):
+    """Learned linear ranker over ALS, item-kNN, head-EASE, trust, friend and context features.
+
+    See the module docstring for the features and the fitting procedure.
+
+    Parameters
+    ----------
+    als, item_knn, trust : dict or None
+        Parameters of the component rankers (``None``: their defaults).
+    ease_items : int, default 2000
+        EASE is fitted on the this many most popular items (0 disables it); its dense inverse
+        costs ``O(ease_items**3)``, independent of the catalogue size.
+    ease_regularization : float, default 300.0
+        EASE's ``lambda``.
+    n_candidates : int, default 100
+        Training rows per user and component: each component's top ``n_candidates``.
+    n_random : int, default 50
+        Random unseen items per training user (so the model also sees ordinary items).
+    max_train_users : int or None, default 3000
+        Users sampled for the ranking model (None: every user with validation items).
+    validation_fraction : float, default 0.2
+        Share of each user's training items held out to fit the ranking model.
+    C : float, default 1.0
+        Inverse L2 strength of the logistic regression (on standardised features).
+    objective : {"pointwise", "pairwise"}, default "pointwise"
+        Pointwise: classify validation items among the candidate rows. Pairwise: classify
+        which of two candidates of the same user is the validation item (a RankNet-style
+        logistic loss on feature differences; per-user constants cancel).
+    n_pairs : int, default 20
+        Negatives drawn per positive for the pairwise objective.
+    random_state : int or None, default 0
+        Seeds the validation split, the samples and the components.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_features,)
+        Weight of each raw feature in the score (the logistic regression's coefficients
+        divided by the feature's standard deviation).
+    intercept_ : float
+        Score offset.
+    coef_ : ndarray of shape (n_features,)
+        Coefficients on standardised features (comparable across features).
+    feature_mean_, feature_scale_ : ndarray of shape (n_features,)
+        Standardisation of the training rows.
+    fit_info_ : dict
+        Rows, positives, seconds per stage and the validation AUC of the ranking model.
+
+    Examples
+    --------
+    >>> import haowurank as hr
+    >>> from haowurank.testing import small_world
+    >>> r = hr.rankers.make("hybrid", als={"factors": 8, "iterations": 3}).fit(small_world())
+    >>> ids, scores = r.recommend("u0", n=3)
+    >>> sorted(r.explain("u0", ids[0])["terms"])[:2]
+    ['als', 'als_gap']
+    """
+
+    name = "hybrid"
+    handles_empty_users = True
+    batch_size: ClassVar[int] = 256
+
+    def __init__(
+        self,
+        als: dict[str, Any] | None = None,
+        item_knn: dict[str, Any] | None = None,
+        trust: dict[str, Any] | None = None,
+        ease_items: int = 2000,
+        ease_regularization: float = 300.0,
+        n_candidates: int = 100,
+        n_random: int = 50,
+        max_train_users: int | None = 3000,
+        validation_fraction: float = 0.2,
+        C: float = 1.0,
+        objective: str = "pointwise",
+        n_pairs: int = 20,
+        random_state: int | None = 0,
+    ):
+        self.als = als
+        self.item_knn = item_knn
+        self.trust = trust
+        self.ease_items = ease_items
+        self.ease_regularization = ease_regularization
+        self.n_candidates = n_candidates
+        self.n_random = n_random
+        self.max_train_users = max_train_users
+        self.validation_fraction = validation_fraction
+        self.C = C
+        self.objective = objective
+        self.n_pairs = n_pairs
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ parameters
+    def _validate_params(self) -> None:
+        for p in ("als", "item_knn", "trust"):
+            self._check_param(p, getattr(self, p) is None or isinstance(getattr(self, p), dict),
+                              "None or a dict of the component's parameters")
+        self._check_param("ease_items", _is_int(self.ease_items, 0), "an int >= 0 (0: no EASE)")
+        self._check_param("ease_regularization", _is_real(self.ease_regularization, 0.0,
+                                                          strict=True), "a finite float > 0")
+        self._check_param("n_candidates", _is_int(self.n_candidates, 1), "a positive int")
+        self._check_param("n_random", _is_int(self.n_random, 0), "an int >= 0")
+        self._check_param("max_train_users",
+                          self.max_train_users is None or _is_int(self.max_train_users, 1),
+                          "None or a positive int")
+        vf = self.validation_fraction
+        self._check_param("validation_fraction", _is_real(vf, 0.0, strict=True) and vf < 1,
+                          "a float in (0, 1)")
+        self._check_param("C", _is_real(self.C, 0.0, strict=True), "a finite float > 0")
+        self._check_param("objective", self.objective in ("pointwise", "pairwise"),
+                          "'pointwise' or 'pairwise'")
+        self._check_param("n_pairs", _is_int(self.n_pairs, 1), "a positive int")
+        self._check_param("random_state",
+                          self.random_state is None or _is_int(self.random_state, 0),
+                          "None or a non-negative int")
+        # components validate their own parameters on construction + fit
+        from ._base import make
+
+        for key, reg in _COMPONENTS.items():
+            params = self._component_params(key)
+            make(reg, **params)._validate_params()
+
+    def _component_params(self, key: str) -> dict[str, Any]:
+        given = {"als": self.als, "knn": self.item_knn, "trust": self.trust}[key]
+        params = copy.deepcopy(given) if given else {}
+        if key == "als" and "random_state" not in params and self.random_state is not None:
+            params["random_state"] = int(self.random_state)
+        return params
+
+    # ------------------------------------------------------------------ components
+    def _fit_parts(self, ds: Dataset, *, show_progress: bool = False) -> _Parts:
+        from ._base import make
+
+        t0 = time.perf_counter()
+        binary = ds.matrix(weight="binary")
+        comps = {}
+        for key, reg in _COMPONENTS.items():
+            comps[key] = make(reg, **self._component_params(key)).fit(
+                ds, show_progress=show_progress
+            )
+        pop = np.asarray(binary.sum(axis=0)).ravel().astype(np.float32)
+        ease_idx, ease_B = self._fit_ease(binary, pop)
+        friends = sp.csr_matrix(ds.social_matrix(weighted=False), dtype=np.float32)
+        blocked = ds.block_matrix()
+        if blocked.nnz:
+            b = sp.csr_matrix(blocked, dtype=np.float32)
+            friends = sp.csr_matrix(friends - friends.multiply(b))
+            friends.eliminate_zeros()
+        cat = _group_codes(ds, "category")
+        mer = _group_codes(ds, "merchant")
+        parts = _Parts(
+            als=comps["als"], knn=comps["knn"], trust=comps["trust"], binary=binary,
+            popularity=pop, ease_idx=ease_idx, ease_B=ease_B, friends=friends,
+            category=cat, user_category=_share_matrix(binary, cat),
+            merchant=mer, user_merchant=_share_matrix(binary, mer),
+        )
+        log.info("hybrid: components fitted in %.2fs", time.perf_counter() - t0)
+        return parts
+
+    def _fit_ease(self, binary: sp.csr_matrix, pop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from ._cf import ease_weights
+
+        p = min(int(self.ease_items), binary.shape[1])
+        if p < 2 or binary.nnz == 0:
+            return np.empty(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        order = np.lexsort((np.arange(len(pop)), -pop))[:p]
+        idx = np.sort(order).astype(np.int64)
+        B = ease_weights(binary[:, idx], float(self.ease_regularization))
+        return idx, B
+
+    # ------------------------------------------------------------------ features
+    def _blocks(self, parts: _Parts, uidx: np.ndarray) -> _Parts:
+        """Per-batch building blocks of the features for users ``uidx``.
+
+        Dense (len(uidx), n_items) ALS and item-kNN scores, dense EASE scores over the head
+        items, sparse trust scores and friend counts, and per-user statistics.
+        """
+        u = np.asarray(uidx, dtype=np.int64)
+        sa = np.asarray(parts.als._score(u), dtype=np.float32)
+        sk = np.asarray(parts.knn._score(u), dtype=np.float32)
+        if len(parts.ease_idx):
+            ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
+        else:
+            ease = np.zeros((len(u), 0), dtype=np.float32)
+        tr = sp.csr_matrix(parts.trust._candidates(u), dtype=np.float32)
+        tr.data = np.maximum(tr.data, 0)
+        fr = sp.csr_matrix(parts.friends[u] @ parts.binary, dtype=np.float32)
+        for m in (tr, fr):
+            m.sum_duplicates()
+        kmax = sk.max(axis=1) if sk.shape[1] else np.zeros(len(u), dtype=np.float32)
+        return _Parts(
+            uidx=u, als=sa, als_max=sa.max(axis=1) if sa.shape[1] else np.zeros(len(u)),
+            knn=sk, knn_max=np.where(kmax > 0, kmax, 1.0).astype(np.float32), ease=ease,
+            trust=tr, friends=fr,
+            n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),
+            activity=np.log1p(np.diff(parts.binary.indptr)[u]).astype(np.float32),
+            user_category=None if parts.user_category is None else parts.user_category[u],
+            user_merchant=None if parts.user_merchant is None else parts.user_merchant[u],
+        )
+
+    def _pair_features(self, parts: _Parts, blk: _Parts, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Features (len(r), n_features) of the pairs (blk.uidx[r], c): the definition of
+        :data:`FEATURES` that training, explanations and tests use."""
+        n = len(r)
+        X = np.zeros((n, len(FEATURES)), dtype=np.float32)
+        col = {name: j for j, name in enumerate(FEATURES)}
+        X[:, col["als"]] = blk.als[r, c]
+        X[:, col["als_gap"]] = blk.als[r, c] - blk.als_max[r]
+        X[:, col["knn"]] = blk.knn[r, c]
+        X[:, col["knn_norm"]] = blk.knn[r, c] / blk.knn_max[r]
+        if len(parts.ease_idx):
+            pos = np.full(parts.binary.shape[1], -1, dtype=np.int64)
+            pos[parts.ease_idx] = np.arange(len(parts.ease_idx))
+            pc = pos[c]
+            head = pc >= 0
+            X[head, col["ease"]] = blk.ease[r[head], pc[head]]
+        t = _csr_values(blk.trust, r, c)
+        X[:, col["trust"]] = t
+        X[:, col["trust_log"]] = np.log1p(10.0 * t)
+        f = _csr_values(blk.friends, r, c)
+        X[:, col["friends"]] = np.log1p(f)
+        X[:, col["friend_share"]] = f / blk.n_friends[r]
+        pop = np.log1p(parts.popularity[c])
+        X[:, col["popularity"]] = pop
+        X[:, col["popularity_cold"]] = pop / (1.0 + blk.activity[r])
+        for name in ("category", "merchant"):
+            share = getattr(blk, f"user_{name}")
+            if share is None:
+                continue
+            codes = getattr(parts, name)[c]
+            ok = codes >= 0
+            X[ok, col[name]] = _csr_values(share, r[ok], codes[ok])
+        return X
+
+    def _score_with(self, parts: _Parts, uidx: np.ndarray) -> np.ndarray:
+        """Dense scores ``intercept + features @ weights`` for all items, combined algebraically
+        (equal to :meth:`_pair_features` at every pair, within float32 rounding)."""
+        blk = self._blocks(parts, uidx)
+        w = {name: np.float32(self.weights_[j]) for j, name in enumerate(FEATURES)}
+        out = blk.als
+        out *= w["als"] + w["als_gap"]
+        out += (np.float32(self.intercept_) - w["als_gap"] * blk.als_max)[:, None]
+        out += blk.knn * (w["knn"] + w["knn_norm"] / blk.knn_max)[:, None]
+        if len(parts.ease_idx) and w["ease"]:
+            out[:, parts.ease_idx] += w["ease"] * blk.ease
+        for m, fn in (
+            (blk.trust, lambda v, rows: w["trust"] * v + w["trust_log"] * np.log1p(10.0 * v)),
+            (blk.friends, lambda v, rows: w["friends"] * np.log1p(v)
+             + w["friend_share"] * v / blk.n_friends[rows]),
+        ):
+            if m.nnz:
+                rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+                out[rows, m.indices] += fn(m.data, rows).astype(np.float32)
+        pop = np.log1p(parts.popularity).astype(np.float32)
+        out += pop[None, :] * (w["popularity"] + w["popularity_cold"] / (1.0 + blk.activity))[:, None]
+        for name in ("category", "merchant"):
+            share = getattr(blk, f"user_{name}")
+            if share is None or not w[name]:
+                continue
+            codes = getattr(parts, name)
+            known = np.flatnonzero(codes >= 0)
+            dense = np.asarray(share.toarray(), dtype=np.float32)
+            out[:, known] += w[name] * dense[:, codes[known]]
+        return out
+
+    def _training_rows(
+        self, parts: _Parts, val: sp.csr_matrix, users: np.ndarray, gen: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Feature rows, labels and user (group) of the candidates of ``users``."""
+        n_items = parts.binary.shape[1]
+        nc = int(self.n_candidates)
+        X_parts, y_parts, g_parts = [], [], []
+        bs = 256
+        for s0 in range(0, len(users), bs):
+            u = users[s0 : s0 + bs]
+            blk = self._blocks(parts, u)
+            seen = parts.binary[u]
+            seen_r, seen_c = seen.nonzero()
+            cand = np.zeros((len(u), n_items), dtype=bool)
+            sources = [blk.als, blk.knn, blk.trust.toarray()]
+            if len(parts.ease_idx):
+                e = np.zeros((len(u), n_items), dtype=np.float32)
+                e[:, parts.ease_idx] = blk.ease
+                sources.append(e)
+            for j, dense in enumerate(sources):
+                dense = dense.copy() if j < 2 else dense
+                if j >= 2:
+                    dense[dense == 0] = -np.inf
+                dense[seen_r, seen_c] = -np.inf
+                k = min(nc, n_items)
+                top = (np.argpartition(-dense, k - 1, axis=1)[:, :k] if k < n_items
+                       else np.broadcast_to(np.arange(n_items), dense.shape))
+                ok = np.isfinite(np.take_along_axis(dense, top, axis=1))
+                rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
+                cand[rows[ok], top[ok]] = True
+            if self.n_random:
+                rnd = gen.integers(0, n_items, size=(len(u), int(self.n_random)))
+                np.put_along_axis(cand, rnd, True, axis=1)
+            cand[seen_r, seen_c] = False
+            r, c = np.nonzero(cand)
+            X_parts.append(self._pair_features(parts, blk, r, c))
+            y_parts.append(_csr_values(val[u], r, c) > 0)
+            g_parts.append(u[r])
+        if not X_parts:
+            return (np.zeros((0, len(FEATURES)), dtype=np.float32), np.zeros(0, dtype=bool),
+                    np.zeros(0, dtype=np.int64))
+        return np.vstack(X_parts), np.concatenate(y_parts), np.concatenate(g_parts)
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import roc_auc_score
+
+        from .. import split
+
+        info: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        seed = 0 if self.random_state is None else int(self.random_state)
+        gen = make_rng(self.random_state)
+        fit_part, val_part = split.validation_split(
+            ds, fraction=float(self.validation_fraction), seed=seed + 1
+        )
+        parts = self._fit_parts(fit_part, show_progress=show_progress)
+        info["inner_fit_s"] = time.perf_counter() - t0
+        if callback is not None:
+            callback("hybrid: inner components", 0.3)
+        val = val_part.matrix(weight="binary")
+        users = np.flatnonzero(np.diff(val.indptr) > 0)
+        if self.max_train_users is not None and len(users) > self.max_train_users:
+            users = np.sort(gen.choice(users, int(self.max_train_users), replace=False))
+        t1 = time.perf_counter()
+        X, y, groups = self._training_rows(parts, val, users, gen)
+        info.update(rows=int(len(y)), positives=int(y.sum()), users=int(len(users)),
+                    features_s=time.perf_counter() - t1)
+        n_f = len(FEATURES)
+        if y.sum() == 0 or y.sum() == len(y):
+            log.warning(
+                "hybrid: the inner validation split gave %s; falling back to fixed weights "
+                "(ALS + trust + popularity).", "no positives" if y.sum() == 0 else "no negatives",
+            )
+            coef = np.zeros(n_f)
+            for name, w in (("als", 1.0), ("trust_log", 1.0), ("popularity", 0.5)):
+                coef[FEATURES.index(name)] = w
+            mean, scale, intercept = np.zeros(n_f), np.ones(n_f), 0.0
+            info["auc"] = float("nan")
+        else:
+            mean = X.mean(axis=0).astype(np.float64)
+            scale = X.std(axis=0).astype(np.float64)
+            constant = scale < 1e-8
+            scale[constant] = 1.0
+            Z = (X - mean) / scale
+            Z[:, constant] = 0.0
+            t2 = time.perf_counter()
+            if self.objective == "pairwise":
+                D = _pair_differences(Z, y, groups, gen, int(self.n_pairs))
+                flip = gen.random(len(D)) < 0.5
+                D[flip] *= -1.0
+                lr = LogisticRegression(C=float(self.C), fit_intercept=False, max_iter=500)
+                with threadpool_limits(1):
+                    lr.fit(D, ~flip)
+                intercept = 0.0
+            else:
+                lr = LogisticRegression(C=float(self.C), max_iter=500)
+                with threadpool_limits(1):
+                    lr.fit(Z, y)
+                intercept = float(lr.intercept_[0])
+            coef = lr.coef_[0].astype(np.float64)
+            coef[constant] = 0.0
+            info["model_s"] = time.perf_counter() - t2
+            info["auc"] = float(roc_auc_score(y, Z @ coef))
+        self.coef_ = coef
+        self.feature_mean_ = mean
+        self.feature_scale_ = scale
+        self.weights_ = (coef / scale).astype(np.float64)
+        self.intercept_ = float(intercept - (mean * self.weights_).sum())
+        if callback is not None:
+            callback("hybrid: ranking model", 0.6)
+        del parts
+        t3 = time.perf_counter()
+        self.parts_ = self._fit_parts(ds, show_progress=show_progress)
+        info["refit_s"] = time.perf_counter() - t3
+        info["fit_s"] = time.perf_counter() - t0
+        self.fit_info_ = info
+        log.info("hybrid: %s", info)
+        if callback is not None:
+            callback("hybrid: refit", 1.0)
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, uidx: np.ndarray) -> np.ndarray:
+        return self._score_with(self.parts_, np.asarray(uidx, dtype=np.int64))
+
+    def feature_values(self, user: Any, items: Any) -> pd.DataFrame:
+        """The raw feature values of one known user against the given items (rows: items)."""
+        from .._errors import UnknownIdError
+
+        uidx, _ = self._user_indices(user)
+        if uidx[0] < 0:
+            raise UnknownIdError(f"Unknown user id {user!r} for HybridRanker.feature_values.")
+        items = list(items)
+        iidx = np.asarray(pd.Index(self.item_ids_).get_indexer(np.asarray(items, dtype=object)))
+        if (iidx < 0).any():
+            raise UnknownIdError(f"Unknown item id(s) for HybridRanker.feature_values: {items!r}.")
+        blk = self._blocks(self.parts_, uidx[:1])
+        X = self._pair_features(self.parts_, blk, np.zeros(len(iidx), dtype=np.int64), iidx)
+        return pd.DataFrame(X.astype(np.float64), columns=list(FEATURES),
+                            index=pd.Index(items, name="item"))
+
+    def _explain(self, u: int, i: int) -> dict[str, Any]:
+        vals = self.feature_values(self.user_ids_[u], [self.item_ids_[i]]).iloc[0]
+        contrib = {
+            name: float(self.weights_[j] * (vals[name] - self.feature_mean_[j]))
+            for j, name in enumerate(FEATURES)
+        }
+        top = sorted(contrib.items(), key=lambda kv: -abs(kv[1]))[:3]
+        trust_e = self.parts_.trust._explain(u, i) if vals["trust"] > 0 else {}
+        friends = trust_e.get("friends", []) if not trust_e.get("fallback") else []
+        parts = ", ".join(f"{k} {v:+.2f}" for k, v in top)
+        text = f"Hybrid score from learned weights; strongest terms: {parts}."
+        if vals["trust"] > 0 and trust_e.get("text"):
+            text += " " + trust_e["text"]
+        return {
+            "terms": contrib,
+            "features": {k: float(v) for k, v in vals.items()},
+            "friends": friends,
+            "kinds": trust_e.get("kinds", {}) if not trust_e.get("fallback") else {},
+            "text": text,
+        }
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> dict[str, np.ndarray]:
+        p = self.parts_
+        out: dict[str, np.ndarray] = {
+            "hy.coef": self.coef_,
+            "hy.mean": self.feature_mean_,
+            "hy.scale": self.feature_scale_,
+            "hy.weights": self.weights_,
+            "hy.intercept": np.asarray([self.intercept_]),
+            "hy.features": np.asarray(FEATURES, dtype=str),
+            "hy.ease_idx": p.ease_idx,
+            "hy.ease_B": p.ease_B,
+            "hy.category": p.category,
+            "hy.merchant": p.merchant,
+            **csr_to_arrays("hy.friends", p.friends),
+        }
+        for name in ("user_category", "user_merchant"):
+            m = getattr(p, name)
+            if m is not None:
+                out.update(csr_to_arrays(f"hy.{name}", m))
+        for key in _COMPONENTS:
+            for k, v in getattr(p, key)._state().items():
+                out[f"{key}/{k}"] = v
+        return out
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        from ._base import make
+
+        stored = tuple(arrays["hy.features"].tolist())
+        if stored != FEATURES:
+            from .._errors import ArtifactError
+
+            raise ArtifactError(
+                f"This hybrid artifact has features {stored}; this haowurank computes {FEATURES}."
+            )
+        self.coef_ = arrays["hy.coef"]
+        self.feature_mean_ = arrays["hy.mean"]
+        self.feature_scale_ = arrays["hy.scale"]
+        self.weights_ = arrays["hy.weights"]
+        self.intercept_ = float(arrays["hy.intercept"][0])
+        comps = {}
+        for key, reg in _COMPONENTS.items():
+            r = make(reg, **self._component_params(key))
+            r.user_ids_, r.item_ids_ = self.user_ids_, self.item_ids_
+            r.seen_, r.fallback_ = self.seen_, self.fallback_
+            prefix = f"{key}/"
+            r._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+            comps[key] = r
+        self.parts_ = _Parts(
+            als=comps["als"], knn=comps["knn"], trust=comps["trust"],
+            binary=self.seen_, popularity=np.asarray(self.fallback_, dtype=np.float32),
+            ease_idx=arrays["hy.ease_idx"], ease_B=arrays["hy.ease_B"],
+            friends=arrays_to_csr("hy.friends", arrays),
+            category=arrays["hy.category"], merchant=arrays["hy.merchant"],
+            user_category=(arrays_to_csr("hy.user_category", arrays)
+                           if "hy.user_category.data" in arrays else None),
+            user_merchant=(arrays_to_csr("hy.user_merchant", arrays)
+                           if "hy.user_merchant.data" in arrays else None),
+        )
+        self.fit_info_ = {}

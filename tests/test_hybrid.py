@@ -1,0 +1,145 @@
+"""The hybrid ranker: the shared contract, its own properties, and a known-answer world."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import haowurank as hr
+from haowurank.rankers._hybrid import FEATURES
+from haowurank.testing import RankerContract, small_world
+
+try:
+    from haowurank.datasets import true_utility
+except ImportError:  # not re-exported yet
+    from haowurank.datasets._synthetic import true_utility
+
+SMALL = {"als": {"factors": 8, "iterations": 3, "num_threads": 1}, "ease_items": 30,
+         "n_candidates": 10, "n_random": 5}
+
+
+class TestHybridContract(RankerContract):
+    name = "hybrid"
+    params = SMALL
+
+
+@pytest.fixture(scope="module")
+def world():
+    return small_world()
+
+
+@pytest.fixture(scope="module")
+def fitted(world):
+    return hr.rankers.make("hybrid", **SMALL).fit(world)
+
+
+def test_learned_state(fitted):
+    assert fitted.weights_.shape == (len(FEATURES),)
+    assert np.isfinite(fitted.weights_).all() and np.isfinite(fitted.intercept_)
+    info = fitted.fit_info_
+    assert info["rows"] > info["positives"] > 0 and 0.5 < info["auc"] <= 1.0
+
+
+def test_score_is_intercept_plus_weighted_features(fitted, world):
+    users = list(world.user_ids[:3])
+    items = list(world.item_ids[:7])
+    s = fitted.score(users, items)
+    for k, u in enumerate(users):
+        f = fitted.feature_values(u, items)
+        expect = fitted.intercept_ + f.to_numpy() @ fitted.weights_
+        np.testing.assert_allclose(s[k], expect, rtol=1e-4, atol=1e-4)
+
+
+def test_explanation_contributions(fitted, world):
+    u = world.user_ids[4]
+    ids, sc = fitted.recommend(u, n=3)
+    e = fitted.explain(u, ids[0])
+    assert set(e["terms"]) == set(FEATURES) and set(e["features"]) == set(FEATURES)
+    # contributions are relative to the average training row: they add up to the score
+    base = fitted.intercept_ + float(fitted.feature_mean_ @ fitted.weights_)
+    assert base + sum(e["terms"].values()) == pytest.approx(sc[0], rel=1e-4, abs=1e-4)
+    assert set(e["friends"]) <= set(world.social.loc[world.social["user"] == u, "friend"])
+
+
+def test_user_with_only_friends_gets_social_items(world):
+    """A known user without interactions is scored by the model; friends' items come first."""
+    import pandas as pd
+
+    social = pd.concat([world.social[["user", "friend"]],
+                        pd.DataFrame({"user": ["newbie"] * 3, "friend": ["u0", "u2", "u4"]})])
+    inter = world.interactions[["user", "item", "kind", "weight", "timestamp"]]
+    ds = hr.Dataset.from_frames(inter, social)
+    r = hr.rankers.make("hybrid", **SMALL).fit(ds)
+    ids, sc = r.recommend("newbie", n=3)
+    friend_items = set(inter.loc[inter["user"].isin(["u0", "u2", "u4"]), "item"])
+    assert np.isfinite(sc).all() and ids[0] in friend_items
+
+
+def test_deterministic(world):
+    a = hr.rankers.make("hybrid", **SMALL).fit(world)
+    b = hr.rankers.make("hybrid", **SMALL).fit(world)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"ease_items": -1}, "ease_items"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"C": 0}, "'C'"),
+        ({"als": {"factors": 0}}, "factors"),
+        ({"als": 3}, "'als'"),
+    ],
+)
+def test_bad_params(world, params, match):
+    with pytest.raises(ValueError, match=match):
+        hr.rankers.make("hybrid", **params).fit(world)
+
+
+# ------------------------------------------------------------------ known answer
+@pytest.fixture(scope="module")
+def synthetic_world():
+    return hr.datasets.synthetic(n_users=800, n_items=300, seed=7)
+
+
+def _mean_true_utility(ranker, ds, users_idx, n=10):
+    ids, _ = ranker.recommend(list(ds.user_ids[users_idx]), n=n)
+    util = true_utility(ds, users_idx)
+    idx = ds.item_index(ids.ravel(), missing="ignore").reshape(ids.shape)
+    vals = np.take_along_axis(util, np.maximum(idx, 0), axis=1)
+    return float(np.where(idx >= 0, vals, np.nan).mean(axis=1).mean())
+
+
+def test_trust_and_hybrid_rank_truly_better_items_than_popularity(synthetic_world):
+    ds = synthetic_world
+    users_idx = np.flatnonzero(np.diff(ds.matrix(weight="binary").indptr) > 0)[:400]
+    pop = hr.rankers.make("popularity").fit(ds)
+    tr = hr.rankers.make("trust").fit(ds)
+    hy = hr.rankers.make("hybrid", als={"factors": 16, "iterations": 5}).fit(ds)
+    u_pop = _mean_true_utility(pop, ds, users_idx)
+    u_tr = _mean_true_utility(tr, ds, users_idx)
+    u_hy = _mean_true_utility(hy, ds, users_idx)
+    # the truly best possible top-10 (seen items excluded) bounds everything
+    util = true_utility(ds, users_idx)
+    seen = ds.matrix(weight="binary")[users_idx]
+    util[seen.nonzero()] = -np.inf
+    best = float(np.sort(util, axis=1)[:, -10:].mean())
+    assert u_tr > u_pop and u_hy > u_pop
+    assert u_hy <= best and u_tr <= best
+
+
+def test_dense_scores_equal_pair_features_everywhere(fitted, world):
+    """The fast dense path is ``intercept + features @ weights`` at every (user, item)."""
+    parts = fitted.parts_
+    users = np.arange(6)
+    blk = fitted._blocks(parts, users)
+    r, c = np.divmod(np.arange(len(users) * world.n_items), world.n_items)
+    X = fitted._pair_features(parts, blk, r, c)
+    expect = (fitted.intercept_ + X.astype(np.float64) @ fitted.weights_).reshape(len(users), -1)
+    np.testing.assert_allclose(fitted._score(users), expect, rtol=1e-4, atol=1e-4)
+    # training rows are feature rows of real pairs
+    val = sp.csr_matrix(parts.binary)  # labels do not matter here
+    Xt, _, _ = fitted._training_rows(parts, val, users, np.random.default_rng(0))
+    grid = {tuple(np.round(x, 4)) for x in X}
+    assert len(Xt) and all(tuple(np.round(x, 4)) in grid for x in Xt)
