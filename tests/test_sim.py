@@ -251,11 +251,36 @@ def test_daily_metric_ranges(res):
 
 
 # ------------------------------------------------------------------------------- strategies
+@pytest.fixture(scope="module")
+def tiny_world():
+    return hr.datasets.synthetic(n_users=200, n_items=80, seed=2)
+
+
 @pytest.mark.parametrize("name", hr.rankers.available())
-def test_every_ranker_can_run_the_platform(world, name):
-    r = hr.sim.run(cfg(strategy=name, days=3, refit_every=2), dataset=world)
+def test_every_ranker_can_run_the_platform(tiny_world, name):
+    """Any registered strategy ranks the feeds and search (fitted once on the world)."""
+    c = cfg(strategy=name, days=2, refit_every=0, n_users=200, n_items=80, world_seed=2,
+            daily_active_rate=0.5)
+    r = hr.sim.run(c, dataset=tiny_world)
     assert r.daily["impressions"].sum() > 0
     assert r.daily["orders"].sum() > 0
+    assert r.ranker.name == name
+
+
+@pytest.mark.parametrize("name", ["popularity", "friend_endorsements", "als"])
+def test_refit_learns_from_the_simulated_log(tiny_world, name):
+    c = cfg(strategy=name, days=4, refit_every=2, n_users=200, n_items=80, world_seed=2,
+            daily_active_rate=0.5)
+    r = hr.sim.run(c, dataset=tiny_world)
+    ev = r.events
+    # the last refit (end of day 1) saw the world's history plus days 0-1 of the simulation
+    pays = ev[(ev["type"] == "pay") & (ev["day"] <= 1)]
+    assert len(pays) > 0
+    u = tiny_world.user_index(pays["user"].tolist())
+    i = tiny_world.item_index(pays["item"].tolist())
+    assert (np.asarray(r.ranker.seen_[u, i]).ravel() > 0).all()
+    history = np.asarray(tiny_world.matrix(weight="binary")[u, i]).ravel()
+    assert (history == 0).any()  # some of those purchases are new to the ranker
 
 
 def test_policies_and_messages(world):
@@ -358,7 +383,8 @@ def test_compare_bad_arguments():
      ("refit_every", -1), ("feed_size", 0), ("daily_active_rate", 0.0), ("feed_share", 1.5),
      ("cancel_rate", -0.1), ("messaging", "loud"), ("messaging", {"spammer": -1}),
      ("subscription_from_day", -2), ("click_base", float("nan")), ("log_impressions", 1),
-     ("world", {"seed": 3}), ("strategy_params", []), ("longtail_top_share", 1.0)],
+     ("world", {"seed": 3}), ("world", {"no_such_knob": 1}), ("strategy_params", []),
+     ("longtail_top_share", 1.0)],
 )
 def test_bad_config_field_names_the_field(field, value):
     f = "world" if field == "world" else field
@@ -435,7 +461,7 @@ def test_feed_state_equals_live_endorsements(world):
         eng.step(d)
     e = eng.end
     live = (e["day"] + 3 > c.days - 1) & (e["vis"] != 2)
-    enc = np.where(e["kind"] == 1, 1024.0, 1.0)
+    enc = np.where(e["kind"] == 1, float(1 << 20), 1.0)
     for code, E in ((0, eng.E_pub), (1, eng.E_fr)):
         s = live & (e["vis"] == code)
         want = sp.csr_matrix((enc[s], (e["user"][s], e["item"][s])), shape=E.shape)

@@ -66,9 +66,6 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "public_share": (_prob, "a probability in [0, 1]"),
     "ship_delay_mean": (lambda v: _is_num(v) and v >= 1, "a float >= 1 (days)"),
     "transit_mean": (lambda v: _is_num(v) and v >= 1, "a float >= 1 (days)"),
-    "sources": (lambda v: isinstance(v, list | tuple) and len(v) >= 1
-                and all(isinstance(s, str) and s for s in v) and len(set(v)) == len(v),
-                "a non-empty list of distinct platform names"),
     "repurchase_days": (lambda v: _is_num(v) and v >= 1, "a float >= 1 (days)"),
     "subscription_from_day": (lambda v: v is None or (_is_int(v) and v >= 0),
                               "None (template messages throughout) or a day >= 0"),
@@ -102,7 +99,8 @@ class SimulationConfig:
     world_seed : int or None
         Seed of the synthetic world (None: ``seed``). Runs that share it share the world.
     world : dict
-        Further keyword arguments for :func:`haowurank.datasets.synthetic`.
+        Further knobs of :func:`haowurank.datasets.synthetic` (e.g. ``homophily``,
+        ``n_merchants``, ``platforms``: the source platforms orders are synced from).
     strategy : str
         The platform's ranker, any name in :func:`haowurank.rankers.available`.
     strategy_params : dict
@@ -144,8 +142,6 @@ class SimulationConfig:
         Share of endorsements with visibility "public" (the rest are "friends").
     ship_delay_mean, transit_mean : float
         Mean days from payment to shipping and from shipping to delivery.
-    sources : list of str
-        Platforms orders are synced from; each merchant has a main one.
     repurchase_days : float
         Median repurchase cycle of a consumable item (varies by category and item).
     messaging : str or dict
@@ -210,7 +206,6 @@ class SimulationConfig:
     public_share: float = 0.3
     ship_delay_mean: float = 1.5
     transit_mean: float = 2.5
-    sources: list = field(default_factory=lambda: ["mini_program", "app", "h5", "partner_mall"])
     repurchase_days: float = 14.0
     messaging: str | dict = "none"
     subscription_from_day: int | None = None
@@ -228,8 +223,6 @@ class SimulationConfig:
     label: str | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.sources, tuple):
-            self.sources = list(self.sources)
         self.validate()
 
     # ------------------------------------------------------------------ validation
@@ -247,6 +240,15 @@ class SimulationConfig:
             raise ValueError(
                 "The 'world' field of SimulationConfig must not set 'seed', 'n_users' or 'n_items'; "
                 f"use the fields of the same name. Got keys {sorted(self.world)} instead."
+            )
+        from ..datasets import SyntheticWorld
+
+        knobs = {f.name for f in dataclasses.fields(SyntheticWorld)}
+        unknown = sorted(set(self.world) - knobs)
+        if unknown:
+            raise ValueError(
+                f"The 'world' field of SimulationConfig holds unknown synthetic world knob(s) "
+                f"{unknown}. Known knobs: {sorted(knobs - {'n_users', 'n_items'})}."
             )
         return self
 
@@ -302,7 +304,6 @@ class SimulationConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict of every field."""
         out = dataclasses.asdict(self)
-        out["sources"] = list(self.sources)
         return out
 
     @classmethod

@@ -71,7 +71,8 @@ _V_FRIENDS = VISIBILITIES.index("friends")
 _V_PRIVATE = VISIBILITIES.index("private")
 _CH = {c: i for i, c in enumerate(CHANNELS)}
 _REC, _RAP = 0, 1  # endorsement kinds inside the engine
-_ENC = (1.0, 1024.0)  # encoded value of one endorsement in the feed count matrices
+_RAP_BASE = float(1 << 20)
+_ENC = (1.0, _RAP_BASE)  # one endorsement in the feed count matrices: rec + 2**20 * rap
 _DAY_OFF = 1_000_000.0  # LastBuy stores day + offset (so that history days stay positive)
 _NEVER = np.iinfo(np.int64).max // 4
 #: Dense scoring works on blocks of about this many (user, item) scores (memory bound); results
@@ -432,7 +433,8 @@ class Engine:
         m.add("search_sessions", int((~is_feed).sum()))
         rows_all = np.repeat(np.arange(len(act)), n_cand)
         fmask = is_feed[rows_all]
-        f_r, f_c, f_v = rows_all[fmask], Cx.indices[fmask].astype(np.int64), Cx.data[fmask]
+        f_r, f_c = rows_all[fmask], Cx.indices[fmask].astype(np.int64)
+        f_enc = Cx.data[fmask]
         # search queries: a category drawn from the user's taste
         s_rows = np.flatnonzero(~is_feed)
         logits = 2.0 * (w.user_taste[act[s_rows]] @ w.category_taste.T).astype(np.float64)
@@ -441,16 +443,16 @@ class Engine:
         q_of_row[s_rows] = q
 
         t = time.perf_counter()
-        f_key, s_parts = self._score(act, f_r, f_c, f_v, s_rows, q_of_row)
+        f_key, s_parts = self._score(act, f_r, f_c, _n_endorsing(f_enc)[0], s_rows, q_of_row)
         self.timings["scoring"] += time.perf_counter() - t
 
         # feed slates: top feed_size per user by (key desc, item asc)
         o = np.lexsort((f_c, -f_key, f_r))
-        f_r, f_c, f_v = f_r[o], f_c[o], f_v[o]
+        f_r, f_c, f_enc = f_r[o], f_c[o], f_enc[o]
         starts = np.searchsorted(f_r, f_r, side="left")
         rank = np.arange(len(f_r)) - starts
         keep = rank < c.feed_size
-        f_r, f_c, f_v, f_rank = f_r[keep], f_c[keep], f_v[keep], rank[keep]
+        f_r, f_c, f_enc, f_rank = f_r[keep], f_c[keep], f_enc[keep], rank[keep]
         if s_parts:
             s_r = np.concatenate([p[0] for p in s_parts])
             s_c = np.concatenate([p[1] for p in s_parts]).astype(np.int64)
@@ -460,14 +462,15 @@ class Engine:
         o = np.lexsort((s_rank, s_r))  # canonical order: by user, then slate rank
         s_r, s_c, s_rank = s_r[o], s_c[o], s_rank[o]
         s_v = _lookup(Cfull, s_r, s_c)
+        f_n, f_rap = _n_endorsing(f_enc)
+        s_n, s_rap = _n_endorsing(s_v)
         r = np.concatenate([f_r, s_r])
         items = np.concatenate([f_c, s_c])
         ranks = np.concatenate([f_rank, s_rank]).astype(np.int64)
         chan = np.concatenate([np.full(len(f_r), _CH["feed"]), np.full(len(s_r), _CH["search"])])
-        enc = np.concatenate([f_v, s_v])
+        n_end = np.concatenate([f_n, s_n])
+        n_rap = np.concatenate([f_rap, s_rap])
         users = act[r]
-        n_rap = np.floor(enc / 1024.0)
-        n_end = n_rap + np.round(enc - 1024.0 * n_rap)
         m.impressions(users, items, chan)
         if c.log_impressions and len(users):
             self.log.add("impression", day, len(users), user=users, item=items,
@@ -488,9 +491,8 @@ class Engine:
         parent[fc] = self._exposing(cu[fc], ci[fc])
         parent_eid = _take(self.end["eid"], parent, -1)
         if len(cu):
-            cids = self.log.add("click", day, len(cu), user=cu, item=ci, merchant=w.item_merchant[ci],
-                                channel=cch, rank=crank, ref=parent_eid)
-            del cids
+            self.log.add("click", day, len(cu), user=cu, item=ci, merchant=w.item_merchant[ci],
+                         channel=cch, rank=crank, ref=parent_eid)
             self._rlog(cu, ci, "click", day)
         p_buy = _sigmoid(c.buy_base + c.buy_utility * cz + c.buy_bought * (crap > 0))
         last = _lookup(self.LastBuy, cu, ci)
@@ -513,7 +515,7 @@ class Engine:
     def visible_counts(self, users: np.ndarray) -> sp.csr_matrix:
         """Friends' live endorsements each user may see: CSR (len(users), n_items), float64.
 
-        An entry encodes ``n_recommend + 1024 * n_recommend_after_purchase`` over the user's
+        An entry encodes ``n_recommend + 2**20 * n_recommend_after_purchase`` over the user's
         visible friends (the visibility rule of :mod:`haowurank.feed`).
         """
         w = self.w
@@ -521,7 +523,7 @@ class Engine:
         C.sort_indices()
         return C
 
-    def _score(self, act, f_r, f_c, f_v, s_rows, q_of_row):
+    def _score(self, act, f_r, f_c, f_n, s_rows, q_of_row):
         """Ranker keys of feed pairs, and top ``search_size`` items of each search row.
 
         A ranker whose scores do not depend on the user (checked at each fit) is read from its
@@ -529,7 +531,8 @@ class Engine:
         """
         w, k = self.w, min(self.c.search_size, self.ni)
         s_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        fallback = (-1e30 + 1e24 * np.minimum(f_v, 9e5)).astype(np.float32)
+        # candidates the ranker does not score rank last, by their number of endorsing friends
+        fallback = (-1e30 + 1e24 * np.minimum(f_n, 9e5)).astype(np.float32)
         if self._item_scores is not None:
             v = self._item_scores[f_c]
             f_key = np.where(np.isfinite(v), v, fallback)
@@ -938,6 +941,12 @@ class Engine:
         self.metrics.merchant_state(self.ban_until, self.level, day)
         if self.c.refit_every and (day + 1) % self.c.refit_every == 0 and day + 1 < self.c.days:
             self.refit(day)
+
+
+def _n_endorsing(enc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decode visible-endorsement counts: (endorsements of both kinds, after-purchase ones)."""
+    n_rap = np.floor(enc / _RAP_BASE)
+    return n_rap + np.round(enc - _RAP_BASE * n_rap), n_rap
 
 
 def _need(x: np.ndarray) -> np.ndarray:
