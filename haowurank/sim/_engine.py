@@ -563,7 +563,7 @@ class Engine:
                     vals = S[(rows_q - b0)[:, None], cand[None, :]]
                     bad = ~np.isfinite(vals)
                     if bad.any():
-                        vals = np.where(bad, self._pop_key[cand][None, :], vals)
+                        np.copyto(vals, np.broadcast_to(self._pop_key[cand], vals.shape), where=bad)
                     kk = min(k, len(cand))
                     part = (np.argpartition(-vals, kk - 1, axis=1)[:, :kk] if kk < len(cand)
                             else np.broadcast_to(np.arange(kk), (len(rows_q), kk)))
