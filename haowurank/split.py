@@ -113,6 +113,23 @@ def _unique_sorted(values: np.ndarray) -> np.ndarray:
     return s[keep]
 
 
+def _order2(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+    """The stable permutation sorting by (primary, secondary), like ``np.lexsort((s, p))``.
+
+    One argsort of a combined int64 key when it fits (several times faster than lexsort on
+    millions of rows), else lexsort.
+    """
+    p = np.asarray(primary, dtype=np.int64)
+    s = np.asarray(secondary, dtype=np.int64)
+    if len(p) == 0:
+        return np.empty(0, dtype=np.int64)
+    p_lo, s_lo = int(p.min()), int(s.min())
+    p_range, s_range = int(p.max()) - p_lo + 1, int(s.max()) - s_lo + 1
+    if p_range * s_range < 2**62:
+        return np.argsort((p - p_lo) * s_range + (s - s_lo), kind="stable")
+    return np.lexsort((s, p))
+
+
 def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """``np.isin`` for a sorted unique ``sorted_set`` (binary search, linear memory)."""
     if len(sorted_set) == 0:
@@ -156,7 +173,7 @@ def _random_holdout(
     k_per_user = _holdout_counts(n_per_user, fraction)
     # a random order of each user's pairs: sort by (user, uniform key); rank within the user
     gen = rng(seed)
-    order = np.lexsort((gen.random(len(pairs)), pair_user))
+    order = _order2(pair_user, (gen.random(len(pairs)) * 2.0**32).astype(np.int64))
     starts = np.concatenate([[0], np.cumsum(n_per_user)[:-1]])
     rank = np.arange(len(pairs)) - starts[pair_user[order]]
     held = np.zeros(len(pairs), dtype=bool)
@@ -436,7 +453,7 @@ def _per_user_cut(
     out = np.full(n_users, never, dtype=np.int64)
     if len(pair_user) == 0:
         return out
-    order = np.lexsort((-pair_time, pair_user))  # per user, most recent first
+    order = _order2(pair_user, -pair_time)  # per user, most recent first
     u = pair_user[order]
     t = pair_time[order]
     counts = np.bincount(u, minlength=n_users)

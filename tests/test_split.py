@@ -51,7 +51,7 @@ def worlds(draw, timestamps: bool = True):
     return hr.Dataset.from_frames(df)
 
 
-_fast = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_fast = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # ------------------------------------------------------------------ random split
