@@ -171,7 +171,7 @@ class SyntheticWorld:
     quality_sd : float >= 0
         Standard deviation of merchant quality and of item quality around it.
     price_median : float > 0
-        Median price across categories.
+        Median item price (before rounding to shop prices such as 59.99).
     price_sigma : float >= 0
         Log-normal spread of prices within a category (category levels spread by 0.6 in log).
     price_sensitivity : float >= 0
@@ -698,7 +698,8 @@ class _Builder:
         ).astype(np.float32)
         merchant_q = g.normal(0.0, c.quality_sd, m)
         self.quality = (merchant_q[owner] + g.normal(0.0, c.quality_sd, n)).astype(np.float32)
-        raw = c.price_median * cat_price[self.item_cat] * g.lognormal(0.0, c.price_sigma, n)
+        raw = cat_price[self.item_cat] * g.lognormal(0.0, c.price_sigma, n)
+        raw *= c.price_median / np.median(raw)
         self.price = np.maximum(1.0, np.round(raw)) - 0.01  # shop prices: 59.99
         self.logp = _log_price_rel(self.price)
         self.item_feat = np.hstack(
@@ -1111,6 +1112,9 @@ class _Builder:
             "plain_recommend_per_purchase": len(pl["user"]) / max(1, len(pu)),
             "mean_friends": float(len(self.soc_user) / n),
             "blocks": int(len(self.block_user)),
+            "communities": c.communities,
+            "merchants": c.merchants,
+            "degree_cap": c.degree_cap,
         }
         truth = {
             "user_taste": self.user_taste,
