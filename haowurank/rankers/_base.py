@@ -255,11 +255,22 @@ class Ranker:
             out[~use_model] = self._fallback_rows(int((~use_model).sum()))
         return out
 
+    def _id_index(self, which: str) -> pd.Index:
+        """pd.Index of the user or item vocabulary, cached while the vocabulary array is the same
+        object (building it costs O(vocabulary size), too much for every single-user call)."""
+        ids = self.user_ids_ if which == "user" else self.item_ids_
+        cache = self.__dict__.setdefault("_id_index_cache", {})
+        hit = cache.get(which)
+        if hit is None or hit[0] is not ids:
+            hit = (ids, pd.Index(ids))
+            cache[which] = hit
+        return hit[1]
+
     def _user_indices(self, users: Any) -> tuple[np.ndarray, bool]:
         self._check_fitted()
         single = np.isscalar(users) or isinstance(users, str)
         arr = [users] if single else list(users)
-        idx = pd.Index(self.user_ids_).get_indexer(np.asarray(arr, dtype=object)) if arr else np.empty(
+        idx = self._id_index("user").get_indexer(np.asarray(arr, dtype=object)) if arr else np.empty(
             0, dtype=np.int64
         )
         return np.asarray(idx, dtype=np.int64), single
@@ -276,7 +287,7 @@ class Ranker:
         if items is None:
             return None
         arr = np.asarray(list(items), dtype=object)
-        idx = pd.Index(self.item_ids_).get_indexer(arr)
+        idx = self._id_index("item").get_indexer(arr)
         if (idx < 0).any():
             from .._errors import UnknownIdError
 
