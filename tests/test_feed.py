@@ -437,7 +437,7 @@ def test_cf_ranker_pair_scores_equal_dense_scores():
     assert view.uf is not None  # the candidate-only path is taken for factor models
     users = np.repeat(np.arange(10), 4)
     items = np.tile(np.arange(4), 10)
-    got = idx._pair_scores(view, users, items)
+    got = idx._pair_scores(r, view, users, items)
     dense = r.score(list(ds.user_ids[:10]))[:, :4].ravel()
     np.testing.assert_allclose(got, dense, rtol=1e-4, atol=1e-5)
     f = hr.feed.build(ds, r, list(ds.user_ids[:3]), n=5)
@@ -552,3 +552,26 @@ def test_page_equals_build():
         nxt = idx.page(r, u, n=4, cursor=page.next_cursor)
         assert nxt.ranks[:1] == [5] or len(nxt) == 0
         assert [x["item"] for x in page.records()] == page.items
+
+
+def test_refit_in_place_is_seen_by_the_feed():
+    if "als" not in hr.rankers.available():
+        pytest.skip("als ranker not available")
+    ds = small_world()
+    users = list(ds.user_ids[:8])
+    r = hr.rankers.make("als", factors=4, iterations=2, random_state=0).fit(ds)
+    idx = hr.feed.index_for(ds)
+    idx.build(r, users, n=5)  # caches a view of r
+    assert r in idx._views
+    r.set_params(random_state=7, factors=6).fit(ds)  # same object, new factors
+    fresh = hr.rankers.make("als", factors=6, iterations=2, random_state=7).fit(ds)
+    pd.testing.assert_frame_equal(
+        idx.build(r, users, n=5), idx.build(fresh, users, n=5)
+    )
+
+    # the cache does not keep rankers alive
+    import gc
+
+    del r, fresh
+    gc.collect()
+    assert len(idx._views) == 0

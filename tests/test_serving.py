@@ -351,3 +351,16 @@ def test_update_closed_form_ranker(world):
         svc.update()
     with pytest.raises(ValueError, match="timestamp"):
         svc.update(pd.DataFrame({"user": ["y"], "item": [item]}))
+
+
+def test_small_and_large_id_lookups_agree(world):
+    """Ranker id lookup: a dict for a few ids, pandas for many; both give the same indices."""
+    r = hr.rankers.make("popularity").fit(world)
+    many = list(world.user_ids[:30]) + ["never-seen", np.str_(world.user_ids[3])]
+    big, _ = r._user_indices(many)
+    small = np.concatenate([r._user_indices(u)[0] for u in many])
+    np.testing.assert_array_equal(big, small)
+    assert small[-2] == -1 and small[-1] == 3
+    inter = pd.DataFrame({"user": [1, 2, 3], "item": [7, 8, 9]})
+    ri = hr.rankers.make("popularity").fit(hr.Dataset.from_frames(inter))
+    np.testing.assert_array_equal(ri._user_indices([np.int64(2), 3, 99, True])[0], [1, 2, -1, -1])

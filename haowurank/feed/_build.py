@@ -7,7 +7,9 @@ import hashlib
 import json
 import logging
 import math
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -172,7 +174,7 @@ def ranker_fingerprint(ranker: Any) -> str:
 class _RankerView:
     """How to score (viewer, item) pairs with one ranker on this index's vocabularies."""
 
-    ranker: Any
+    ranker: Any  # a weak reference (or None): the cache must not keep old rankers alive
     umap: np.ndarray | None  # dataset user index -> ranker user index (-1 unknown); None: same
     imap: np.ndarray | None  # dataset item index -> ranker item index; None: same
     key: str
@@ -242,7 +244,8 @@ class FeedIndex:
         self._user_pos = {u: k for k, u in enumerate(ds.user_ids.tolist())}
         self._kind_pa = pa.array(list(KINDS), type=pa.string())
         self._snapshots: dict[tuple, str] = {}
-        self._views: dict[int, _RankerView] = {}
+        self._views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._views_lock = threading.Lock()
         self._repurch_cache: dict[tuple[str, ...], np.ndarray] = {}
         h = hashlib.blake2b(digest_size=12)
         h.update(self.graph.fingerprint.encode())
@@ -264,11 +267,14 @@ class FeedIndex:
                 f"Got {type(ranker).__name__} instead."
             )
         ranker._check_fitted()
-        cached = self._views.get(id(ranker))
+        model = getattr(ranker, "model_", None)
+        # a refit or an update replaces these arrays: then the cached view is stale
+        state = (ranker.user_ids_, ranker.item_ids_, ranker.fallback_, ranker.seen_,
+                 getattr(model, "user_factors", None), getattr(model, "item_factors", None))
+        cached = self._views.get(ranker)
         if (
-            cached is not None and cached.ranker is ranker
-            and cached.extra.get("uids") is ranker.user_ids_
-            and cached.extra.get("iids") is ranker.item_ids_
+            cached is not None and cached.ranker() is ranker
+            and all(a is b for a, b in zip(cached.extra["state"], state))
             and (ranker_key is None or cached.key == ranker_key)
         ):
             return cached
@@ -280,13 +286,12 @@ class FeedIndex:
             return pd.Index(theirs).get_indexer(np.asarray(ours, dtype=object)).astype(np.int64)
 
         view = _RankerView(
-            ranker,
+            weakref.ref(ranker),
             mapping(ds.user_ids, ranker.user_ids_),
             mapping(ds.item_ids, ranker.item_ids_),
             ranker_key or ranker_fingerprint(ranker),
-            extra={"uids": ranker.user_ids_, "iids": ranker.item_ids_},
+            extra={"state": state},
         )
-        model = getattr(ranker, "model_", None)
         uf = getattr(model, "user_factors", None)
         itf = getattr(model, "item_factors", None)
         if (
@@ -296,14 +301,14 @@ class FeedIndex:
             and _factors_match(ranker, uf, itf)
         ):
             view.uf, view.itf = uf, itf
-        if len(self._views) > 8:
-            self._views.clear()
-        self._views[id(ranker)] = view
+        with self._views_lock:
+            self._views[ranker] = view
         return view
 
-    def _pair_scores(self, view: _RankerView, vglob: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def _pair_scores(
+        self, r: Any, view: _RankerView, vglob: np.ndarray, items: np.ndarray
+    ) -> np.ndarray:
         """Ranker scores of (viewer, item) pairs at dataset indices; NaN where none."""
-        r = view.ranker
         ru = vglob if view.umap is None else view.umap[vglob]
         ri = items.astype(np.int64) if view.imap is None else view.imap[items]
         out = np.full(len(items), np.nan, dtype=np.float32)
@@ -447,7 +452,7 @@ class FeedIndex:
             offset = 0
             if now_s is None:
                 now_s = self.default_now
-        return _Request(view, cfg, ulist, vidx, n, offset, offset + n, now_s, snapshot,
+        return _Request(ranker, view, cfg, ulist, vidx, n, offset, offset + n, now_s, snapshot,
                         rep_spec, vectors)
 
     def _lookup_users(self, ulist: list) -> np.ndarray:
@@ -595,8 +600,8 @@ class FeedIndex:
         seg = np.repeat(np.arange(len(vst)), np.diff(np.append(vst, len(pv))))
         smax = np.maximum.reduceat(strength, vst)[seg]
         sn = strength / np.where(smax > 0, smax, 1.0)
-        if view.ranker is not None:
-            r = self._pair_scores(view, vidx[pv], pi).astype(np.float64)
+        if req.ranker is not None:
+            r = self._pair_scores(req.ranker, view, vidx[pv], pi).astype(np.float64)
             r[~np.isfinite(r)] = np.nan
             rmin = np.fmin.reduceat(r, vst)[seg]
             rmax = np.fmax.reduceat(r, vst)[seg]
@@ -776,6 +781,7 @@ def _concat(parts: list[dict[str, Any]], ulist: list, index: FeedIndex) -> pd.Da
 
 @dataclass(frozen=True)
 class _Request:
+    ranker: Any
     view: _RankerView
     cfg: FeedConfig
     ulist: list

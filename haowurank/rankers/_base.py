@@ -270,10 +270,28 @@ class Ranker:
         self._check_fitted()
         single = np.isscalar(users) or isinstance(users, str)
         arr = [users] if single else list(users)
+        if 0 < len(arr) <= 16:  # a dict beats pandas' per-call overhead for a few ids
+            pos = self._id_positions("user")
+            idx = np.fromiter(
+                (-1 if isinstance(u, bool | np.bool_) else
+                 pos.get(u.item() if isinstance(u, np.generic) else u, -1) for u in arr),
+                dtype=np.int64, count=len(arr),
+            )
+            return idx, single
         idx = self._id_index("user").get_indexer(np.asarray(arr, dtype=object)) if arr else np.empty(
             0, dtype=np.int64
         )
         return np.asarray(idx, dtype=np.int64), single
+
+    def _id_positions(self, which: str) -> dict:
+        """{id: index} of the user or item vocabulary, cached like :meth:`_id_index`."""
+        ids = self.user_ids_ if which == "user" else self.item_ids_
+        cache = self.__dict__.setdefault("_id_index_cache", {})
+        hit = cache.get(which + ":dict")
+        if hit is None or hit[0] is not ids:
+            hit = (ids, {u: k for k, u in enumerate(ids.tolist())})
+            cache[which + ":dict"] = hit
+        return hit[1]
 
     def _check_n(self, n: Any, where: str) -> int:
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
