@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .._dataset import KINDS, Dataset
 
@@ -88,12 +88,24 @@ def _implicit():
     return implicit
 
 
+_CONTROLLER: list = []
+
+
+def _blas_controller() -> ThreadpoolController:
+    """One ThreadpoolController for the process: ``threadpool_limits`` rescans every loaded
+    library on each call (milliseconds, far more than a single-user recommend)."""
+    if not _CONTROLLER:
+        _implicit()  # its BLAS libraries are loaded before the controller looks for them
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 @contextlib.contextmanager
 def _quiet_blas():
     """One BLAS thread (implicit's own recommendation: parallelism comes from its OpenMP loops,
     and a BLAS thread pool on top of it slows fitting down severely) and no CSR-conversion
     chatter from implicit."""
-    with threadpool_limits(1, "blas"), warnings.catch_warnings():
+    with _blas_controller().limit(limits=1, user_api="blas"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Method expects CSR input")
         warnings.filterwarnings("ignore", message=".*configured to use .* threads")
         yield
