@@ -227,9 +227,20 @@ def line_chart(title: str, x: str, x_sort: list[str], y: str, domain: list[str])
     }
 
 
+#: Fixed colours (Tableau 10) for the simulation configs, so one key serves every chart.
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+           "#ff9da7", "#9c755f", "#bab0ac"]
+
+
+def config_colors(configs: list[str]) -> dict[str, str]:
+    return {c: PALETTE[j % len(PALETTE)] for j, c in enumerate(configs)}
+
+
 def band_chart(metric: str, configs: list[str], level: float) -> dict:
     x = {"field": "day", "type": "quantitative", "title": "day"}
-    color = _color("config", configs)
+    colors = config_colors(configs)
+    color = {"field": "config", "type": "nominal", "legend": None,
+             "scale": {"domain": list(colors), "range": list(colors.values())}}
     return {
         "title": metric,
         "height": 220,
@@ -253,6 +264,14 @@ def band_chart(metric: str, configs: list[str], level: float) -> dict:
 
 
 NUM = st.column_config.NumberColumn
+FEED_FIRST = ["rank", "title", "explanation", "endorsers", "merchant", "score"]
+SEARCH_FIRST = ["rank", "title", "explanation", "score", "search_rank", "n_friend_recommenders"]
+
+
+def first_columns(frame: pd.DataFrame, first: list[str]) -> list[str]:
+    """Show the columns people read first (explanations before ids), then the rest."""
+    head = [c for c in first if c in frame]
+    return head + [c for c in frame.columns if c not in head]
 
 
 def number_columns(frame: pd.DataFrame) -> dict:
@@ -363,73 +382,6 @@ with tab_off:
         st.download_button("Download the offline table (CSV)", report.to_csv_bytes(full),
                            file_name="haowurank_offline.csv", mime="text/csv", key="dl_offline")
 
-# ---------------------------------------------------------------- simulation
-with tab_sim:
-    st.subheader("Simulated comparison over time")
-    st.caption(
-        "Each strategy ranks feeds and search for a simulated circle of buyers, endorsers and "
-        "messaging merchants. Replicates share worlds and random streams across strategies "
-        "(common random numbers); bands are t-intervals across replicates. The simulation runs "
-        "on a synthetic world (real data carry no ground truth)."
-        + (f" Homophily follows the sidebar ({S['homophily']:.2f})." if S["world"] == SYNTHETIC
-           else "")
-    )
-    with st.form("sim_form"):
-        c1, c2, c3, c4 = st.columns(4)
-        c1.number_input("Simulated users", 50, 50_000, step=250, key="sim_users")
-        c2.number_input("Items", 20, 20_000, step=100, key="sim_items")
-        c3.number_input("Days", 1, 365, key="sim_days")
-        c4.number_input("Replicates", 1, 20, key="sim_reps")
-        st.multiselect("Merchant messaging policies", POLICIES, key="messaging")
-        pressed = st.form_submit_button("Run simulation", type="primary")
-    if pressed:
-        S["sim"] = True
-    if S["sim"] and strategies and S["messaging"]:
-        world_knobs = {"homophily": float(S["homophily"])} if S["world"] == SYNTHETIC else {}
-        base = hr.sim.SimulationConfig(
-            n_users=int(S["sim_users"]), n_items=int(S["sim_items"]), days=int(S["sim_days"]),
-            seed=int(S["seed"]) if S["world"] == SYNTHETIC else 0, world=world_knobs,
-        )
-        policies = list(S["messaging"])
-        configs = {
-            (s if len(policies) == 1 and policies[0] == "none" else f"{s}/{p}"):
-                {"strategy": s, "messaging": p}
-            for s in strategies for p in policies
-        }
-        bar = st.progress(0.0, text="Simulating...")
-        study = simulation(base, configs, int(S["sim_reps"]),
-                           lambda f, msg: bar.progress(f, text=msg))
-        bar.empty()
-        labels = study.configs
-        groups = report.SIM_CHART_METRICS
-        cumulative = st.toggle("Running totals for counts (orders, GMV, endorsements, ...)",
-                               value=True, key="sim_cumulative")
-        counts = {"orders", "gmv", "endorsements", "reshares", "messages_sent", "message_orders",
-                  "complaints", "opt_outs"}
-        for group, metrics in groups.items():
-            st.markdown(f"**{group.capitalize()}**")
-            cols = st.columns(len(metrics))
-            for col, m in zip(cols, metrics):
-                b = study.bands([m], cumulative=cumulative and m in counts)
-                col.vega_lite_chart(b, band_chart(m, labels, study.level), width="stretch")
-        st.markdown(f"**Run totals** (mean and {study.level:.0%} interval over "
-                    f"{int(S['sim_reps'])} replicates)")
-        summary = study.table()
-        st.dataframe(summary, hide_index=True, column_config=number_columns(summary),
-                     width="stretch")
-        d1, d2, d3 = st.columns(3)
-        d1.download_button("Summary (CSV)", report.to_csv_bytes(study.summary),
-                           file_name="haowurank_sim_summary.csv", mime="text/csv", key="dl_sim")
-        d2.download_button("Daily, every replicate (CSV)", report.to_csv_bytes(study.daily),
-                           file_name="haowurank_sim_daily.csv", mime="text/csv", key="dl_daily")
-        d3.download_button("Runs (CSV)", report.to_csv_bytes(study.runs),
-                           file_name="haowurank_sim_runs.csv", mime="text/csv", key="dl_runs")
-    elif S["sim"]:
-        st.info("Choose at least one strategy and one messaging policy.")
-    else:
-        st.info("Set the simulation up and press **Run simulation** (the defaults take a few "
-                "seconds).")
-
 # ---------------------------------------------------------------- one user
 with tab_user:
     st.subheader("One user's friends' feed and search, under two strategies")
@@ -475,7 +427,7 @@ with tab_user:
                 col.info("Empty: no friend of this user endorsed anything they may see.")
             else:
                 col.dataframe(f, hide_index=True, column_config=number_columns(f),
-                              width="stretch")
+                              column_order=first_columns(f, FEED_FIRST), width="stretch")
         st.markdown("**Search**")
         st.text_input("Search text", key="q")
         cols = st.columns(len(pair))
@@ -489,7 +441,7 @@ with tab_user:
                 col.info("No item matches this text.")
             else:
                 col.dataframe(hits, hide_index=True, column_config=number_columns(hits),
-                              width="stretch")
+                              column_order=first_columns(hits, SEARCH_FIRST), width="stretch")
                 hits_all.append(hits.assign(strategy=s, list="search"))
         dl = pd.concat(
             [f.assign(strategy=s, list="feed") for s, f in feeds.items()] + hits_all,
@@ -497,5 +449,83 @@ with tab_user:
         )
         st.download_button("Download this user's lists (CSV)", report.to_csv_bytes(dl),
                            file_name=f"haowurank_user_{user}.csv", mime="text/csv", key="dl_user")
+
+# ---------------------------------------------------------------- simulation
+with tab_sim:
+    st.subheader("Simulated comparison over time")
+    st.caption(
+        "Each strategy ranks feeds and search for a simulated circle of buyers, endorsers and "
+        "messaging merchants. Replicates share worlds and random streams across strategies "
+        "(common random numbers); bands are t-intervals across replicates. The simulation runs "
+        "on a synthetic world (real data carry no ground truth)."
+        + (f" Homophily follows the sidebar ({S['homophily']:.2f})." if S["world"] == SYNTHETIC
+           else "")
+    )
+    with st.form("sim_form"):
+        c1, c2, c3, c4 = st.columns(4)
+        c1.number_input("Simulated users", 50, 50_000, step=250, key="sim_users")
+        c2.number_input("Items", 20, 20_000, step=100, key="sim_items")
+        c3.number_input("Days", 1, 365, key="sim_days")
+        c4.number_input("Replicates", 1, 20, key="sim_reps")
+        st.multiselect("Merchant messaging policies", POLICIES, key="messaging")
+        pressed = st.form_submit_button("Run simulation", type="primary")
+    if pressed:
+        S["sim"] = True
+    if S["sim"] and strategies and S["messaging"]:
+        world_knobs = {"homophily": float(S["homophily"])} if S["world"] == SYNTHETIC else {}
+        base = hr.sim.SimulationConfig(
+            n_users=int(S["sim_users"]), n_items=int(S["sim_items"]), days=int(S["sim_days"]),
+            seed=int(S["seed"]) if S["world"] == SYNTHETIC else 0, world=world_knobs,
+        )
+        policies = list(S["messaging"])
+        configs = {
+            (s if len(policies) == 1 and policies[0] == "none" else f"{s}/{p}"):
+                {"strategy": s, "messaging": p}
+            for s in strategies for p in policies
+        }
+        bar = st.progress(0.0, text="Simulating...")
+        study = simulation(base, configs, int(S["sim_reps"]),
+                           lambda f, msg: bar.progress(f, text=msg))
+        bar.empty()
+        labels = study.configs
+        groups = report.SIM_CHART_METRICS
+        st.markdown(
+            " &nbsp; ".join(f'<span style="color:{c}">&#9632;</span> {lab}'
+                            for lab, c in config_colors(labels).items()),
+            unsafe_allow_html=True,
+        )
+        cumulative = st.toggle("Running totals for counts (orders, GMV, endorsements, ...)",
+                               value=True, key="sim_cumulative")
+        counts = {"orders", "gmv", "endorsements", "reshares", "messages_sent", "message_orders",
+                  "complaints", "opt_outs"}
+        for group, metrics in groups.items():
+            st.markdown(f"**{group.capitalize()}**")
+            cols = st.columns(len(metrics))
+            for col, m in zip(cols, metrics):
+                b = study.bands([m], cumulative=cumulative and m in counts)
+                col.vega_lite_chart(b, band_chart(m, labels, study.level), width="stretch")
+        st.markdown(f"**Run totals** (mean and {study.level:.0%} interval over "
+                    f"{int(S['sim_reps'])} replicates)")
+        summary = study.table(report.SIM_KEY_METRICS)
+        st.dataframe(summary, hide_index=True, column_config=number_columns(summary),
+                     width="stretch")
+        if len(labels) > 1:
+            with st.expander(f"Paired differences to {labels[0]} (same worlds and random "
+                             f"streams; an interval that excludes 0 is a resolved difference)"):
+                diffs = study.diff_table(report.SIM_KEY_METRICS)
+                st.dataframe(diffs, hide_index=True, column_config=number_columns(diffs),
+                             width="stretch")
+        d1, d2, d3 = st.columns(3)
+        d1.download_button("Summary (CSV)", report.to_csv_bytes(study.summary),
+                           file_name="haowurank_sim_summary.csv", mime="text/csv", key="dl_sim")
+        d2.download_button("Daily, every replicate (CSV)", report.to_csv_bytes(study.daily),
+                           file_name="haowurank_sim_daily.csv", mime="text/csv", key="dl_daily")
+        d3.download_button("Runs (CSV)", report.to_csv_bytes(study.runs),
+                           file_name="haowurank_sim_runs.csv", mime="text/csv", key="dl_runs")
+    elif S["sim"]:
+        st.info("Choose at least one strategy and one messaging policy.")
+    else:
+        st.info("Set the simulation up and press **Run simulation** (the defaults take a few "
+                "seconds).")
 
 share_view()

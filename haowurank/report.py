@@ -38,6 +38,7 @@ from ._dataset import Dataset
 __all__ = [
     "DATASET_FOLDERS",
     "SIM_CHART_METRICS",
+    "SIM_KEY_METRICS",
     "SimStudy",
     "cold_start_curve",
     "data_root",
@@ -64,6 +65,13 @@ DATASET_FOLDERS: dict[str, tuple[str, ...]] = {
     "filmtrust": ("filmtrust",),
     "ciaodvd": ("ciaodvd", "ciao-dvd"),
 }
+
+#: Run-level metrics people read first (``hr.sim.SUMMARY_METRICS`` has them all).
+SIM_KEY_METRICS: tuple[str, ...] = (
+    "orders", "gmv", "repurchase_rate", "endorsements", "cascade_size_mean",
+    "merchant_exposure_gini", "longtail_impression_share", "longtail_gmv_share", "messages_sent",
+    "message_orders", "complaints", "opt_outs",
+)
 
 #: Daily simulation metrics worth a curve, grouped as the dashboard shows them.
 SIM_CHART_METRICS: dict[str, tuple[str, ...]] = {
@@ -332,6 +340,25 @@ class SimStudy:
         wide = wide[cols]
         wide.columns = [m if stat == "mean" else f"{m} {stat}" for stat, m in cols]
         return wide.loc[self.configs].reset_index()
+
+    def diff_table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """Wide: paired difference of each config to the first one, per metric, with its interval.
+
+        Columns ``config`` and, per metric, ``"<metric> diff"``, ``"... diff_ci_low"``,
+        ``"... diff_ci_high"``; the first config's row is left out (its differences are 0).
+        """
+        s = self.summary
+        if metrics is not None:
+            s = s[s["metric"].isin(list(metrics))]
+        first = self.configs[0]
+        s = s[s["config"] != first]
+        mets = list(dict.fromkeys(s["metric"]))
+        stats = ("diff", "diff_ci_low", "diff_ci_high")
+        wide = s.pivot(index="config", columns="metric", values=list(stats))
+        cols = [(stat, m) for m in mets for stat in stats]
+        wide = wide[cols]
+        wide.columns = [f"{m} {stat}" for stat, m in cols]
+        return wide.loc[[c for c in self.configs if c != first]].reset_index()
 
     def bands(self, metrics: Sequence[str], *, cumulative: bool = False) -> pd.DataFrame:
         """Mean and t-interval across replicates per (config, day, metric), for band charts.
@@ -629,7 +656,7 @@ def default_query(ds: Dataset, user: Any) -> str:
     sub = items[items["item"].isin(mine)] if len(mine) else items.head(0)
     for frame in (sub, items):
         if "category" in frame and frame["category"].notna().any():
-            return str(frame["category"].dropna().value_counts().index[0])
+            return str(frame["category"].dropna().value_counts().index[0]).replace("_", " ")
         if "title" in frame and frame["title"].notna().any():
             words = frame["title"].dropna().astype(str).str.split().str[0].dropna()
             if len(words):

@@ -199,7 +199,7 @@ def test_simulation_run_with_bands_and_library_numbers():
     at.button[0].click().run()
     _ok(at)
     assert _qp(at, "sim") == "1"
-    summary = [d.value for d in at.dataframe if "config" in d.value]
+    summary = [d.value for d in at.dataframe if "orders ci_low" in d.value]
     assert len(summary) == 1
     shown = summary[0]
     labels = ["popularity/none", "popularity/spammer", "trust/none", "trust/spammer"]
@@ -216,6 +216,13 @@ def test_simulation_run_with_bands_and_library_numbers():
                                    rtol=1e-12, err_msg=m)
         np.testing.assert_allclose(shown[f"{m} ci_low"].to_numpy(),
                                    expect.loc[labels, "ci_low"].to_numpy(), rtol=1e-12, err_msg=m)
+    # paired differences to the first config, as hr.sim.compare computes them
+    diffs = [d.value for d in at.dataframe if "orders diff" in d.value]
+    assert len(diffs) == 1 and list(diffs[0]["config"]) == labels[1:]
+    expect = lib.summary[lib.summary["metric"] == "orders"].set_index("config").loc[labels[1:]]
+    for stat in ("diff", "diff_ci_low", "diff_ci_high"):
+        np.testing.assert_allclose(diffs[0][f"orders {stat}"].to_numpy(), expect[stat].to_numpy(),
+                                   rtol=1e-12)
     # spammers send messages, the no-messaging configs none
     assert (shown.set_index("config").loc[["popularity/none", "trust/none"], "messages_sent"]
             == 0).all()
@@ -223,12 +230,12 @@ def test_simulation_run_with_bands_and_library_numbers():
     # a rerun (another widget) keeps the simulated view without recomputing it
     at.toggle(key="sim_cumulative").set_value(False).run()
     _ok(at)
-    assert len([d for d in at.dataframe if "config" in d.value]) == 1
+    assert len([d for d in at.dataframe if "orders ci_low" in d.value]) == 1
 
 
 def test_simulation_from_a_shared_link_runs_on_load():
     at = _app(strategies="popularity", sim="1", sim_users="120", sim_items="50", sim_days="3",
               sim_reps="2")
     _ok(at)
-    shown = [d.value for d in at.dataframe if "config" in d.value]
+    shown = [d.value for d in at.dataframe if "orders ci_low" in d.value]
     assert len(shown) == 1 and list(shown[0]["config"]) == ["popularity"]

@@ -124,7 +124,8 @@ def test_dashboard_in_headless_chromium(server, browser):
 
     ARTIFACTS.mkdir(exist_ok=True)
     # a small world keeps the check quick; the URL parameters are part of what is tested
-    browser.get(server + "/?world=synthetic&n_users=600&n_items=300")
+    browser.get(server + "/?world=synthetic&n_users=600&n_items=300"
+                "&sim_users=200&sim_items=80&sim_days=5&sim_reps=2")
     wait = WebDriverWait(browser, TIMEOUT, poll_frequency=0.5)
     try:
         wait.until(EC.presence_of_element_located(
@@ -146,3 +147,22 @@ def test_dashboard_in_headless_chromium(server, browser):
         assert name in body
     assert "n_users=600" in browser.current_url and "world=synthetic" in browser.current_url
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+    # the simulation: its tab, its button, the progress bar, then the bands and the totals
+    tab = next(t for t in browser.find_elements(By.CSS_SELECTOR, '[role="tab"]')
+               if "Simulation" in t.text)
+    tab.click()
+    wait.until(lambda d: any("Run simulation" in b.text
+                             for b in d.find_elements(By.TAG_NAME, "button")))
+    next(b for b in browser.find_elements(By.TAG_NAME, "button")
+         if "Run simulation" in b.text).click()
+    try:
+        wait.until(lambda d: "Run totals" in d.find_element(By.TAG_NAME, "body").text
+                   or d.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'))
+        time.sleep(1.0)
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-simulation.png"))
+    errors = _page_errors(browser)
+    assert not errors, errors
+    assert "sim=1" in browser.current_url
+    assert len(browser.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')) >= 10
