@@ -436,7 +436,7 @@ def test_callback_per_day_and_early_stop(world):
         seen.append((day, metrics["orders"]))
         return day < 2
 
-    r = hr.sim.run(cfg(days=8), dataset=world, callback=cb)
+    r = hr.sim.run(cfg(days=8), dataset=world, callback=cb, show_progress=True)
     assert [d for d, _ in seen] == [0, 1, 2]
     assert len(r.daily) == 3
     assert [o for _, o in seen] == r.daily["orders"].tolist()
