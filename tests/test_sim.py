@@ -477,3 +477,17 @@ def test_world_without_endorsements_runs():
     assert r.first_event_id == 0 and len(r.initial_endorsements) == 0
     assert r.daily["feed_sessions"].iloc[0] == 0  # nothing to show in any feed on day 0
     assert r.daily["orders"].sum() > 0
+
+
+def test_impressions_can_be_logged(world):
+    r = hr.sim.run(cfg(days=3, log_impressions=True), dataset=world)
+    imp = r.events[r.events["type"] == "impression"]
+    per_day = imp.groupby("day").size().reindex(r.daily["day"], fill_value=0).to_numpy()
+    np.testing.assert_array_equal(per_day, r.daily["impressions"].to_numpy())
+    assert (imp["rank"] >= 0).all() and imp["channel"].notna().all()
+    # every click was an impression of that day
+    clicks = r.events[r.events["type"] == "click"][["day", "user", "item"]]
+    both = clicks.merge(imp[["day", "user", "item"]], how="left", indicator=True)
+    assert (both["_merge"] == "both").all()
+    feed = imp[imp["channel"] == "feed"]
+    assert feed.groupby(["day", "user"]).size().max() <= r.config.feed_size
