@@ -383,6 +383,7 @@ with tab_off:
                            file_name="haowurank_offline.csv", mime="text/csv", key="dl_offline")
 
 # ---------------------------------------------------------------- one user
+search_slot = None
 with tab_user:
     st.subheader("One user's friends' feed and search, under two strategies")
     cand = users_to_inspect(wkey)
@@ -428,27 +429,7 @@ with tab_user:
             else:
                 col.dataframe(f, hide_index=True, column_config=number_columns(f),
                               column_order=first_columns(f, FEED_FIRST), width="stretch")
-        st.markdown("**Search**")
-        st.text_input("Search text", key="q")
-        cols = st.columns(len(pair))
-        idx = search_index(wkey)
-        hits_all = []
-        for col, s in zip(cols, pair):
-            col.markdown(f"*{s}* (search score blended with the strategy's score)")
-            hits = (report.search_with_ranker(idx, rankers[s], S["q"], user, n=10)
-                    if S["q"].strip() else pd.DataFrame())
-            if hits.empty:
-                col.info("No item matches this text.")
-            else:
-                col.dataframe(hits, hide_index=True, column_config=number_columns(hits),
-                              column_order=first_columns(hits, SEARCH_FIRST), width="stretch")
-                hits_all.append(hits.assign(strategy=s, list="search"))
-        dl = pd.concat(
-            [f.assign(strategy=s, list="feed") for s, f in feeds.items()] + hits_all,
-            ignore_index=True,
-        )
-        st.download_button("Download this user's lists (CSV)", report.to_csv_bytes(dl),
-                           file_name=f"haowurank_user_{user}.csv", mime="text/csv", key="dl_user")
+        search_slot = st.container()  # filled last: it imports and indexes the most
 
 # ---------------------------------------------------------------- simulation
 with tab_sim:
@@ -471,6 +452,34 @@ with tab_sim:
         pressed = st.form_submit_button("Run simulation", type="primary")
     if pressed:
         S["sim"] = True
+    sim_slot = st.container()
+
+# ---------------------------------------------------------------- search (after everything cheap)
+if search_slot is not None:
+    with search_slot:
+        st.markdown("**Search**")
+        st.text_input("Search text", key="q")
+        cols = st.columns(len(pair))
+        idx = search_index(wkey)
+        hits_all = []
+        for col, s in zip(cols, pair):
+            col.markdown(f"*{s}* (search score blended with the strategy's score)")
+            hits = (report.search_with_ranker(idx, rankers[s], S["q"], user, n=10)
+                    if S["q"].strip() else pd.DataFrame())
+            if hits.empty:
+                col.info("No item matches this text.")
+            else:
+                col.dataframe(hits, hide_index=True, column_config=number_columns(hits),
+                              column_order=first_columns(hits, SEARCH_FIRST), width="stretch")
+                hits_all.append(hits.assign(strategy=s, list="search"))
+        dl = pd.concat(
+            [f.assign(strategy=s, list="feed") for s, f in feeds.items()] + hits_all,
+            ignore_index=True,
+        )
+        st.download_button("Download this user's lists (CSV)", report.to_csv_bytes(dl),
+                           file_name=f"haowurank_user_{user}.csv", mime="text/csv", key="dl_user")
+# ---------------------------------------------------------------- simulation results
+with sim_slot:
     if S["sim"] and strategies and S["messaging"]:
         world_knobs = {"homophily": float(S["homophily"])} if S["world"] == SYNTHETIC else {}
         base = hr.sim.SimulationConfig(
