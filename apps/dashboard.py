@@ -236,9 +236,10 @@ def config_colors(configs: list[str]) -> dict[str, str]:
     return {c: PALETTE[j % len(PALETTE)] for j, c in enumerate(configs)}
 
 
-def band_chart(metric: str, configs: list[str], level: float) -> dict:
+def band_chart(metric: str, configs: list[str], level: float, shown: list[str]) -> dict:
+    """Mean line and interval band per config; colours fixed by the order of ``configs``."""
     x = {"field": "day", "type": "quantitative", "title": "day"}
-    colors = config_colors(configs)
+    colors = {c: v for c, v in config_colors(configs).items() if c in shown}
     color = {"field": "config", "type": "nominal", "legend": None,
              "scale": {"domain": list(colors), "range": list(colors.values())}}
     return {
@@ -370,13 +371,13 @@ with tab_off:
             part = long[long["panel"] == panel]
             if len(part):
                 col.vega_lite_chart(part, grouped_bars(title, strategies), width="stretch")
-        curve = report.cold_start_curve(per_user, k)
+        curve = report.cold_start_curve(per_user, k, min_users=10)
         if len(curve):
             order = list(dict.fromkeys(curve["history"]))
             st.vega_lite_chart(
                 curve,
-                line_chart(f"NDCG@{k} by length of the training history", "history", order,
-                           f"NDCG@{k}", strategies),
+                line_chart(f"NDCG@{k} by length of the training history (groups of >= 10 "
+                           f"test users)", "history", order, f"NDCG@{k}", strategies),
                 width="stretch",
             )
         st.download_button("Download the offline table (CSV)", report.to_csv_bytes(full),
@@ -503,16 +504,23 @@ with sim_slot:
                             for lab, c in config_colors(labels).items()),
             unsafe_allow_html=True,
         )
-        cumulative = st.toggle("Running totals for counts (orders, GMV, endorsements, ...)",
+        t1, t2 = st.columns(2)
+        cumulative = t1.toggle("Running totals for counts (orders, GMV, endorsements, ...)",
                                value=True, key="sim_cumulative")
+        paired = t2.toggle(f"Differences to {labels[0]} (paired per replicate: sharper)",
+                           value=False, key="sim_paired", disabled=len(labels) < 2)
+        paired = paired and len(labels) > 1
+        shown_labels = labels[1:] if paired else labels
         counts = {"orders", "gmv", "endorsements", "reshares", "messages_sent", "message_orders",
                   "complaints", "opt_outs"}
         for group, metrics in groups.items():
             st.markdown(f"**{group.capitalize()}**")
             cols = st.columns(len(metrics))
             for col, m in zip(cols, metrics):
-                b = study.bands([m], cumulative=cumulative and m in counts)
-                col.vega_lite_chart(b, band_chart(m, labels, study.level), width="stretch")
+                b = study.bands([m], cumulative=cumulative and m in counts,
+                                paired_to=labels[0] if paired else None)
+                col.vega_lite_chart(b, band_chart(m, labels, study.level, shown_labels),
+                                    width="stretch")
         st.markdown(f"**Run totals** (mean and {study.level:.0%} interval over "
                     f"{int(S['sim_reps'])} replicates)")
         summary = study.table(report.SIM_KEY_METRICS)

@@ -260,7 +260,9 @@ def offline_long(table: pd.DataFrame, k: int) -> pd.DataFrame:
 _BUCKETS = (0, 2, 5, 10, 20, 50, math.inf)
 
 
-def cold_start_curve(per_user: Mapping[str, pd.DataFrame], k: int) -> pd.DataFrame:
+def cold_start_curve(
+    per_user: Mapping[str, pd.DataFrame], k: int, *, min_users: int = 1
+) -> pd.DataFrame:
     """Accuracy by length of the training history, per strategy.
 
     Parameters
@@ -268,6 +270,8 @@ def cold_start_curve(per_user: Mapping[str, pd.DataFrame], k: int) -> pd.DataFra
     per_user : dict strategy -> DataFrame
         The per-user frames of ``haowurank.evaluate(..., per_user=True)``.
     k : int
+    min_users : int
+        Leave out buckets with fewer test users (their means are noise).
 
     Returns
     -------
@@ -294,7 +298,7 @@ def cold_start_curve(per_user: Mapping[str, pd.DataFrame], k: int) -> pd.DataFra
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     if len(out):
         out["history"] = out["history"].astype(str)
-        out = out[out["users"] > 0].reset_index(drop=True)
+        out = out[out["users"] >= max(1, int(min_users))].reset_index(drop=True)
     return out
 
 
@@ -360,7 +364,13 @@ class SimStudy:
         wide.columns = [f"{m} {stat}" for stat, m in cols]
         return wide.loc[[c for c in self.configs if c != first]].reset_index()
 
-    def bands(self, metrics: Sequence[str], *, cumulative: bool = False) -> pd.DataFrame:
+    def bands(
+        self,
+        metrics: Sequence[str],
+        *,
+        cumulative: bool = False,
+        paired_to: str | None = None,
+    ) -> pd.DataFrame:
         """Mean and t-interval across replicates per (config, day, metric), for band charts.
 
         Parameters
@@ -369,6 +379,10 @@ class SimStudy:
             Daily columns.
         cumulative : bool
             Bands of each replicate's running total (for counts such as orders, GMV).
+        paired_to : str, optional
+            A config label: bands of each replicate's difference to that config on the same day
+            (common random numbers make these much narrower than the bands of the levels, which
+            also carry the spread between replicate worlds). The reference config is left out.
 
         Returns
         -------
@@ -380,18 +394,29 @@ class SimStudy:
         unknown = [m for m in metrics if m not in self.daily]
         if unknown:
             raise KeyError(f"Unknown daily metric(s) {unknown}; known: {list(self.daily.columns)}.")
+        if paired_to is not None and paired_to not in self.configs:
+            raise ValueError(
+                f"The 'paired_to' parameter of SimStudy.bands must be one of the configs "
+                f"{self.configs}. Got {paired_to!r} instead."
+            )
         d = self.daily.sort_values(["config", "replicate", "day"])
         rows = []
         for m in metrics:
             vals = d[m].astype(np.float64)
             if cumulative:
                 vals = vals.groupby([d["config"], d["replicate"]]).cumsum()
-            frame = pd.DataFrame({"config": d["config"], "day": d["day"], "v": vals})
+            frame = pd.DataFrame({"config": d["config"], "replicate": d["replicate"],
+                                  "day": d["day"], "v": vals})
+            if paired_to is not None:
+                ref = frame[frame["config"] == paired_to].set_index(["replicate", "day"])["v"]
+                frame = frame[frame["config"] != paired_to]
+                base = ref.reindex(pd.MultiIndex.from_frame(frame[["replicate", "day"]]))
+                frame = frame.assign(v=frame["v"].to_numpy() - base.to_numpy())
             for (cfg, day), g in frame.groupby(["config", "day"], sort=False):
                 mu, lo, hi, _ = mean_ci(g["v"].to_numpy(), self.level)
                 rows.append((cfg, int(day), m, mu, lo, hi, len(g)))
-        out = pd.DataFrame(rows, columns=["config", "day", "metric", "mean", "ci_low", "ci_high", "n"])
-        return out
+        return pd.DataFrame(rows, columns=["config", "day", "metric", "mean", "ci_low", "ci_high",
+                                           "n"])
 
 
 def _named_configs(configs: Any, base: Any) -> list[tuple[str, Any]]:

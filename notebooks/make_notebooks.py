@@ -211,7 +211,7 @@ filtering needs a history; a trust graph only needs friends."""),
     ("py", """\
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.6), sharey=False)
 for ax, (name, per_user) in zip(axes, (("Last.fm", lf_users), ("Ciao 5-core", ciao_users))):
-    curve = report.cold_start_curve(per_user, 20)
+    curve = report.cold_start_curve(per_user, 20, min_users=20)  # buckets of >= 20 users
     for strategy, g in curve.groupby("strategy", sort=False):
         ax.plot(g["history"], g["NDCG@20"], marker="o", label=strategy)
     ax.set(title=name, xlabel="training items of the user", ylabel="NDCG@20")
@@ -283,21 +283,41 @@ study.table(metrics)[["config", *metrics]].round(3)"""),
 
 Cumulative GMV and endorsements, mean and 95% band across replicates (no messaging)."""),
     ("py", """\
+plain = [f"{s}/none" for s in strategies]
+COLORS = {cfg: f"C{j}" for j, cfg in enumerate(plain)}
+
+
 def plot_bands(ax, bands, metric, configs):
     for cfg in configs:
         b = bands[(bands["metric"] == metric) & (bands["config"] == cfg)]
-        ax.plot(b["day"], b["mean"], label=cfg)
-        ax.fill_between(b["day"], b["ci_low"], b["ci_high"], alpha=0.2)
+        ax.plot(b["day"], b["mean"], label=cfg, color=COLORS[cfg])
+        ax.fill_between(b["day"], b["ci_low"], b["ci_high"], alpha=0.2, color=COLORS[cfg])
     ax.set(title=metric, xlabel="day")
 
 
-plain = [f"{s}/none" for s in strategies]
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
 cum = study.bands(["gmv", "endorsements"], cumulative=True)
 plot_bands(axes[0], cum, "gmv", plain)
 axes[0].set_ylabel("cumulative")
 plot_bands(axes[1], cum, "endorsements", plain)
 plot_bands(axes[2], study.bands(["merchant_exposure_gini"]), "merchant_exposure_gini", plain)
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+plt.show()"""),
+    ("md", """\
+The bands of the levels are wide because each replicate draws a new world. The comparison
+that matters is paired: each strategy minus popularity, replicate by replicate, on the same
+world and random streams."""),
+    ("py", """\
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
+pb = study.bands(["gmv", "endorsements"], cumulative=True, paired_to="popularity/none")
+pg = study.bands(["merchant_exposure_gini"], paired_to="popularity/none")
+plot_bands(axes[0], pb, "gmv", plain[1:])
+plot_bands(axes[1], pb, "endorsements", plain[1:])
+plot_bands(axes[2], pg, "merchant_exposure_gini", plain[1:])
+for ax in axes:
+    ax.axhline(0, color="grey", lw=0.8)
+axes[0].set_ylabel("difference to popularity")
 axes[0].legend(fontsize=8)
 plt.tight_layout()
 plt.show()"""),

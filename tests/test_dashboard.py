@@ -239,3 +239,101 @@ def test_simulation_from_a_shared_link_runs_on_load():
     _ok(at)
     shown = [d.value for d in at.dataframe if "orders ci_low" in d.value]
     assert len(shown) == 1 and list(shown[0]["config"]) == ["popularity"]
+
+
+def test_simulation_paired_differences_toggle():
+    at = _app(strategies="popularity,trust", sim="1", sim_users="120", sim_items="50",
+              sim_days="3", sim_reps="2")
+    _ok(at)
+    at.toggle(key="sim_paired").set_value(True).run()
+    _ok(at)
+    assert len([d for d in at.dataframe if "orders ci_low" in d.value]) == 1
+
+
+# ------------------------------------------------------------------------------------------
+# haowurank.report: the library side of the dashboard
+# ------------------------------------------------------------------------------------------
+
+def test_loader_for_folder():
+    assert report.loader_for_folder("../shared/data/lastfm-hetrec2011") == "lastfm"
+    assert report.loader_for_folder("/x/ciao") == "ciao"
+    assert report.loader_for_folder("/x/CiaoDVD") == "ciaodvd"
+    assert report.loader_for_folder("/x/epinions-2024") == "epinions"
+    with pytest.raises(ValueError, match="Cannot tell which loader.*lastfm-hetrec2011"):
+        report.loader_for_folder("/x/movielens")
+    with pytest.raises(FileNotFoundError, match="No data set folder"):
+        report.load_world("/no/such/lastfm-hetrec2011")
+    with pytest.raises(ValueError, match="'k_core'"):
+        report.load_world("synthetic", n_users=60, n_items=30, k_core=-1)
+
+
+@pytest.fixture(scope="module")
+def study():
+    base = hr.sim.SimulationConfig(n_users=150, n_items=60, days=4, seed=5)
+    return base, report.simulate(["popularity", "trust"], replicates=3, base=base)
+
+
+def test_simulate_equals_sim_compare_and_keeps_the_days(study):
+    base, st = study
+    lib = hr.sim.compare(["popularity", "trust"], replicates=3, base=base)
+    pd.testing.assert_frame_equal(st.summary, lib.summary)
+    pd.testing.assert_frame_equal(st.runs, lib.runs)
+    assert len(st.daily) == 2 * 3 * 4
+    # the run totals are the sums of the kept days
+    tot = st.daily.groupby(["config", "replicate"])["orders"].sum()
+    runs = st.runs.set_index(["config", "replicate"])["orders"]
+    np.testing.assert_allclose(tot.loc[runs.index].to_numpy(), runs.to_numpy())
+
+
+def test_bands_levels_cumulative_and_paired(study):
+    _, st = study
+    d = st.daily
+    b = st.bands(["orders"], cumulative=True)
+    last = b[(b["config"] == "trust") & (b["day"] == 3)].iloc[0]
+    per_rep = d[d["config"] == "trust"].groupby("replicate")["orders"].sum()
+    assert last["mean"] == pytest.approx(per_rep.mean())
+    assert last["ci_low"] <= last["mean"] <= last["ci_high"] and last["n"] == 3
+    p = st.bands(["orders"], cumulative=True, paired_to="popularity")
+    assert set(p["config"]) == {"trust"}
+    ref = d[d["config"] == "popularity"].groupby("replicate")["orders"].sum()
+    assert p[p["day"] == 3]["mean"].iloc[0] == pytest.approx((per_rep - ref).mean())
+    with pytest.raises(ValueError, match="'paired_to'"):
+        st.bands(["orders"], paired_to="nope")
+    with pytest.raises(KeyError, match="Unknown daily metric"):
+        st.bands(["no_such_metric"])
+    diffs = st.diff_table(["orders"])
+    s = st.summary[(st.summary["config"] == "trust") & (st.summary["metric"] == "orders")].iloc[0]
+    assert diffs["orders diff"].iloc[0] == pytest.approx(s["diff"])
+
+
+def test_cold_start_curve_buckets():
+    frame = pd.DataFrame({"user": range(6), "n_train": [0, 2, 3, 5, 6, 60],
+                          "NDCG@5": [1.0, 0.0, 0.5, 0.5, 0.2, 0.4],
+                          "Recall@5": [1.0, 0.0, 1.0, 0.0, 0.5, 0.5]})
+    c = report.cold_start_curve({"s": frame}, 5)
+    assert list(c["history"]) == ["0-2", "3-5", "6-10", ">50"]
+    assert list(c["users"]) == [2, 2, 1, 1]
+    assert c["NDCG@5"].tolist() == pytest.approx([0.5, 0.5, 0.2, 0.4])
+    assert list(report.cold_start_curve({"s": frame}, 5, min_users=2)["history"]) == ["0-2", "3-5"]
+
+
+def test_inspector_helpers_follow_the_library():
+    ds = _world()
+    users = report.interesting_users(ds, n=20)
+    vis = hr.feed.visible_endorsements(ds, list(users["user"]))
+    counts = vis.groupby("viewer")["item"].nunique()
+    got = users.set_index("user")["visible_endorsements"]
+    assert (counts.reindex(got.index).fillna(0).astype(int) == got).all()
+    assert got.is_monotonic_decreasing
+    user = users["user"].iloc[0]
+    q = report.default_query(ds, user)
+    assert q and "_" not in q
+    idx = hr.search.SearchIndex(ds)
+    r = hr.rankers.make("trust").fit(ds)
+    plain = report.search_with_ranker(idx, r, q, user, n=10, ranker_weight=0.0)
+    assert list(plain["item"]) == list(idx.query(q, user=user, n=10)["item"])
+    blended = report.search_with_ranker(idx, r, q, user, n=10, ranker_weight=1.0)
+    assert set(blended["item"]) <= set(idx.query(q, user=user, n=100)["item"])
+    assert blended["score"].is_monotonic_decreasing
+    with pytest.raises(ValueError, match="'ranker_weight'"):
+        report.search_with_ranker(idx, r, q, user, ranker_weight=2)
