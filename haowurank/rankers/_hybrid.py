@@ -195,6 +195,11 @@ class HybridRanker(Ranker):
         Negatives drawn per positive for the pairwise objective.
     random_state : int or None, default 0
         Seeds the validation split, the samples and the components.
+    defence : bool, dict or None, default None
+        Clean the training data with :func:`haowurank.trust.defend` before anything is fitted
+        (refunds, unverified purchase claims, endorsement rate limits, SybilRank-style account
+        trust); ``True`` uses :data:`haowurank.trust.DEFAULT_DEFENCE`, a dict overrides some
+        of its keys. Every component and the popularity fallback see the cleaned data.
 
     Attributes
     ----------
@@ -239,6 +244,7 @@ class HybridRanker(Ranker):
         objective: str = "pointwise",
         n_pairs: int = 20,
         random_state: int | None = 0,
+        defence: bool | dict | None = None,
     ):
         self.als = als
         self.item_knn = item_knn
@@ -253,6 +259,7 @@ class HybridRanker(Ranker):
         self.objective = objective
         self.n_pairs = n_pairs
         self.random_state = random_state
+        self.defence = defence
 
     # ------------------------------------------------------------------ parameters
     def _validate_params(self) -> None:
@@ -277,6 +284,8 @@ class HybridRanker(Ranker):
         self._check_param("random_state",
                           self.random_state is None or _is_int(self.random_state, 0),
                           "None or a non-negative int")
+        self._check_param("defence", self.defence is None or isinstance(self.defence, bool | dict),
+                          "None, a bool or a dict of haowurank.trust.defend parameters")
         # components validate their own parameters on construction + fit
         from ._base import make
 
@@ -476,7 +485,11 @@ class HybridRanker(Ranker):
         from sklearn.metrics import roc_auc_score
 
         from .. import split
+        from ..trust import defended_training_data, item_popularity
 
+        ds, self.defence_report_ = defended_training_data(ds, self.defence)
+        if self.defence_report_:
+            self.fallback_ = item_popularity(ds)
         info: dict[str, Any] = {}
         t0 = time.perf_counter()
         seed = 0 if self.random_state is None else int(self.random_state)

@@ -393,6 +393,11 @@ class TrustRanker(_SocialRanker):
         Make every item a candidate (non-endorsed items get the prior only) instead of -inf.
     fallback : {"popularity", "none"}
         What a user with no trusted endorser gets.
+    defence : bool, dict or None
+        Clean the training data with :func:`haowurank.trust.defend` first (refunds, unverified
+        purchase claims, endorsement rate limits, SybilRank-style account trust); ``True`` uses
+        :data:`haowurank.trust.DEFAULT_DEFENCE`, a dict overrides some of its keys. The
+        popularity fallback then counts the cleaned data too. Default None (off).
 
     Attributes
     ----------
@@ -439,6 +444,7 @@ class TrustRanker(_SocialRanker):
         prior_weight: float = 0.05,
         fill: bool = False,
         fallback: str = "popularity",
+        defence: bool | dict | None = None,
     ):
         self.kind_weights = kind_weights
         self.half_life_days = half_life_days
@@ -453,6 +459,7 @@ class TrustRanker(_SocialRanker):
         self.prior_weight = prior_weight
         self.fill = fill
         self.fallback = fallback
+        self.defence = defence
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self) -> None:
@@ -488,6 +495,8 @@ class TrustRanker(_SocialRanker):
             "None or an int >= 1",
         )
         self._check_param("fill", isinstance(self.fill, bool | np.bool_), "a bool")
+        self._check_param("defence", self.defence is None or isinstance(self.defence, bool | dict),
+                          "None, a bool or a dict of haowurank.trust.defend parameters")
         self._check_fallback()
 
     # ------------------------------------------------------------------ fitting
@@ -496,6 +505,9 @@ class TrustRanker(_SocialRanker):
         return {k: float(v) for k, v in kw.items() if v > 0}
 
     def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
+        ds, self.defence_report_ = trust.defended_training_data(ds, self.defence)
+        if self.defence_report_:
+            self.fallback_ = trust.item_popularity(ds)
         kw = self._kind_weights()
         kinds = list(kw)
         blocked = ds.block_matrix()

@@ -22,6 +22,19 @@ Examples
 True
 """
 
+from ._defence import (
+    DEFAULT_DEFENCE,
+    Defence,
+    account_trust,
+    defend,
+    defended_training_data,
+    item_popularity,
+    rate_limited_rows,
+    refunded_rows,
+    sybil_rank,
+    trust_seeds,
+    unverified_rows,
+)
 from ._graph import (
     DEFAULT_KIND_WEIGHTS,
     SECONDS_PER_DAY,
@@ -40,7 +53,18 @@ from ._graph import (
 from ._propagation import hop_distances, hop_weights, personalized_pagerank, prune_rows
 
 __all__ = [
+    "DEFAULT_DEFENCE",
     "DEFAULT_KIND_WEIGHTS",
+    "Defence",
+    "account_trust",
+    "defend",
+    "defended_training_data",
+    "item_popularity",
+    "rate_limited_rows",
+    "refunded_rows",
+    "sybil_rank",
+    "trust_seeds",
+    "unverified_rows",
     "SECONDS_PER_DAY",
     "adoption_counts",
     "decay_weights",
