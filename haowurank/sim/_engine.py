@@ -253,7 +253,7 @@ class Engine:
                           timestamp=np.int64, visibility=np.int8)
         self.ranker = self._make_ranker()
         t = time.perf_counter()
-        self.ranker.fit(ds)
+        self.ranker.fit(ds._replace(truth={}) if ds.truth else ds)  # the platform never sees truth
         self._after_fit()
         self.timings["fit"] += time.perf_counter() - t
         self.metrics = DailyMetrics(self)
