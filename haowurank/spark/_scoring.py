@@ -33,6 +33,8 @@ __all__ = [
     "kind_weighted_endorsements",
     "popularity",
     "top_n",
+    "TrustModel",
+    "trust_evidence",
     "trust_rows",
     "trust_scores",
     "visible_endorsements",
@@ -237,7 +239,9 @@ def visible_endorsements(
     return best.select(
         "viewer", "endorser", "item", F.col("b.kind").alias("kind"),
         F.col("b.timestamp").alias("timestamp"),
-        (F.col("b.w") * F.col("b.trust")).cast("float").cast("double").alias("weight"),
+        # float32 arithmetic, as the single-machine graph stores kind weights and trust
+        (F.col("b.w").cast("float") * F.col("b.trust").cast("float")).cast("double")
+        .alias("weight"),
     )
 
 
@@ -327,20 +331,42 @@ def friend_endorsement_scores(
 # trust
 # --------------------------------------------------------------------------------------------
 
-def _event_pairs(sds: SparkDataset, kinds: list[str], how: str = "last") -> DataFrame:
-    """``user, item, t``: who has a non-private row of ``kinds`` on the item, and when (latest
-    or earliest), as ``trust.event_times``."""
-    agg = F.max if how == "last" else F.min
+_ADOPT_KINDS = ("purchase", "recommend_after_purchase")
+
+
+def trust_evidence(
+    sds: SparkDataset, kind_weights: Mapping[str, float], half_life_days: float | None, now: int
+) -> DataFrame:
+    """Everything the trust ranker reads per (user, item), from non-private rows, in one pass.
+
+    Returns
+    -------
+    DataFrame
+        ``user, item`` and: ``t_last`` / ``t_first`` (latest / earliest time of a row of the
+        weighted kinds: ``trust.event_times(kinds)``, null when none), ``t_adopt`` (latest
+        purchase or recommendation after purchase: the adopter side), ``e`` (max of kind weight
+        x decay over the weighted kinds: ``trust.kind_weighted_endorsements``).
+    """
+    kinds = [k for k, w in kind_weights.items() if w > 0]
+    is_k = F.col("kind").isin(*kinds)
+    h = half_life_days if sds.has_timestamps else None
+    val = _weight_of_kind(kind_weights) * _decay(F.col("timestamp"), h, now)
     return (
-        sds.interactions.where(F.col("kind").isin(*kinds) & (F.col("visibility") != "private"))
-        .groupBy("user", "item").agg(agg("timestamp").alias("t"))
+        sds.interactions.where(F.col("visibility") != "private")
+        .where(F.col("kind").isin(*set(kinds) | set(_ADOPT_KINDS)))
+        .groupBy("user", "item").agg(
+            F.max(F.when(is_k, F.col("timestamp"))).alias("t_last"),
+            F.min(F.when(is_k, F.col("timestamp"))).alias("t_first"),
+            F.max(F.when(F.col("kind").isin(*_ADOPT_KINDS), F.col("timestamp"))).alias("t_adopt"),
+            F.max(F.when(is_k, val)).alias("e"),
+        )
     )
 
 
 def _tie_strength(
     sds: SparkDataset,
     social: DataFrame,
-    kinds: list[str],
+    ev: DataFrame,
     *,
     reciprocity_weight: float,
     shared_weight: float,
@@ -350,7 +376,6 @@ def _tie_strength(
 ) -> DataFrame:
     """Edge trust ``user, friend, w`` exactly as ``trust.tie_strength`` with the TrustRanker's
     inputs: ``s_uf * (1 + rw [mutual] + sw cosine(I_u, I_f) + aw log1p(adoptions))``."""
-    timed = sds.has_timestamps
     e = social.select("user", "friend", F.col("weight").alias("s"))
     total = F.lit(1.0)
     if reciprocity_weight:
@@ -359,7 +384,7 @@ def _tie_strength(
         e = e.join(back, ["user", "friend"], "left").fillna(0.0, ["mutual"])
         total = total + reciprocity_weight * F.col("mutual")
     if shared_weight:
-        x = _event_pairs(sds, kinds).select("user", "item")
+        x = ev.where(F.col("t_last").isNotNull()).select("user", "item")
         deg = x.groupBy("user").agg(F.count(F.lit(1)).cast("double").alias("deg"))
         common = (
             e.select("user", "friend")
@@ -378,26 +403,24 @@ def _tie_strength(
         cos = F.when(den > 0, F.col("cnt") / den).otherwise(F.lit(0.0))
         total = total + shared_weight * cos
     if adoption_weight:
-        adopt = _adoptions(sds, e.select("user", "friend"), kinds, timed=timed,
-                           half_life_days=half_life_days, now=now)
+        adopt = _adoptions(sds, e.select("user", "friend"), ev, half_life_days=half_life_days,
+                           now=now)
         e = e.join(adopt, ["user", "friend"], "left").fillna(0.0, ["adopt"])
         total = total + adoption_weight * F.log1p(F.col("adopt"))
     return e.select("user", "friend", (F.col("s") * total).alias("w")).where(F.col("w") != 0)
 
 
 def _adoptions(
-    sds: SparkDataset, edges: DataFrame, kinds: list[str], *, timed: bool,
-    half_life_days: float | None, now: int,
+    sds: SparkDataset, edges: DataFrame, ev: DataFrame, *, half_life_days: float | None, now: int,
 ) -> DataFrame:
     """``trust.adoption_counts`` on the edges: items u bought (purchase or recommend after
-    purchase, latest time) that f endorsed (``kinds``, earliest time); with times only when u's
-    purchase is not earlier, decayed by its age at ``now``."""
-    a = _event_pairs(sds, ["purchase", "recommend_after_purchase"], "last").select(
-        "user", "item", F.col("t").alias("ta"))
-    f = _event_pairs(sds, kinds, "first").select(F.col("user").alias("friend"), "item",
-                                                 F.col("t").alias("tf"))
+    purchase, latest time) that f endorsed (the weighted kinds, earliest time); with times only
+    when u's purchase is not earlier, decayed by its age at ``now``."""
+    a = ev.where(F.col("t_adopt").isNotNull()).select("user", "item", F.col("t_adopt").alias("ta"))
+    f = ev.where(F.col("t_first").isNotNull()).select(
+        F.col("user").alias("friend"), "item", F.col("t_first").alias("tf"))
     j = edges.join(a, "user").join(f, ["friend", "item"])
-    if timed:
+    if sds.has_timestamps:
         val = F.when(F.col("ta") >= F.col("tf"), F.lit(1.0)).otherwise(F.lit(0.0))
         val = val * _decay(F.col("ta"), half_life_days, now)
     else:
@@ -415,149 +438,186 @@ def _prune(df: DataFrame, key: str, node: str, val: str, tol: float, top_k: int 
     return out
 
 
-def trust_rows(
-    sds: SparkDataset,
-    *,
-    kind_weights: Mapping[str, float] | None = None,
-    half_life_days: float | None = None,
-    reciprocity_weight: float = 1.0,
-    shared_weight: float = 4.0,
-    adoption_weight: float = 0.0,
-    alpha: float = 0.15,
-    max_hops: int = 2,
-    trust_weight: float = 0.3,
-    max_endorsers: int | None = 2000,
-    users: DataFrame | None = None,
-    persist: bool = True,
-) -> DataFrame:
-    """Multi-hop trust of each user in other accounts, as ``TrustRanker.trust_rows``.
+def _trust_ranker_params(params: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validate TrustRanker hyperparameters with the ranker's own checks and fill its defaults,
+    so that the Spark path and the single-machine ranker can never drift apart silently."""
+    from ..rankers._social import TrustRanker
 
-    Edge trust by tie strength (:func:`haowurank.trust.tie_strength` terms) on the follow graph
-    without blocked accounts, row-normalised into a transition matrix ``P``, then truncated
-    personalized PageRank from every user with hop weights ``[0, 1, trust_weight (1 - alpha),
-    trust_weight (1 - alpha)^2, ...]``: after each hop the frontier is pruned to entries >= 1e-9
-    and to the ``max_endorsers`` largest per user (ties by the lower user id), the seed's own
-    entry is dropped, the result pruned the same way, and accounts the user blocked removed.
+    known = set(TrustRanker._param_names())
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(
+            f"{where} takes the hyperparameters of TrustRanker {sorted(known)}. Got unknown "
+            f"{unknown}."
+        )
+    r = TrustRanker(**params)
+    r._validate_params()
+    p = r.get_params()
+    if p.get("fill"):
+        raise ValueError(
+            f"The 'fill' parameter of {where} must be False: making every item a candidate of "
+            f"every user is a dense (n_users x n_items) option with no place in a Spark job."
+        )
+    kw = TRUST_KIND_WEIGHTS if p["kind_weights"] is None else p["kind_weights"]
+    p["kw"] = {k: float(v) for k, v in kw.items() if v > 0}
+    a, mh = float(p["alpha"]), int(p["max_hops"])
+    p["hop_w"] = [0.0, 1.0] + [float(p["trust_weight"]) * (1.0 - a) ** (k - 1)
+                               for k in range(2, mh + 1)]
+    return p
 
-    Parameters
-    ----------
-    sds : SparkDataset
-    kind_weights, half_life_days, reciprocity_weight, shared_weight, adoption_weight, alpha,
-    max_hops, trust_weight, max_endorsers
-        As :class:`haowurank.rankers.TrustRanker`.
-    users : DataFrame, optional
-        Column ``user``: seeds to compute (default every user with a follow edge).
-    persist : bool
-        Persist each hop's frontier (keeps the query plan short; recommended).
 
-    Returns
-    -------
-    DataFrame
-        ``user, endorser, trust`` (double), only positive entries.
+class TrustModel:
+    """The trust ranker's learned state as persisted Spark DataFrames.
+
+    ``TrustModel(sds, **params)`` computes, with :class:`haowurank.rankers.TrustRanker`'s
+    hyperparameters (validated by that class, with its defaults):
+
+    ``evidence_``
+        :func:`trust_evidence` (one aggregation over the interactions);
+    ``transition_``
+        ``node, next, p``: tie strength on the follow graph without blocked accounts,
+        row-normalised (``trust.tie_strength`` and ``trust.row_normalize``);
+    ``trust_``
+        ``user, endorser, trust``: truncated personalized PageRank with hop weights ``[0, 1,
+        trust_weight (1 - alpha), ...]``, frontier and result pruned to entries >= 1e-9 and the
+        ``max_endorsers`` largest per user (ties by the lower id), the user's own entry and the
+        accounts they blocked removed (``TrustRanker.trust_rows``);
+    ``endorsements_``
+        ``user, item, e``: kind-weighted decayed endorsements, each endorser's row divided by its
+        sum to the power ``endorser_norm``;
+    ``prior_``
+        ``item, prior``: column sums of the undivided endorsements scaled to [0, 1];
+    ``scores_``
+        ``user, item, score``: ``trust_ @ endorsements_ + prior_weight * prior_`` over the
+        candidates, rounded to float32 (the ranker's ``_candidate_values``).
+
+    Shuffles: one aggregation of the interactions; the tie-strength joins (edges x own items x
+    friend's items for the shared and adoption terms, both grow with sum over edges of the
+    user's item count); per hop one join of the frontier with ``P`` by node and one
+    repartition by user that serves the aggregation and the pruning window; the final join of
+    trust rows with endorsements by endorser. Frontier size per user grows like degree^hops
+    until ``max_endorsers`` caps it.
 
     References
     ----------
     .. [1] G. Jeh, J. Widom. "Scaling Personalized Web Search". WWW 2003.
     .. [2] P. Gupta et al. "WTF: The Who to Follow Service at Twitter". WWW 2013.
+    .. [3] K. Kamath et al. "RealGraph: User Interaction Prediction at Twitter". KDD 2014.
     """
-    _check_sds(sds, "trust_rows")
-    p = _trust_params(kind_weights, half_life_days, reciprocity_weight, shared_weight,
-                      adoption_weight, alpha, max_hops, trust_weight, max_endorsers)
-    return _trust_rows(sds, p, users=users, persist=persist)[0]
 
-
-def _trust_params(kind_weights, half_life_days, reciprocity_weight, shared_weight,
-                  adoption_weight, alpha, max_hops, trust_weight, max_endorsers) -> dict:
-    kw = _check_kind_weights(
-        TRUST_KIND_WEIGHTS if kind_weights is None else kind_weights, "kind_weights"
-    )
-    kw = {k: v for k, v in kw.items() if v > 0}
-    for name, v in (("reciprocity_weight", reciprocity_weight), ("shared_weight", shared_weight),
-                    ("adoption_weight", adoption_weight), ("trust_weight", trust_weight)):
-        if not _nonneg(v):
-            raise ValueError(f"The '{name}' parameter must be a finite number >= 0. Got {v!r}.")
-    if half_life_days is not None and not (_nonneg(half_life_days) and half_life_days > 0):
-        raise ValueError(
-            f"The 'half_life_days' parameter must be None or a number > 0. Got {half_life_days!r}."
+    def __init__(self, sds: SparkDataset, *, users: DataFrame | None = None, **params: Any):
+        _check_sds(sds, "TrustModel")
+        p = _trust_ranker_params(params, "TrustModel")
+        self.params = {k: v for k, v in p.items() if k not in ("kw", "hop_w")}
+        self.sds = sds
+        self._held: list[DataFrame] = []
+        now = _latest_timestamp(sds)
+        self.now_ = now
+        timed = sds.has_timestamps
+        h = p["half_life_days"] if timed else None
+        ev = self._keep(trust_evidence(sds, p["kw"], h, now))
+        self.evidence_ = ev
+        hidden = _hidden(sds, None)
+        social = _strip(sds.social, hidden, "user", "friend")
+        w = _tie_strength(
+            sds, social, ev, reciprocity_weight=float(p["reciprocity_weight"]),
+            shared_weight=float(p["shared_weight"]), adoption_weight=float(p["adoption_weight"]),
+            half_life_days=h, now=now,
         )
-    if not (_nonneg(alpha) and 0 < alpha <= 1):
-        raise ValueError(f"The 'alpha' parameter must be a number in (0, 1]. Got {alpha!r}.")
-    if isinstance(max_hops, bool) or not isinstance(max_hops, numbers.Integral) or not (
-        1 <= max_hops <= 10
-    ):
-        raise ValueError(f"The 'max_hops' parameter must be an int in [1, 10]. Got {max_hops!r}.")
-    if max_endorsers is not None and (
-        isinstance(max_endorsers, bool) or not isinstance(max_endorsers, numbers.Integral)
-        or max_endorsers < 1
-    ):
-        raise ValueError(
-            f"The 'max_endorsers' parameter must be None or an int >= 1. Got {max_endorsers!r}."
+        rowsum = w.groupBy("user").agg(F.sum("w").alias("_rs"))
+        self.transition_ = self._keep(
+            w.join(rowsum, "user")
+            .select(F.col("user").alias("node"), F.col("friend").alias("next"),
+                    (F.col("w") / F.col("_rs")).alias("p"))
+            .where(F.col("p") > 0)
         )
-    hop_w = [0.0, 1.0] + [float(trust_weight) * (1.0 - float(alpha)) ** (k - 1)
-                          for k in range(2, max_hops + 1)]
-    return dict(kw=kw, half_life_days=None if half_life_days is None else float(half_life_days),
-                rw=float(reciprocity_weight), sw=float(shared_weight), aw=float(adoption_weight),
-                max_hops=int(max_hops), hop_w=hop_w, top_k=max_endorsers)
-
-
-def _trust_rows(sds: SparkDataset, p: dict, *, users: DataFrame | None, persist: bool
-                ) -> tuple[DataFrame, int]:
-    timed = sds.has_timestamps
-    now = _latest_timestamp(sds)
-    hidden = _hidden(sds, None)
-    social = _strip(sds.social, hidden, "user", "friend")
-    w = _tie_strength(
-        sds, social, list(p["kw"]), reciprocity_weight=p["rw"], shared_weight=p["sw"],
-        adoption_weight=p["aw"], half_life_days=p["half_life_days"] if timed else None, now=now,
-    )
-    rowsum = w.groupBy("user").agg(F.sum("w").alias("_rs"))
-    P = (
-        w.join(rowsum, "user").select(F.col("user").alias("node"), F.col("friend").alias("next"),
-                                      (F.col("w") / F.col("_rs")).alias("p"))
-        .where(F.col("p") > 0)
-    )
-    if persist:
-        P = P.persist(StorageLevel.MEMORY_AND_DISK)
-    tol = 1e-9
-    seeds = (users.select(F.col("user").alias("seed")).distinct() if users is not None
-             else P.select(F.col("node").alias("seed")).distinct())
-    frontier = seeds.select("seed", F.col("seed").alias("node"), F.lit(1.0).alias("m"))
-    result = None
-    held: list[DataFrame] = []
-    for k in range(1, p["max_hops"] + 1):
-        step = (
-            frontier.join(P, "node")
-            .groupBy("seed", F.col("next").alias("node"))
-            .agg(F.sum(F.col("m") * F.col("p")).alias("m"))
+        self.trust_ = self._ppr(p, hidden, users)
+        votes = ev.where(F.col("e").isNotNull() & (F.col("e") != 0)).select("user", "item", "e")
+        self.endorsements_ = self._keep(
+            _row_normalize(votes, "user", "e", float(p.get("endorser_norm") or 0.0))
         )
-        frontier = _prune(step, "seed", "node", "m", tol, p["top_k"])
-        if persist:
-            frontier = frontier.persist(StorageLevel.MEMORY_AND_DISK)
-            held.append(frontier)
-        wk = p["hop_w"][k]
-        if wk:
-            part = frontier.select("seed", "node", (F.col("m") * wk).alias("m"))
-            result = part if result is None else result.unionByName(part)
-    if result is None:
-        out = frontier.limit(0).select(F.col("seed").alias("user"), F.col("node").alias("endorser"),
-                                       F.col("m").alias("trust"))
-        return out, now
-    result = result.groupBy("seed", "node").agg(F.sum("m").alias("m")).where(
-        F.col("seed") != F.col("node")
-    )
-    result = _prune(result, "seed", "node", "m", tol, p["top_k"])
-    out = _strip(
-        result.select(F.col("seed").alias("user"), F.col("node").alias("endorser"),
-                      F.col("m").alias("trust")),
-        hidden, "user", "endorser",
-    )
-    if persist:
-        out = out.persist(StorageLevel.MEMORY_AND_DISK)
+        pop = votes.groupBy("item").agg(F.sum("e").alias("pop"))
+        top = pop.agg(F.max("pop").alias("mx"))
+        self.prior_ = self._keep(pop.crossJoin(F.broadcast(top)).select(
+            "item",
+            F.when(F.col("mx") > 0, F.col("pop") / F.col("mx")).otherwise(0.0).alias("prior"),
+        ))
+        cand = (
+            self.trust_.join(self.endorsements_.withColumnRenamed("user", "endorser"), "endorser")
+            .groupBy("user", "item").agg(F.sum(F.col("trust") * F.col("e")).alias("score"))
+        )
+        pw = float(p["prior_weight"])
+        if pw:
+            cand = cand.join(F.broadcast(self.prior_), "item", "left").fillna(0.0, ["prior"])
+            cand = cand.select("user", "item", (F.col("score") + pw * F.col("prior")).alias("score"))
+        self.scores_ = self._keep(
+            cand.select("user", "item", F.col("score").cast("float").cast("double").alias("score"))
+        )
+
+    def _keep(self, df: DataFrame) -> DataFrame:
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        self._held.append(df)
+        return df
+
+    def _ppr(self, p: dict, hidden: DataFrame, users: DataFrame | None) -> DataFrame:
+        P = self.transition_
+        tol = 1e-9
+        top_k = p["max_endorsers"]
+        seeds = (users.select(F.col("user").alias("seed")).distinct() if users is not None
+                 else P.select(F.col("node").alias("seed")).distinct())
+        frontier = seeds.select("seed", F.col("seed").alias("node"), F.lit(1.0).alias("m"))
+        parts: list[DataFrame] = []
+        hop_frames: list[DataFrame] = []
+        for k in range(1, int(p["max_hops"]) + 1):
+            step = (
+                frontier.join(P, "node")
+                .repartition("seed")  # serves the aggregation and the pruning window
+                .groupBy("seed", F.col("next").alias("node"))
+                .agg(F.sum(F.col("m") * F.col("p")).alias("m"))
+            )
+            frontier = _prune(step, "seed", "node", "m", tol, top_k).persist(
+                StorageLevel.MEMORY_AND_DISK)
+            hop_frames.append(frontier)
+            wk = p["hop_w"][k]
+            if wk:
+                parts.append(frontier.select("seed", "node", (F.col("m") * wk).alias("m")))
+        if not parts:
+            out = frontier.limit(0).select(F.col("seed").alias("user"),
+                                           F.col("node").alias("endorser"),
+                                           F.col("m").alias("trust"))
+        else:
+            result = parts[0]
+            for part in parts[1:]:
+                result = result.unionByName(part)
+            result = (
+                result.repartition("seed").groupBy("seed", "node").agg(F.sum("m").alias("m"))
+                .where(F.col("seed") != F.col("node"))
+            )
+            result = _prune(result, "seed", "node", "m", tol, top_k)
+            out = _strip(
+                result.select(F.col("seed").alias("user"), F.col("node").alias("endorser"),
+                              F.col("m").alias("trust")),
+                hidden, "user", "endorser",
+            )
+        out = self._keep(out)
         out.count()
-        for h in held:
+        for h in hop_frames:
             h.unpersist()
-        P.unpersist()
-    return out, now
+        return out
+
+    def unpersist(self) -> None:
+        """Release the persisted frames."""
+        for df in self._held:
+            df.unpersist()
+        self._held = []
+
+
+def trust_rows(
+    sds: SparkDataset, *, users: DataFrame | None = None, **params: Any
+) -> DataFrame:
+    """``user, endorser, trust``: :attr:`TrustModel.trust_` (``TrustRanker.trust_rows``) with
+    :class:`haowurank.rankers.TrustRanker`'s hyperparameters and defaults."""
+    return TrustModel(sds, users=users, **params).trust_
 
 
 def kind_weighted_endorsements(
@@ -567,7 +627,7 @@ def kind_weighted_endorsements(
     now: int | None = None,
 ) -> DataFrame:
     """``trust.kind_weighted_endorsements``: per (user, item) the max over non-private rows of
-    ``kind_weights[kind] * decay(age)``.
+    ``kind_weights[kind] * decay(age)`` (decay only when the data carry timestamps).
 
     Returns
     -------
@@ -588,69 +648,34 @@ def kind_weighted_endorsements(
     return rows.groupBy("user", "item").agg(F.max(val).alias("e")).where(F.col("e") != 0)
 
 
-def trust_scores(
-    sds: SparkDataset,
-    *,
-    kind_weights: Mapping[str, float] | None = None,
-    half_life_days: float | None = None,
-    reciprocity_weight: float = 1.0,
-    shared_weight: float = 4.0,
-    adoption_weight: float = 0.0,
-    alpha: float = 0.15,
-    max_hops: int = 2,
-    trust_weight: float = 0.3,
-    max_endorsers: int | None = 2000,
-    prior_weight: float = 0.01,
-    users: DataFrame | None = None,
-    persist: bool = True,
-) -> DataFrame:
-    """Trust-weighted endorsement scores, as :class:`haowurank.rankers.TrustRanker` scores its
-    candidates: ``score(u, i) = sum_e trust(u, e) * E[e, i] + prior_weight * prior[i]``.
+def _row_normalize(df: DataFrame, key: str, val: str, power: float) -> DataFrame:
+    """``trust.row_normalize(m, power)``: each row divided by its sum to ``power``."""
+    if not power:
+        return df
+    sums = df.groupBy(key).agg(F.sum(val).alias("_sum"))
+    return df.join(sums, key).withColumn(
+        val, F.col(val) * F.when(F.col("_sum") > 0, F.pow(F.col("_sum"), -float(power)))
+        .otherwise(F.lit(0.0))
+    ).drop("_sum")
 
-    ``trust`` is :func:`trust_rows`; ``E`` is :func:`kind_weighted_endorsements` (max per
-    (user, item) of the kind weight times the half-life decay; private rows never count);
-    ``prior`` is the column sum of ``E`` scaled to [0, 1]. Only candidates (items some trusted
-    account endorsed) are returned; the ranker's ``fill=True`` (every item a candidate) is a
-    dense option that has no place at this scale and is not offered.
+
+def trust_scores(
+    sds: SparkDataset, *, users: DataFrame | None = None, **params: Any
+) -> DataFrame:
+    """Trust-weighted endorsement scores ``user, item, score`` as
+    :class:`haowurank.rankers.TrustRanker` scores its candidates:
+    ``sum_e trust(u, e) * E[e, i] + prior_weight * prior[i]`` (see :class:`TrustModel`).
 
     Parameters
     ----------
     sds : SparkDataset
-    kind_weights, half_life_days, reciprocity_weight, shared_weight, adoption_weight, alpha,
-    max_hops, trust_weight, max_endorsers, prior_weight
-        As :class:`haowurank.rankers.TrustRanker` (same defaults).
     users : DataFrame, optional
         Column ``user``: score only these users.
-    persist : bool
-        Persist intermediate frontiers and the trust rows.
-
-    Returns
-    -------
-    DataFrame
-        ``user, item, score``; ``score`` is rounded to float32 as the ranker's scores are.
+    **params
+        Hyperparameters of :class:`haowurank.rankers.TrustRanker`, validated by the ranker and
+        with its defaults (``fill=True`` is refused: a dense option).
     """
-    _check_sds(sds, "trust_scores")
-    if not _nonneg(prior_weight):
-        raise ValueError(f"The 'prior_weight' parameter must be a finite number >= 0. "
-                         f"Got {prior_weight!r}.")
-    p = _trust_params(kind_weights, half_life_days, reciprocity_weight, shared_weight,
-                      adoption_weight, alpha, max_hops, trust_weight, max_endorsers)
-    t, now = _trust_rows(sds, p, users=users, persist=persist)
-    E = kind_weighted_endorsements(sds, p["kw"], p["half_life_days"], now)
-    cand = (
-        t.join(E.withColumnRenamed("user", "endorser"), "endorser")
-        .groupBy("user", "item").agg(F.sum(F.col("trust") * F.col("e")).alias("score"))
-    )
-    if prior_weight:
-        pop = E.groupBy("item").agg(F.sum("e").alias("pop"))
-        top = pop.agg(F.max("pop").alias("mx"))
-        prior = pop.crossJoin(F.broadcast(top)).select(
-            "item", F.when(F.col("mx") > 0, F.col("pop") / F.col("mx")).otherwise(0.0).alias("pr")
-        )
-        cand = cand.join(prior, "item", "left").fillna(0.0, ["pr"]).select(
-            "user", "item", (F.col("score") + float(prior_weight) * F.col("pr")).alias("score")
-        )
-    return cand.select("user", "item", F.col("score").cast("float").cast("double").alias("score"))
+    return TrustModel(sds, users=users, **params).scores_
 
 
 # --------------------------------------------------------------------------------------------

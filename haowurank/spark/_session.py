@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import sys
 from typing import Any
 
 __all__ = ["require_pyspark", "spark_session"]
@@ -22,7 +24,9 @@ BASE_CONF: dict[str, str] = {
 LOCAL_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.sql.adaptive.enabled": "true",
+    # small local jobs are dominated by per-stage overhead, which adaptive execution multiplies
+    # (one job per query stage); clusters keep Spark's default (on)
+    "spark.sql.adaptive.enabled": "false",
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
 }
@@ -73,6 +77,9 @@ def spark_session(
 
     Notes
     -----
+    In local mode the Python workers run this interpreter (``sys.executable``) unless
+    ``PYSPARK_PYTHON`` says otherwise; on a cluster, haowurank (with numpy and pandas) must be
+    installed in the executors' Python, since the feed re-ranking runs there.
     An already running session is reused (``getOrCreate``) and given the SQL settings again;
     JVM-level settings (memory, master) of a running session cannot change.
     """
@@ -89,6 +96,9 @@ def spark_session(
     settings = dict(BASE_CONF)
     if master is not None and master.startswith("local"):
         settings.update(LOCAL_CONF)
+        # Python workers (mapInPandas) must run the interpreter that has haowurank installed
+        # (pyspark reads it from the environment when it starts the context)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
     settings["spark.driver.memory"] = driver_memory
     settings.update(conf or {})
