@@ -645,7 +645,7 @@ class FeedIndex:
         mer2 = np.where(mer2 == -1, -2 - cols - width, mer2)
         vec2 = vectors[pi[g0]] if vectors is not None else None
         placed = greedy_rerank(
-            rel2, cat2, mer2, depth,
+            rel2, cat2, mer2, min(depth, width),  # no more positions than candidates (huge n)
             diversity=float(cfg.diversity), merchant_cap=cfg.merchant_cap,
             category_cap=cfg.category_cap, window=int(cfg.window), mmr_pool=int(cfg.mmr_pool),
             vectors=vec2,
