@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 _REGISTRY: dict[str, type[Ranker]] = {}
 PAD_INT = -1
 PAD_STR = ""
+#: Longest list beyond the catalogue ``recommend`` pads to (``n <= max(n_items, MAX_PAD)``).
+MAX_PAD = 10_000
 
 
 def register(cls: type[Ranker]) -> type[Ranker]:
@@ -299,6 +301,12 @@ class Ranker:
                 f"The 'n' parameter of {type(self).__name__}.{where} must be a positive int. "
                 f"Got {n!r} instead."
             )
+        cap = max(len(getattr(self, "item_ids_", ())), MAX_PAD)
+        if n > cap:  # lists are padded to n: a huge n would allocate (n_users, n) arrays
+            raise ValueError(
+                f"The 'n' parameter of {type(self).__name__}.{where} must be at most "
+                f"max(n_items, {MAX_PAD}) = {cap}. Got {n!r} instead."
+            )
         return int(n)
 
     def _candidate_mask(self, items: Any) -> np.ndarray | None:
@@ -362,7 +370,7 @@ class Ranker:
         users : id or sequence of ids
             Caller user ids. Unknown ids get the cold-start fallback (popularity).
         n : int
-            List length.
+            List length, at most ``max(n_items, MAX_PAD)`` (10,000); ``ValueError`` otherwise.
         exclude_seen : bool
             Drop items the user interacted with in training.
         items : sequence of ids, optional
