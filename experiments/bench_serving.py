@@ -135,12 +135,15 @@ def main() -> None:
         for name in names:
             calls[name](k)
     times = {name: np.empty(len(uidx)) for name in names}
-    for k in range(len(uidx)):
-        rot = k % len(names)
-        for name in names[rot:] + names[:rot]:
-            t0 = time.perf_counter()
-            calls[name](k)
-            times[name][k] = time.perf_counter() - t0
+    # one BLAS thread for the whole section: implicit's own advice (it warns otherwise), and a
+    # 2-thread BLAS pool on a loaded 2-core machine makes implicit's single-user call ~50x slower
+    with threadpool_limits(1, "blas"):
+        for k in range(len(uidx)):
+            rot = k % len(names)
+            for name in names[rot:] + names[:rot]:
+                t0 = time.perf_counter()
+                calls[name](k)
+                times[name][k] = time.perf_counter() - t0
     single = {name: v * 1e3 for name, v in times.items()}
     anchor_name = "implicit recommend"
     sizes = np.array([len(fi.page(ranker, u, n, config=cfg, ranker_key=key)) for u in uids])
@@ -211,7 +214,10 @@ def main() -> None:
         f"## Single-user latency ({len(uidx):,} random users, after a warm-up of 50 calls)",
         "",
         "Interleaved: for each user every call below is timed once, in an order that rotates "
-        "from user to user, so background load on the shared machine falls on all of them alike.",
+        "from user to user, so background load on the shared machine falls on all of them alike; "
+        "the whole section runs inside `threadpool_limits(1, 'blas')` (implicit's recommended "
+        "setting; with its default 2-thread BLAS pool implicit's single-user call was ~50x slower "
+        "on this loaded machine, which would flatter the ratios below).",
         "",
         "| call | p50 ms | p99 ms | mean ms | p99 / implicit p99 |",
         "|---|---:|---:|---:|---:|",
