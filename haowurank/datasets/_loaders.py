@@ -354,8 +354,10 @@ def load_lastfm(
     files = _files(path, loader, names)
     ua = _read_tsv(files["user_artists.dat"], "ascii")
     _expect_columns(ua, ["userID", "artistID", "weight"], files["user_artists.dat"])
+    _expect_numbers(ua, ["userID", "artistID", "weight"], files["user_artists.dat"])
     uf = _read_tsv(files["user_friends.dat"], "ascii")
     _expect_columns(uf, ["userID", "friendID"], files["user_friends.dat"])
+    _expect_numbers(uf, ["userID", "friendID"], files["user_friends.dat"])
     art = _read_tsv(files["artists.dat"], "utf-8", dtype={"name": str, "url": str})
     _expect_columns(art, ["id", "name"], files["artists.dat"])
     inter = pd.DataFrame(
@@ -398,6 +400,20 @@ def load_lastfm(
     return _finish(
         loader, inter, social, items, duplicates=duplicates, min_rating=None, meta=meta, t0=t0
     )
+
+
+def _expect_numbers(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
+    """Every value of ``cols`` parses as a number (a damaged or truncated file says where)."""
+    for c in cols:
+        if pd.api.types.is_numeric_dtype(df[c].dtype) and not df[c].isna().any():
+            continue
+        bad = np.flatnonzero(pd.to_numeric(df[c], errors="coerce").isna().to_numpy())
+        if len(bad):
+            raise ValueError(
+                f"{str(path)!r}: the column {c!r} must hold a number on every line; line "
+                f"{int(bad[0]) + 2} holds {df[c].iloc[bad[0]]!r} ({len(bad)} bad line(s)). The "
+                f"file may be truncated or damaged."
+            )
 
 
 def _expect_columns(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
