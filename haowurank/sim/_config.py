@@ -322,7 +322,7 @@ class SimulationConfig:
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1, sort_keys=False)
         if path is not None:
-            Path(path).write_text(text)
+            _write_atomic(path, text)
         return text
 
     @classmethod
@@ -343,7 +343,7 @@ class SimulationConfig:
             lines.extend(f"{_toml_key(kk)} = {_toml_value(vv, f'{k}.{kk}')}" for kk, vv in tab.items())
         text = "\n".join(lines) + "\n"
         if path is not None:
-            Path(path).write_text(text)
+            _write_atomic(path, text)
         return text
 
     @classmethod
@@ -352,6 +352,23 @@ class SimulationConfig:
         if "\n" not in s and "=" not in s:
             s = Path(s).read_text()
         return cls.from_dict(tomllib.loads(s))
+
+
+def _write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place: a failed
+    write never leaves a half-written config (nor removes the previous one)."""
+    import tempfile
+
+    dest = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _toml_key(k: str) -> str:
