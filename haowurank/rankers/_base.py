@@ -271,6 +271,11 @@ class Ranker:
     def _user_indices(self, users: Any) -> tuple[np.ndarray, bool]:
         self._check_fitted()
         single = np.isscalar(users) or isinstance(users, str)
+        if not single and (users is None or not hasattr(users, "__iter__")):
+            raise TypeError(
+                f"The 'users' parameter of {type(self).__name__} must be a user id or a sequence "
+                f"of user ids. Got {users!r} instead."
+            )
         arr = [users] if single else list(users)
         if 0 < len(arr) <= 16:  # a dict beats pandas' per-call overhead for a few ids
             pos = self._id_positions("user")
