@@ -330,7 +330,16 @@ def _extend(
             else:  # amount
                 add[col] = np.nan
         add = add[list(inter.columns)]
-        inter = _merge_duplicates(pd.concat([inter, add], ignore_index=True), "max")
+        new_u = add["user"].to_numpy()
+        if np.isin(new_u, inter["user"].to_numpy()).any():
+            inter = _merge_duplicates(pd.concat([inter, add], ignore_index=True), "max")
+        else:
+            # accounts with no earlier rows: the canonical order (user, timestamp, item, ...) is
+            # the old order and the new rows' own order, interleaved by user (a stable sort)
+            add = _merge_duplicates(add, "max")
+            both = pd.concat([inter, add], ignore_index=True)
+            order = np.argsort(both["user"].to_numpy(), kind="stable")
+            inter = both.iloc[order].reset_index(drop=True)
     soc = remap(ds._social, ("user", "friend"))
     if social is not None and len(social):
         add_s = pd.DataFrame({
