@@ -470,18 +470,19 @@ def plot(results: list[dict[str, Any]], acfg: dict[str, Any], path: Path) -> Pat
     for ax, res in zip(axes[0], results):
         rows = pd.DataFrame(res["rows"])
         curve = rows[rows["attack"] == acfg["strategy"]]
+        markers = iter("osD^vP*Xh")
         for s in curve["strategy"].unique():
             c = curve[curve["strategy"] == s].sort_values("attack_edges")
-            if len(c) < 2:
-                continue
             ax.errorbar(c["attack_edges"], 100 * c["hit_ratio"], yerr=196 * c["se"],
-                        marker="o", capsize=2, label=s,
+                        marker=next(markers, "o"), capsize=2, label=s, alpha=0.85,
+                        markersize=7 if s.endswith("+defence") else 5,
                         linestyle="--" if s.endswith("+defence") else "-")
         share = float(rows["target_share"].iloc[0])
         ax.axhline(100 * share, color="grey", linestyle=":", label=f"target {100 * share:g}%")
         ax.axvline(int(acfg["attack_edges"]), color="lightgrey", linewidth=0.8)
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=0.1)
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("attack edges (honest-sybil friendships, in all)")
         ax.set_ylabel(f"honest users with the target in top-{acfg['n']} (%)")
         ax.set_title(f"{res['name']}: {acfg['n_sybils']} sybils, {acfg['strategy']} attack")
