@@ -530,6 +530,29 @@ class SparkHybrid(SparkModel):
         self.als = als
         self.trust = trust
 
+    def fit(self, sds: SparkDataset, *, components: tuple | None = None) -> SparkHybrid:
+        """Fit the CF and trust components (or reuse fitted ones) and the per-user scales.
+
+        Parameters
+        ----------
+        sds : SparkDataset
+        components : (SparkSocialALS, SparkTrust), optional
+            Components already fitted on ``sds`` (e.g. to try several ``trust_weight`` values
+            without refitting ALS); their persisted frames stay theirs.
+        """
+        if components is not None:
+            cf, tr = components
+            if not (isinstance(cf, SparkSocialALS) and isinstance(tr, SparkTrust)):
+                raise TypeError(
+                    "The 'components' parameter of SparkHybrid.fit must be a pair "
+                    f"(SparkSocialALS, SparkTrust). Got {type(cf).__name__}, "
+                    f"{type(tr).__name__}."
+                )
+            if cf.sds_ is not sds or tr.sds_ is not sds:
+                raise ValueError("The 'components' were fitted on another SparkDataset.")
+        self._components = components
+        return super().fit(sds)
+
     def _fit(self, sds: SparkDataset) -> None:
         w = self.trust_weight
         if isinstance(w, bool) or not isinstance(w, numbers.Real) or not 0 <= w <= 1:
@@ -543,9 +566,12 @@ class SparkHybrid(SparkModel):
                 f"The 'n_candidates' parameter of SparkHybrid must be a positive int. "
                 f"Got {nc!r} instead."
             )
-        self.cf_model_ = SparkSocialALS(**(self.als or {})).fit(sds)
-        self.trust_model_ = SparkTrust(**(self.trust or {})).fit(sds)
-        self._held.extend(self.cf_model_._held + self.trust_model_._held)
+        if self._components is not None:
+            self.cf_model_, self.trust_model_ = self._components
+        else:
+            self.cf_model_ = SparkSocialALS(**(self.als or {})).fit(sds)
+            self.trust_model_ = SparkTrust(**(self.trust or {})).fit(sds)
+            self._held.extend(self.cf_model_._held + self.trust_model_._held)
         cf_recs = self.cf_model_.model_.recommendForAllUsers(1).select(
             F.col("uidx"), F.col("recommendations")[0]["rating"].cast("double").alias("cf_top"))
         self.cf_top_ = self._keep(cf_recs.join(sds.user_index(), "uidx").select("user", "cf_top"))
