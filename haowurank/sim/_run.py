@@ -118,7 +118,11 @@ class SimulationResult:
             if dest.exists():
                 old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
                 os.replace(dest, old)
-                os.replace(tmp, dest)
+                try:
+                    os.replace(tmp, dest)
+                except BaseException:  # put the previous version back: never lose it
+                    os.replace(old, dest)
+                    raise
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, dest)
