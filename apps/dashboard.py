@@ -271,6 +271,8 @@ SEARCH_FIRST = ["rank", "title", "explanation", "score", "search_rank", "n_frien
 
 def first_columns(frame: pd.DataFrame, first: list[str]) -> list[str]:
     """Show the columns people read first (explanations before ids), then the rest."""
+    if "title" not in frame:  # data without titles (Ciao, Epinions): the id and category
+        first = [first[0], "item", "category", *first[1:]]
     head = [c for c in first if c in frame]
     return head + [c for c in frame.columns if c not in head]
 
