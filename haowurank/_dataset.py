@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._atomic import atomic_dir
 from ._errors import UnknownIdError, warn_data
 
 __all__ = [
@@ -836,9 +835,7 @@ class Dataset:
         place, so a failed write leaves no half-written dataset. An existing folder is replaced.
         """
         dest = Path(path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        try:
+        with atomic_dir(dest) as tmp:
             _vocab_frame(self.user_ids).to_parquet(tmp / "users.parquet", index=False)
             _vocab_frame(self.item_ids).to_parquet(tmp / "item_vocab.parquet", index=False)
             self._inter.to_parquet(tmp / "interactions.parquet", index=False)
@@ -857,20 +854,6 @@ class Dataset:
             (tmp / "meta.json").write_text(json.dumps(info, indent=1, default=str))
             if self.truth:
                 np.savez(tmp / "truth.npz", **{k: np.asarray(v) for k, v in self.truth.items()})
-            if dest.exists():
-                old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-                os.replace(dest, old)
-                try:
-                    os.replace(tmp, dest)
-                except BaseException:  # put the previous version back: never lose it
-                    os.replace(old, dest)
-                    raise
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return dest
 
     @classmethod

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._atomic import atomic_dir
 from .._dataset import Dataset
 from ._config import SimulationConfig
 from ._engine import run_engine
@@ -103,9 +102,7 @@ class SimulationResult:
         ``meta.json`` (config, world, timings) to a folder, atomically (temporary folder, rename).
         """
         dest = Path(path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        try:
+        with atomic_dir(dest) as tmp:
             self.daily.to_parquet(tmp / "daily.parquet", index=False)
             self.events.to_parquet(tmp / "events.parquet", index=False)
             self.initial_endorsements.to_parquet(tmp / "initial_endorsements.parquet", index=False)
@@ -115,20 +112,6 @@ class SimulationResult:
                 "world": self.world, "timings": self.timings,
             }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=float))
-            if dest.exists():
-                old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-                os.replace(dest, old)
-                try:
-                    os.replace(tmp, dest)
-                except BaseException:  # put the previous version back: never lose it
-                    os.replace(old, dest)
-                    raise
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return dest
 
     @classmethod
