@@ -173,19 +173,29 @@ def run_dataset(dcfg: dict[str, Any], acfg: dict[str, Any]) -> dict[str, Any]:
     n = int(acfg["n"])
     head_e = int(acfg["attack_edges"])
     head_a = acfg["strategy"]
-    # scenarios: (attack, edges) -> strategies
-    scen: dict[tuple[str, int], list[str]] = {}
-    def add(key: tuple[str, int], strategies: list[str]) -> None:
+    # scenarios: (attack, edges, cover purchases per sybil) -> strategies
+    scen: dict[tuple[str, int, int], list[str]] = {}
+
+    def add(key: tuple[str, int, int], strategies: list[str]) -> None:
         cur = scen.setdefault(key, [])
         cur += [s for s in strategies if s not in cur]
-    add((head_a, head_e), list(dcfg["strategies"]))
+
+    add((head_a, head_e, 0), list(dcfg["strategies"]))
     for a in acfg["attacks"]:
-        add((a, head_e), list(dcfg["attack_strategies"]))
+        add((a, head_e, 0), list(dcfg["attack_strategies"]))
     for e in acfg["curve"]:
-        add((head_a, int(e)), list(dcfg["curve_strategies"]))
+        add((head_a, int(e), 0), list(dcfg["curve_strategies"]))
     for s, edges in dict(dcfg.get("curve_extra", {})).items():
         for e in edges:
-            add((head_a, int(e)), [s])
+            add((head_a, int(e), 0), [s])
+    # buyer sybils: each also keeps real purchases, so only the structural defence is left
+    cover = int(acfg.get("cover_purchases", 0))
+    if cover:
+        for e in acfg["curve"]:
+            add((head_a, int(e), cover), list(dcfg.get("buyer_strategies", [])))
+        for s, edges in dict(dcfg.get("buyer_extra", {})).items():
+            for e in edges:
+                add((head_a, int(e), cover), [s])
     all_strategies = []
     for v in scen.values():
         all_strategies += [s for s in v if s not in all_strategies]
@@ -218,11 +228,14 @@ def run_dataset(dcfg: dict[str, Any], acfg: dict[str, Any]) -> dict[str, Any]:
     # --- attacked fits
     rows = []
     defence_reports = {"clean": defended_clean.report}
-    for (attack, edges), strategies in scen.items():
+    for (attack, edges, cov), strategies in scen.items():
+        if not strategies:
+            continue
         t = time.perf_counter()
         atk = hr.attacks.inject(
             ds, target, attack=attack, n_sybils=int(acfg["n_sybils"]), attack_edges=edges,
-            n_filler=int(acfg["n_filler"]), kind=acfg["kind"], seed=int(acfg["seed"]),
+            n_filler=int(acfg["n_filler"]), kind=acfg["kind"], cover_purchases=cov,
+            seed=int(acfg["seed"]),
         )
         region = _region_ids(atk, honest)
         pop = (Population.exact(honest) if m <= 0 or m >= len(honest)
@@ -230,8 +243,10 @@ def run_dataset(dcfg: dict[str, Any], acfg: dict[str, Any]) -> dict[str, Any]:
                                           np.random.default_rng([int(acfg["seed"]), edges])))
         say(f"{name}: {attack} with {edges} attack edges injected in {time.perf_counter() - t:.1f}s "
             f"(region {len(region)} users, measuring {len(pop.ids)})")
-        if (attack, edges) == (head_a, head_e):
+        if (attack, edges, cov) == (head_a, head_e, 0):
             defence_reports["attacked"] = hr.trust.defend(atk.dataset).report
+        if (attack, edges, cov) == (head_a, head_e, cover) and cover:
+            defence_reports["attacked, buyer sybils"] = hr.trust.defend(atk.dataset).report
         for s in strategies:
             r, fit_s = fit(s, atk.dataset)
             hits = hr.attacks.target_hits(r, pop.ids, target, n=n)
@@ -239,7 +254,8 @@ def run_dataset(dcfg: dict[str, Any], acfg: dict[str, Any]) -> dict[str, Any]:
             ranks = hr.attacks.target_ranks(r, rank_ids, target)
             c = clean[s]
             row = {
-                "dataset": name, "attack": attack, "attack_edges": edges, "strategy": s,
+                "dataset": name, "attack": attack, "attack_edges": edges,
+                "strategy": s if not cov else f"{s} [buyer sybils]", "cover_purchases": cov,
                 "hit_ratio_clean": c["hit_ratio"], "hit_ratio": ratio, "se": se,
                 "hits_region": int(hits[: len(pop.ids) - pop.n_sampled].sum()) if pop.n_sampled
                 else int(hits.sum()),
@@ -253,7 +269,7 @@ def run_dataset(dcfg: dict[str, Any], acfg: dict[str, Any]) -> dict[str, Any]:
                 "fit_s": fit_s,
             }
             rows.append(row)
-            say(f"{name}: {attack:>14} e={edges:<5} {s:<15} hit ratio {ratio:8.4%} "
+            say(f"{name}: {attack:>14} e={edges:<5} {row['strategy']:<15} hit ratio {ratio:8.4%} "
                 f"(clean {c['hit_ratio']:.4%}), median rank {row['median_rank']:.0f} "
                 f"(clean {row['median_rank_clean']:.0f}), fit {fit_s:.1f}s")
             del r
@@ -356,7 +372,12 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         "clean rank minus attacked rank. `+defence` = `defence=True` "
         f"(`hr.trust.DEFAULT_DEFENCE` = `{hr.trust.DEFAULT_DEFENCE}`): refunded orders dropped, "
         "unbacked purchase claims demoted, endorsement rate limit, and the endorsements of "
-        "accounts with SybilRank trust below the threshold dropped, before fitting.",
+        "accounts with SybilRank trust below the threshold dropped, before fitting. "
+        f"`[buyer sybils]`: the same attack by sybils that each also keep "
+        f"{acfg.get('cover_purchases', 0)} real purchase(s) of popular items, so the rule "
+        "against accounts that recommend without ever buying does not apply and only the "
+        "structural defence (SybilRank-style account trust, and the personalised trust walk of "
+        "`trust`) is left.",
         "",
     ]
     for res in results:
@@ -475,8 +496,8 @@ def plot(results: list[dict[str, Any]], acfg: dict[str, Any], path: Path) -> Pat
             c = curve[curve["strategy"] == s].sort_values("attack_edges")
             ax.errorbar(c["attack_edges"], 100 * c["hit_ratio"], yerr=196 * c["se"],
                         marker=next(markers, "o"), capsize=2, label=s, alpha=0.85,
-                        markersize=7 if s.endswith("+defence") else 5,
-                        linestyle="--" if s.endswith("+defence") else "-")
+                        markersize=7 if "+defence" in s else 5,
+                        linestyle=":" if "buyer" in s else "--" if "+defence" in s else "-")
         share = float(rows["target_share"].iloc[0])
         ax.axhline(100 * share, color="grey", linestyle=":", label=f"target {100 * share:g}%")
         ax.axvline(int(acfg["attack_edges"]), color="lightgrey", linewidth=0.8)

@@ -598,8 +598,10 @@ def _endorse(
     visibility: str,
     purchase: Literal["none", "kept", "refunded"],
     seed: SeedLike,
+    cover_purchases: int = 0,
 ) -> AttackResult:
     _check_ds(ds, func)
+    cover_purchases = _check_int(cover_purchases, "cover_purchases", func, 0)
     t = _target_index(ds, target, func)
     n_filler = _check_int(n_filler, "n_filler", func, 0)
     _check_choice(strategy, "strategy", func, STRATEGIES)
@@ -619,6 +621,7 @@ def _endorse(
             nb = nb[honest[nb]]
             friends_items.append(np.unique(binm[nb].indices) if len(nb) else np.empty(0, np.int64))
     fill = _fillers(ds, strategy, filler, len(aidx), n_filler, t, friends_items, gen)
+    cover = _fillers(ds, "random", "popular", len(aidx), cover_purchases, t, None, gen)
     # average: each filler row weighs the item's mean row weight
     mean_w = None
     if strategy == "average":
@@ -633,6 +636,11 @@ def _endorse(
     prefix = f"atk{len(ds.meta.get(ATTACK_KEY, {}).get('injections', []))}-"
     for k, a in enumerate(aidx):
         uid = ds.user_ids[a]
+        for c, it in enumerate(cover[k]):  # camouflage: real, kept orders of popular items
+            n_orders += 1
+            users.append(uid), items.append(it), kinds.append(_KIND_CODE["purchase"])
+            weights.append(1.0), times.append(t0 - 10 - c if ds.has_timestamps else 0)
+            orders.append(f"{prefix}o{n_orders:07d}")
         its = np.concatenate([[t], fill[k]])
         for j, it in enumerate(its):
             ts = t0 + (j + 1) if ds.has_timestamps else 0
@@ -653,14 +661,14 @@ def _endorse(
         "timestamp": np.asarray(times, dtype=np.int64),
         "visibility": np.full(len(users), _VIS_CODE[visibility], dtype=np.int8),
     })
-    if purchase != "none":
+    if purchase != "none" or cover_purchases:
         rows["order_id"] = pd.Series(orders, dtype=object)
     entry = {
         "type": func, "strategy": strategy, "target": _py(ds.item_ids[t]),
         "n_attackers": int(len(aidx)), "n_filler": n_filler, "filler": filler, "kind": kind,
         "visibility": visibility, "purchase": purchase,
         "endorsement_rows": int(len(aidx) * (1 + n_filler)), "purchase_rows": n_orders,
-        "refunds": len(refunds),
+        "refunds": len(refunds), "cover_purchases": cover_purchases,
     }
     att_ids = ds.user_ids[aidx]
     meta = _attack_meta(ds, att_ids, ds.item_ids[t], entry, refunds)
@@ -678,6 +686,7 @@ def shill(
     filler: Literal["random", "popular"] | None = None,
     kind: Literal["recommend", "recommend_after_purchase"] = "recommend",
     visibility: Literal["public", "friends"] = "public",
+    cover_purchases: int = 0,
     seed: SeedLike = 0,
 ) -> AttackResult:
     """Fake endorsements: every attacker endorses ``target`` plus ``n_filler`` filler items.
@@ -698,6 +707,9 @@ def shill(
     kind : {"recommend", "recommend_after_purchase"}
         Kind of every injected endorsement (no purchase rows are added).
     visibility : {"public", "friends"}
+    cover_purchases : int >= 0
+        Camouflage: every attacker also makes this many real, kept purchases of popular items
+        (so it is no longer an account that recommends without ever buying).
     seed : int, SeedSequence or Generator
 
     Returns
@@ -706,7 +718,8 @@ def shill(
         ``info["endorsement_rows"] == len(attackers) * (1 + n_filler)``.
     """
     return _endorse(ds, "shill", target, attackers, strategy=strategy, n_filler=n_filler,
-                    filler=filler, kind=kind, visibility=visibility, purchase="none", seed=seed)
+                    filler=filler, kind=kind, visibility=visibility, purchase="none", seed=seed,
+                    cover_purchases=cover_purchases)
 
 
 def review_padding(
@@ -717,6 +730,7 @@ def review_padding(
     n_filler: int = 0,
     filler: Literal["random", "popular"] | None = "popular",
     visibility: Literal["public", "friends"] = "public",
+    cover_purchases: int = 0,
     seed: SeedLike = 0,
 ) -> AttackResult:
     """Accounts that "recommend after purchase" without buying: no purchase row backs the claim.
@@ -725,7 +739,8 @@ def review_padding(
     """
     return _endorse(ds, "review_padding", target, attackers, strategy="random",
                     n_filler=n_filler, filler=filler, kind="recommend_after_purchase",
-                    visibility=visibility, purchase="none", seed=seed)
+                    visibility=visibility, purchase="none", seed=seed,
+                    cover_purchases=cover_purchases)
 
 
 def refund_fraud(
@@ -736,6 +751,7 @@ def refund_fraud(
     n_filler: int = 0,
     filler: Literal["random", "popular"] | None = "popular",
     visibility: Literal["public", "friends"] = "public",
+    cover_purchases: int = 0,
     seed: SeedLike = 0,
 ) -> AttackResult:
     """Buy the target, "recommend after purchase", then refund the order.
@@ -747,7 +763,7 @@ def refund_fraud(
     """
     return _endorse(ds, "refund_fraud", target, attackers, strategy="random", n_filler=n_filler,
                     filler=filler, kind="recommend_after_purchase", visibility=visibility,
-                    purchase="refunded", seed=seed)
+                    purchase="refunded", seed=seed, cover_purchases=cover_purchases)
 
 
 def inject(
@@ -763,6 +779,7 @@ def inject(
     density: float = 1.0,
     direction: Literal["mutual", "honest_follows", "sybil_follows"] = "mutual",
     victims: Literal["random", "hubs"] | Sequence[Any] = "random",
+    cover_purchases: int = 0,
     seed: SeedLike = 0,
 ) -> AttackResult:
     """Sybils that promote one target: :func:`add_sybils` then one attack by every sybil.
@@ -776,7 +793,7 @@ def inject(
         A shilling strategy (:func:`shill`), :func:`review_padding` or :func:`refund_fraud`.
     n_sybils, attack_edges, density, direction, victims
         See :func:`add_sybils`.
-    n_filler, filler, kind
+    n_filler, filler, kind, cover_purchases
         See :func:`shill` (``kind`` applies to the shilling strategies only).
     seed : int, SeedSequence or Generator
         One root seed; the sybil region and the endorsements draw from independent streams.
@@ -802,13 +819,15 @@ def inject(
                      victims=victims, seed=g_sybils)
     if attack in STRATEGIES:
         end = shill(syb.dataset, target, syb.attackers, strategy=attack, n_filler=n_filler,
-                    filler=filler, kind=kind, seed=g_endorse)
+                    filler=filler, kind=kind, cover_purchases=cover_purchases, seed=g_endorse)
     elif attack == "review_padding":
         end = review_padding(syb.dataset, target, syb.attackers, n_filler=n_filler,
-                             filler=filler or "popular", seed=g_endorse)
+                             filler=filler or "popular", cover_purchases=cover_purchases,
+                             seed=g_endorse)
     else:
         end = refund_fraud(syb.dataset, target, syb.attackers, n_filler=n_filler,
-                           filler=filler or "popular", seed=g_endorse)
+                           filler=filler or "popular", cover_purchases=cover_purchases,
+                           seed=g_endorse)
     info = {**syb.info, **{k: v for k, v in end.info.items() if k != "type"}, "attack": attack}
     return AttackResult(end.dataset, syb.attackers, end.target, syb.attack_edges, info)
 

@@ -248,13 +248,44 @@ def test_refund_and_verification_rules():
     assert ref.sum() == 1
     # once the order is refunded, a's claim is no longer verified either
     assert hr.trust.unverified_rows(refunded, ~ref).sum() == 2
-    res = hr.trust.defend(refunded, sybil_threshold=None, max_endorsements_per_day=None)
+    res = hr.trust.defend(refunded, sybil_threshold=None, max_endorsements_per_day=None,
+                          min_purchases=None)
     kinds = res.dataset.interactions.groupby("user", observed=True)["kind"].apply(
         lambda s: sorted(map(str, s)))
     assert kinds["a"] == ["recommend"] and kinds["b"] == ["recommend", "view"]
     assert res.report["refunded_rows"] == 1 and res.report["demoted_unverified"] == 2
     with pytest.raises(TypeError, match="single string"):
         hr.trust.refunded_rows(ds, "o1")
+
+
+def test_accounts_that_never_bought_lose_their_endorsements():
+    ds = _tiny()  # a bought x; b and c never bought anything
+    rows = ds.interactions[hr.trust.non_buyer_rows(ds)]
+    assert set(rows["user"]) == {"b", "c"} and len(rows) == 5
+    assert (rows["kind"] != "view").all()  # only endorsements go
+    refunded = ds._replace(meta={"refunded_orders": ["o1"]})
+    keep = ~hr.trust.refunded_rows(refunded)
+    assert set(ds.interactions[hr.trust.non_buyer_rows(refunded, keep=keep)]["user"]) == {
+        "a", "b", "c"}  # a refunded purchase is no purchase
+    assert not hr.trust.non_buyer_rows(ds, 1, keep=np.zeros(ds.n_interactions, bool)).any()
+    res = hr.trust.defend(ds, sybil_threshold=None)
+    assert res.report["non_buyer_rows_dropped"] == 5
+    assert res.dataset.interactions["user"].tolist().count("c") == 0
+    with pytest.raises(ValueError, match="'min_purchases'"):
+        hr.trust.non_buyer_rows(ds, 0)
+
+
+def test_cover_purchases_make_sybils_look_like_buyers(synth):
+    atk = hr.attacks.inject(synth, n_sybils=6, attack_edges=2, cover_purchases=2, seed=0)
+    rows = atk.dataset.interactions
+    rows = rows[rows["user"].isin(set(atk.attackers.tolist()))]
+    buys = rows[rows["kind"] == "purchase"]
+    assert len(buys) == 12 and buys["order_id"].notna().all()
+    assert (buys.groupby("user")["item"].nunique() == 2).all()
+    assert not set(buys["order_id"]) & set(atk.dataset.meta.get("refunded_orders", []))
+    assert not hr.trust.non_buyer_rows(atk.dataset)[
+        atk.dataset.interactions["user"].isin(set(atk.attackers.tolist())).to_numpy()].any()
+    assert atk.dataset.equals(_rebuilt(atk.dataset))
 
 
 def test_rate_limit_keeps_the_earliest_per_day():
@@ -295,7 +326,12 @@ def test_defend_drops_sybil_endorsements_only(synth):
     before = atk.dataset.interactions
     hb = before[~before["user"].isin(set(atk.attackers.tolist()))]
     assert (inter["kind"] == "purchase").sum() == (hb["kind"] == "purchase").sum()
-    assert res.report["suspicious_rows_dropped"] >= 40 * 11
+    rep = res.report
+    assert rep["non_buyer_rows_dropped"] + rep["suspicious_rows_dropped"] >= 40 * 11
+    # the structural layer alone (sybils that look like buyers are still caught by SybilRank)
+    alone = hr.trust.defend(atk.dataset, min_purchases=None)
+    assert alone.report["suspicious_rows_dropped"] >= 40 * 11
+    assert alone.dataset.equals(d)
     assert d.social.equals(atk.dataset.social) and d.n_users == atk.dataset.n_users
     assert d.equals(_rebuilt(d))
     with pytest.raises(ValueError, match="Unknown defence parameter"):

@@ -10,7 +10,9 @@ a ranker fits on (``make("trust", defence=True)``, ``make("hybrid", defence=True
 2. **Verified-purchase weighting** (:func:`unverified_rows`): a ``"recommend_after_purchase"``
    with no (kept) purchase of the same item by the same account is demoted to a plain
    ``"recommend"``, so it weighs what an unverified recommendation weighs
-   (:data:`haowurank.trust.DEFAULT_KIND_WEIGHTS`: 1 instead of 2).
+   (:data:`haowurank.trust.DEFAULT_KIND_WEIGHTS`: 1 instead of 2); and the endorsements of
+   accounts with fewer than ``min_purchases`` kept purchases of any item (accounts that
+   recommend without ever buying: review padding) are dropped (:func:`non_buyer_rows`).
 3. **Per-account endorsement rate limits** (:func:`rate_limited_rows`): at most
    ``max_endorsements_per_day`` endorsements per account and calendar day (UTC; all rows count
    as one day when the data carry no timestamps); later ones are dropped.
@@ -73,6 +75,7 @@ __all__ = [
     "defend",
     "defended_training_data",
     "item_popularity",
+    "non_buyer_rows",
     "rate_limited_rows",
     "refunded_rows",
     "sybil_rank",
@@ -88,6 +91,7 @@ REFUNDS_KEY = "refunded_orders"
 DEFAULT_DEFENCE: dict[str, Any] = {
     "refunds": True,
     "verify": True,
+    "min_purchases": 1,
     "max_endorsements_per_day": 50,
     "sybil_threshold": 0.25,
     "seeds": "auto",
@@ -150,6 +154,21 @@ def _keep_mask(ds: Dataset, keep: Any, func: str) -> np.ndarray:
     return k
 
 
+def _unique_sorted(a: np.ndarray) -> np.ndarray:
+    """Sorted unique values by sorting (numpy 2's hash-based ``np.unique`` is far slower on
+    millions of int64 keys)."""
+    s = np.sort(np.asarray(a), kind="stable")
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
+
+
+def _in_sorted(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_unique)`` by binary search (no hashing of millions of keys)."""
+    if not len(sorted_unique):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_unique, values), len(sorted_unique) - 1)
+    return sorted_unique[pos] == values
+
+
 def item_popularity(ds: Dataset) -> np.ndarray:
     """Distinct users per item (any kind), float32 of shape (n_items,): the rankers' fallback."""
     _check_ds(ds, "item_popularity")
@@ -207,9 +226,44 @@ def unverified_rows(ds: Dataset, keep: np.ndarray | None = None) -> np.ndarray:
     arr = ds.interaction_arrays()
     kind = arr["kind"]
     key = arr["user"].astype(np.int64) * max(ds.n_items, 1) + arr["item"]
-    bought = np.unique(key[keep & (kind == _KIND_CODE["purchase"])])
+    bought = _unique_sorted(key[keep & (kind == _KIND_CODE["purchase"])])
     rap = keep & (kind == _KIND_CODE["recommend_after_purchase"])
-    return rap & ~np.isin(key, bought)
+    return rap & ~_in_sorted(key, bought)
+
+
+def non_buyer_rows(ds: Dataset, min_purchases: int = 1, *, keep: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """Endorsements by accounts with fewer than ``min_purchases`` distinct items bought.
+
+    Parameters
+    ----------
+    ds : Dataset
+    min_purchases : int >= 1
+        Distinct items an account must have bought (kept ``"purchase"`` rows) for its
+        endorsements to count.
+    keep : ndarray of bool, optional
+        Rows that count (a refunded purchase is no purchase).
+
+    Returns
+    -------
+    ndarray of bool, shape (n_interactions,)
+        True for kept endorsement rows of accounts below the bar.
+    """
+    _check_ds(ds, "non_buyer_rows")
+    if isinstance(min_purchases, bool) or not isinstance(min_purchases, numbers.Integral) or (
+        min_purchases < 1
+    ):
+        raise ValueError(
+            f"The 'min_purchases' parameter of trust.non_buyer_rows must be an int >= 1. "
+            f"Got {min_purchases!r} instead."
+        )
+    keep = _keep_mask(ds, keep, "non_buyer_rows")
+    arr = ds.interaction_arrays()
+    n = max(ds.n_items, 1)
+    buy = keep & (arr["kind"] == _KIND_CODE["purchase"])
+    pairs = _unique_sorted(arr["user"][buy].astype(np.int64) * n + arr["item"][buy])
+    bought = np.bincount(pairs // n, minlength=ds.n_users)
+    return keep & np.isin(arr["kind"], _ENDORSE) & (bought[arr["user"]] < int(min_purchases))
 
 
 def rate_limited_rows(
@@ -386,7 +440,7 @@ def trust_seeds(
         log.warning("trust_seeds: the data hold no purchase; seeds are chosen by activity of any "
                     "kind and are not verified buyers.")
         buy = keep
-    pairs = np.unique(arr["user"][buy].astype(np.int64) * max(ds.n_items, 1) + arr["item"][buy])
+    pairs = _unique_sorted(arr["user"][buy].astype(np.int64) * max(ds.n_items, 1) + arr["item"][buy])
     counts = np.bincount(pairs // max(ds.n_items, 1), minlength=ds.n_users)
     followed = np.diff(sp.csc_matrix(ds.social_matrix(weighted=False)).indptr) > 0
     buyers = counts > 0
@@ -452,6 +506,11 @@ def _check_params(p: Mapping[str, Any]) -> None:
     for name in ("refunds", "verify"):
         if not isinstance(p[name], bool | np.bool_):
             raise ValueError(f"The {name!r} defence parameter must be a bool. Got {p[name]!r}.")
+    mp = p["min_purchases"]
+    if mp is not None and (isinstance(mp, bool) or not isinstance(mp, numbers.Integral) or mp < 1):
+        raise ValueError(
+            f"The 'min_purchases' defence parameter must be None or an int >= 1. Got {mp!r}."
+        )
     m = p["max_endorsements_per_day"]
     if m is not None and (isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1):
         raise ValueError(
@@ -476,6 +535,7 @@ def defend(
     *,
     refunds: bool = True,
     verify: bool = True,
+    min_purchases: int | None = 1,
     max_endorsements_per_day: int | None = 50,
     sybil_threshold: float | None = 0.25,
     seeds: Literal["auto"] | Iterable[Any] = "auto",
@@ -493,6 +553,10 @@ def defend(
         Drop rows of refunded orders (``ds.meta["refunded_orders"]``).
     verify : bool
         Demote unbacked ``"recommend_after_purchase"`` rows to ``"recommend"``.
+    min_purchases : int or None
+        Drop the endorsements of accounts with fewer kept purchases (None: step off). The
+        default 1 drops recommendations by accounts that never bought anything; a platform
+        where such recommendations are normal should pass None.
     max_endorsements_per_day : int or None
         Per-account daily endorsement limit (None: no limit).
     sybil_threshold : float or None
@@ -509,7 +573,8 @@ def defend(
         their trust and the report.
     """
     _check_ds(ds, "defend")
-    params = dict(refunds=refunds, verify=verify, max_endorsements_per_day=max_endorsements_per_day,
+    params = dict(refunds=refunds, verify=verify, min_purchases=min_purchases,
+                  max_endorsements_per_day=max_endorsements_per_day,
                   sybil_threshold=sybil_threshold, seeds=seeds, n_seeds=n_seeds,
                   iterations=iterations, drop=drop, seed=seed)
     _check_params(params)
@@ -522,6 +587,10 @@ def defend(
         report["refunded_rows"] = int(ref.sum())
     demote = unverified_rows(ds, keep) if verify else np.zeros(ds.n_interactions, dtype=bool)
     report["demoted_unverified"] = int(demote.sum())
+    if min_purchases is not None:
+        nb = non_buyer_rows(ds, int(min_purchases), keep=keep)
+        keep &= ~nb
+        report["non_buyer_rows_dropped"] = int(nb.sum())
     if max_endorsements_per_day is not None:
         lim = rate_limited_rows(ds, int(max_endorsements_per_day), keep=keep)
         keep &= ~lim
@@ -548,9 +617,11 @@ def defend(
             kind[demote] = _KIND_CODE["recommend"]
             frame["kind"] = kind.astype(np.int8)
         frame = frame[keep].reset_index(drop=True)
-        with warnings.catch_warnings():  # a demoted row may meet a plain recommend: one vote
-            warnings.simplefilter("ignore", DataWarning)
-            frame = _merge_duplicates(frame, "max")
+        if demote.any():  # a demoted row may meet a plain recommend (one vote) or move
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DataWarning)
+                frame = _merge_duplicates(frame, "max")
+        # else: dropping rows keeps the canonical order, nothing to merge
     else:
         frame = inter
     report["rows_out"] = int(len(frame))
@@ -569,9 +640,9 @@ def _kept_audiences(ds: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
         return aud
     n = max(ds.n_items, 1)
     e = np.isin(frame["kind"].to_numpy(), _ENDORSE)
-    have = np.unique(frame["user"].to_numpy()[e].astype(np.int64) * n + frame["item"].to_numpy()[e])
+    have = _unique_sorted(frame["user"].to_numpy()[e].astype(np.int64) * n + frame["item"].to_numpy()[e])
     key = aud["user"].to_numpy().astype(np.int64) * n + aud["item"].to_numpy()
-    return aud[np.isin(key, have)].reset_index(drop=True)
+    return aud[_in_sorted(key, have)].reset_index(drop=True)
 
 
 def defended_training_data(ds: Dataset, defence: bool | Mapping[str, Any] | None) -> tuple[Dataset, dict]:
