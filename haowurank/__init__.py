@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "datasets", "split", "metrics", "trust", "rankers", "evaluation", "feed", "search", "sim",
-    "experiments", "testing", "attacks", "serving",
+    "experiments", "testing", "attacks", "report", "serving",
 }
 _FUNCTIONS = {
     "evaluate": ("evaluation", "evaluate"),

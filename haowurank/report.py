@@ -419,38 +419,6 @@ class SimStudy:
                                            "n"])
 
 
-def _named_configs(configs: Any, base: Any) -> list[tuple[str, Any]]:
-    from .sim import SimulationConfig
-
-    base = base if base is not None else SimulationConfig()
-    if isinstance(configs, str | SimulationConfig):
-        configs = [configs]
-    items = list(configs.items()) if isinstance(configs, Mapping) else [(None, c) for c in configs]
-    if not items:
-        raise ValueError("The 'configs' argument of simulate must name at least one config.")
-    out = []
-    for label, c in items:
-        if isinstance(c, str):
-            cfg = base.replace(strategy=c, label=None)
-        elif isinstance(c, SimulationConfig):
-            cfg = c
-        elif isinstance(c, Mapping):
-            cfg = base.replace(**dict(c))
-        else:
-            raise TypeError(
-                f"The 'configs' argument of simulate must hold strategy names, SimulationConfigs "
-                f"or dicts of config fields. Got {type(c).__name__}."
-            )
-        out.append((str(label) if label is not None else cfg.name, cfg))
-    seen: dict[str, int] = {}
-    named = []
-    for label, cfg in out:
-        j = seen.get(label, 0)
-        seen[label] = j + 1
-        named.append((label if j == 0 else f"{label}#{j + 1}", cfg))
-    return named
-
-
 def simulate(
     configs: Any,
     *,
@@ -488,7 +456,9 @@ def simulate(
         raise ValueError(
             f"The 'replicates' parameter of simulate must be a positive int. Got {replicates!r}."
         )
-    named = _named_configs(configs, base)
+    from .sim._compare import _as_configs
+
+    named = _as_configs(configs, base)
     root_seed = (base if base is not None else named[0][1]).seed
     ss = np.random.SeedSequence(root_seed)
     seeds = [int(s.generate_state(1, dtype=np.uint32)[0]) for s in ss.spawn(int(replicates))]
