@@ -422,14 +422,14 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         per = rows[(rows["attack_edges"] == head_e)]
         if per["attack"].nunique() > 1:
             piv = per.pivot_table(index="strategy", columns="attack", values="hit_ratio",
-                                  aggfunc="first")
+                                  aggfunc="first", dropna=False)
             piv = piv[[a for a in acfg["attacks"] if a in piv.columns]]
             shift = per.pivot_table(index="strategy", columns="attack", values="rank_shift",
-                                    aggfunc="first")
+                                    aggfunc="first", dropna=False)
             shift = shift[[a for a in acfg["attacks"] if a in shift.columns]]
-            order = [s for s in rows["strategy"].unique() if s in piv.index]
-            disp = piv.loc[order].map(pct).reset_index()
-            disp2 = shift.loc[order].map(num).reset_index()
+            order = [s for s in rows["strategy"].unique() if s in set(per["strategy"])]
+            disp = piv.reindex(order).map(pct).reset_index()
+            disp2 = shift.reindex(index=order, columns=piv.columns).map(num).reset_index()
             parts += [f"### Per attack, {head_e} attack edges: hit ratio", "", table(disp), "",
                       f"### Per attack, {head_e} attack edges: rank shift (median places gained)",
                       "", table(disp2), ""]
@@ -438,7 +438,7 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
             piv = curve.pivot_table(index="attack_edges", columns="strategy", values="hit_ratio",
                                     aggfunc="first")
             order = [s for s in rows["strategy"].unique() if s in piv.columns]
-            disp = piv[order].map(pct).reset_index()
+            disp = piv.reindex(columns=order).map(pct).reset_index()
             parts += [f"### Curve: hit ratio as attack edges grow ({head_a})", "", table(disp), ""]
         if res["cost"]:
             c = pd.DataFrame(res["cost"])
@@ -528,6 +528,8 @@ QUICK_OVERRIDES = {
         "attack_strategies": ["trust", "trust+defence", "popularity"],
         "curve_strategies": ["trust", "trust+defence", "popularity"], "curve_extra": {},
         "clean_cost": ["trust"], "clean_cost_users": 1000,
+        "clean_strategies": ["trust", "trust+defence", "popularity"],
+        "buyer_strategies": ["trust+defence"], "params": {"hybrid": {"user_knn_k": 0}},
     }],
 }
 
@@ -551,16 +553,17 @@ def main(argv: list[str] | None = None) -> int:
         dsets = [d for d in dsets if d["name"] in args.datasets]
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    results = [run_dataset(d, acfg) for d in dsets]
-    wall = time.perf_counter() - t0
-    frames = [pd.DataFrame(r["rows"]) for r in results]
-    csv = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    cost = pd.DataFrame([c for r in results for c in r["cost"]])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     csv_path = args.out.with_suffix(".csv")
-    csv.assign(table="exposure").to_csv(csv_path, index=False)
-    if len(cost):
-        cost.assign(table="clean_cost").to_csv(args.out.with_suffix(".cost.csv"), index=False)
+    results = []
+    for d in dsets:  # the raw rows are written after each dataset (a crash keeps them)
+        results.append(run_dataset(d, acfg))
+        frames = [pd.DataFrame(r["rows"]) for r in results]
+        pd.concat(frames, ignore_index=True).to_csv(csv_path, index=False)
+        cost = pd.DataFrame([c for r in results for c in r["cost"]])
+        if len(cost):
+            cost.to_csv(args.out.with_suffix(".cost.csv"), index=False)
+    wall = time.perf_counter() - t0
     png = plot(results, acfg, args.out.with_suffix(".png"))
     cmd = "nice -n 10 .venv/bin/python experiments/attack_robustness.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

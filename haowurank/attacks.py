@@ -76,6 +76,7 @@ from ._errors import UnknownIdError
 from ._random import SeedLike, rng
 
 __all__ = [
+    "ATTACKS",
     "ATTACK_KEY",
     "REFUNDS_KEY",
     "STRATEGIES",
