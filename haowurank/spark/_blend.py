@@ -26,10 +26,10 @@ def linear_blend(
     trust : ndarray of shape (n_pairs,)
         Trust score (0 where no trusted account endorsed the item).
     cf_top, trust_top : ndarray of shape (n_pairs,)
-        The pair's user's largest CF score over all items (its top-1) and largest trust score;
-        a value <= 0 counts as 1 (no scaling). Both are per-user constants, so a pair's blended
-        score does not depend on which other items are ranked: recommendations, feeds and
-        single pairs agree.
+        Per-user scales of the pair's user: a bound of the user's CF scores (the Spark path uses
+        ``||u|| * max_i ||v_i||``) and the user's largest trust score; a value <= 0 counts as 1
+        (no scaling). Both are per-user constants, so a pair's blended score does not depend on
+        which other items are ranked: recommendations, feeds and single pairs agree.
     trust_weight : float in [0, 1]
         Share of the trust term.
 

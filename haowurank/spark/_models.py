@@ -494,8 +494,10 @@ class SparkHybrid(SparkModel):
                       + trust_weight * trust(u, i) / trust_top(u)
 
     with ``cf`` from :class:`SparkSocialALS`, ``trust`` from :class:`SparkTrust` (0 where no
-    trusted account endorsed the item), ``cf_top(u)`` / ``trust_top(u)`` the user's largest
-    score of each (<= 0 or missing: 1). Candidates of :meth:`recommend` are the union of each
+    trusted account endorsed the item), ``cf_top(u) = ||u|| * max_i ||v_i||`` (an upper bound of
+    the user's CF scores, so the CF term lies in [-1, 1]; computing the exact top-1 would cost
+    a users x items product) and ``trust_top(u)`` the user's largest trust score (<= 0 or
+    missing: 1). Candidates of :meth:`recommend` are the union of each
     user's ``n_candidates`` best CF items and their trust candidates.
 
     Parameters
@@ -572,9 +574,15 @@ class SparkHybrid(SparkModel):
             self.cf_model_ = SparkSocialALS(**(self.als or {})).fit(sds)
             self.trust_model_ = SparkTrust(**(self.trust or {})).fit(sds)
             self._held.extend(self.cf_model_._held + self.trust_model_._held)
-        cf_recs = self.cf_model_.model_.recommendForAllUsers(1).select(
-            F.col("uidx"), F.col("recommendations")[0]["rating"].cast("double").alias("cf_top"))
-        self.cf_top_ = self._keep(cf_recs.join(sds.user_index(), "uidx").select("user", "cf_top"))
+        # cf_top(u) = ||u|| * max_i ||v_i||: an upper bound of every CF score of u (Cauchy-Schwarz),
+        # O(users x factors) where the exact top-1 would need every (user, item) product
+        norm = F.sqrt(F.aggregate(F.transform("f", lambda x: x * x), F.lit(0.0).cast("float"),
+                                  lambda a, x: a + x).cast("double"))
+        vmax = self.cf_model_.item_factors_.select(F.col("itf").alias("f")).agg(
+            F.max(norm).alias("vmax")).collect()[0]["vmax"] or 0.0
+        self.cf_top_ = self._keep(self.cf_model_.user_factors_.select(
+            "user", (norm * float(vmax)).alias("cf_top")).select(
+            "user", F.col("cf_top")))
         self.trust_top_ = self._keep(self.trust_model_.scores_.groupBy("user").agg(
             F.max("score").alias("trust_top")))
 
