@@ -452,8 +452,6 @@ def test_atomic_dataset_overwrite_keeps_the_old_version(tmp_path, monkeypatch):
     old = small_world(seed=1)
     old.to_parquet(tmp_path / "ds")
     new = small_world(seed=2)
-    import haowurank._dataset as dmod
-
     real_replace = os.replace
 
     def failing_replace(src, dst):
@@ -461,7 +459,7 @@ def test_atomic_dataset_overwrite_keeps_the_old_version(tmp_path, monkeypatch):
             raise OSError("rename failed (simulated)")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(dmod.os, "replace", failing_replace)
+    monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="rename failed"):
         new.to_parquet(tmp_path / "ds")
     monkeypatch.undo()
@@ -499,9 +497,7 @@ def test_atomic_simulation_config_write(tmp_path, monkeypatch):
     path = tmp_path / "run.json"
     cfg.to_json(path)
     before = path.read_text()
-    import haowurank.sim._config as cmod
-
-    monkeypatch.setattr(cmod.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("boom")))
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError("boom")))
     with pytest.raises(OSError, match="boom"):
         cfg.replace(days=3).to_json(path)
     with pytest.raises(OSError, match="boom"):
@@ -515,8 +511,6 @@ def test_atomic_simulation_result_write(tmp_path, monkeypatch):
     res = hr.sim.run(hr.sim.SimulationConfig(n_users=40, n_items=20, days=2, seed=0,
                                              strategy="popularity"))
     res.to_parquet(tmp_path / "res")
-    import haowurank.sim._run as rmod
-
     real_replace = os.replace
 
     def failing_replace(src, dst):
@@ -524,7 +518,7 @@ def test_atomic_simulation_result_write(tmp_path, monkeypatch):
             raise OSError("rename failed (simulated)")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(rmod.os, "replace", failing_replace)
+    monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="rename failed"):
         res.to_parquet(tmp_path / "res")
     monkeypatch.undo()
