@@ -88,9 +88,10 @@ def make(s: str) -> hr.rankers.Ranker:
 def load(cfg: dict[str, Any]) -> hr.Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", hr.DataWarning)
-        if cfg["name"] == "lastfm":
+        kind = cfg.get("kind", cfg["name"])
+        if kind == "lastfm":
             return hr.datasets.load_lastfm(DATA / cfg["data_dir"])
-        if cfg["name"] == "synthetic":
+        if kind == "synthetic":
             return hr.datasets.synthetic(n_users=int(cfg["n_users"]), n_items=int(cfg["n_items"]),
                                          seed=int(cfg.get("world_seed", 0)), show_progress=False)
     raise ValueError(f"unknown dataset {cfg['name']!r}")
@@ -384,9 +385,11 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         name = res["name"]
         rows = pd.DataFrame(res["rows"])
         share = rows["target_share"].iloc[0] if len(rows) else float("nan")
-        parts += [f"## {name}: {res['ds']}", "",
-                  f"Target item `{res['target']}` ({res['target_users']} users before the attack); "
-                  f"issue target: hit ratio <= {pct(share)} under `trust` and `hybrid`."]
+        parts += [f"## {name}: {res['ds']}", ""]
+        if len(rows):
+            parts.append(f"Target item `{res['target']}` ({res['target_users']} users before the "
+                         f"attack); issue target: hit ratio <= {pct(share)} under `trust` and "
+                         "`hybrid`.")
         if res.get("params"):
             parts.append(f"Parameter overrides on this dataset (all else at defaults): "
                          f"`{res['params']}`.")
@@ -394,7 +397,9 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
             parts.append(f"Clean (unattacked) fits only for {res['clean_strategies']} (time): the "
                          "others have no clean hit ratio or rank shift here (n/a).")
         ms = res["measured"]
-        if ms["sample_users"]:
+        if not len(rows):
+            parts.append("No attack measured on this dataset (clean cost only).")
+        elif ms["sample_users"]:
             parts.append(
                 f"Measured users: the attack region (honest users within two follow hops of a "
                 f"sybil) plus a uniform sample of {ms['sample_users']} other honest users (hit "
@@ -403,6 +408,8 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         else:
             parts.append(f"Measured users: every honest user; ranks on {ms['rank_users']} users.")
         parts.append("")
+        if not len(rows):
+            rows = pd.DataFrame(columns=["attack", "attack_edges", "strategy", "hit_ratio"])
         head = rows[(rows["attack"] == head_a) & (rows["attack_edges"] == head_e)]
         if len(head):
             t = pd.DataFrame({
@@ -458,9 +465,10 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
                       "ranking over training items, seen items excluded, NDCG@20 (`hr.evaluate`).",
                       "", table(t), ""]
         rep = res["defence"]
-        parts += ["### What the defence did", "",
-                  f"- clean data: `{rep.get('clean')}`",
-                  f"- attacked ({head_a}, {head_e} edges): `{rep.get('attacked')}`", ""]
+        parts += ["### What the defence did (`hr.trust.defend` with the defaults)", ""]
+        parts += [f"- {k} ({head_a}, {head_e} edges): `{v}`" if k != "clean"
+                  else f"- clean data: `{v}`" for k, v in rep.items()]
+        parts.append("")
     if png is not None:
         parts += [f"![hit ratio vs attack edges]({png.name})", ""]
     la = os.getloadavg()
@@ -486,6 +494,9 @@ def plot(results: list[dict[str, Any]], acfg: dict[str, Any], path: Path) -> Pat
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover
         print("matplotlib not available: no plot", file=sys.stderr)
+        return None
+    results = [r for r in results if r["rows"]]
+    if not results:
         return None
     fig, axes = plt.subplots(1, len(results), figsize=(6.5 * len(results), 4.5), squeeze=False)
     for ax, res in zip(axes[0], results):
