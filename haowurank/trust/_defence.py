@@ -560,7 +560,13 @@ def defend(
     max_endorsements_per_day : int or None
         Per-account daily endorsement limit (None: no limit).
     sybil_threshold : float or None
-        Accounts with normalised SybilRank trust below it are suspicious (None: step off).
+        Accounts with normalised SybilRank trust below it are suspicious (None: step off). The
+        honest accounts the walk reaches sit near 1 (the even-spread level) and the default 0.25
+        leaves a wide margin; a dense sybil region behind ``g`` attack edges holds about
+        ``g * iterations / (its number of internal follow rows)`` of that level (SybilRank's
+        bound), so it is caught until the attack edges approach the region's own size.
+        Accounts the walk never reaches (no follower, or a component without a seed) score 0
+        and are suspicious too.
     seeds, n_seeds, iterations, seed
         See :func:`account_trust`.
     drop : {"endorsements", "all"}
