@@ -140,6 +140,24 @@ def test_dense_scores_equal_pair_features_everywhere(fitted, world):
     np.testing.assert_allclose(fitted._score(users), expect, rtol=1e-4, atol=1e-4)
     # training rows are feature rows of real pairs
     val = sp.csr_matrix(parts.binary)  # labels do not matter here
-    Xt, _, _ = fitted._training_rows(parts, val, users, np.random.default_rng(0))
+    Xt, _, _, _ = fitted._training_rows(parts, val, users, np.random.default_rng(0))
     grid = {tuple(np.round(x, 4)) for x in X}
     assert len(Xt) and all(tuple(np.round(x, 4)) in grid for x in Xt)
+
+
+def test_pointwise_objective_and_ease_head(world):
+    r = hr.rankers.make("hybrid", **{**SMALL, "objective": "pointwise", "ease_items": 20}).fit(world)
+    assert np.isfinite(r.weights_).all() and r.parts_.ease_B.shape == (20, 20)
+    ids, sc = r.recommend(list(world.user_ids[:4]), n=5)
+    assert np.isfinite(sc).all()
+
+
+def test_user_neighbours_known_answer():
+    from haowurank.rankers._hybrid import user_neighbours
+
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]], float))
+    S = user_neighbours(X, 1, chunk=2).toarray()
+    # user 0's nearest is user 1 (identical sets, cosine 1); user 3 shares nothing with anyone
+    assert S[0, 1] == pytest.approx(1.0) and S[1, 0] == pytest.approx(1.0)
+    assert S[2, 0] + S[2, 1] == pytest.approx(0.5)  # a tie: one of the two is kept
+    assert S[3].sum() == 0 and np.diag(S).sum() == 0

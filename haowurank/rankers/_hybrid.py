@@ -4,14 +4,17 @@ How it is fitted (everything happens inside :meth:`HybridRanker.fit`, on trainin
 
 1. A validation split is carved from the training data (:func:`haowurank.split.validation_split`,
    ``validation_fraction`` of each user's items).
-2. The component models are fitted on the rest: implicit ALS, item-kNN, EASE over the
-   ``ease_items`` most popular items (cheap: its cubic cost is bounded by that number, not by
-   the catalogue), and the ``trust`` ranker (tie strength + multi-hop personalized PageRank over
-   the social graph).
-3. For a sample of users with validation items, training rows are the union of each component's
-   top ``n_candidates`` plus ``n_random`` random unseen items; the label is "the item is in the
-   user's validation part". Every row gets the features below, and a logistic regression
-   (scikit-learn, L2) learns their weights.
+2. The component models are fitted on the rest: implicit ALS, two item-kNN models (binary and
+   BM25-weighted interactions), a user-kNN neighbourhood, the ``trust`` ranker (tie strength +
+   multi-hop personalized PageRank over the social graph), optionally EASE over the
+   ``ease_items`` most popular items (its cubic cost bounded by that number, not by the
+   catalogue), and popularity, category and time tables.
+3. For a sample of users with validation items, candidate rows are the union of the top
+   ``n_candidates`` of ALS, item-kNN, trust and user-kNN plus ``n_random`` random unseen items;
+   "the item is in the user's validation part" is the label. Every row gets the features
+   below, and a logistic regression (scikit-learn, L2) learns their weights, by default on
+   pairs: the difference of a validation item's features and those of another candidate of
+   the same user (a RankNet-style pairwise loss), or pointwise on the rows.
 4. The components are refitted on all of the training data; the learned weights are kept.
 
 Features of a (user, item) pair (every one is a function of that pair alone, so scores do not
@@ -22,7 +25,11 @@ depend on which other items are ranked, and the dense scoring path and explanati
 ``als_gap``               ALS score minus the user's best ALS score
 ``knn``                   item-kNN score (similarity to the user's items)
 ``knn_norm``              item-kNN score divided by the user's best item-kNN score
+``knn2``, ``knn2_norm``   the same for the item-kNN on BM25-weighted interaction weights
 ``ease``                  EASE score restricted to the popular head (0 outside it)
+``uknn``                  user-kNN score: similarity-weighted count of the user's nearest
+                          neighbours (cosine over item sets) who have the item
+``uknn_norm``             user-kNN score divided by the user's best user-kNN score
 ``trust``                 trust-weighted endorsement score (0 if no trusted account endorsed it)
 ``trust_log``             ``log1p(10 * trust)``
 ``friends``               ``log1p`` of the number of friends (followed accounts) who have the item
@@ -31,6 +38,12 @@ depend on which other items are ranked, and the dense scoring path and explanati
 ``popularity_cold``       popularity divided by ``1 + log1p(number of the user's items)``
 ``category``              share of the user's items in the item's category (0 without metadata)
 ``merchant``              share of the user's items from the item's merchant (0 without metadata)
+``category_popularity``   ``log(1e-4 + P(category | user) * P(item | category))``, both shares
+                          of training interactions (a category-aware popularity)
+``period_popularity``     ``log1p(sum_b P(period b | user) * count(item, period b))`` over
+                          ``n_periods`` equal periods of the training time range: what was
+                          popular when the user was active (0 without timestamps)
+``time_gap``              ``log1p(|mean time of the user - mean time of the item|)`` in periods
 ========================  ======================================================================
 
 Scores are ``intercept + sum_j w_j * feature_j`` over every item (a dense, vectorised pass per
@@ -73,14 +86,22 @@ log = logging.getLogger(__name__)
 
 #: Feature names, in the order of the learned weights.
 FEATURES: tuple[str, ...] = (
-    "als", "als_gap", "knn", "knn_norm", "ease", "trust", "trust_log", "friends", "friend_share",
-    "popularity", "popularity_cold", "category", "merchant",
+    "als", "als_gap", "knn", "knn_norm", "knn2", "knn2_norm", "ease", "uknn", "uknn_norm",
+    "trust", "trust_log",
+    "friends", "friend_share", "popularity", "popularity_cold", "category", "merchant",
+    "category_popularity", "period_popularity", "time_gap",
 )
 
-_COMPONENTS = {"als": "als", "knn": "item_knn", "trust": "trust"}
-_DEFAULT_ALS: dict[str, Any] = {}
-_DEFAULT_KNN: dict[str, Any] = {}
-_DEFAULT_TRUST: dict[str, Any] = {}
+_COMPONENTS = {"als": "als", "knn": "item_knn", "knn2": "item_knn", "trust": "trust"}
+#: Defaults of the components (a caller's dict updates them). Small ALS factors and wide item
+#: neighbourhoods suit sparse data; the second item-kNN weights each user's row by BM25 of the
+#: interaction weights (listen counts, ratings), a view the binary models do not have.
+COMPONENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "als": {"factors": 32},
+    "knn": {"K": 200},
+    "knn2": {"K": 200, "weighting": "bm25"},
+    "trust": {},
+}
 
 
 def _is_int(v: Any, lo: int) -> bool:
@@ -111,6 +132,27 @@ def _share_matrix(binary: sp.csr_matrix, codes: np.ndarray) -> sp.csr_matrix | N
     return out
 
 
+def _sparse_topn(m: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of up to ``n`` largest positive stored entries of each row."""
+    m = sp.csr_matrix(m)
+    rows, cols = [], []
+    for r in range(m.shape[0]):
+        a, b = m.indptr[r], m.indptr[r + 1]
+        if a == b:
+            continue
+        vals = m.data[a:b]
+        idx = m.indices[a:b]
+        if b - a > n:
+            part = np.argpartition(-vals, n - 1)[:n]
+            vals, idx = vals[part], idx[part]
+        idx = idx[vals > 0]
+        rows.append(np.full(len(idx), r, dtype=np.int64))
+        cols.append(idx)
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(rows), np.concatenate(cols).astype(np.int64)
+
+
 def _csr_values(m: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Values of a canonical CSR matrix at (r, c) pairs (0 where nothing is stored), float32."""
     m = sp.csr_matrix(m)
@@ -124,6 +166,51 @@ def _csr_values(m: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
     q = np.asarray(r, dtype=np.int64) * n_cols + np.asarray(c, dtype=np.int64)
     pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
     return np.where(keys[pos] == q, m.data[pos], 0).astype(np.float32)
+
+
+def user_neighbours(binary: sp.csr_matrix, k: int, *, chunk: int = 1024) -> sp.csr_matrix:
+    """Cosine similarity of users' item sets, the ``k`` most similar other users per row.
+
+    Parameters
+    ----------
+    binary : csr_matrix of shape (n_users, n_items)
+    k : int
+
+    Returns
+    -------
+    csr_matrix of shape (n_users, n_users), float32
+        Row ``u``: its ``k`` nearest neighbours (ties: lower index) and their similarity;
+        computed in row chunks, so memory is ``chunk * n_users`` floats.
+    """
+    X = sp.csr_matrix(binary, dtype=np.float32)
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    X = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X, dtype=np.float32)
+    XT = sp.csr_matrix(X.T)
+    n = X.shape[0]
+    k = min(int(k), max(n - 1, 0))
+    data, cols, ptr = [], [], [0]
+    for s0 in range(0, n, chunk):
+        e0 = min(n, s0 + chunk)
+        S = np.asarray((X[s0:e0] @ XT).toarray(), dtype=np.float32)
+        S[np.arange(e0 - s0), np.arange(s0, e0)] = 0.0
+        if k == 0:
+            top = np.zeros((e0 - s0, 0), dtype=np.int64)
+        else:
+            top = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < n else np.argsort(-S, axis=1)
+        vals = np.take_along_axis(S, top, axis=1)
+        for row_top, row_vals in zip(top, vals):
+            keep = row_vals > 0
+            order = np.lexsort((row_top[keep], -row_vals[keep]))
+            cols.append(row_top[keep][order])
+            data.append(row_vals[keep][order])
+            ptr.append(ptr[-1] + int(keep.sum()))
+    out = sp.csr_matrix(
+        (np.concatenate(data) if data else np.zeros(0, np.float32),
+         np.concatenate(cols) if cols else np.zeros(0, np.int64), np.asarray(ptr)),
+        shape=(n, n),
+    )
+    out.sort_indices()
+    return out
 
 
 def _pair_differences(
@@ -170,14 +257,22 @@ class HybridRanker(Ranker):
 
     Parameters
     ----------
-    als, item_knn, trust : dict or None
-        Parameters of the component rankers (``None``: their defaults).
-    ease_items : int, default 2000
-        EASE is fitted on the this many most popular items (0 disables it); its dense inverse
-        costs ``O(ease_items**3)``, independent of the catalogue size.
+    als, item_knn, item_knn_weighted, trust : dict or None
+        Parameters of the component rankers; they update :data:`COMPONENT_DEFAULTS` (ALS with
+        32 factors, item-kNN with 200 neighbours on the binary matrix, item-kNN with 200
+        neighbours on the BM25-weighted matrix, the trust ranker's defaults).
+    ease_items : int, default 0
+        Fit EASE on this many most popular items as one more feature (0: off, the default: on
+        the data sets measured it added nothing once the other features were in); its dense
+        inverse costs ``O(ease_items**3)``, independent of the catalogue size.
     ease_regularization : float, default 300.0
         EASE's ``lambda``.
-    n_candidates : int, default 100
+    user_knn_k : int, default 50
+        Neighbours per user of the user-kNN feature (cosine over item sets; 0 disables it).
+    n_periods : int, default 12
+        Equal periods of the training time range for the time features (0 disables them; data
+        without timestamps have none).
+    n_candidates : int, default 50
         Training rows per user and component: each component's top ``n_candidates``.
     n_random : int, default 50
         Random unseen items per training user (so the model also sees ordinary items).
@@ -187,7 +282,7 @@ class HybridRanker(Ranker):
         Share of each user's training items held out to fit the ranking model.
     C : float, default 1.0
         Inverse L2 strength of the logistic regression (on standardised features).
-    objective : {"pointwise", "pairwise"}, default "pointwise"
+    objective : {"pairwise", "pointwise"}, default "pairwise"
         Pointwise: classify validation items among the candidate rows. Pairwise: classify
         which of two candidates of the same user is the validation item (a RankNet-style
         logistic loss on feature differences; per-user constants cancel).
@@ -233,24 +328,30 @@ class HybridRanker(Ranker):
         self,
         als: dict[str, Any] | None = None,
         item_knn: dict[str, Any] | None = None,
+        item_knn_weighted: dict[str, Any] | None = None,
         trust: dict[str, Any] | None = None,
-        ease_items: int = 2000,
+        ease_items: int = 0,
         ease_regularization: float = 300.0,
-        n_candidates: int = 100,
+        user_knn_k: int = 50,
+        n_periods: int = 12,
+        n_candidates: int = 50,
         n_random: int = 50,
         max_train_users: int | None = 3000,
         validation_fraction: float = 0.2,
         C: float = 1.0,
-        objective: str = "pointwise",
+        objective: str = "pairwise",
         n_pairs: int = 20,
         random_state: int | None = 0,
         defence: bool | dict | None = None,
     ):
         self.als = als
         self.item_knn = item_knn
+        self.item_knn_weighted = item_knn_weighted
         self.trust = trust
         self.ease_items = ease_items
         self.ease_regularization = ease_regularization
+        self.user_knn_k = user_knn_k
+        self.n_periods = n_periods
         self.n_candidates = n_candidates
         self.n_random = n_random
         self.max_train_users = max_train_users
@@ -263,12 +364,14 @@ class HybridRanker(Ranker):
 
     # ------------------------------------------------------------------ parameters
     def _validate_params(self) -> None:
-        for p in ("als", "item_knn", "trust"):
+        for p in ("als", "item_knn", "item_knn_weighted", "trust"):
             self._check_param(p, getattr(self, p) is None or isinstance(getattr(self, p), dict),
                               "None or a dict of the component's parameters")
         self._check_param("ease_items", _is_int(self.ease_items, 0), "an int >= 0 (0: no EASE)")
         self._check_param("ease_regularization", _is_real(self.ease_regularization, 0.0,
                                                           strict=True), "a finite float > 0")
+        self._check_param("user_knn_k", _is_int(self.user_knn_k, 0), "an int >= 0 (0: off)")
+        self._check_param("n_periods", _is_int(self.n_periods, 0), "an int >= 0 (0: no time)")
         self._check_param("n_candidates", _is_int(self.n_candidates, 1), "a positive int")
         self._check_param("n_random", _is_int(self.n_random, 0), "an int >= 0")
         self._check_param("max_train_users",
@@ -294,8 +397,9 @@ class HybridRanker(Ranker):
             make(reg, **params)._validate_params()
 
     def _component_params(self, key: str) -> dict[str, Any]:
-        given = {"als": self.als, "knn": self.item_knn, "trust": self.trust}[key]
-        params = copy.deepcopy(given) if given else {}
+        given = {"als": self.als, "knn": self.item_knn, "knn2": self.item_knn_weighted,
+                 "trust": self.trust}[key]
+        params = {**COMPONENT_DEFAULTS[key], **(copy.deepcopy(given) if given else {})}
         if key == "als" and "random_state" not in params and self.random_state is not None:
             params["random_state"] = int(self.random_state)
         return params
@@ -313,6 +417,8 @@ class HybridRanker(Ranker):
             )
         pop = np.asarray(binary.sum(axis=0)).ravel().astype(np.float32)
         ease_idx, ease_B = self._fit_ease(binary, pop)
+        uknn = (user_neighbours(binary, int(self.user_knn_k)) if self.user_knn_k
+                else sp.csr_matrix((binary.shape[0], binary.shape[0]), dtype=np.float32))
         friends = sp.csr_matrix(ds.social_matrix(weighted=False), dtype=np.float32)
         blocked = ds.block_matrix()
         if blocked.nnz:
@@ -321,14 +427,53 @@ class HybridRanker(Ranker):
             friends.eliminate_zeros()
         cat = _group_codes(ds, "category")
         mer = _group_codes(ds, "merchant")
+        cat_count = np.bincount(cat[cat >= 0], weights=pop[cat >= 0]) if (cat >= 0).any() else (
+            np.zeros(0))
+        category_rate = np.zeros(len(pop), dtype=np.float32)
+        if len(cat_count):
+            known = cat >= 0
+            category_rate[known] = pop[known] / np.maximum(cat_count[cat[known]], 1.0)
+        periods = self._periods(ds)
         parts = _Parts(
-            als=comps["als"], knn=comps["knn"], trust=comps["trust"], binary=binary,
-            popularity=pop, ease_idx=ease_idx, ease_B=ease_B, friends=friends,
+            als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], trust=comps["trust"],
+            binary=binary,
+            popularity=pop, ease_idx=ease_idx, ease_B=ease_B, friends=friends, uknn=uknn,
             category=cat, user_category=_share_matrix(binary, cat),
-            merchant=mer, user_merchant=_share_matrix(binary, mer),
+            merchant=mer, user_merchant=_share_matrix(binary, mer), category_rate=category_rate,
+            **periods,
         )
         log.info("hybrid: components fitted in %.2fs", time.perf_counter() - t0)
         return parts
+
+    def _periods(self, ds: Dataset) -> dict[str, np.ndarray]:
+        """Time tables: users' shares and items' counts per period, mean times (in periods)."""
+        n_u, n_i = ds.n_users, ds.n_items
+        p = int(self.n_periods)
+        if not ds.has_timestamps or ds.n_interactions == 0 or p == 0:
+            return dict(user_period=np.zeros((n_u, 0), np.float32),
+                        item_period=np.zeros((n_i, 0), np.float32),
+                        user_time=np.zeros(n_u, np.float32), item_time=np.zeros(n_i, np.float32))
+        a = ds.interaction_arrays()
+        t = a["timestamp"].astype(np.float64)
+        lo, hi = float(t.min()), float(t.max())
+        width = (hi - lo) / p if hi > lo else 1.0
+        pos = (t - lo) / width  # time in periods
+        b = np.minimum(pos.astype(np.int64), p - 1)
+        u, i = a["user"].astype(np.int64), a["item"].astype(np.int64)
+        up = np.zeros((n_u, p))
+        np.add.at(up, (u, b), 1.0)
+        up /= np.maximum(up.sum(axis=1, keepdims=True), 1.0)
+        ip = np.zeros((n_i, p))
+        np.add.at(ip, (i, b), 1.0)
+        mean = float(pos.mean())
+
+        def mean_time(idx: np.ndarray, n: int) -> np.ndarray:
+            cnt = np.bincount(idx, minlength=n)
+            tot = np.bincount(idx, weights=pos, minlength=n)
+            return np.where(cnt > 0, tot / np.maximum(cnt, 1), mean).astype(np.float32)
+
+        return dict(user_period=up.astype(np.float32), item_period=ip.astype(np.float32),
+                    user_time=mean_time(u, n_u), item_time=mean_time(i, n_i))
 
     def _fit_ease(self, binary: sp.csr_matrix, pop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from ._cf import ease_weights
@@ -351,6 +496,7 @@ class HybridRanker(Ranker):
         u = np.asarray(uidx, dtype=np.int64)
         sa = np.asarray(parts.als._score(u), dtype=np.float32)
         sk = np.asarray(parts.knn._score(u), dtype=np.float32)
+        sk2 = np.asarray(parts.knn2._score(u), dtype=np.float32)
         if len(parts.ease_idx):
             ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
         else:
@@ -358,17 +504,23 @@ class HybridRanker(Ranker):
         tr = sp.csr_matrix(parts.trust._candidates(u), dtype=np.float32)
         tr.data = np.maximum(tr.data, 0)
         fr = sp.csr_matrix(parts.friends[u] @ parts.binary, dtype=np.float32)
-        for m in (tr, fr):
+        uk = sp.csr_matrix(parts.uknn[u] @ parts.binary, dtype=np.float32)
+        for m in (tr, fr, uk):
             m.sum_duplicates()
+        ukmax = np.asarray(uk.max(axis=1).toarray()).ravel() if uk.shape[1] else np.zeros(len(u))
         kmax = sk.max(axis=1) if sk.shape[1] else np.zeros(len(u), dtype=np.float32)
+        k2max = sk2.max(axis=1) if sk2.shape[1] else np.zeros(len(u), dtype=np.float32)
         return _Parts(
             uidx=u, als=sa, als_max=sa.max(axis=1) if sa.shape[1] else np.zeros(len(u)),
             knn=sk, knn_max=np.where(kmax > 0, kmax, 1.0).astype(np.float32), ease=ease,
-            trust=tr, friends=fr,
+            knn2=sk2, knn2_max=np.where(k2max > 0, k2max, 1.0).astype(np.float32),
+            trust=tr, friends=fr, uknn=uk,
+            uknn_max=np.where(ukmax > 0, ukmax, 1.0).astype(np.float32),
             n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),
             activity=np.log1p(np.diff(parts.binary.indptr)[u]).astype(np.float32),
             user_category=None if parts.user_category is None else parts.user_category[u],
             user_merchant=None if parts.user_merchant is None else parts.user_merchant[u],
+            user_period=parts.user_period[u], user_time=parts.user_time[u],
         )
 
     def _pair_features(self, parts: _Parts, blk: _Parts, r: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -381,12 +533,17 @@ class HybridRanker(Ranker):
         X[:, col["als_gap"]] = blk.als[r, c] - blk.als_max[r]
         X[:, col["knn"]] = blk.knn[r, c]
         X[:, col["knn_norm"]] = blk.knn[r, c] / blk.knn_max[r]
+        X[:, col["knn2"]] = blk.knn2[r, c]
+        X[:, col["knn2_norm"]] = blk.knn2[r, c] / blk.knn2_max[r]
         if len(parts.ease_idx):
             pos = np.full(parts.binary.shape[1], -1, dtype=np.int64)
             pos[parts.ease_idx] = np.arange(len(parts.ease_idx))
             pc = pos[c]
             head = pc >= 0
             X[head, col["ease"]] = blk.ease[r[head], pc[head]]
+        uk = _csr_values(blk.uknn, r, c)
+        X[:, col["uknn"]] = uk
+        X[:, col["uknn_norm"]] = uk / blk.uknn_max[r]
         t = _csr_values(blk.trust, r, c)
         X[:, col["trust"]] = t
         X[:, col["trust_log"]] = np.log1p(10.0 * t)
@@ -403,6 +560,14 @@ class HybridRanker(Ranker):
             codes = getattr(parts, name)[c]
             ok = codes >= 0
             X[ok, col[name]] = _csr_values(share, r[ok], codes[ok])
+        X[:, col["category_popularity"]] = np.log(
+            np.float32(1e-4) + X[:, col["category"]] * parts.category_rate[c]
+        )
+        if parts.item_period.shape[1]:
+            X[:, col["period_popularity"]] = np.log1p(
+                np.einsum("ij,ij->i", blk.user_period[r], parts.item_period[c])
+            )
+        X[:, col["time_gap"]] = np.log1p(np.abs(blk.user_time[r] - parts.item_time[c]))
         return X
 
     def _score_with(self, parts: _Parts, uidx: np.ndarray) -> np.ndarray:
@@ -414,9 +579,11 @@ class HybridRanker(Ranker):
         out *= w["als"] + w["als_gap"]
         out += (np.float32(self.intercept_) - w["als_gap"] * blk.als_max)[:, None]
         out += blk.knn * (w["knn"] + w["knn_norm"] / blk.knn_max)[:, None]
+        out += blk.knn2 * (w["knn2"] + w["knn2_norm"] / blk.knn2_max)[:, None]
         if len(parts.ease_idx) and w["ease"]:
             out[:, parts.ease_idx] += w["ease"] * blk.ease
         for m, fn in (
+            (blk.uknn, lambda v, rows: w["uknn"] * v + w["uknn_norm"] * v / blk.uknn_max[rows]),
             (blk.trust, lambda v, rows: w["trust"] * v + w["trust_log"] * np.log1p(10.0 * v)),
             (blk.friends, lambda v, rows: w["friends"] * np.log1p(v)
              + w["friend_share"] * v / blk.n_friends[rows]),
@@ -426,23 +593,38 @@ class HybridRanker(Ranker):
                 out[rows, m.indices] += fn(m.data, rows).astype(np.float32)
         pop = np.log1p(parts.popularity).astype(np.float32)
         out += pop[None, :] * (w["popularity"] + w["popularity_cold"] / (1.0 + blk.activity))[:, None]
+        m = out.shape[1]
         for name in ("category", "merchant"):
             share = getattr(blk, f"user_{name}")
-            if share is None or not w[name]:
+            wc = w["category_popularity"] if name == "category" else np.float32(0)
+            if share is None:
+                if wc:
+                    out += wc * np.float32(np.log(np.float32(1e-4)))
                 continue
             codes = getattr(parts, name)
             known = np.flatnonzero(codes >= 0)
             dense = np.asarray(share.toarray(), dtype=np.float32)
-            out[:, known] += w[name] * dense[:, codes[known]]
+            vals = np.zeros((len(uidx), m), dtype=np.float32)
+            vals[:, known] = dense[:, codes[known]]
+            if w[name]:
+                out += w[name] * vals
+            if wc:
+                vals *= parts.category_rate[None, :]
+                vals += np.float32(1e-4)
+                out += wc * np.log(vals)
+        if parts.item_period.shape[1] and w["period_popularity"]:
+            out += w["period_popularity"] * np.log1p(blk.user_period @ parts.item_period.T)
+        if w["time_gap"]:
+            out += w["time_gap"] * np.log1p(np.abs(blk.user_time[:, None] - parts.item_time[None, :]))
         return out
 
     def _training_rows(
         self, parts: _Parts, val: sp.csr_matrix, users: np.ndarray, gen: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Feature rows, labels and user (group) of the candidates of ``users``."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Feature rows, labels, users (groups) and items of the candidates of ``users``."""
         n_items = parts.binary.shape[1]
         nc = int(self.n_candidates)
-        X_parts, y_parts, g_parts = [], [], []
+        X_parts, y_parts, g_parts, i_parts = [], [], [], []
         bs = 256
         for s0 in range(0, len(users), bs):
             u = users[s0 : s0 + bs]
@@ -450,22 +632,28 @@ class HybridRanker(Ranker):
             seen = parts.binary[u]
             seen_r, seen_c = seen.nonzero()
             cand = np.zeros((len(u), n_items), dtype=bool)
-            sources = [blk.als, blk.knn, blk.trust.toarray()]
+            k = min(nc, n_items)
+            # ALS: implicit's own top k (seen excluded); item-kNN: a partial sort
+            top, _ = parts.als._recommend_idx(u, k, True, None)
+            rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
+            cand[rows[top >= 0], top[top >= 0]] = True
+            for dense in (blk.knn,):
+                d = dense.copy()
+                d[seen_r, seen_c] = -np.inf
+                top = (np.argpartition(-d, k - 1, axis=1)[:, :k] if k < n_items
+                       else np.broadcast_to(np.arange(n_items), d.shape))
+                ok = np.isfinite(np.take_along_axis(d, top, axis=1))
+                rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
+                cand[rows[ok], top[ok]] = True
+            # sparse sources: trust, user-kNN (and the head EASE): top k of the stored entries
+            sparse_sources = [blk.trust, blk.uknn]
             if len(parts.ease_idx):
                 e = np.zeros((len(u), n_items), dtype=np.float32)
                 e[:, parts.ease_idx] = blk.ease
-                sources.append(e)
-            for j, dense in enumerate(sources):
-                dense = dense.copy() if j < 2 else dense
-                if j >= 2:
-                    dense[dense == 0] = -np.inf
-                dense[seen_r, seen_c] = -np.inf
-                k = min(nc, n_items)
-                top = (np.argpartition(-dense, k - 1, axis=1)[:, :k] if k < n_items
-                       else np.broadcast_to(np.arange(n_items), dense.shape))
-                ok = np.isfinite(np.take_along_axis(dense, top, axis=1))
-                rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
-                cand[rows[ok], top[ok]] = True
+                sparse_sources.append(sp.csr_matrix(e))
+            for m in sparse_sources:
+                rr, cc = _sparse_topn(m, k)
+                cand[rr, cc] = True
             if self.n_random:
                 rnd = gen.integers(0, n_items, size=(len(u), int(self.n_random)))
                 np.put_along_axis(cand, rnd, True, axis=1)
@@ -474,10 +662,13 @@ class HybridRanker(Ranker):
             X_parts.append(self._pair_features(parts, blk, r, c))
             y_parts.append(_csr_values(val[u], r, c) > 0)
             g_parts.append(u[r])
+            i_parts.append(c)
         if not X_parts:
+            empty = np.zeros(0, dtype=np.int64)
             return (np.zeros((0, len(FEATURES)), dtype=np.float32), np.zeros(0, dtype=bool),
-                    np.zeros(0, dtype=np.int64))
-        return np.vstack(X_parts), np.concatenate(y_parts), np.concatenate(g_parts)
+                    empty, empty)
+        return (np.vstack(X_parts), np.concatenate(y_parts), np.concatenate(g_parts),
+                np.concatenate(i_parts))
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
@@ -506,7 +697,7 @@ class HybridRanker(Ranker):
         if self.max_train_users is not None and len(users) > self.max_train_users:
             users = np.sort(gen.choice(users, int(self.max_train_users), replace=False))
         t1 = time.perf_counter()
-        X, y, groups = self._training_rows(parts, val, users, gen)
+        X, y, groups, _ = self._training_rows(parts, val, users, gen)
         info.update(rows=int(len(y)), positives=int(y.sum()), users=int(len(users)),
                     features_s=time.perf_counter() - t1)
         n_f = len(FEATURES)
@@ -521,9 +712,10 @@ class HybridRanker(Ranker):
             mean, scale, intercept = np.zeros(n_f), np.ones(n_f), 0.0
             info["auc"] = float("nan")
         else:
-            mean = X.mean(axis=0).astype(np.float64)
-            scale = X.std(axis=0).astype(np.float64)
-            constant = scale < 1e-8
+            X = X.astype(np.float64)
+            mean = X.mean(axis=0)
+            scale = X.std(axis=0)
+            constant = scale <= 1e-9 * (1.0 + np.abs(mean))
             scale[constant] = 1.0
             Z = (X - mean) / scale
             Z[:, constant] = 0.0
@@ -618,6 +810,12 @@ class HybridRanker(Ranker):
             "hy.category": p.category,
             "hy.merchant": p.merchant,
             **csr_to_arrays("hy.friends", p.friends),
+            **csr_to_arrays("hy.uknn", p.uknn),
+            "hy.category_rate": p.category_rate,
+            "hy.user_period": p.user_period,
+            "hy.item_period": p.item_period,
+            "hy.user_time": p.user_time,
+            "hy.item_time": p.item_time,
         }
         for name in ("user_category", "user_merchant"):
             m = getattr(p, name)
@@ -652,10 +850,13 @@ class HybridRanker(Ranker):
             r._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
             comps[key] = r
         self.parts_ = _Parts(
-            als=comps["als"], knn=comps["knn"], trust=comps["trust"],
+            als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], trust=comps["trust"],
             binary=self.seen_, popularity=np.asarray(self.fallback_, dtype=np.float32),
             ease_idx=arrays["hy.ease_idx"], ease_B=arrays["hy.ease_B"],
-            friends=arrays_to_csr("hy.friends", arrays),
+            friends=arrays_to_csr("hy.friends", arrays), uknn=arrays_to_csr("hy.uknn", arrays),
+            category_rate=arrays["hy.category_rate"], user_period=arrays["hy.user_period"],
+            item_period=arrays["hy.item_period"], user_time=arrays["hy.user_time"],
+            item_time=arrays["hy.item_time"],
             category=arrays["hy.category"], merchant=arrays["hy.merchant"],
             user_category=(arrays_to_csr("hy.user_category", arrays)
                            if "hy.user_category.data" in arrays else None),

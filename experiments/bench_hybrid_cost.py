@@ -1,0 +1,109 @@
+"""Paired cost of `hybrid` against tuned ALS: fit seconds and recommend throughput.
+
+The headline runs measure every strategy once, minutes apart, on a shared machine whose load
+changes; this script times tuned ALS (its parameters read from experiments/results/<name>.csv)
+and `hybrid` (defaults) back to back on the same training part, alternating, ``--repeats``
+times each, and reports medians. Recommend throughput is top-20 lists for every test user in
+batches (ALS through implicit's batch recommend, as in the runner).
+
+    .venv/bin/python experiments/bench_hybrid_cost.py lastfm ciao epinions
+
+writes experiments/results/hybrid_cost.md (and prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import haowurank as hr
+from haowurank.experiments import _machine, _versions, load_config, load_dataset, preprocess
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _throughput(ranker, users: np.ndarray) -> float:
+    t0 = time.perf_counter()
+    bs = ranker.batch_size
+    for s in range(0, len(users), bs):
+        ranker._recommend_idx(users[s : s + bs], 20, True, None)
+    return len(users) / (time.perf_counter() - t0)
+
+
+def bench(name: str, repeats: int) -> dict:
+    cfg = load_config(ROOT / f"{name}.toml")
+    table = pd.read_csv(ROOT / "results" / f"{name}.csv")
+    als_params = json.loads(table.loc[table["strategy"] == "als", "params"].iloc[0])
+    ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
+    train, test = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
+    users = np.flatnonzero(np.diff(test.matrix(weight="binary").indptr) > 0)
+    fits: dict[str, list[float]] = {"als": [], "hybrid": []}
+    tput: dict[str, list[float]] = {"als": [], "hybrid": []}
+    for _ in range(repeats):
+        for strat, params in (("als", als_params), ("hybrid", {})):
+            r = hr.rankers.make(strat, **params)
+            t0 = time.perf_counter()
+            r.fit(train)
+            fits[strat].append(time.perf_counter() - t0)
+            tput[strat].append(_throughput(r, users))
+    med = {k: statistics.median(v) for k, v in fits.items()}
+    thr = {k: statistics.median(v) for k, v in tput.items()}
+    return {
+        "data": name, "als params": json.dumps(als_params, sort_keys=True),
+        "ALS fit s": med["als"], "hybrid fit s": med["hybrid"],
+        "fit ratio": med["hybrid"] / med["als"],
+        "ALS users/s": thr["als"], "hybrid users/s": thr["hybrid"],
+        "throughput ratio": thr["hybrid"] / thr["als"],
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("names", nargs="+", help="experiment names (experiments/<name>.toml)")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    rows = [bench(n, args.repeats) for n in args.names]
+    cols = ["data", "ALS fit s", "hybrid fit s", "fit ratio", "ALS users/s", "hybrid users/s",
+            "throughput ratio", "als params"]
+    lines = [
+        "# Paired cost: hybrid (defaults) vs tuned ALS",
+        "",
+        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- Machine: {_machine()} (shared with other jobs; medians of {args.repeats} alternating "
+        f"runs)",
+        f"- Software: {_versions()}",
+        f"- Command: `.venv/bin/python experiments/bench_hybrid_cost.py {' '.join(args.names)} "
+        f"--repeats {args.repeats}`",
+        "- Fit on the 80% training part of the headline split (seed 0); throughput: top-20 lists "
+        "for every test user, seen items excluded, in each ranker's batches.",
+        "- Targets (issue 3): fit ratio <= 5, throughput ratio >= 0.7.",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r[c]
+            if isinstance(v, float):
+                cells.append(f"{v:,.0f}" if "users/s" in c else f"{v:.2f}")
+            else:
+                cells.append(f"`{v}`" if c == "als params" else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    out = ROOT / "results" / "hybrid_cost.md"
+    out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
