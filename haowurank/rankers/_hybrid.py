@@ -276,7 +276,7 @@ class HybridRanker(Ranker):
         Training rows per user and component: each component's top ``n_candidates``.
     n_random : int, default 50
         Random unseen items per training user (so the model also sees ordinary items).
-    max_train_users : int or None, default 3000
+    max_train_users : int or None, default 2000
         Users sampled for the ranking model (None: every user with validation items).
     validation_fraction : float, default 0.2
         Share of each user's training items held out to fit the ranking model.
@@ -336,7 +336,7 @@ class HybridRanker(Ranker):
         n_periods: int = 12,
         n_candidates: int = 50,
         n_random: int = 50,
-        max_train_users: int | None = 3000,
+        max_train_users: int | None = 2000,
         validation_fraction: float = 0.2,
         C: float = 1.0,
         objective: str = "pairwise",
