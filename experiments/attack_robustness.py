@@ -343,7 +343,9 @@ def clean_cost(ds: hr.Dataset, dcfg: dict[str, Any], name: str) -> list[dict[str
 # --------------------------------------------------------------------------------------------
 
 def pct(x: float) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{100 * x:.3f}%" if 0 < x < 0.001 else f"{100 * x:.2f}%"
 
 
 def num(x: float) -> str:
@@ -403,7 +405,7 @@ def summary(results: list[dict[str, Any]], acfg: dict[str, Any]) -> list[str]:
 
 
 def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: float,
-           load_before: tuple[float, ...], png: Path | None) -> str:
+           load_before: tuple[float, ...], png: Path | None, git: str = "") -> str:
     head_e, head_a = int(acfg["attack_edges"]), acfg["strategy"]
     parts = [
         "# Attack robustness: sybil promotion and fake reviews",
@@ -531,6 +533,7 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         f"(1-minute load average {load_before[0]:.1f} before, {la[0]:.1f} after).",
         "- Rankers at their defaults (`hr.rankers.make(name)`), fitted on the whole (clean or "
         "attacked) dataset; the CSV beside this file has every row.",
+        f"- Code: {git}" if git else "",
     ]
     return "\n".join(parts) + "\n"
 
@@ -594,6 +597,21 @@ QUICK_OVERRIDES = {
 }
 
 
+def _git_state() -> str:
+    """The commit and the package files that differed from it when the run started."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "haowurank"], cwd=ROOT,
+                               text=True, capture_output=True, check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    changed = [ln[3:] for ln in dirty if ln.strip()]
+    return f"commit {head}" + (f", with uncommitted changes to {changed}" if changed else "")
+
+
 def _plain(x: Any) -> Any:
     if isinstance(x, np.generic):
         return x.item()
@@ -625,11 +643,12 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(args.out.with_suffix(".json").read_text())
         png = plot(saved["results"], saved["attack"], args.out.with_suffix(".png"))
         text = render(saved["results"], saved["attack"], saved["command"], saved["wall"],
-                      tuple(saved["load_before"]), png)
+                      tuple(saved["load_before"]), png, saved.get("git", ""))
         args.out.write_text(text)
         print(text)
         return 0
     load_before = os.getloadavg()
+    git = _git_state()
     t0 = time.perf_counter()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     csv_path = args.out.with_suffix(".csv")
@@ -646,9 +665,9 @@ def main(argv: list[str] | None = None) -> int:
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     args.out.with_suffix(".json").write_text(json.dumps(
         {"results": results, "attack": acfg, "command": cmd.strip(), "wall": wall,
-         "load_before": list(load_before)}, default=_plain, indent=1))
+         "load_before": list(load_before), "git": git}, default=_plain, indent=1))
     png = plot(results, acfg, args.out.with_suffix(".png"))
-    text = render(results, acfg, cmd.strip(), wall, load_before, png)
+    text = render(results, acfg, cmd.strip(), wall, load_before, png, git)
     args.out.write_text(text)
     print(text)
     print(f"wrote {args.out}, {csv_path}" + (f", {png}" if png else ""))
