@@ -161,3 +161,12 @@ def test_user_neighbours_known_answer():
     assert S[0, 1] == pytest.approx(1.0) and S[1, 0] == pytest.approx(1.0)
     assert S[2, 0] + S[2, 1] == pytest.approx(0.5)  # a tie: one of the two is kept
     assert S[3].sum() == 0 and np.diag(S).sum() == 0
+
+
+def test_fast_recommend_equals_full_ranking_when_retrieval_covers_the_catalogue(fitted, world):
+    users = list(world.user_ids[:12]) + ["no-such-user"]
+    fast = fitted.recommend(users, n=8)  # 100 candidates per component > 40 items: all of them
+    full = hr.rankers.make("hybrid", **{**SMALL, "n_recommend_candidates": 0}).fit(world)
+    slow = full.recommend(users, n=8)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_allclose(fast[1], slow[1], rtol=1e-5, atol=1e-5)

@@ -44,6 +44,9 @@ depend on which other items are ranked, and the dense scoring path and explanati
                           ``n_periods`` equal periods of the training time range: what was
                           popular when the user was active (0 without timestamps)
 ``time_gap``              ``log1p(|mean time of the user - mean time of the item|)`` in periods
+``trust_cold``            ``trust_log / (1 + log1p(number of the user's items))``: lets the
+                          social signal weigh more for users with few interactions
+``friends_cold``          the same for ``friends``
 ========================  ======================================================================
 
 Scores are ``intercept + sum_j w_j * feature_j`` over every item (a dense, vectorised pass per
@@ -89,7 +92,7 @@ FEATURES: tuple[str, ...] = (
     "als", "als_gap", "knn", "knn_norm", "knn2", "knn2_norm", "ease", "uknn", "uknn_norm",
     "trust", "trust_log",
     "friends", "friend_share", "popularity", "popularity_cold", "category", "merchant",
-    "category_popularity", "period_popularity", "time_gap",
+    "category_popularity", "period_popularity", "time_gap", "trust_cold", "friends_cold",
 )
 
 _COMPONENTS = {"als": "als", "knn": "item_knn", "knn2": "item_knn", "trust": "trust"}
@@ -130,6 +133,22 @@ def _share_matrix(binary: sp.csr_matrix, codes: np.ndarray) -> sp.csr_matrix | N
     out = sp.csr_matrix(out, dtype=np.float32)
     out.sort_indices()
     return out
+
+
+def _knn_rows(knn: Any, u: np.ndarray) -> sp.csr_matrix:
+    """Item-kNN scores of users ``u`` as a canonical CSR (the dense scores' stored entries)."""
+    m = sp.csr_matrix(knn.cf_[u] @ knn.knn_.similarity, dtype=np.float32)
+    m.sum_duplicates()
+    return m
+
+
+def _row_max(m: sp.csr_matrix) -> np.ndarray:
+    """Row maxima of a CSR with non-negative entries (0 for empty rows), float32."""
+    out = np.zeros(m.shape[0], dtype=np.float32)
+    nz = np.diff(m.indptr) > 0
+    if nz.any():
+        out[nz] = np.maximum.reduceat(m.data, m.indptr[:-1][nz]).astype(np.float32)
+    return np.maximum(out, 0)
 
 
 def _sparse_topn(m: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -274,6 +293,11 @@ class HybridRanker(Ranker):
         without timestamps have none).
     n_candidates : int, default 50
         Training rows per user and component: each component's top ``n_candidates``.
+    n_recommend_candidates : int, default 100
+        ``recommend`` ranks the union of each component's top ``max(this, n)`` unseen items
+        (retrieval, then the learned ranking), which is much faster than scoring the whole
+        catalogue; 0 scores every item. ``score``, ``explain`` and ``recommend`` with
+        ``items=`` or ``exclude_seen=False`` always score every item they are asked about.
     n_random : int, default 50
         Random unseen items per training user (so the model also sees ordinary items).
     max_train_users : int or None, default 2000
@@ -335,6 +359,7 @@ class HybridRanker(Ranker):
         user_knn_k: int = 50,
         n_periods: int = 12,
         n_candidates: int = 50,
+        n_recommend_candidates: int = 100,
         n_random: int = 50,
         max_train_users: int | None = 2000,
         validation_fraction: float = 0.2,
@@ -353,6 +378,7 @@ class HybridRanker(Ranker):
         self.user_knn_k = user_knn_k
         self.n_periods = n_periods
         self.n_candidates = n_candidates
+        self.n_recommend_candidates = n_recommend_candidates
         self.n_random = n_random
         self.max_train_users = max_train_users
         self.validation_fraction = validation_fraction
@@ -373,6 +399,8 @@ class HybridRanker(Ranker):
         self._check_param("user_knn_k", _is_int(self.user_knn_k, 0), "an int >= 0 (0: off)")
         self._check_param("n_periods", _is_int(self.n_periods, 0), "an int >= 0 (0: no time)")
         self._check_param("n_candidates", _is_int(self.n_candidates, 1), "a positive int")
+        self._check_param("n_recommend_candidates", _is_int(self.n_recommend_candidates, 0),
+                          "an int >= 0 (0: rank every item)")
         self._check_param("n_random", _is_int(self.n_random, 0), "an int >= 0")
         self._check_param("max_train_users",
                           self.max_train_users is None or _is_int(self.max_train_users, 1),
@@ -487,16 +515,23 @@ class HybridRanker(Ranker):
         return idx, B
 
     # ------------------------------------------------------------------ features
-    def _blocks(self, parts: _Parts, uidx: np.ndarray) -> _Parts:
+    def _blocks(self, parts: _Parts, uidx: np.ndarray, *, dense: bool = True) -> _Parts:
         """Per-batch building blocks of the features for users ``uidx``.
 
-        Dense (len(uidx), n_items) ALS and item-kNN scores, dense EASE scores over the head
-        items, sparse trust scores and friend counts, and per-user statistics.
+        Dense (len(uidx), n_items) ALS scores; item-kNN scores dense (``dense=True``, for
+        scoring every item) or as canonical CSR (for candidate pairs); dense EASE scores over the
+        head items; sparse trust, friend and user-kNN scores; per-user statistics.
         """
         u = np.asarray(uidx, dtype=np.int64)
         sa = np.asarray(parts.als._score(u), dtype=np.float32)
-        sk = np.asarray(parts.knn._score(u), dtype=np.float32)
-        sk2 = np.asarray(parts.knn2._score(u), dtype=np.float32)
+        if dense:
+            sk = np.asarray(parts.knn._score(u), dtype=np.float32)
+            sk2 = np.asarray(parts.knn2._score(u), dtype=np.float32)
+            kmax = sk.max(axis=1) if sk.shape[1] else np.zeros(len(u), dtype=np.float32)
+            k2max = sk2.max(axis=1) if sk2.shape[1] else np.zeros(len(u), dtype=np.float32)
+        else:
+            sk, sk2 = (_knn_rows(parts.knn, u), _knn_rows(parts.knn2, u))
+            kmax, k2max = _row_max(sk), _row_max(sk2)
         if len(parts.ease_idx):
             ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
         else:
@@ -507,9 +542,7 @@ class HybridRanker(Ranker):
         uk = sp.csr_matrix(parts.uknn[u] @ parts.binary, dtype=np.float32)
         for m in (tr, fr, uk):
             m.sum_duplicates()
-        ukmax = np.asarray(uk.max(axis=1).toarray()).ravel() if uk.shape[1] else np.zeros(len(u))
-        kmax = sk.max(axis=1) if sk.shape[1] else np.zeros(len(u), dtype=np.float32)
-        k2max = sk2.max(axis=1) if sk2.shape[1] else np.zeros(len(u), dtype=np.float32)
+        ukmax = _row_max(uk)
         return _Parts(
             uidx=u, als=sa, als_max=sa.max(axis=1) if sa.shape[1] else np.zeros(len(u)),
             knn=sk, knn_max=np.where(kmax > 0, kmax, 1.0).astype(np.float32), ease=ease,
@@ -531,10 +564,12 @@ class HybridRanker(Ranker):
         col = {name: j for j, name in enumerate(FEATURES)}
         X[:, col["als"]] = blk.als[r, c]
         X[:, col["als_gap"]] = blk.als[r, c] - blk.als_max[r]
-        X[:, col["knn"]] = blk.knn[r, c]
-        X[:, col["knn_norm"]] = blk.knn[r, c] / blk.knn_max[r]
-        X[:, col["knn2"]] = blk.knn2[r, c]
-        X[:, col["knn2_norm"]] = blk.knn2[r, c] / blk.knn2_max[r]
+        k1 = _csr_values(blk.knn, r, c) if sp.issparse(blk.knn) else blk.knn[r, c]
+        k2 = _csr_values(blk.knn2, r, c) if sp.issparse(blk.knn2) else blk.knn2[r, c]
+        X[:, col["knn"]] = k1
+        X[:, col["knn_norm"]] = k1 / blk.knn_max[r]
+        X[:, col["knn2"]] = k2
+        X[:, col["knn2_norm"]] = k2 / blk.knn2_max[r]
         if len(parts.ease_idx):
             pos = np.full(parts.binary.shape[1], -1, dtype=np.int64)
             pos[parts.ease_idx] = np.arange(len(parts.ease_idx))
@@ -550,6 +585,9 @@ class HybridRanker(Ranker):
         f = _csr_values(blk.friends, r, c)
         X[:, col["friends"]] = np.log1p(f)
         X[:, col["friend_share"]] = f / blk.n_friends[r]
+        cold = 1.0 / (1.0 + blk.activity[r])
+        X[:, col["trust_cold"]] = X[:, col["trust_log"]] * cold
+        X[:, col["friends_cold"]] = X[:, col["friends"]] * cold
         pop = np.log1p(parts.popularity[c])
         X[:, col["popularity"]] = pop
         X[:, col["popularity_cold"]] = pop / (1.0 + blk.activity[r])
@@ -584,8 +622,10 @@ class HybridRanker(Ranker):
             out[:, parts.ease_idx] += w["ease"] * blk.ease
         for m, fn in (
             (blk.uknn, lambda v, rows: w["uknn"] * v + w["uknn_norm"] * v / blk.uknn_max[rows]),
-            (blk.trust, lambda v, rows: w["trust"] * v + w["trust_log"] * np.log1p(10.0 * v)),
-            (blk.friends, lambda v, rows: w["friends"] * np.log1p(v)
+            (blk.trust, lambda v, rows: w["trust"] * v + np.log1p(10.0 * v)
+             * (w["trust_log"] + w["trust_cold"] / (1.0 + blk.activity[rows]))),
+            (blk.friends, lambda v, rows: np.log1p(v)
+             * (w["friends"] + w["friends_cold"] / (1.0 + blk.activity[rows]))
              + w["friend_share"] * v / blk.n_friends[rows]),
         ):
             if m.nnz:
@@ -618,47 +658,48 @@ class HybridRanker(Ranker):
             out += w["time_gap"] * np.log1p(np.abs(blk.user_time[:, None] - parts.item_time[None, :]))
         return out
 
+    def _candidates(self, parts: _Parts, blk: _Parts, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate pairs (local rows, items) of a batch: the union of the top ``k`` unseen
+        items of ALS (implicit's own top k), item-kNN, trust, user-kNN (and the head EASE)."""
+        u = blk.uidx
+        n_items = parts.binary.shape[1]
+        k = min(int(k), n_items)
+        cand = np.zeros((len(u), n_items), dtype=bool)
+        top, _ = parts.als._recommend_idx(u, k, True, None)
+        rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
+        cand[rows[top >= 0], top[top >= 0]] = True
+        seen = parts.binary[u]
+        sources = [blk.knn if sp.issparse(blk.knn) else sp.csr_matrix(blk.knn), blk.trust, blk.uknn]
+        if len(parts.ease_idx):
+            e = np.zeros((len(u), n_items), dtype=np.float32)
+            e[:, parts.ease_idx] = blk.ease
+            sources.append(sp.csr_matrix(e))
+        for m in sources:
+            # keep seen items out before the top k is taken
+            m = sp.csr_matrix(m - m.multiply(seen)) if seen.nnz else m
+            rr, cc = _sparse_topn(m, k)
+            cand[rr, cc] = True
+        cand[seen.nonzero()] = False
+        return np.nonzero(cand)
+
     def _training_rows(
         self, parts: _Parts, val: sp.csr_matrix, users: np.ndarray, gen: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Feature rows, labels, users (groups) and items of the candidates of ``users``."""
         n_items = parts.binary.shape[1]
-        nc = int(self.n_candidates)
         X_parts, y_parts, g_parts, i_parts = [], [], [], []
         bs = 256
         for s0 in range(0, len(users), bs):
             u = users[s0 : s0 + bs]
-            blk = self._blocks(parts, u)
-            seen = parts.binary[u]
-            seen_r, seen_c = seen.nonzero()
-            cand = np.zeros((len(u), n_items), dtype=bool)
-            k = min(nc, n_items)
-            # ALS: implicit's own top k (seen excluded); item-kNN: a partial sort
-            top, _ = parts.als._recommend_idx(u, k, True, None)
-            rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
-            cand[rows[top >= 0], top[top >= 0]] = True
-            for dense in (blk.knn,):
-                d = dense.copy()
-                d[seen_r, seen_c] = -np.inf
-                top = (np.argpartition(-d, k - 1, axis=1)[:, :k] if k < n_items
-                       else np.broadcast_to(np.arange(n_items), d.shape))
-                ok = np.isfinite(np.take_along_axis(d, top, axis=1))
-                rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
-                cand[rows[ok], top[ok]] = True
-            # sparse sources: trust, user-kNN (and the head EASE): top k of the stored entries
-            sparse_sources = [blk.trust, blk.uknn]
-            if len(parts.ease_idx):
-                e = np.zeros((len(u), n_items), dtype=np.float32)
-                e[:, parts.ease_idx] = blk.ease
-                sparse_sources.append(sp.csr_matrix(e))
-            for m in sparse_sources:
-                rr, cc = _sparse_topn(m, k)
-                cand[rr, cc] = True
+            blk = self._blocks(parts, u, dense=False)
+            r, c = self._candidates(parts, blk, int(self.n_candidates))
             if self.n_random:
-                rnd = gen.integers(0, n_items, size=(len(u), int(self.n_random)))
-                np.put_along_axis(cand, rnd, True, axis=1)
-            cand[seen_r, seen_c] = False
-            r, c = np.nonzero(cand)
+                rr = np.repeat(np.arange(len(u)), int(self.n_random))
+                cc = gen.integers(0, n_items, size=len(rr))
+                keys = np.unique(np.concatenate([r * n_items + c, rr * n_items + cc]))
+                r, c = keys // n_items, keys % n_items
+                unseen = _csr_values(parts.binary[u], r, c) == 0
+                r, c = r[unseen], c[unseen]
             X_parts.append(self._pair_features(parts, blk, r, c))
             y_parts.append(_csr_values(val[u], r, c) > 0)
             g_parts.append(u[r])
@@ -757,6 +798,49 @@ class HybridRanker(Ranker):
     # ------------------------------------------------------------------ scoring
     def _score(self, uidx: np.ndarray) -> np.ndarray:
         return self._score_with(self.parts_, np.asarray(uidx, dtype=np.int64))
+
+    def _recommend_idx(
+        self, uidx: np.ndarray, n: int, exclude_seen: bool, cand: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n by retrieval then ranking: the learned score of the union of the components'
+        top ``n_recommend_candidates`` unseen items (see :meth:`_candidates`).
+
+        Restricted candidate sets (``items=``), ``exclude_seen=False``, unknown users and users
+        with fewer than ``n`` retrieved items take the base class's full dense ranking.
+        """
+        if cand is not None or not exclude_seen or not self.n_recommend_candidates:
+            return super()._recommend_idx(uidx, n, exclude_seen, cand)
+        b = len(uidx)
+        out_i = np.full((b, n), -1, dtype=np.int64)
+        out_s = np.full((b, n), -np.inf, dtype=np.float32)
+        known = np.flatnonzero(uidx >= 0)
+        dense_rows = np.flatnonzero(uidx < 0)
+        if len(known):
+            parts = self.parts_
+            blk = self._blocks(parts, uidx[known], dense=False)
+            k = max(int(self.n_recommend_candidates), n)
+            r, c = self._candidates(parts, blk, k)
+            counts = np.bincount(r, minlength=len(known))
+            short = counts < n
+            if short.any():
+                dense_rows = np.concatenate([dense_rows, known[short]])
+                keep = ~short[r]
+                r, c = r[keep], c[keep]
+            if len(r):
+                X = self._pair_features(parts, blk, r, c)
+                sc = (self.intercept_ + X.astype(np.float64) @ self.weights_).astype(np.float32)
+                order = np.lexsort((c, -sc, r))
+                r, c, sc = r[order], c[order], sc[order]
+                cnt = np.bincount(r, minlength=len(known))
+                rank = np.arange(len(r)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+                sel = rank < n
+                out_i[known[r[sel]], rank[sel]] = c[sel]
+                out_s[known[r[sel]], rank[sel]] = sc[sel]
+        if len(dense_rows):
+            dense_rows = np.sort(dense_rows)
+            i, sc = super()._recommend_idx(uidx[dense_rows], n, exclude_seen, None)
+            out_i[dense_rows], out_s[dense_rows] = i, sc
+        return out_i, out_s
 
     def feature_values(self, user: Any, items: Any) -> pd.DataFrame:
         """The raw feature values of one known user against the given items (rows: items)."""
