@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._arrays import isin_sorted as _isin_sorted
+from ._arrays import unique_sorted as _unique_sorted
 from ._dataset import KINDS, Dataset
 from ._random import SeedLike, rng
 
@@ -101,18 +103,6 @@ def _pair_keys(ds: Dataset) -> np.ndarray:
     return f["user"].to_numpy().astype(np.int64) * max(ds.n_items, 1) + f["item"].to_numpy()
 
 
-def _unique_sorted(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values (sort-based: numpy 2.4's hash-based ``np.unique`` is ~20x slower
-    on millions of int64 keys)."""
-    s = np.sort(values)
-    if len(s) == 0:
-        return s
-    keep = np.empty(len(s), dtype=bool)
-    keep[0] = True
-    np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep]
-
-
 def _order2(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
     """The stable permutation sorting by (primary, secondary), like ``np.lexsort((s, p))``.
 
@@ -128,15 +118,6 @@ def _order2(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
     if p_range * s_range < 2**62:
         return np.argsort((p - p_lo) * s_range + (s - s_lo), kind="stable")
     return np.lexsort((s, p))
-
-
-def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """``np.isin`` for a sorted unique ``sorted_set`` (binary search, linear memory)."""
-    if len(sorted_set) == 0:
-        return np.zeros(len(values), dtype=bool)
-    pos = np.searchsorted(sorted_set, values)
-    pos[pos == len(sorted_set)] = 0
-    return sorted_set[pos] == values
 
 
 def _holdout_counts(n: np.ndarray, fraction: float) -> np.ndarray:

@@ -63,6 +63,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._arrays import isin_sorted as _isin_sorted
+from .._arrays import unique_sorted as _unique_sorted
 from .._dataset import KINDS, VISIBILITIES, Dataset
 from .._random import SeedLike, seed_sequence
 
@@ -585,26 +587,6 @@ def _first_per_key(keys: np.ndarray, times: np.ndarray) -> np.ndarray:
 
 def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype)
-
-
-def _unique_sorted(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values (sort-based: numpy 2.4's hash-based ``np.unique`` is ~20x slower
-    on millions of int64 keys)."""
-    s = np.sort(values)
-    if len(s) == 0:
-        return s
-    keep = np.empty(len(s), dtype=bool)
-    keep[0] = True
-    np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep]
-
-
-def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    if len(sorted_set) == 0:
-        return np.zeros(len(values), dtype=bool)
-    pos = np.searchsorted(sorted_set, values)
-    pos[pos == len(sorted_set)] = 0
-    return sorted_set[pos] == values
 
 
 class _Builder:

@@ -62,6 +62,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._arrays import isin_sorted as _in_sorted
+from .._arrays import unique_sorted as _unique_sorted
 from .._dataset import ENDORSEMENT_KINDS, KINDS, Dataset, _merge_duplicates
 from .._errors import DataWarning
 from .._random import SeedLike, rng
@@ -152,21 +154,6 @@ def _keep_mask(ds: Dataset, keep: Any, func: str) -> np.ndarray:
             f"({ds.n_interactions},). Got dtype {k.dtype} and shape {k.shape}."
         )
     return k
-
-
-def _unique_sorted(a: np.ndarray) -> np.ndarray:
-    """Sorted unique values by sorting (numpy 2's hash-based ``np.unique`` is far slower on
-    millions of int64 keys)."""
-    s = np.sort(np.asarray(a), kind="stable")
-    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
-
-
-def _in_sorted(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
-    """``np.isin(values, sorted_unique)`` by binary search (no hashing of millions of keys)."""
-    if not len(sorted_unique):
-        return np.zeros(len(values), dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_unique, values), len(sorted_unique) - 1)
-    return sorted_unique[pos] == values
 
 
 def item_popularity(ds: Dataset) -> np.ndarray:
