@@ -1,0 +1,86 @@
+"""One table over the headline experiments: the best haowurank strategy against the best peer.
+
+Reads experiments/results/<name>.csv written by ``haowurank run experiments/<name>.toml`` (and
+experiments/results/hybrid_cost.md when present), prints the summary and writes it to
+experiments/results/headline.md.
+
+    .venv/bin/python experiments/headline_summary.py lastfm ciao epinions
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from haowurank.experiments import load_config
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+METRIC = "NDCG@20"
+
+
+def summarize(name: str) -> dict:
+    cfg = load_config(ROOT / f"{name}.toml")
+    t = pd.read_csv(RESULTS / f"{name}.csv")
+    t = t[t[METRIC].notna()]
+    peers = t[t["peer"].astype(bool)]
+    ours = t[~t["peer"].astype(bool)]
+    bp = peers.loc[peers[METRIC].idxmax()]
+    bo = ours.loc[ours[METRIC].idxmax()]
+    hy = t[t["strategy"] == "hybrid"]
+    hy = hy.iloc[0] if len(hy) else bo
+    cold_peer = peers[f"cold_{METRIC}"].max()
+    als = t[t["strategy"] == "als"]
+    target = cfg.target.ratio if cfg.target else float("nan")
+    ratio = float(bo[METRIC] / bp[METRIC])
+    return {
+        "data": name,
+        "peers run": ", ".join(peers["strategy"]),
+        "best peer": f"{bp['strategy']} {bp[METRIC]:.4f}",
+        "best haowurank": f"{bo['strategy']} {bo[METRIC]:.4f}",
+        "ratio": ratio,
+        "target": target,
+        "met": "yes" if ratio >= target else "NO",
+        "hybrid cold NDCG@20 / best peer's": float(hy[f"cold_{METRIC}"] / cold_peer),
+        "hybrid fit s / ALS (runner)": (
+            float(hy["fit_s"] / als["fit_s"].iloc[0]) if len(als) else float("nan")
+        ),
+        "hybrid users/s / ALS (runner)": (
+            float(hy["users_per_s"] / als["users_per_s"].iloc[0]) if len(als) else float("nan")
+        ),
+    }
+
+
+def main(argv=None) -> int:
+    names = list(sys.argv[1:] if argv is None else argv) or ["lastfm", "ciao", "epinions"]
+    rows = [summarize(n) for n in names if (RESULTS / f"{n}.csv").is_file()]
+    cols = list(rows[0]) if rows else []
+    lines = [
+        "# Headline: best haowurank strategy vs the best tuned peer (test NDCG@20)",
+        "",
+        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- Command: `.venv/bin/python experiments/headline_summary.py {' '.join(names)}`",
+        "- Source: experiments/results/<name>.csv and .md (protocol, grids, machine, commands "
+        "there); paired cost measurements in experiments/results/hybrid_cost.md.",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
+    for r in rows:
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    cost = RESULTS / "hybrid_cost.md"
+    if cost.is_file():
+        lines += ["", "## Paired cost (from hybrid_cost.md)", ""]
+        lines += [ln for ln in cost.read_text().splitlines() if ln.startswith("|")]
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "headline.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
