@@ -313,27 +313,44 @@ def clean_cost(ds: hr.Dataset, dcfg: dict[str, Any], name: str) -> list[dict[str
         cand = test.user_ids[has]
         users = np.sort(np.random.default_rng(0).choice(cand, min(k_users, len(cand)), replace=False))
     same = hr.trust.defend(train).dataset.equals(train)
+    seeds_of = dict(dcfg.get("clean_cost_seeds", {}))
     for base in dcfg["clean_cost"]:
-        res = {}
-        for s in (base, base + "+defence"):
-            if s != base and same:
-                res[s] = dict(res[base])
-                res[s]["note"] = "defence changed no training row: same model"
-                continue
-            t = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", hr.DataWarning)
-                row = hr.evaluate(make(s), train, test, k=20, users=users)
-            res[s] = {"NDCG@20": row["NDCG@20"], "Recall@20": row["Recall@20"],
-                      "users": row["users"], "fit_s": row["fit_s"]}
-            say(f"{name}: clean split {s}: NDCG@20 {row['NDCG@20']:.4f} "
-                f"({time.perf_counter() - t:.1f}s)")
-        off, on = res[base]["NDCG@20"], res[base + "+defence"]["NDCG@20"]
+        seeds = list(seeds_of.get(base, [None]))
+        per_seed = []
+        for seed in seeds:
+            res = {}
+            for s in (base, base + "+defence"):
+                if s != base and same:
+                    res[s] = dict(res[base])
+                    res[s]["note"] = "defence changed no training row: same model"
+                    continue
+                t = time.perf_counter()
+                r = make(s)
+                if seed is not None:
+                    r.set_params(random_state=int(seed))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", hr.DataWarning)
+                    row = hr.evaluate(r, train, test, k=20, users=users)
+                res[s] = {"NDCG@20": row["NDCG@20"], "Recall@20": row["Recall@20"],
+                          "users": row["users"], "fit_s": row["fit_s"]}
+                say(f"{name}: clean split {s}" + (f" (random_state {seed})" if seed is not None
+                                                   else "")
+                    + f": NDCG@20 {row['NDCG@20']:.4f} ({time.perf_counter() - t:.1f}s)")
+            per_seed.append(res)
+        off = float(np.mean([r[base]["NDCG@20"] for r in per_seed]))
+        on = float(np.mean([r[base + "+defence"]["NDCG@20"] for r in per_seed]))
+        rel = [(r[base + "+defence"]["NDCG@20"] - r[base]["NDCG@20"]) / r[base]["NDCG@20"]
+               for r in per_seed]
+        note = per_seed[0][base + "+defence"].get("note", "")
+        if len(seeds) > 1:
+            note = (f"mean of {len(seeds)} random_state values {seeds}; per-seed change from "
+                    f"{100 * min(rel):+.2f}% to {100 * max(rel):+.2f}%") + (f"; {note}" if note else "")
         out.append({
             "dataset": name, "strategy": base, "NDCG@20_off": off, "NDCG@20_on": on,
             "relative_change": (on - off) / off if off else float("nan"),
-            "Recall@20_off": res[base]["Recall@20"], "Recall@20_on": res[base + "+defence"]["Recall@20"],
-            "users": res[base]["users"], "note": res[base + "+defence"].get("note", ""),
+            "Recall@20_off": float(np.mean([r[base]["Recall@20"] for r in per_seed])),
+            "Recall@20_on": float(np.mean([r[base + "+defence"]["Recall@20"] for r in per_seed])),
+            "users": per_seed[0][base]["users"], "note": note,
         })
     return out
 
@@ -373,10 +390,12 @@ def summary(results: list[dict[str, Any]], acfg: dict[str, Any]) -> list[str]:
         got = {r["strategy"]: r["hit_ratio"] for _, r in head.iterrows()}
         parts = [f"`{s}` {pct(got[s])}" for s in ("trust", "trust+defence", "hybrid",
                                                    "hybrid+defence") if s in got]
-        ok = all(got[s] <= share for s in got if s.split("+")[0] in ("trust", "hybrid"))
+        fails = [s for s in ("trust", "trust+defence", "hybrid", "hybrid+defence")
+                 if s in got and got[s] > share]
+        verdict = ("met by every trust and hybrid variant" if not fails else
+                   "**not met** by " + ", ".join(f"`{s}`" for s in fails) + "; met by the others")
         out.append(f"- {res['name']}, {head_e} attack edges: {', '.join(parts)} of honest users "
-                   f"get the target (issue target <= {pct(share)}: "
-                   f"{'met' if ok else '**not met**'} by every trust/hybrid variant measured).")
+                   f"get the target (issue target <= {pct(share)}: {verdict}).")
         curve = rows[(rows["attack"] == head_a)]
         for s in ("trust", "trust+defence", "trust+defence [buyer sybils]"):
             c = curve[curve["strategy"] == s].sort_values("attack_edges")
