@@ -156,7 +156,7 @@ def test_user_neighbours_known_answer():
     from haowurank.rankers._hybrid import user_neighbours
 
     X = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]], float))
-    S = user_neighbours(X, 1, chunk=2).toarray()
+    S = user_neighbours(X, 1, budget=3).toarray()
     # user 0's nearest is user 1 (identical sets, cosine 1); user 3 shares nothing with anyone
     assert S[0, 1] == pytest.approx(1.0) and S[1, 0] == pytest.approx(1.0)
     assert S[2, 0] + S[2, 1] == pytest.approx(0.5)  # a tie: one of the two is kept

@@ -187,46 +187,60 @@ def _csr_values(m: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.where(keys[pos] == q, m.data[pos], 0).astype(np.float32)
 
 
-def user_neighbours(binary: sp.csr_matrix, k: int, *, chunk: int = 1024) -> sp.csr_matrix:
+def user_neighbours(
+    binary: sp.csr_matrix, k: int, *, budget: int = 20_000_000
+) -> sp.csr_matrix:
     """Cosine similarity of users' item sets, the ``k`` most similar other users per row.
 
     Parameters
     ----------
     binary : csr_matrix of shape (n_users, n_items)
     k : int
+    budget : int
+        Rows are processed in chunks whose sparse similarity products hold at most about this
+        many entries (estimated from item degrees), so memory stays bounded for any number of
+        users (a single very connected user may exceed it).
 
     Returns
     -------
     csr_matrix of shape (n_users, n_users), float32
-        Row ``u``: its ``k`` nearest neighbours (ties: lower index) and their similarity;
-        computed in row chunks, so memory is ``chunk * n_users`` floats.
+        Row ``u``: its ``k`` nearest neighbours with positive similarity (ties at the k-th
+        place are broken by a partial sort: arbitrary but deterministic).
     """
     X = sp.csr_matrix(binary, dtype=np.float32)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    X = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X, dtype=np.float32)
-    XT = sp.csr_matrix(X.T)
+    X.data[:] = 1.0
     n = X.shape[0]
+    norms = np.sqrt(np.diff(X.indptr)).astype(np.float32)
+    Xn = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X, dtype=np.float32)
+    XT = sp.csr_matrix(Xn.T)
     k = min(int(k), max(n - 1, 0))
-    data, cols, ptr = [], [], [0]
-    for s0 in range(0, n, chunk):
-        e0 = min(n, s0 + chunk)
-        S = np.asarray((X[s0:e0] @ XT).toarray(), dtype=np.float32)
-        S[np.arange(e0 - s0), np.arange(s0, e0)] = 0.0
-        if k == 0:
-            top = np.zeros((e0 - s0, 0), dtype=np.int64)
-        else:
-            top = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < n else np.argsort(-S, axis=1)
-        vals = np.take_along_axis(S, top, axis=1)
-        for row_top, row_vals in zip(top, vals):
-            keep = row_vals > 0
-            order = np.lexsort((row_top[keep], -row_vals[keep]))
-            cols.append(row_top[keep][order])
-            data.append(row_vals[keep][order])
-            ptr.append(ptr[-1] + int(keep.sum()))
+    # estimated product entries per row: sum of the degrees of the row's items
+    deg = np.diff(XT.indptr).astype(np.int64)
+    est = np.asarray(X @ deg.astype(np.float64)).ravel() if X.nnz else np.zeros(n)
+    data, cols, rows_out = [], [], []
+    s0 = 0
+    while s0 < n and k > 0:
+        cum = np.cumsum(est[s0:])
+        e0 = s0 + max(1, int(np.searchsorted(cum, budget, side="right")))
+        S = sp.csr_matrix(Xn[s0:e0] @ XT)
+        for j in range(e0 - s0):
+            a, b = S.indptr[j], S.indptr[j + 1]
+            v, c = S.data[a:b], S.indices[a:b]
+            other = c != s0 + j  # no self-similarity
+            v, c = v[other], c[other]
+            if len(v) > k:
+                part = np.argpartition(-v, k - 1)[:k]
+                v, c = v[part], c[part]
+            ok = v > 0
+            rows_out.append(np.full(int(ok.sum()), s0 + j, dtype=np.int64))
+            cols.append(c[ok])
+            data.append(v[ok])
+        s0 = e0
+    if not rows_out:
+        return sp.csr_matrix((n, n), dtype=np.float32)
     out = sp.csr_matrix(
-        (np.concatenate(data) if data else np.zeros(0, np.float32),
-         np.concatenate(cols) if cols else np.zeros(0, np.int64), np.asarray(ptr)),
-        shape=(n, n),
+        (np.concatenate(data), (np.concatenate(rows_out), np.concatenate(cols))),
+        shape=(n, n), dtype=np.float32,
     )
     out.sort_indices()
     return out
