@@ -397,7 +397,8 @@ def summary(results: list[dict[str, Any]], acfg: dict[str, Any]) -> list[str]:
         out.append(f"- {res['name']}, {head_e} attack edges: {', '.join(parts)} of honest users "
                    f"get the target (issue target <= {pct(share)}: {verdict}).")
         curve = rows[(rows["attack"] == head_a)]
-        for s in ("trust", "trust+defence", "trust+defence [buyer sybils]"):
+        for s in ("trust", "trust+defence", "trust+defence [buyer sybils]", "hybrid",
+                  "hybrid+defence"):
             c = curve[curve["strategy"] == s].sort_values("attack_edges")
             if len(c) < 2:
                 continue
