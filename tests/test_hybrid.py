@@ -170,3 +170,10 @@ def test_fast_recommend_equals_full_ranking_when_retrieval_covers_the_catalogue(
     slow = full.recommend(users, n=8)
     np.testing.assert_array_equal(fast[0], slow[0])
     np.testing.assert_allclose(fast[1], slow[1], rtol=1e-5, atol=1e-5)
+
+
+def test_save_load_with_defence(world, tmp_path):
+    r = hr.rankers.make("hybrid", **SMALL, defence=True).fit(world)
+    r2 = hr.load_ranker(r.save(tmp_path / "h.npz"))
+    users = list(world.user_ids[:10])
+    np.testing.assert_array_equal(r.recommend(users, n=6)[0], r2.recommend(users, n=6)[0])

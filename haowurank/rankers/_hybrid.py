@@ -915,11 +915,18 @@ class HybridRanker(Ranker):
             **csr_to_arrays("hy.friends", p.friends),
             **csr_to_arrays("hy.uknn", p.uknn),
             "hy.category_rate": p.category_rate,
+            "hy.popularity": p.popularity,
             "hy.user_period": p.user_period,
             "hy.item_period": p.item_period,
             "hy.user_time": p.user_time,
             "hy.item_time": p.item_time,
         }
+        seen = sp.csr_matrix(self.seen_)
+        same = (p.binary.shape == seen.shape and p.binary.nnz == seen.nnz
+                and np.array_equal(p.binary.indptr, seen.indptr)
+                and np.array_equal(p.binary.indices, seen.indices))
+        if not same:  # e.g. a defence removed rows: the components saw other data than seen_
+            out.update(csr_to_arrays("hy.binary", p.binary))
         for name in ("user_category", "user_merchant"):
             m = getattr(p, name)
             if m is not None:
@@ -944,17 +951,19 @@ class HybridRanker(Ranker):
         self.feature_scale_ = arrays["hy.scale"]
         self.weights_ = arrays["hy.weights"]
         self.intercept_ = float(arrays["hy.intercept"][0])
+        binary = arrays_to_csr("hy.binary", arrays) if "hy.binary.data" in arrays else self.seen_
+        popularity = arrays["hy.popularity"]
         comps = {}
         for key, reg in _COMPONENTS.items():
             r = make(reg, **self._component_params(key))
             r.user_ids_, r.item_ids_ = self.user_ids_, self.item_ids_
-            r.seen_, r.fallback_ = self.seen_, self.fallback_
+            r.seen_, r.fallback_ = binary, popularity
             prefix = f"{key}/"
             r._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
             comps[key] = r
         self.parts_ = _Parts(
             als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], trust=comps["trust"],
-            binary=self.seen_, popularity=np.asarray(self.fallback_, dtype=np.float32),
+            binary=binary, popularity=popularity,
             ease_idx=arrays["hy.ease_idx"], ease_B=arrays["hy.ease_B"],
             friends=arrays_to_csr("hy.friends", arrays), uknn=arrays_to_csr("hy.uknn", arrays),
             category_rate=arrays["hy.category_rate"], user_period=arrays["hy.user_period"],
