@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import io
 import logging
 import os
 import threading
@@ -49,11 +50,11 @@ import pandas as pd
 from ._dataset import Dataset
 from ._errors import ArtifactError, UnknownIdError
 from .feed import FeedConfig, FeedIndex, FeedPage, ranker_fingerprint
-from .rankers import load_ranker
+from .rankers._io import read_artifact_bytes
 from .rankers._base import Ranker
 from .search import SearchIndex
 
-__all__ = ["RankerService", "Snapshot", "artifact_checksum"]
+__all__ = ["RankerService", "Snapshot", "artifact_checksum", "load_artifact"]
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +62,54 @@ log = logging.getLogger(__name__)
 CLOSED_FORM_RANKERS = frozenset({"popularity", "friend_endorsements", "trust"})
 
 
-def artifact_checksum(path: str | os.PathLike) -> str:
-    """The checksum recorded in a ranker artifact's metadata (reads only that member)."""
+def artifact_checksum(path: str | os.PathLike | bytes) -> str:
+    """The checksum recorded in a ranker artifact's metadata (a path or the artifact's bytes).
+
+    The file is read once and only the ``__meta__`` member is parsed; this does *not* verify
+    the arrays (:func:`load_artifact` does).
+    """
     import json
     import zipfile
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"No ranker artifact at {p}.")
+    if isinstance(path, bytes | bytearray | memoryview):
+        data, name = bytes(path), "<artifact bytes>"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"No ranker artifact at {p}.")
+        data, name = p.read_bytes(), str(p)
     try:
-        with np.load(p, allow_pickle=False) as z:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             raw = z["__meta__"]
         return str(json.loads(raw.tobytes().decode("utf-8"))["checksum"])
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{p} is not a readable haowurank artifact: {exc}") from exc
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError, TypeError,
+            UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{name} is not a readable haowurank artifact: {exc}") from exc
+
+
+def load_artifact(path: str | os.PathLike) -> tuple[Ranker, str]:
+    """A ranker and its verified checksum from one read of an artifact file.
+
+    The file's bytes are read once; the checksum is verified over the arrays parsed from those
+    bytes and the ranker is restored from the same arrays, so a file rewritten while it is
+    being loaded (A, B, A) gives a ranker whose checksum names exactly what it was built from.
+    Never unpickles.
+    """
+    from .rankers._base import _REGISTRY, available
+
+    available()
+    meta, arrays, _ = read_artifact_bytes(path)
+    name = meta.get("ranker")
+    if name not in _REGISTRY:
+        raise ArtifactError(f"{path}: unknown ranker {name!r} in the artifact.")
+    params = meta.get("params")
+    if not isinstance(params, dict):
+        raise ArtifactError(
+            f"{path}: the artifact's 'params' must be a JSON object. Got {type(params).__name__}."
+        )
+    r = _REGISTRY[name](**params)
+    r._restore(meta, arrays)
+    return r, str(meta["checksum"])
 
 
 @dataclass(frozen=True)
@@ -185,11 +220,9 @@ class RankerService:
             return ranker, "obj:" + ranker_fingerprint(ranker), None
         if isinstance(ranker, str | os.PathLike):
             path = str(ranker)
-            before = artifact_checksum(path)
-            r = load_ranker(path)
-            if artifact_checksum(path) != before:
-                raise ArtifactError(f"{path} changed while it was being loaded; try again.")
-            return r, "artifact:" + before, path
+            # one read of the file: checksum, arrays and key all come from the same bytes
+            r, checksum = load_artifact(path)
+            return r, "artifact:" + checksum, path
         raise TypeError(
             f"The 'ranker' argument must be a fitted haowurank ranker or an artifact path. "
             f"Got {type(ranker).__name__} instead."
