@@ -50,8 +50,8 @@ import pandas as pd
 from ._dataset import Dataset
 from ._errors import ArtifactError, UnknownIdError
 from .feed import FeedConfig, FeedIndex, FeedPage, ranker_fingerprint
-from .rankers._io import read_artifact_bytes
 from .rankers._base import Ranker
+from .rankers._io import read_artifact_bytes
 from .search import SearchIndex
 
 __all__ = ["RankerService", "Snapshot", "artifact_checksum", "load_artifact"]
