@@ -351,7 +351,7 @@ def test_defended_ranker_round_trips(synth, tmp_path):
     np.testing.assert_array_equal(a[1], b[1])
     # the popularity fallback counts the cleaned data: sybil endorsements do not inflate it
     t = atk.dataset.item_index([atk.target])[0]
-    plain = hr.rankers.make("trust").fit(atk.dataset)
+    plain = hr.rankers.make("trust", defence=None).fit(atk.dataset)
     assert r.fallback_[t] < plain.fallback_[t]
     with pytest.raises(ValueError, match="'defence'"):
         hr.rankers.make("trust", defence="yes").fit(synth)

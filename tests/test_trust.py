@@ -341,7 +341,7 @@ def test_friend_endorsements_fallback_for_users_without_endorsing_friends(circle
 
 
 def test_trust_reaches_friends_of_friends_and_ignores_the_untrusted(circle):
-    r = hr.rankers.make("trust", max_hops=2, trust_weight=0.5).fit(circle)
+    r = hr.rankers.make("trust", max_hops=2, trust_weight=0.5, defence=None).fit(circle)
     ids, sc = r.recommend("me", n=6)
     fin = ids[np.isfinite(sc)].tolist()
     assert fin[0] == "shoes" and set(fin) == {"shoes", "tea", "book"}
@@ -353,9 +353,26 @@ def test_trust_reaches_friends_of_friends_and_ignores_the_untrusted(circle):
     assert set(e["friends"]) == {"f1", "f2", "f3"}
     assert e["kinds"]["recommend_after_purchase"] == 2
     assert np.isclose(e["terms"]["trust"] + e["terms"]["prior"], e["score"], rtol=1e-5)
-    direct = hr.rankers.make("trust", max_hops=2, trust_weight=0.0).fit(circle)
+    direct = hr.rankers.make("trust", max_hops=2, trust_weight=0.0, defence=None).fit(circle)
     ids, sc = direct.recommend("me", n=6)
     assert set(ids[np.isfinite(sc)].tolist()) == {"shoes", "tea"}
+
+
+def test_trust_and_hybrid_defend_by_default(circle):
+    """The default defence drops the endorsements of accounts that never bought anything
+    (review padding): in ``circle`` only x, y and z bought, so "me" gets no friend's pick."""
+    for name, kw in (("trust", {}), ("hybrid", {"als": {"factors": 4, "iterations": 2}})):
+        r = hr.rankers.make(name, **kw)
+        assert r.defence is True
+        r.fit(circle)
+        assert r.defence_report_["non_buyer_rows_dropped"] > 0, name
+    plain = hr.rankers.make("trust", defence=None).fit(circle)
+    assert plain.recommend("me", n=1)[0][0] == "shoes"
+    assert sorted(plain.explain("me", "shoes")["friends"]) == ["f1", "f2", "f3"]
+    defended = hr.rankers.make("trust").fit(circle)
+    assert defended.recommend("me", n=1)[0][0] == "spam"  # the popularity fallback
+    e = defended.explain("me", "shoes")
+    assert e["fallback"] is True and e["friends"] == []
 
 
 def test_blocked_accounts_never_contribute():
@@ -363,7 +380,7 @@ def test_blocked_accounts_never_contribute():
     social = [("me", "f1"), ("me", "f2")]
     ds = world(inter, social, blocks=[("me", "f2")])
     for name in ("friend_endorsements", "trust"):
-        r = hr.rankers.make(name).fit(ds)
+        r = hr.rankers.make(name, **({"defence": None} if name == "trust" else {})).fit(ds)
         ids, sc = r.recommend("me", n=3)
         assert ids[np.isfinite(sc)].tolist() == ["a"], name
         assert "f2" not in r.explain("me", "a")["friends"]
@@ -463,7 +480,7 @@ def test_trust_weight_zero_is_plain_direct_friend_scoring(ds):
     r = hr.rankers.make(
         "trust", trust_weight=0.0, max_hops=3, prior_weight=0.0, kind_weights=kw,
         reciprocity_weight=0.0, shared_weight=0.0, adoption_weight=0.0, endorser_norm=0.0,
-        fallback="none",
+        fallback="none", defence=None,
     ).fit(ds)
     fe = hr.rankers.make("friend_endorsements", kinds=list(kw), fallback="none").fit(ds)
     users = list(ds.user_ids)

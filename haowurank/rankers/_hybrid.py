@@ -333,11 +333,12 @@ class HybridRanker(Ranker):
         Negatives drawn per positive for the pairwise objective.
     random_state : int or None, default 0
         Seeds the validation split, the samples and the components.
-    defence : bool, dict or None, default None
+    defence : bool, dict or None, default True
         Clean the training data with :func:`haowurank.trust.defend` before anything is fitted
         (refunds, unverified purchase claims, endorsement rate limits, SybilRank-style account
         trust); ``True`` uses :data:`haowurank.trust.DEFAULT_DEFENCE`, a dict overrides some
-        of its keys. Every component and the popularity fallback see the cleaned data.
+        of its keys, None or False turns it off. Every component and the popularity fallback
+        see the cleaned data.
 
     Attributes
     ----------
@@ -386,7 +387,7 @@ class HybridRanker(Ranker):
         objective: str = "pairwise",
         n_pairs: int = 20,
         random_state: int | None = 0,
-        defence: bool | dict | None = None,
+        defence: bool | dict | None = True,
     ):
         self.als = als
         self.item_knn = item_knn

@@ -397,7 +397,9 @@ class TrustRanker(_SocialRanker):
         Clean the training data with :func:`haowurank.trust.defend` first (refunds, unverified
         purchase claims, endorsement rate limits, SybilRank-style account trust); ``True`` uses
         :data:`haowurank.trust.DEFAULT_DEFENCE`, a dict overrides some of its keys. The
-        popularity fallback then counts the cleaned data too. Default None (off).
+        popularity fallback then counts the cleaned data too. Default True (on: it costs no
+        measurable NDCG@20 on clean data, see ``experiments/results/attack_robustness.md``);
+        None or False turns it off.
 
     Attributes
     ----------
@@ -444,7 +446,7 @@ class TrustRanker(_SocialRanker):
         prior_weight: float = 0.05,
         fill: bool = False,
         fallback: str = "popularity",
-        defence: bool | dict | None = None,
+        defence: bool | dict | None = True,
     ):
         self.kind_weights = kind_weights
         self.half_life_days = half_life_days
