@@ -11,6 +11,9 @@ attack of ``hr.attacks`` (random, average, bandwagon, relation, review padding, 
 fraud), draws the curve as the number of attack edges grows, and measures what the defences
 cost on clean data (NDCG@20 on a random 80/20 split with defences off and on).
 
+Strategy labels: ``trust``/``hybrid`` are the rankers at their defaults (``defence=True`` since
+the defaults changed), ``trust (defence off)``/``hybrid (defence off)`` pass ``defence=None``.
+
 Measured users: on LastFM every honest user. On the 100k-user synthetic world, every honest
 user within two follow hops of a sybil (the *attack region*: the only users the trust walk
 can carry a sybil's endorsement to) plus a uniform sample of the other honest users, each
@@ -64,11 +67,30 @@ def say(msg: str) -> None:
 # strategies and data
 # --------------------------------------------------------------------------------------------
 
+#: Label suffix of a strategy fitted with its defence explicitly off (``defence=None``).
+OFF = " (defence off)"
+
+
 def parse_strategy(s: str) -> tuple[str, dict[str, Any]]:
+    """``"trust"``: the ranker at its defaults (``trust`` and ``hybrid`` default to
+    ``defence=True``); ``"trust (defence off)"``: ``defence=None``; ``"trust+defence"``:
+    ``defence=True`` explicitly."""
+    if s.endswith(OFF):
+        return s[: -len(OFF)], {"defence": None}
     name, _, extra = s.partition("+")
     if extra not in ("", "defence"):
-        raise ValueError(f"Unknown strategy suffix in {s!r}: only '+defence' is known.")
+        raise ValueError(f"Unknown strategy suffix in {s!r}: only '+defence' and "
+                         f"'{OFF.strip()}' are known.")
     return name, ({"defence": True} if extra else {})
+
+
+def defence_on(s: str) -> bool:
+    """Whether strategy ``s`` fits with a defence (explicit, or its ranker's default)."""
+    name, params = parse_strategy(s)
+    if "defence" in params:
+        return bool(params["defence"])
+    r = hr.rankers.make(name)
+    return bool(r.get_params().get("defence")) if "defence" in type(r)._param_names() else False
 
 
 #: Per-dataset parameter overrides (``[datasets.params]`` of the TOML), by ranker name. Only the
@@ -213,9 +235,10 @@ def run_dataset(dcfg: dict[str, Any], acfg: dict[str, Any]) -> dict[str, Any]:
             clean[s] = {"hit_ratio": float("nan"), "se": 0.0, "ranks": None, "fit_s": float("nan")}
             say(f"{name}: clean {s}: not fitted (time; see the report)")
             continue
-        if params and same_clean and base in clean:
-            clean[s] = dict(clean[base], note="defence changed no training row: same model")
-            say(f"{name}: clean {s}: identical to {base} (the defence changed no row)")
+        off = base + OFF
+        if defence_on(s) and same_clean and off in clean and clean[off].get("ranks") is not None:
+            clean[s] = dict(clean[off], note="defence changed no training row: same model")
+            say(f"{name}: clean {s}: identical to {off} (the defence changed no row)")
             continue
         r, fit_s = fit(s, ds)
         hits = hr.attacks.target_hits(r, clean_pop.ids, target, n=n)
@@ -319,9 +342,9 @@ def clean_cost(ds: hr.Dataset, dcfg: dict[str, Any], name: str) -> list[dict[str
         per_seed = []
         for seed in seeds:
             res = {}
-            for s in (base, base + "+defence"):
-                if s != base and same:
-                    res[s] = dict(res[base])
+            for s in (base + OFF, base):
+                if s == base and same:
+                    res[s] = dict(res[base + OFF])
                     res[s]["note"] = "defence changed no training row: same model"
                     continue
                 t = time.perf_counter()
@@ -337,19 +360,19 @@ def clean_cost(ds: hr.Dataset, dcfg: dict[str, Any], name: str) -> list[dict[str
                                                    else "")
                     + f": NDCG@20 {row['NDCG@20']:.4f} ({time.perf_counter() - t:.1f}s)")
             per_seed.append(res)
-        off = float(np.mean([r[base]["NDCG@20"] for r in per_seed]))
-        on = float(np.mean([r[base + "+defence"]["NDCG@20"] for r in per_seed]))
-        rel = [(r[base + "+defence"]["NDCG@20"] - r[base]["NDCG@20"]) / r[base]["NDCG@20"]
+        off = float(np.mean([r[base + OFF]["NDCG@20"] for r in per_seed]))
+        on = float(np.mean([r[base]["NDCG@20"] for r in per_seed]))
+        rel = [(r[base]["NDCG@20"] - r[base + OFF]["NDCG@20"]) / r[base + OFF]["NDCG@20"]
                for r in per_seed]
-        note = per_seed[0][base + "+defence"].get("note", "")
+        note = per_seed[0][base].get("note", "")
         if len(seeds) > 1:
             note = (f"mean of {len(seeds)} random_state values {seeds}; per-seed change from "
                     f"{100 * min(rel):+.2f}% to {100 * max(rel):+.2f}%") + (f"; {note}" if note else "")
         out.append({
             "dataset": name, "strategy": base, "NDCG@20_off": off, "NDCG@20_on": on,
             "relative_change": (on - off) / off if off else float("nan"),
-            "Recall@20_off": float(np.mean([r[base]["Recall@20"] for r in per_seed])),
-            "Recall@20_on": float(np.mean([r[base + "+defence"]["Recall@20"] for r in per_seed])),
+            "Recall@20_off": float(np.mean([r[base + OFF]["Recall@20"] for r in per_seed])),
+            "Recall@20_on": float(np.mean([r[base]["Recall@20"] for r in per_seed])),
             "users": per_seed[0][base]["users"], "note": note,
         })
     return out
@@ -388,17 +411,20 @@ def summary(results: list[dict[str, Any]], acfg: dict[str, Any]) -> list[str]:
         share = float(rows["target_share"].iloc[0])
         head = rows[(rows["attack"] == head_a) & (rows["attack_edges"] == head_e)]
         got = {r["strategy"]: r["hit_ratio"] for _, r in head.iterrows()}
-        parts = [f"`{s}` {pct(got[s])}" for s in ("trust", "trust+defence", "hybrid",
-                                                   "hybrid+defence") if s in got]
-        fails = [s for s in ("trust", "trust+defence", "hybrid", "hybrid+defence")
-                 if s in got and got[s] > share]
-        verdict = ("met by every trust and hybrid variant" if not fails else
-                   "**not met** by " + ", ".join(f"`{s}`" for s in fails) + "; met by the others")
+        variants = ("trust", "hybrid", "trust" + OFF, "hybrid" + OFF)
+        parts = [f"`{s}` {pct(got[s])}" for s in variants if s in got]
+        fails = [s for s in ("trust", "hybrid") if s in got and got[s] > share]
+        off_fails = [s for s in ("trust" + OFF, "hybrid" + OFF) if s in got and got[s] > share]
+        verdict = ("met by `trust` and `hybrid` at their defaults" if not fails else
+                   "**not met** by " + ", ".join(f"`{s}`" for s in fails))
+        if off_fails:
+            verdict += "; with the defence off **not met** by " + ", ".join(
+                f"`{s}`" for s in off_fails)
         out.append(f"- {res['name']}, {head_e} attack edges: {', '.join(parts)} of honest users "
                    f"get the target (issue target <= {pct(share)}: {verdict}).")
         curve = rows[(rows["attack"] == head_a)]
-        for s in ("trust", "trust+defence", "trust+defence [buyer sybils]", "hybrid",
-                  "hybrid+defence"):
+        for s in ("trust", "trust [buyer sybils]", "hybrid", "hybrid [buyer sybils]",
+                  "trust" + OFF, "hybrid" + OFF):
             c = curve[curve["strategy"] == s].sort_values("attack_edges")
             if len(c) < 2:
                 continue
@@ -437,7 +463,9 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         f"share of honest users with the target in their top-{acfg['n']} (seen items excluded). "
         "Rank: position of the target in the full ranking of a fixed sample of honest users "
         "(a target the strategy does not score is last); rank shift = median over those users of "
-        "clean rank minus attacked rank. `+defence` = `defence=True` "
+        "clean rank minus attacked rank. `trust` and `hybrid` are the rankers at their "
+        "defaults, which since the defaults changed means `defence=True`; "
+        "`trust (defence off)` and `hybrid (defence off)` are `defence=None`. The defence "
         f"(`hr.trust.DEFAULT_DEFENCE` = `{hr.trust.DEFAULT_DEFENCE}`): refunded orders dropped, "
         "unbacked purchase claims demoted, endorsement rate limit, and the endorsements of "
         "accounts with SybilRank trust below the threshold dropped, before fitting. "
@@ -551,8 +579,9 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         f"- Machine: {platform.system()} {platform.release()}, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; shared with other jobs "
         f"(1-minute load average {load_before[0]:.1f} before, {la[0]:.1f} after).",
-        "- Rankers at their defaults (`hr.rankers.make(name)`), fitted on the whole (clean or "
-        "attacked) dataset; the CSV beside this file has every row.",
+        "- Rankers at their defaults (`hr.rankers.make(name)`; `(defence off)`: "
+        "`hr.rankers.make(name, defence=None)`), fitted on the whole (clean or attacked) "
+        "dataset; the CSV beside this file has every row.",
         f"- Code: {git}" if git else "",
     ]
     return "\n".join(parts) + "\n"
@@ -579,8 +608,8 @@ def plot(results: list[dict[str, Any]], acfg: dict[str, Any], path: Path) -> Pat
             c = curve[curve["strategy"] == s].sort_values("attack_edges")
             ax.errorbar(c["attack_edges"], 100 * c["hit_ratio"], yerr=196 * c["se"],
                         marker=next(markers, "o"), capsize=2, label=s, alpha=0.85,
-                        markersize=7 if "+defence" in s else 5,
-                        linestyle=":" if "buyer" in s else "--" if "+defence" in s else "-")
+                        markersize=5 if OFF in s else 7,
+                        linestyle=":" if "buyer" in s else "-" if OFF in s else "--")
         share = float(rows["target_share"].iloc[0])
         ax.axhline(100 * share, color="grey", linestyle=":", label=f"target {100 * share:g}%")
         ax.axvline(int(acfg["attack_edges"]), color="lightgrey", linewidth=0.8)
@@ -607,12 +636,12 @@ QUICK_OVERRIDES = {
     "datasets": [{
         "name": "synthetic", "n_users": 5000, "n_items": 2500, "world_seed": 0,
         "target_share": 0.005, "sample_users": 1000, "rank_users": 100,
-        "strategies": ["trust", "trust+defence", "hybrid", "hybrid+defence", "popularity"],
-        "attack_strategies": ["trust", "trust+defence", "popularity"],
-        "curve_strategies": ["trust", "trust+defence", "popularity"], "curve_extra": {},
+        "strategies": ["trust" + OFF, "trust", "hybrid" + OFF, "hybrid", "popularity"],
+        "attack_strategies": ["trust" + OFF, "trust", "popularity"],
+        "curve_strategies": ["trust" + OFF, "trust", "popularity"], "curve_extra": {},
         "clean_cost": ["trust"], "clean_cost_users": 1000,
-        "clean_strategies": ["trust", "trust+defence", "popularity"],
-        "buyer_strategies": ["trust+defence"], "params": {"hybrid": {"user_knn_k": 0}},
+        "clean_strategies": ["trust" + OFF, "trust", "popularity"],
+        "buyer_strategies": ["trust"], "params": {"hybrid": {"user_knn_k": 0}},
     }],
 }
 
