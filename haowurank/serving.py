@@ -156,6 +156,12 @@ class RankerService:
         Columns ``user``, ``muted`` (hide like blocks in feed and search).
     max_n : int
         Largest list length a request may ask for.
+    feed_defence : None, bool or dict
+        The feed's and search's defence against fake endorsements (see
+        :class:`~haowurank.feed.FeedIndex`): None (default) counts every endorsement; True (or a
+        dict of :func:`haowurank.trust.defend` parameters) runs the defence once per published
+        dataset (at construction and on each :meth:`update`, never per request) and the feed
+        neither shows nor counts the endorsements it drops (suspicious accounts' and others).
 
     Examples
     --------
@@ -176,6 +182,7 @@ class RankerService:
         search_params: dict[str, Any] | None = None,
         mutes: pd.DataFrame | None = None,
         max_n: int = 1000,
+        feed_defence: bool | dict | None = None,
     ):
         if not isinstance(dataset, Dataset):
             raise TypeError(
@@ -183,6 +190,12 @@ class RankerService:
             )
         if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
             raise ValueError(f"The 'max_n' parameter must be a positive int. Got {max_n!r}.")
+        if feed_defence is not None and not isinstance(feed_defence, bool | dict):
+            raise TypeError(
+                "The 'feed_defence' parameter of RankerService must be None, a bool or a dict of "
+                f"trust.defend parameters. Got {type(feed_defence).__name__} instead."
+            )
+        self.feed_defence = feed_defence
         self.feed_config = feed_config or FeedConfig()
         self.search_params = dict(search_params or {})
         self.mutes = mutes
@@ -209,7 +222,7 @@ class RankerService:
         return self._snapshot
 
     def _indices(self, ds: Dataset) -> tuple[FeedIndex, SearchIndex]:
-        fi = FeedIndex(ds, mutes=self.mutes)
+        fi = FeedIndex(ds, mutes=self.mutes, defence=self.feed_defence)
         si = SearchIndex(ds, graph=fi.graph, **self.search_params)
         return fi, si
 

@@ -198,6 +198,24 @@ class FeedIndex:
     kind_weights : dict, optional
         Strength of one endorsement by kind (default ``{"recommend": 1, "recommend_after_purchase":
         2}``).
+    defence : None, bool, dict, trust.Defence, boolean mask or collection of user ids
+        Endorsements the feed neither shows nor counts, decided once when the index is built
+        (never per request):
+
+        - None or False (default): every endorsement counts;
+        - True or a dict: :func:`haowurank.trust.defend` is run on ``ds`` with
+          :data:`haowurank.trust.DEFAULT_DEFENCE` (a dict overrides some of its keys) and the
+          feed reads the endorsements the defended data keeps: those of the suspicious accounts
+          (no trust from honest structure: sybils), of accounts that never bought anything
+          (review padding), over the daily rate limit or of refunded orders are gone, and an
+          unbacked "recommended after buying it" counts as a plain recommendation;
+        - a :class:`haowurank.trust.Defence` (the result of ``hr.trust.defend(ds)``, computed
+          once and shared): the same, from that result (it must be of ``ds``);
+        - a boolean mask of shape (n_users,) or a collection of user ids: these accounts'
+          endorsements are dropped, nothing else.
+
+        The accounts themselves still see their own feed; a viewer's own purchases and
+        endorsements still leave it.
 
     Attributes
     ----------
@@ -207,6 +225,11 @@ class FeedIndex:
     default_now : int
         The reference time when ``now`` is not given: the latest timestamp in the data (so feeds
         are reproducible); 0 when the data has no timestamps.
+    suppressed : ndarray of bool of shape (n_users,) or None
+        The accounts whose endorsements the defence removed entirely from the feed (the
+        suspicious accounts; None without a defence).
+    defence_report : dict
+        What the defence did (:attr:`haowurank.trust.Defence.report`; empty without one).
     """
 
     def __init__(
@@ -215,12 +238,14 @@ class FeedIndex:
         *,
         mutes: pd.DataFrame | None = None,
         kind_weights: dict[str, float] | None = None,
+        defence: Any = None,
     ):
         if not isinstance(ds, Dataset):
             raise TypeError(f"FeedIndex expects a haowurank.Dataset. Got {type(ds).__name__}.")
         t0 = time.perf_counter()
         self.ds = ds
-        self.graph = EndorsementGraph(ds, mutes=mutes, kind_weights=kind_weights)
+        source, self.suppressed, self.defence_report = _apply_defence(ds, defence)
+        self.graph = EndorsementGraph(source, mutes=mutes, kind_weights=kind_weights)
         ni = ds.n_items
         f = ds._inter
         kind = f["kind"].to_numpy()
@@ -869,12 +894,92 @@ def _plain(u: Any) -> Any:
 _INDEX_CACHE_KEY = "haowurank.feed.FeedIndex"
 
 
-def index_for(ds: Dataset, kind_weights: dict[str, float] | None = None) -> FeedIndex:
-    """The FeedIndex of ``ds`` (no mutes), cached on the dataset."""
-    key = (_INDEX_CACHE_KEY, tuple(sorted((kind_weights or {}).items())))
+def _defence_mask(ds: Dataset, defence: Any) -> np.ndarray:
+    """A boolean mask of shape (n_users,) from a mask or a collection of user ids."""
+    if isinstance(defence, np.ndarray) and defence.dtype == bool:
+        if defence.shape != (ds.n_users,):
+            raise ValueError(
+                f"The 'defence' mask of the feed must have shape (n_users={ds.n_users},). "
+                f"Got shape {defence.shape}."
+            )
+        return defence.copy()
+    if isinstance(defence, str | bytes | dict) or not isinstance(defence, Iterable):
+        raise TypeError(
+            "The 'defence' parameter of the feed must be None, a bool, a dict of trust.defend "
+            "parameters, a trust.Defence, a boolean mask over users or a collection of user ids. "
+            f"Got {type(defence).__name__} instead."
+        )
+    ids = list(defence)
+    idx = ds.user_index(ids, missing="ignore") if ids else np.empty(0, dtype=np.int64)
+    if (np.asarray(idx) < 0).any():
+        bad = [ids[k] for k in np.flatnonzero(np.asarray(idx) < 0)[:5]]
+        raise UnknownIdError(
+            f"Unknown user id(s) {bad} in the 'defence' accounts of the feed: not in the dataset."
+        )
+    mask = np.zeros(ds.n_users, dtype=bool)
+    mask[np.asarray(idx, dtype=np.int64)] = True
+    return mask
+
+
+def _apply_defence(ds: Dataset, defence: Any) -> tuple[Dataset, np.ndarray | None, dict]:
+    """(the dataset whose endorsements the feed reads, suppressed accounts, report)."""
+    from .. import trust
+    from ..trust._defence import without_endorsements_of
+
+    if defence is None or defence is False:
+        return ds, None, {}
+    if defence is True or isinstance(defence, dict):
+        params = {**trust.DEFAULT_DEFENCE, **(defence if isinstance(defence, dict) else {})}
+        res = trust.defend(ds, **params)
+    elif isinstance(defence, trust.Defence):
+        res = defence
+        d = res.dataset
+        if not (
+            d.n_users == ds.n_users and d.n_items == ds.n_items
+            and np.array_equal(d.user_ids, ds.user_ids) and np.array_equal(d.item_ids, ds.item_ids)
+        ):
+            raise ValueError(
+                f"The 'defence' result was computed on another dataset ({d.n_users} users, "
+                f"{d.n_items} items) than the feed's ({ds.n_users} users, {ds.n_items} items); "
+                "run hr.trust.defend on the feed's dataset."
+            )
+    else:
+        mask = _defence_mask(ds, defence)
+        return without_endorsements_of(ds, mask), mask, {"suspicious_accounts": int(mask.sum())}
+    # the defended data keeps the follows, blocks and vocabularies of ds: only endorsements differ
+    return res.dataset, np.asarray(res.suspicious, dtype=bool).copy(), dict(res.report)
+
+
+def _defence_cache_key(ds: Dataset, defence: Any) -> tuple | None:
+    """A hashable key of ``defence`` for the index cache (None: do not cache)."""
+    if defence is None or defence is False:
+        return ()
+    if defence is True:
+        return ("defence", "default")
+    if isinstance(defence, dict):
+        try:
+            return ("defence", json.dumps(defence, sort_keys=True))
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def index_for(
+    ds: Dataset, kind_weights: dict[str, float] | None = None, defence: Any = None
+) -> FeedIndex:
+    """The FeedIndex of ``ds`` (no mutes), cached on the dataset.
+
+    With ``defence`` True or a dict the defended index is cached too (the defence runs once per
+    dataset and parameters); with a precomputed result, a mask or ids build a
+    :class:`FeedIndex` once and pass it as ``index``.
+    """
+    dkey = _defence_cache_key(ds, defence)
+    if dkey is None:
+        return FeedIndex(ds, kind_weights=kind_weights, defence=defence)
+    key = (_INDEX_CACHE_KEY, tuple(sorted((kind_weights or {}).items()))) + dkey
     idx = ds._cache.get(key)
     if idx is None:
-        idx = FeedIndex(ds, kind_weights=kind_weights)
+        idx = FeedIndex(ds, kind_weights=kind_weights, defence=defence)
         ds._cache[key] = idx
     return idx
 
@@ -902,6 +1007,7 @@ def build(
     index: FeedIndex | None = None,
     show_progress: bool = False,
     callback: Callable[[str, float], None] | None = None,
+    defence: Any = None,
 ) -> pd.DataFrame:
     """One page of each user's friends' feed.
 
@@ -947,6 +1053,11 @@ def build(
     index : FeedIndex, optional
         A prebuilt index of ``ds`` (otherwise one is built and cached on ``ds``; with ``mutes`` a
         fresh one is built).
+    defence : None, bool, dict, trust.Defence, mask or user ids, optional
+        Endorsements the feed neither shows nor counts (sybils' and other fake endorsements);
+        see :class:`FeedIndex`. Default None (off). True runs :func:`haowurank.trust.defend`
+        once per dataset (the index is cached); for a precomputed ``hr.trust.defend`` result,
+        build ``FeedIndex(ds, defence=result)`` once and pass it as ``index``.
 
     Returns
     -------
@@ -984,18 +1095,18 @@ def build(
         mmr_pool=mmr_pool, exclude_endorsed=exclude_endorsed,
     )
     if index is not None:
-        if mutes is not None or kind_weights is not None:
+        if mutes is not None or kind_weights is not None or defence is not None:
             raise ValueError(
-                "Pass 'mutes' and 'kind_weights' when building the FeedIndex, not together with "
-                "'index'."
+                "Pass 'mutes', 'kind_weights' and 'defence' when building the FeedIndex, not "
+                "together with 'index'."
             )
         if index.ds is not ds:
             raise ValueError("The 'index' was built for another Dataset than 'ds'.")
         idx = index
     elif mutes is not None:
-        idx = FeedIndex(ds, mutes=mutes, kind_weights=kind_weights)
+        idx = FeedIndex(ds, mutes=mutes, kind_weights=kind_weights, defence=defence)
     else:
-        idx = index_for(ds, kind_weights)
+        idx = index_for(ds, kind_weights, defence)
     return idx.build(
         ranker, users, n, cursor=cursor, config=cfg, repurchasable=repurchasable,
         item_vectors=item_vectors, now=now, show_progress=show_progress, callback=callback,

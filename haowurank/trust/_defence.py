@@ -83,6 +83,7 @@ __all__ = [
     "sybil_rank",
     "trust_seeds",
     "unverified_rows",
+    "without_endorsements_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -636,6 +637,32 @@ def _kept_audiences(ds: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
     have = _unique_sorted(frame["user"].to_numpy()[e].astype(np.int64) * n + frame["item"].to_numpy()[e])
     key = aud["user"].to_numpy().astype(np.int64) * n + aud["item"].to_numpy()
     return aud[_in_sorted(key, have)].reset_index(drop=True)
+
+
+def without_endorsements_of(ds: Dataset, accounts: np.ndarray) -> Dataset:
+    """``ds`` without the endorsements (``recommend``, ``recommend_after_purchase`` rows, and
+    their audience lists) of the accounts in the boolean mask ``accounts`` (shape (n_users,)).
+
+    Every other row, the vocabularies, the social graph and the blocks are kept: this is what
+    a consumer that reads endorsements directly (the friends' feed) uses to stop showing and
+    counting the endorsements of the :attr:`Defence.suspicious` accounts.
+    """
+    _check_ds(ds, "without_endorsements_of")
+    acc = np.asarray(accounts)
+    if acc.dtype != bool or acc.shape != (ds.n_users,):
+        raise ValueError(
+            "The 'accounts' parameter of trust.without_endorsements_of must be a boolean array "
+            f"of shape ({ds.n_users},). Got dtype {acc.dtype} and shape {acc.shape}."
+        )
+    inter = ds._inter
+    if not acc.any() or not len(inter):
+        return ds
+    u = inter["user"].to_numpy()
+    drop = acc[u] & np.isin(inter["kind"].to_numpy(), _ENDORSE)
+    if not drop.any():
+        return ds
+    frame = inter[~drop].reset_index(drop=True)
+    return ds._replace(_inter=frame, _audiences=_kept_audiences(ds, frame))
 
 
 def defended_training_data(ds: Dataset, defence: bool | Mapping[str, Any] | None) -> tuple[Dataset, dict]:
