@@ -225,7 +225,7 @@ def run_dataset(dcfg: dict[str, Any], acfg: dict[str, Any]) -> dict[str, Any]:
         all_strategies += [s for s in v if s not in all_strategies]
 
     # --- clean fits: the baseline hit ratio and ranks
-    defended_clean = hr.trust.defend(ds)
+    defended_clean = hr.trust.defend(ds, **hr.trust.DEFAULT_DEFENCE)
     same_clean = defended_clean.dataset.equals(ds)
     clean: dict[str, dict[str, Any]] = {}
     clean_only = dcfg.get("clean_strategies")
@@ -269,9 +269,9 @@ def run_dataset(dcfg: dict[str, Any], acfg: dict[str, Any]) -> dict[str, Any]:
         say(f"{name}: {attack} with {edges} attack edges injected in {time.perf_counter() - t:.1f}s "
             f"(region {len(region)} users, measuring {len(pop.ids)})")
         if (attack, edges, cov) == (head_a, head_e, 0):
-            defence_reports["attacked"] = hr.trust.defend(atk.dataset).report
+            defence_reports["attacked"] = hr.trust.defend(atk.dataset, **hr.trust.DEFAULT_DEFENCE).report
         if (attack, edges, cov) == (head_a, head_e, cover) and cover:
-            defence_reports["attacked, buyer sybils"] = hr.trust.defend(atk.dataset).report
+            defence_reports["attacked, buyer sybils"] = hr.trust.defend(atk.dataset, **hr.trust.DEFAULT_DEFENCE).report
         for s in strategies:
             r, fit_s = fit(s, atk.dataset)
             hits = hr.attacks.target_hits(r, pop.ids, target, n=n)
@@ -335,7 +335,7 @@ def clean_cost(ds: hr.Dataset, dcfg: dict[str, Any], name: str) -> list[dict[str
         has = np.diff(test.matrix(weight="binary").indptr) > 0
         cand = test.user_ids[has]
         users = np.sort(np.random.default_rng(0).choice(cand, min(k_users, len(cand)), replace=False))
-    same = hr.trust.defend(train).dataset.equals(train)
+    same = hr.trust.defend(train, **hr.trust.DEFAULT_DEFENCE).dataset.equals(train)
     seeds_of = dict(dcfg.get("clean_cost_seeds", {}))
     for base in dcfg["clean_cost"]:
         seeds = list(seeds_of.get(base, [None]))
@@ -473,7 +473,9 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         f"{acfg.get('cover_purchases', 0)} real purchase(s) of popular items, so the rule "
         "against accounts that recommend without ever buying does not apply and only the "
         "structural defence (SybilRank-style account trust, and the personalised trust walk of "
-        "`trust`) is left.",
+        "`trust`) is left."
+        + (f" **This run overrides the defence defaults**: `{acfg['defence']}` (the rest as in "
+           "`hr.trust.DEFAULT_DEFENCE` of the commit below)." if acfg.get("defence") else ""),
         "",
         "## Summary",
         "",
@@ -681,6 +683,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = tomllib.loads(args.config.read_text())
     acfg = dict(cfg["attack"])
     dsets = list(cfg["datasets"])
+    if acfg.get("defence"):
+        # a run measuring other defence parameters: what defence=True (the default of trust and
+        # hybrid) means for this run only; the report says so
+        bad = sorted(set(acfg["defence"]) - set(hr.trust.DEFAULT_DEFENCE))
+        if bad:
+            raise ValueError(f"Unknown keys {bad} in [attack] defence of {args.config}.")
+        hr.trust.DEFAULT_DEFENCE.update(acfg["defence"])
     if args.quick:
         acfg.update(QUICK_OVERRIDES["attack"])
         dsets = QUICK_OVERRIDES["datasets"]
