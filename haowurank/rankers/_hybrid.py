@@ -138,40 +138,41 @@ def _share_matrix(binary: sp.csr_matrix, codes: np.ndarray) -> sp.csr_matrix | N
 
 
 def _knn_rows(knn: Any, u: np.ndarray) -> sp.csr_matrix:
-    """Item-kNN scores of users ``u`` as a canonical CSR (the dense scores' stored entries)."""
-    m = sp.csr_matrix(knn.cf_[u] @ knn.knn_.similarity, dtype=np.float32)
-    m.sum_duplicates()
-    return m
+    """Item-kNN scores of users ``u`` as CSR (the dense scores' stored entries; indices
+    unsorted, no duplicates: scipy's product never repeats a column within a row)."""
+    return sp.csr_matrix(knn.cf_[u] @ knn.knn_.similarity, dtype=np.float32)
 
 
-def _row_max(m: sp.csr_matrix) -> np.ndarray:
-    """Row maxima of a CSR with non-negative entries (0 for empty rows), float32."""
-    out = np.zeros(m.shape[0], dtype=np.float32)
-    nz = np.diff(m.indptr) > 0
-    if nz.any():
-        out[nz] = np.maximum.reduceat(m.data, m.indptr[:-1][nz]).astype(np.float32)
-    return np.maximum(out, 0)
+def _dense(m: sp.csr_matrix) -> np.ndarray:
+    """Dense float32 copy of a CSR matrix (duplicates summed, any index order)."""
+    return np.asarray(m.toarray(), dtype=np.float32)
 
 
-def _sparse_topn(m: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of up to ``n`` largest positive stored entries of each row."""
-    m = sp.csr_matrix(m)
-    rows, cols = [], []
+def _sparse_topn(
+    m: sp.csr_matrix, n: int, drop: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of up to ``n`` largest positive stored entries of each row of ``m`` (any
+    index order); entries where the dense boolean ``drop`` is true are left out first."""
+    indptr, indices, data = m.indptr, m.indices, m.data
+    if drop is not None and len(data):
+        rows = np.repeat(np.arange(m.shape[0]), np.diff(indptr))
+        data = np.where(drop[rows, indices], 0, data)
+    rows_out, cols_out = [], []
     for r in range(m.shape[0]):
-        a, b = m.indptr[r], m.indptr[r + 1]
+        a, b = indptr[r], indptr[r + 1]
         if a == b:
             continue
-        vals = m.data[a:b]
-        idx = m.indices[a:b]
+        vals = data[a:b]
+        idx = indices[a:b]
         if b - a > n:
             part = np.argpartition(-vals, n - 1)[:n]
             vals, idx = vals[part], idx[part]
         idx = idx[vals > 0]
-        rows.append(np.full(len(idx), r, dtype=np.int64))
-        cols.append(idx)
-    if not rows:
+        rows_out.append(np.full(len(idx), r, dtype=np.int64))
+        cols_out.append(idx)
+    if not rows_out:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(rows), np.concatenate(cols).astype(np.int64)
+    return np.concatenate(rows_out), np.concatenate(cols_out).astype(np.int64)
 
 
 def _csr_values(m: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -535,46 +536,48 @@ class HybridRanker(Ranker):
         return idx, B
 
     # ------------------------------------------------------------------ features
-    def _blocks(self, parts: _Parts, uidx: np.ndarray, *, dense: bool = True) -> _Parts:
+    def _blocks(self, parts: _Parts, uidx: np.ndarray) -> _Parts:
         """Per-batch building blocks of the features for users ``uidx``.
 
-        Dense (len(uidx), n_items) ALS scores; item-kNN scores dense (``dense=True``, for
-        scoring every item) or as canonical CSR (for candidate pairs); dense EASE scores over the
-        head items; sparse trust, friend and user-kNN scores; per-user statistics.
+        Dense (len(uidx), n_items) float32 arrays of the ALS, item-kNN (both), user-kNN, trust
+        and friend scores, dense EASE scores over the head items, and per-user statistics;
+        the sparse item-kNN, trust and user-kNN rows are kept too (``*_sp``), for retrieval.
+        Callers bound ``len(uidx) * n_items`` (see :meth:`_chunk`).
         """
         u = np.asarray(uidx, dtype=np.int64)
         sa = np.asarray(parts.als._score(u), dtype=np.float32)
-        if dense:
-            sk = np.asarray(parts.knn._score(u), dtype=np.float32)
-            sk2 = np.asarray(parts.knn2._score(u), dtype=np.float32)
-            kmax = sk.max(axis=1) if sk.shape[1] else np.zeros(len(u), dtype=np.float32)
-            k2max = sk2.max(axis=1) if sk2.shape[1] else np.zeros(len(u), dtype=np.float32)
-        else:
-            sk, sk2 = (_knn_rows(parts.knn, u), _knn_rows(parts.knn2, u))
-            kmax, k2max = _row_max(sk), _row_max(sk2)
+        kp, kp2 = _knn_rows(parts.knn, u), _knn_rows(parts.knn2, u)
+        sk, sk2 = _dense(kp), _dense(kp2)
+        zeros = np.zeros(len(u), dtype=np.float32)
+        kmax = np.maximum(sk.max(axis=1), 0) if sk.shape[1] else zeros
+        k2max = np.maximum(sk2.max(axis=1), 0) if sk2.shape[1] else zeros
         if len(parts.ease_idx):
             ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
         else:
             ease = np.zeros((len(u), 0), dtype=np.float32)
         tr = sp.csr_matrix(parts.trust._candidates(u), dtype=np.float32)
         tr.data = np.maximum(tr.data, 0)
-        fr = sp.csr_matrix(parts.friends[u] @ parts.binary, dtype=np.float32)
         uk = sp.csr_matrix(parts.uknn[u] @ parts.binary, dtype=np.float32)
-        for m in (tr, fr, uk):
-            m.sum_duplicates()
-        ukmax = _row_max(uk)
+        ukd = _dense(uk)
+        ukmax = np.maximum(ukd.max(axis=1), 0) if ukd.shape[1] else zeros
         return _Parts(
             uidx=u, als=sa, als_max=sa.max(axis=1) if sa.shape[1] else np.zeros(len(u)),
             knn=sk, knn_max=np.where(kmax > 0, kmax, 1.0).astype(np.float32), ease=ease,
             knn2=sk2, knn2_max=np.where(k2max > 0, k2max, 1.0).astype(np.float32),
-            trust=tr, friends=fr, uknn=uk,
+            trust=_dense(tr), friends=_dense(parts.friends[u] @ parts.binary), uknn=ukd,
             uknn_max=np.where(ukmax > 0, ukmax, 1.0).astype(np.float32),
+            knn_sp=kp, trust_sp=tr, uknn_sp=uk,
             n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),
             activity=np.log1p(np.diff(parts.binary.indptr)[u]).astype(np.float32),
             user_category=None if parts.user_category is None else parts.user_category[u],
             user_merchant=None if parts.user_merchant is None else parts.user_merchant[u],
             user_period=parts.user_period[u], user_time=parts.user_time[u],
         )
+
+    @staticmethod
+    def _chunk(n_items: int) -> int:
+        """Users per block: about 6 dense float32 (users, items) arrays within ~200 MB."""
+        return int(max(1, min(256, 8_000_000 // max(n_items, 1))))
 
     def _pair_features(self, parts: _Parts, blk: _Parts, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Features (len(r), n_features) of the pairs (blk.uidx[r], c): the definition of
@@ -584,8 +587,8 @@ class HybridRanker(Ranker):
         col = {name: j for j, name in enumerate(FEATURES)}
         X[:, col["als"]] = blk.als[r, c]
         X[:, col["als_gap"]] = blk.als[r, c] - blk.als_max[r]
-        k1 = _csr_values(blk.knn, r, c) if sp.issparse(blk.knn) else blk.knn[r, c]
-        k2 = _csr_values(blk.knn2, r, c) if sp.issparse(blk.knn2) else blk.knn2[r, c]
+        k1 = blk.knn[r, c]
+        k2 = blk.knn2[r, c]
         X[:, col["knn"]] = k1
         X[:, col["knn_norm"]] = k1 / blk.knn_max[r]
         X[:, col["knn2"]] = k2
@@ -596,13 +599,13 @@ class HybridRanker(Ranker):
             pc = pos[c]
             head = pc >= 0
             X[head, col["ease"]] = blk.ease[r[head], pc[head]]
-        uk = _csr_values(blk.uknn, r, c)
+        uk = blk.uknn[r, c]
         X[:, col["uknn"]] = uk
         X[:, col["uknn_norm"]] = uk / blk.uknn_max[r]
-        t = _csr_values(blk.trust, r, c)
+        t = blk.trust[r, c]
         X[:, col["trust"]] = t
         X[:, col["trust_log"]] = np.log1p(10.0 * t)
-        f = _csr_values(blk.friends, r, c)
+        f = blk.friends[r, c]
         X[:, col["friends"]] = np.log1p(f)
         X[:, col["friend_share"]] = f / blk.n_friends[r]
         cold = 1.0 / (1.0 + blk.activity[r])
@@ -640,17 +643,14 @@ class HybridRanker(Ranker):
         out += blk.knn2 * (w["knn2"] + w["knn2_norm"] / blk.knn2_max)[:, None]
         if len(parts.ease_idx) and w["ease"]:
             out[:, parts.ease_idx] += w["ease"] * blk.ease
-        for m, fn in (
-            (blk.uknn, lambda v, rows: w["uknn"] * v + w["uknn_norm"] * v / blk.uknn_max[rows]),
-            (blk.trust, lambda v, rows: w["trust"] * v + np.log1p(10.0 * v)
-             * (w["trust_log"] + w["trust_cold"] / (1.0 + blk.activity[rows]))),
-            (blk.friends, lambda v, rows: np.log1p(v)
-             * (w["friends"] + w["friends_cold"] / (1.0 + blk.activity[rows]))
-             + w["friend_share"] * v / blk.n_friends[rows]),
-        ):
-            if m.nnz:
-                rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-                out[rows, m.indices] += fn(m.data, rows).astype(np.float32)
+        cold = (1.0 / (1.0 + blk.activity))[:, None].astype(np.float32)
+        out += blk.uknn * (w["uknn"] + w["uknn_norm"] / blk.uknn_max)[:, None]
+        if blk.trust.any():
+            out += w["trust"] * blk.trust
+            out += np.log1p(np.float32(10.0) * blk.trust) * (w["trust_log"] + w["trust_cold"] * cold)
+        if blk.friends.any():
+            out += np.log1p(blk.friends) * (w["friends"] + w["friends_cold"] * cold)
+            out += blk.friends * (w["friend_share"] / blk.n_friends)[:, None]
         pop = np.log1p(parts.popularity).astype(np.float32)
         out += pop[None, :] * (w["popularity"] + w["popularity_cold"] / (1.0 + blk.activity))[:, None]
         m = out.shape[1]
@@ -684,22 +684,20 @@ class HybridRanker(Ranker):
         u = blk.uidx
         n_items = parts.binary.shape[1]
         k = min(int(k), n_items)
+        seen = _dense(parts.binary[u]) > 0
         cand = np.zeros((len(u), n_items), dtype=bool)
         top, _ = parts.als._recommend_idx(u, k, True, None)
         rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
         cand[rows[top >= 0], top[top >= 0]] = True
-        seen = parts.binary[u]
-        sources = [blk.knn if sp.issparse(blk.knn) else sp.csr_matrix(blk.knn), blk.trust, blk.uknn]
+        sources = [blk.knn_sp, blk.trust_sp, blk.uknn_sp]
         if len(parts.ease_idx):
             e = np.zeros((len(u), n_items), dtype=np.float32)
             e[:, parts.ease_idx] = blk.ease
             sources.append(sp.csr_matrix(e))
         for m in sources:
-            # keep seen items out before the top k is taken
-            m = sp.csr_matrix(m - m.multiply(seen)) if seen.nnz else m
-            rr, cc = _sparse_topn(m, k)
+            rr, cc = _sparse_topn(m, k, drop=seen)  # seen items out before the top k is taken
             cand[rr, cc] = True
-        cand[seen.nonzero()] = False
+        cand &= ~seen
         return np.nonzero(cand)
 
     def _training_rows(
@@ -708,10 +706,10 @@ class HybridRanker(Ranker):
         """Feature rows, labels, users (groups) and items of the candidates of ``users``."""
         n_items = parts.binary.shape[1]
         X_parts, y_parts, g_parts, i_parts = [], [], [], []
-        bs = 256
+        bs = self._chunk(n_items)
         for s0 in range(0, len(users), bs):
             u = users[s0 : s0 + bs]
-            blk = self._blocks(parts, u, dense=False)
+            blk = self._blocks(parts, u)
             r, c = self._candidates(parts, blk, int(self.n_candidates))
             if self.n_random:
                 rr = np.repeat(np.arange(len(u)), int(self.n_random))
@@ -817,7 +815,14 @@ class HybridRanker(Ranker):
 
     # ------------------------------------------------------------------ scoring
     def _score(self, uidx: np.ndarray) -> np.ndarray:
-        return self._score_with(self.parts_, np.asarray(uidx, dtype=np.int64))
+        uidx = np.asarray(uidx, dtype=np.int64)
+        bs = self._chunk(len(self.item_ids_))
+        if len(uidx) <= bs:
+            return self._score_with(self.parts_, uidx)
+        out = np.empty((len(uidx), len(self.item_ids_)), dtype=np.float32)
+        for s0 in range(0, len(uidx), bs):
+            out[s0 : s0 + bs] = self._score_with(self.parts_, uidx[s0 : s0 + bs])
+        return out
 
     def _recommend_idx(
         self, uidx: np.ndarray, n: int, exclude_seen: bool, cand: np.ndarray | None
@@ -835,15 +840,18 @@ class HybridRanker(Ranker):
         out_s = np.full((b, n), -np.inf, dtype=np.float32)
         known = np.flatnonzero(uidx >= 0)
         dense_rows = np.flatnonzero(uidx < 0)
-        if len(known):
+        bs = self._chunk(len(self.item_ids_))
+        short_rows = []
+        for s0 in range(0, len(known), bs):
+            kn = known[s0 : s0 + bs]
             parts = self.parts_
-            blk = self._blocks(parts, uidx[known], dense=False)
+            blk = self._blocks(parts, uidx[kn])
             k = max(int(self.n_recommend_candidates), n)
             r, c = self._candidates(parts, blk, k)
-            counts = np.bincount(r, minlength=len(known))
+            counts = np.bincount(r, minlength=len(kn))
             short = counts < n
             if short.any():
-                dense_rows = np.concatenate([dense_rows, known[short]])
+                short_rows.append(kn[short])
                 keep = ~short[r]
                 r, c = r[keep], c[keep]
             if len(r):
@@ -851,11 +859,13 @@ class HybridRanker(Ranker):
                 sc = (self.intercept_ + X.astype(np.float64) @ self.weights_).astype(np.float32)
                 order = np.lexsort((c, -sc, r))
                 r, c, sc = r[order], c[order], sc[order]
-                cnt = np.bincount(r, minlength=len(known))
+                cnt = np.bincount(r, minlength=len(kn))
                 rank = np.arange(len(r)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
                 sel = rank < n
-                out_i[known[r[sel]], rank[sel]] = c[sel]
-                out_s[known[r[sel]], rank[sel]] = sc[sel]
+                out_i[kn[r[sel]], rank[sel]] = c[sel]
+                out_s[kn[r[sel]], rank[sel]] = sc[sel]
+        if short_rows:
+            dense_rows = np.concatenate([dense_rows, *short_rows])
         if len(dense_rows):
             dense_rows = np.sort(dense_rows)
             i, sc = super()._recommend_idx(uidx[dense_rows], n, exclude_seen, None)
