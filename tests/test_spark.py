@@ -246,6 +246,38 @@ def test_schema_errors_raise_at_once(spark):
         SparkDataset.from_frames(spark, pd.DataFrame({"user": [1], "item": [2]}))
 
 
+def test_datetimes_and_optional_columns_as_hr_dataset(spark, tmp_path):
+    # one format for all strings: pandas >= 2 infers the format from the first element
+    pdf = pd.DataFrame({
+        "user": ["a", "b", "a"], "item": ["x", "y", "y"],
+        "timestamp": pd.to_datetime(["2024-01-01 10:00:00", "2024-01-02 00:00:00",
+                                     "2024-01-03 00:00:01"]),
+        "kind": ["purchase", "recommend", "purchase"],
+        "order_id": ["o1", None, "o2"], "amount": [3.5, np.nan, 0.0],
+    })
+    social = pd.DataFrame({"user": ["a"], "friend": ["b"], "weight": [0.5]})
+    s = SparkDataset.from_frames(spark, spark.createDataFrame(pdf), spark.createDataFrame(social))
+    assert len(s.report) == 0 and s.has_timestamps
+    assert s.interactions.where("user = 'a' AND item = 'x'").first()["timestamp"] == 1704103200
+    assert s.to_dataset().equals(hr.Dataset.from_frames(pdf, social))
+
+    # optional columns given but all missing stay in the Dataset (as hr.Dataset keeps them),
+    # also after a Parquet round trip; columns not given stay out
+    empty = pdf.assign(order_id=pd.Series([None] * 3, dtype=object), amount=np.nan)
+    sdf = spark.createDataFrame(empty, "user string, item string, timestamp timestamp, "
+                                      "kind string, order_id string, amount double")
+    want = hr.Dataset.from_frames(empty, social)
+    assert {"order_id", "amount"} <= set(want.interactions.columns)
+    s = SparkDataset.from_frames(spark, sdf, spark.createDataFrame(social))
+    assert s.optional_columns == ("order_id", "amount")
+    assert s.to_dataset().equals(want)
+    s.to_parquet(tmp_path / "sp")
+    assert SparkDataset.from_parquet(spark, tmp_path / "sp").to_dataset().equals(want)
+    bare = hr.Dataset.from_frames(pdf.drop(columns=["order_id", "amount"]), social)
+    back = SparkDataset.from_dataset(spark, bare)
+    assert back.optional_columns == () and back.to_dataset().equals(bare)
+
+
 def test_parquet_layouts(spark, world, tmp_path):
     world.to_parquet(tmp_path / "hr")
     a = SparkDataset.from_parquet(spark, tmp_path / "hr")

@@ -43,6 +43,7 @@ _INT_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _FLOAT_TYPES = (T.FloatType, T.DoubleType, T.DecimalType)
 _DUPLICATE_POLICIES = ("sum", "max", "last", "raise")
 _INF = float("inf")
+_OPTIONAL_COLUMNS = ("order_id", "source", "amount")
 
 #: Output schemas of the clean tables (ids typed per data set: long or string).
 INTERACTION_FIELDS = (
@@ -223,6 +224,11 @@ class SparkDataset:
         example, action`` (``action`` is ``"dropped"`` for bad rows, ``"merged"`` for
         duplicates). Empty when the input was clean.
     has_timestamps : bool
+    optional_columns : tuple of str or None
+        Which of ``order_id``, ``source``, ``amount`` the input interactions had (the tables
+        always carry all three, null where not given); :meth:`to_dataset` keeps exactly these,
+        as ``hr.Dataset`` keeps a given column even when all its values are missing. ``None``
+        when unknown (Parquet written by an older haowurank): all-null columns are then dropped.
     user_id_type, item_id_type : {"int", "str"}
     """
 
@@ -238,6 +244,7 @@ class SparkDataset:
         report: pd.DataFrame | None = None,
         rejected: dict[str, DataFrame] | None = None,
         has_timestamps: bool = False,
+        optional_columns: tuple[str, ...] | None = None,
         user_id_type: str = "int",
         item_id_type: str = "int",
         meta: dict | None = None,
@@ -253,6 +260,7 @@ class SparkDataset:
         self.report = report if report is not None else _empty_report()
         self._rejected = rejected or {}
         self.has_timestamps = has_timestamps
+        self.optional_columns = None if optional_columns is None else tuple(optional_columns)
         self.user_id_type = user_id_type
         self.item_id_type = item_id_type
         self.meta = dict(meta or {})
@@ -456,10 +464,11 @@ class SparkDataset:
             aud_e = aud_e.persist(StorageLevel.MEMORY_AND_DISK)
         items_out = it_m.select("item", *[F.col(f"_s.{c}").alias(c) for c in _ITEM_COLUMNS[1:]])
         has_ts = "timestamp" in inter.columns
+        given = tuple(c for c in _OPTIONAL_COLUMNS if c in inter.columns)
         if not validate:
             return cls(
                 spark, merged, soc_m, blk_m, items_out, aud_e, has_timestamps=has_ts,
-                user_id_type=user_kind, item_id_type=item_kind, meta=meta,
+                optional_columns=given, user_id_type=user_kind, item_id_type=item_kind, meta=meta,
             )
         n_in = {t: n_clean.get(t, 0) for t in ("interactions", "social", "blocks", "audiences")}
         # every count in one Spark job
@@ -539,7 +548,8 @@ class SparkDataset:
             )
         return cls(
             spark, merged, soc_m, blk_m, items_out, aud_e, report=report, rejected=rejected,
-            has_timestamps=has_ts, user_id_type=user_kind, item_id_type=item_kind, meta=meta,
+            has_timestamps=has_ts, optional_columns=given, user_id_type=user_kind,
+            item_id_type=item_kind, meta=meta,
         )
 
     @classmethod
@@ -573,6 +583,7 @@ class SparkDataset:
         sdf_inter = _create(spark, pdf, _interactions_schema(uk, ik))
         if not ds.has_timestamps:
             sdf_inter = sdf_inter.drop("timestamp")
+        sdf_inter = sdf_inter.drop(*[c for c in _OPTIONAL_COLUMNS if c not in inter])
         soc = ds.social
         sdf_soc = _create(
             spark,
@@ -656,11 +667,17 @@ class SparkDataset:
             )
         if info.get("format") == _FORMAT and not info.get("has_timestamps", True):
             inter = inter.drop("timestamp")
+        if info.get("format") == _FORMAT and info.get("optional_columns") is not None:
+            inter = inter.drop(*[c for c in _OPTIONAL_COLUMNS
+                                 if c not in info["optional_columns"]])
         kwargs.setdefault("meta", info.get("meta", {}))
-        return cls.from_frames(
+        out = cls.from_frames(
             spark, inter, part("social"), items=part("items"), blocks=part("blocks"),
             audiences=part("audiences"), **kwargs
         )
+        if info.get("format") == _FORMAT and info.get("optional_columns") is None:
+            out.optional_columns = None  # written before the columns were recorded: unknown
+        return out
 
     # ---------------------------------------------------------------- output
     def to_parquet(self, path: str | os.PathLike, mode: str = "overwrite") -> Path:
@@ -671,7 +688,10 @@ class SparkDataset:
             getattr(self, name).write.mode(mode).parquet(str(dest / name))
         info = {
             "format": _FORMAT, "format_version": _FORMAT_VERSION,
-            "has_timestamps": self.has_timestamps, "user_id_type": self.user_id_type,
+            "has_timestamps": self.has_timestamps,
+            "optional_columns": (None if self.optional_columns is None
+                                 else list(self.optional_columns)),
+            "user_id_type": self.user_id_type,
             "item_id_type": self.item_id_type, "meta": self.meta,
         }
         (dest / "meta.json").write_text(json.dumps(info, indent=1, default=str))
@@ -682,8 +702,10 @@ class SparkDataset:
         inter = self.interactions.toPandas()
         if not self.has_timestamps:
             inter = inter.drop(columns=["timestamp"])
-        for col in ("order_id", "source", "amount"):
-            if inter[col].isna().all():
+        for col in _OPTIONAL_COLUMNS:
+            given = (col in self.optional_columns if self.optional_columns is not None
+                     else not inter[col].isna().all())
+            if not given:
                 inter = inter.drop(columns=[col])
         soc = self.social.toPandas()
         blk = self.blocks.toPandas()
