@@ -8,9 +8,10 @@ Spark session (``local[2]``) and times, one after the other:
 
 1. ``load``: ``SparkDataset.from_parquet`` with full validation (rules counted, duplicates
    merged, tables persisted);
-2. ``friend``: ``SparkFriendEndorsements`` (the visibility rule) fit and top-20 for every user,
-   written to Parquet;
-3. ``als``: ``SparkSocialALS`` (social_als's matrix; 32 factors, 10 iterations) fit, then
+2. ``friend``: ``SparkFriendEndorsements(rule="follow")`` (the single-machine ranker's rule,
+   equal scores in tests/test_spark.py) fit and top-20 for every user, written to Parquet;
+3. ``als``: ``SparkSocialALS`` (social_als's matrix; 32 factors, ``--als-iterations``,
+   default 10) fit, then
    ``recommend(20)`` for every user written to Parquet (100k only: ``recommendForAllUsers``
    is ``O(users x items x factors)``, 1.6e13 multiply-adds at 1M users, hours on 2 cores);
 4. ``trust``: ``SparkTrust`` fit with the ``trust`` ranker's defaults (tie strength with
@@ -18,6 +19,16 @@ Spark session (``local[2]``) and times, one after the other:
    endorsers);
 5. ``feeds``: every user's friends' feed (20 entries, trust-ranked, default diversity and caps:
    the greedy MMR re-ranking in ``mapInPandas``), written to Parquet.
+
+*Single machine* (``--single-max-users``, default 100k): a third child runs the same steps
+with the single-machine path on the same world, in one process: ``hr.Dataset.read_parquet``;
+the ``friend_endorsements`` ranker fit + ``recommend(all users, 20)``; ``social_als`` (same
+factors and iterations) fit + recommend for every user (where Spark recommends too); the
+``trust`` ranker fit; ``hr.feed.build`` for every user with that ranker (same defaults). The
+table gives each Spark step's time as a ratio of the single-machine step's, measured minutes
+apart on the same machine (the load is noted). Steps do not split the same way in the two
+paths (the single-machine trust ranker scores lazily inside ``feed.build``; Spark's
+``SparkTrust.fit`` scores every candidate), so the sum over steps is the fairer comparison.
 
 Memory: the driver's Python process and the JVM (in local mode the executor runs inside the
 driver JVM, so JVM RSS is driver + executor memory) are sampled every 0.5 s; the table gives
@@ -28,8 +39,8 @@ Run from the repository root (niced: the machine is shared)::
     nice -n 10 .venv/bin/python experiments/bench_spark.py
     nice -n 10 .venv/bin/python experiments/bench_spark.py --sizes 100000   # quicker
 
-It prints a Markdown table and writes it, with the command and the cluster note, to
-``experiments/results/spark_scale.md``.
+It prints a Markdown table and writes it, with the command, the git commit and the cluster
+note, to ``experiments/results/spark_scale.md``, and every row to ``spark_scale.csv``.
 """
 
 from __future__ import annotations
@@ -48,7 +59,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "experiments" / "results" / "spark_scale.md"
+DEFAULT_OUT = ROOT / "experiments" / "results" / "spark_scale.md"  # and .csv beside it
 STEPS = ("load", "friend", "als", "trust", "feeds")
 
 
@@ -78,6 +89,7 @@ def prep(n_users: int, seed: int, folder: Path) -> dict:
     ds.blocks.to_parquet(folder / "blocks.parquet", index=False)
     items = ds.items[["item", "title", "category", "merchant", "price", "searchable"]]
     items.to_parquet(folder / "items.parquet", index=False)
+    ds.to_parquet(folder / "hr")  # the single-machine layout, for the --child single run
     s = ds.summary()
     return {
         "users": ds.n_users, "items": ds.n_items, "interactions": ds.n_interactions,
@@ -135,7 +147,7 @@ class RSSSampler:
 
 
 def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partitions: int,
-        als: bool, n: int) -> list[dict]:
+        als: bool, n: int, als_iterations: int = 10) -> list[dict]:
     import warnings
 
     warnings.simplefilter("ignore")
@@ -153,10 +165,12 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
 
     def step(name: str, fn) -> None:
         sampler.reset()
+        load1 = os.getloadavg()[0]
         t = time.perf_counter()
         info = fn() or {}
         rows.append({"step": name, "seconds": time.perf_counter() - t,
-                     "py_rss_mb": sampler.peak_py, "jvm_rss_mb": sampler.peak_jvm, **info})
+                     "py_rss_mb": sampler.peak_py, "jvm_rss_mb": sampler.peak_jvm,
+                     "load1_before": load1, **info})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
@@ -175,12 +189,12 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
                         f"reported by validation"}
 
     def friend():
-        m = SparkFriendEndorsements().fit(state["sds"])
+        m = SparkFriendEndorsements(rule="follow").fit(state["sds"])
         recs = m.recommend(n)
         recs.write.mode("overwrite").parquet(str(out / "friend_top"))
         got = spark.read.parquet(str(out / "friend_top")).count()
         m.unpersist()
-        return {"rows_out": int(got), "note": f"top-{n} per user (friend counts, visibility rule)"}
+        return {"rows_out": int(got), "note": f"top-{n} per user (friend counts, follow rule)"}
 
     def trust():
         m = SparkTrust().fit(state["sds"])
@@ -196,14 +210,16 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
         return {"rows_out": int(got), "note": f"{n}-entry feeds, trust-ranked, MMR + caps"}
 
     def als_step():
-        m = SparkSocialALS(factors=32, iterations=10).fit(state["sds"])
-        info = {"note": "fit only (recommendForAllUsers skipped at this size)"}
+        m = SparkSocialALS(factors=32, iterations=als_iterations).fit(state["sds"])
+        info = {"note": f"{als_iterations} iterations; fit only (recommendForAllUsers skipped "
+                        f"at this size)"}
         if als:
             t = time.perf_counter()
             m.recommend(n).write.mode("overwrite").parquet(str(out / "als_top"))
             got = spark.read.parquet(str(out / "als_top")).count()
             info = {"rows_out": int(got),
-                    "note": f"fit {m.fit_seconds_:.0f} s + recommendForAllUsers top-{n} "
+                    "note": f"{als_iterations} iterations: fit {m.fit_seconds_:.0f} s + "
+                            f"recommendForAllUsers top-{n} "
                             f"{time.perf_counter() - t:.0f} s"}
         m.unpersist()
         return info
@@ -217,6 +233,70 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
         step(name, funcs[name])
     sampler.stop()
     spark.stop()
+    return rows
+
+
+def run_single(folder: Path, steps: list[str], als: bool, n: int,
+               als_iterations: int = 10) -> list[dict]:
+    """The same steps on the single-machine path (one process, numpy / scipy / implicit)."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import numpy as np
+
+    import haowurank as hr
+
+    sampler = RSSSampler()
+    rows: list[dict] = []
+    state: dict = {}
+
+    def step(name: str, fn) -> None:
+        sampler.reset()
+        load1 = os.getloadavg()[0]
+        t = time.perf_counter()
+        info = fn() or {}
+        rows.append({"step": name, "seconds": time.perf_counter() - t,
+                     "py_rss_mb": sampler.peak_py, "jvm_rss_mb": 0.0, "load1_before": load1,
+                     **info})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+
+    def load():
+        ds = hr.Dataset.read_parquet(folder / "hr")
+        state["ds"] = ds
+        state["users"] = list(ds.user_ids)
+        return {"rows_out": ds.n_interactions, "note": "hr.Dataset.read_parquet"}
+
+    def _recommend_all(r) -> int:
+        ids, sc = r.recommend(state["users"], n=n)
+        return int(np.isfinite(np.asarray(sc)).sum())
+
+    def friend():
+        r = hr.rankers.make("friend_endorsements").fit(state["ds"])
+        return {"rows_out": _recommend_all(r), "note": f"ranker fit + recommend top-{n}, all users"}
+
+    def als_step():
+        r = hr.rankers.make("social_als", factors=32, iterations=als_iterations).fit(state["ds"])
+        if not als:
+            return {"note": f"{als_iterations} iterations; fit only"}
+        return {"rows_out": _recommend_all(r),
+                "note": f"{als_iterations} iterations: fit + recommend top-{n}, all users"}
+
+    def trust():
+        state["trust"] = hr.rankers.make("trust").fit(state["ds"])
+        return {"note": "trust ranker fit (scores candidates lazily, in recommend / feed.build)"}
+
+    def feeds():
+        f = hr.feed.build(state["ds"], state["trust"], state["users"], n=n)
+        return {"rows_out": len(f), "note": f"hr.feed.build, {n} entries, all users"}
+
+    funcs = {"load": load, "friend": friend, "trust": trust, "feeds": feeds, "als": als_step}
+    for name in steps:
+        if name != "load" and "ds" not in state:
+            continue
+        if name == "feeds" and "trust" not in state:
+            continue
+        step(name, funcs[name])
+    sampler.stop()
     return rows
 
 
@@ -248,7 +328,62 @@ def _partial(stderr: str) -> list[dict]:
     return rows
 
 
-def render(results: list[dict], command: str, when: str, load: tuple) -> str:
+def _git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                             capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "haowurank", "experiments/bench_spark.py"], cwd=ROOT, text=True,
+                               capture_output=True).stdout.split()
+        paths = [x for x in dirty if "/" in x or x.endswith(".py")]
+        return sha + (f" (uncommitted changes in {', '.join(paths)} at run time)" if paths else "")
+    except Exception:  # noqa: BLE001 - not a git checkout
+        return "unknown"
+
+
+def _machine() -> str:
+    mem = ""
+    try:
+        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines()
+                      if ln.startswith("MemTotal")).split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except Exception:  # noqa: BLE001
+        pass
+    return (f"{platform.system()} {platform.release()}, {platform.machine()}, "
+            f"{os.cpu_count()} cores{mem}, Python {platform.python_version()}")
+
+
+def _ratio(spark_s: float | None, single_s: float | None) -> str:
+    if not spark_s or not single_s:
+        return ""
+    return f"{spark_s / single_s:.1f}x"
+
+
+def csv_rows(results: list[dict]) -> list[dict]:
+    out = []
+    for r in results:
+        w = r["world"]
+        for path, steps in (("spark", r["steps"]), ("single", r.get("single", []))):
+            for s in steps:
+                out.append({
+                    "n_users": r["n_users"], "items": w.get("items", ""),
+                    "interactions": w.get("interactions", ""),
+                    "social_rows": w.get("social_rows", ""), "path": path, "step": s["step"],
+                    "seconds": round(s["seconds"], 2), "rows_out": s.get("rows_out", ""),
+                    "py_rss_mb": round(s.get("py_rss_mb", 0)),
+                    "jvm_rss_mb": round(s.get("jvm_rss_mb", 0)),
+                    "load1_before": round(s.get("load1_before", float("nan")), 1),
+                    "note": s.get("note", ""),
+                })
+            for what in ("failure", "single_failure"):
+                if r.get(what):
+                    out.append({"n_users": r["n_users"], "path": "spark" if what == "failure"
+                                else "single", "step": "stopped", "note": r[what]})
+    return out
+
+
+def render(results: list[dict], command: str, when: str, load: tuple, commit: str = "",
+           extra_notes: list[str] | None = None) -> str:
     lines = [
         "# The Spark path at scale (local mode, 2 cores)",
         "",
@@ -259,31 +394,51 @@ def render(results: list[dict], command: str, when: str, load: tuple) -> str:
         "one process in local mode; heap bounded by `spark.driver.memory`); both are the peak "
         "sampled during the step.",
         "",
-        "| users | items | interactions | social rows | step | seconds | rows out | Python RSS MB "
-        "| JVM RSS MB | note |",
-        "|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
+        "*Single s* and *single RSS* are the single-machine path's step on the same world (one "
+        "Python process; see the docstring), and *Spark / single* the ratio of the two times.",
+        "",
+        "| users | items | interactions | social rows | step | Spark s | rows out | Python RSS MB "
+        "| JVM RSS MB | single s | single RSS MB | Spark / single | note |",
+        "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         w = r["world"]
+        single = {s["step"]: s for s in r.get("single", [])}
         for s in r["steps"]:
+            o = single.get(s["step"])
+            other = (f"{o['seconds']:.1f} | {o.get('py_rss_mb', 0):,.0f} | "
+                     f"{_ratio(s['seconds'], o['seconds'])}" if o else " | | ")
             lines.append(
                 f"| {w.get('users', r['n_users']):,} | {w.get('items', 0):,} | "
                 f"{w.get('interactions', 0):,} | {w.get('social_rows', 0):,} | {s['step']} | "
                 f"{s['seconds']:.1f} | {s.get('rows_out', '')!s} | {s.get('py_rss_mb', 0):,.0f} | "
-                f"{s.get('jvm_rss_mb', 0):,.0f} | {s.get('note', '')} |"
+                f"{s.get('jvm_rss_mb', 0):,.0f} | {other} | {s.get('note', '')} |"
             )
+        if single:
+            common = [s for s in r["steps"] if s["step"] in single and s["step"] != "session"]
+            sp = sum(s["seconds"] for s in common)
+            si = sum(single[s["step"]]["seconds"] for s in common)
+            lines.append(
+                f"| {r['n_users']:,} | | | | **sum of " + ", ".join(s["step"] for s in common)
+                + f"** | **{sp:.1f}** | | | | **{si:.1f}** | | **{_ratio(sp, si)}** | Spark "
+                f"session start-up not included |"
+            )
+        if r.get("single_failure"):
+            lines.append(f"| {r['n_users']:,} | | | | single machine **stopped** | | | | | | | | "
+                         f"{r['single_failure']} |")
         if r.get("failure"):
             lines.append(
-                f"| {r['n_users']:,} | | | | **stopped** | | | | | {r['failure']} |"
+                f"| {r['n_users']:,} | | | | **stopped** | | | | | | | | {r['failure']} |"
             )
     lines += [
         "",
         f"- Command: `{command}` (from the repository root)",
-        f"- Date: {when}",
-        f"- Machine: {platform.system()} {platform.release()}, {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, Spark in `local[2]`. The "
-        f"machine is shared with other jobs: the 1-minute load average was {load[0]:.1f} before "
-        f"and {load[1]:.1f} after the run, so on a quiet machine times are lower.",
+        f"- Date: {when}; git commit {commit}",
+        f"- Machine: {_machine()}, Spark in `local[2]`. The machine is shared with other jobs "
+        f"(other engineers' experiments ran at the same time): the 1-minute load average was "
+        f"{load[0]:.1f} before and {load[1]:.1f} after the run (per step in the CSV), so times are "
+        f"noisy and on a quiet machine lower.",
+        *[f"- {x}" for x in (extra_notes or [])],
         "- World build (numpy, not Spark) seconds: "
         + ", ".join(f"{r['n_users']:,} users {r['world'].get('build_s', float('nan')):.0f} s"
                     for r in results),
@@ -335,11 +490,16 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=16)
     ap.add_argument("--als-recommend-max-users", type=int, default=200_000,
                     help="run recommendForAllUsers only up to this many users")
-    ap.add_argument("--timeout", type=float, default=4 * 3600,
-                    help="seconds allowed for one size's Spark run")
+    ap.add_argument("--als-iterations", type=int, nargs="+", default=[10],
+                    help="ALS iterations: one value for every size, or one per size")
+    ap.add_argument("--single-max-users", type=int, default=100_000,
+                    help="run the single-machine path too, up to this many users")
+    ap.add_argument("--timeout", type=float, nargs="+", default=[4 * 3600],
+                    help="seconds allowed for one size's Spark run (and its single-machine "
+                         "run): one value, or one per size")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--workdir", type=Path, default=None)
-    ap.add_argument("--child", choices=["prep", "run"], default=None)
+    ap.add_argument("--child", choices=["prep", "run", "single"], default=None)
     ap.add_argument("--folder", type=Path, default=None)
     ap.add_argument("--als", action="store_true")
     args = ap.parse_args()
@@ -349,19 +509,33 @@ def main() -> None:
         return
     if args.child == "run":
         rows = run(args.folder, args.folder.parent / f"out-{args.sizes[0]}", args.steps,
-                   args.driver_memory, args.partitions, args.als, args.n)
+                   args.driver_memory, args.partitions, args.als, args.n, args.als_iterations[0])
         print(json.dumps(rows))
         return
+    if args.child == "single":
+        rows = run_single(args.folder, args.steps, args.als, args.n, args.als_iterations[0])
+        print(json.dumps(rows))
+        return
+
+    def per_size(values: list, k: int, what: str):
+        if len(values) == 1:
+            return values[0]
+        if len(values) != len(args.sizes):
+            ap.error(f"{what} takes one value or one per size ({len(args.sizes)}); got {values}")
+        return values[k]
 
     command = "nice -n 10 .venv/bin/python experiments/bench_spark.py " + " ".join(sys.argv[1:])
     load0 = os.getloadavg()[0]
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hr-bench-spark-"))
     results = []
+    commit = _git_commit()
     try:
-        for n_users in args.sizes:
+        for k, n_users in enumerate(args.sizes):
+            iters = per_size(args.als_iterations, k, "--als-iterations")
+            timeout = per_size(args.timeout, k, "--timeout")
             folder = work / f"world-{n_users}"
             world, err = _child(["--child", "prep", "--sizes", str(n_users), "--seed",
-                                 str(args.seed), "--folder", str(folder)], None)
+                                 str(args.seed), "--folder", str(folder)], timeout)
             if world is None:
                 results.append({"n_users": n_users, "world": {}, "steps": [],
                                 "failure": f"world build failed: {err.splitlines()[0]}"})
@@ -369,10 +543,11 @@ def main() -> None:
             print(f"{n_users:,} users: world {world}", flush=True)
             run_args = ["--child", "run", "--sizes", str(n_users), "--folder", str(folder),
                         "--driver-memory", args.driver_memory, "--partitions",
-                        str(args.partitions), "--n", str(args.n), "--steps", *args.steps]
+                        str(args.partitions), "--n", str(args.n), "--als-iterations",
+                        str(iters), "--steps", *args.steps]
             if n_users <= args.als_recommend_max_users:
                 run_args.append("--als")
-            steps, err = _child(run_args, args.timeout)
+            steps, err = _child(run_args, timeout)
             entry = {"n_users": n_users, "world": world}
             if steps is None:
                 entry["steps"] = _partial(err)
@@ -382,21 +557,48 @@ def main() -> None:
                                     if err else "failed")
             else:
                 entry["steps"] = steps
+            if n_users <= args.single_max_users:
+                single_args = ["--child", "single", "--sizes", str(n_users), "--folder",
+                               str(folder), "--n", str(args.n), "--als-iterations", str(iters),
+                               "--steps", *args.steps]
+                if n_users <= args.als_recommend_max_users:
+                    single_args.append("--als")
+                single, err = _child(single_args, timeout)
+                if single is None:
+                    entry["single"] = _partial(err)
+                    entry["single_failure"] = err.splitlines()[0] if err else "failed"
+                else:
+                    entry["single"] = single
             results.append(entry)
             for s in entry["steps"]:
                 print(f"  {s['step']:8s} {s['seconds']:8.1f} s  py {s.get('py_rss_mb', 0):7.0f} MB"
                       f"  jvm {s.get('jvm_rss_mb', 0):7.0f} MB  {s.get('note', '')}", flush=True)
             if entry.get("failure"):
                 print(f"  stopped: {entry['failure']}", flush=True)
+            for s in entry.get("single", []):
+                print(f"  single {s['step']:8s} {s['seconds']:8.1f} s  py "
+                      f"{s.get('py_rss_mb', 0):7.0f} MB  {s.get('note', '')}", flush=True)
+            if entry.get("single_failure"):
+                print(f"  single stopped: {entry['single_failure']}", flush=True)
             shutil.rmtree(folder.parent / f"out-{n_users}", ignore_errors=True)
             shutil.rmtree(folder, ignore_errors=True)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    text = render(results, command, dt.date.today().isoformat(), (load0, os.getloadavg()[0]))
+    text = render(results, command, dt.date.today().isoformat(), (load0, os.getloadavg()[0]),
+                  commit)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
+    rows = csv_rows(results)
+    if rows:
+        import csv
+
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        with args.out.with_suffix(".csv").open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=fields)
+            w.writeheader()
+            w.writerows(rows)
 
 
 if __name__ == "__main__":
