@@ -576,7 +576,8 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
     parts += [
         "## Run",
         "",
-        f"- Command: `{cmd}` (from the repository root; config `experiments/attack_robustness.toml`)",
+        f"- Command: `{cmd}` (from the repository root; config "
+        f"`{'as in the command' if '--config' in cmd else 'experiments/attack_robustness.toml'}`)",
         f"- Date: {dt.date.today().isoformat()}; wall time {wall / 60:.1f} min",
         f"- Machine: {platform.system()} {platform.release()}, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; shared with other jobs "
