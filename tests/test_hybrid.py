@@ -177,3 +177,22 @@ def test_save_load_with_defence(world, tmp_path):
     r2 = hr.load_ranker(r.save(tmp_path / "h.npz"))
     users = list(world.user_ids[:10])
     np.testing.assert_array_equal(r.recommend(users, n=6)[0], r2.recommend(users, n=6)[0])
+
+
+def test_als_size_is_chosen_on_the_inner_validation_split(world, tmp_path):
+    params = {**SMALL, "als": {"iterations": 3, "num_threads": 1}, "als_factors": (2, 16)}
+    r = hr.rankers.make("hybrid", **params).fit(world)
+    choice = r.fit_info_["als_choice"]
+    assert set(choice) == {"2", "16"}
+    best = max(choice.items(), key=lambda kv: (kv[1], -int(kv[0])))
+    assert r.als_factors_ == int(best[0])
+    assert r.parts_.als.model_.user_factors.shape[1] >= r.als_factors_  # refit with that size
+    back = hr.load_ranker(r.save(str(tmp_path / "h")))
+    assert back.als_factors_ == r.als_factors_
+    np.testing.assert_array_equal(back.recommend(world.user_ids[:5], n=5)[0],
+                                  r.recommend(world.user_ids[:5], n=5)[0])
+    # a caller's size is used as given (no choice)
+    fixed = hr.rankers.make("hybrid", **SMALL).fit(world)
+    assert fixed.als_factors_ == 8 and fixed.fit_info_["als_choice"] == {}
+    with pytest.raises(ValueError, match="als_factors"):
+        hr.rankers.make("hybrid", als_factors=()).fit(world)

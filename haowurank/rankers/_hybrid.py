@@ -298,6 +298,12 @@ class HybridRanker(Ranker):
         32 factors, alpha 20, regularization 1; item-kNN with 200 neighbours on the binary
         matrix; item-kNN with 200 neighbours on the BM25-weighted matrix; the trust ranker's
         defaults).
+    als_factors : tuple of int, default (32, 128)
+        When ``als`` does not set ``factors``: the ALS sizes to choose from inside ``fit``, by
+        NDCG@20 of ALS alone on the inner validation split (the users sampled for the ranking
+        model); the chosen size is kept in ``als_factors_``. Small, strongly regularised
+        factors suit sparse data like LastFM and Ciao; larger catalogues such as Epinions
+        want more. One value: no choice.
     ease_items : int, default 0
         Fit EASE on this many most popular items as one more feature (0: off, the default: on
         the data sets measured it added nothing once the other features were in); its dense
@@ -375,6 +381,7 @@ class HybridRanker(Ranker):
         item_knn: dict[str, Any] | None = None,
         item_knn_weighted: dict[str, Any] | None = None,
         trust: dict[str, Any] | None = None,
+        als_factors: tuple[int, ...] | list[int] = (32, 128),
         ease_items: int = 0,
         ease_regularization: float = 300.0,
         user_knn_k: int = 50,
@@ -394,6 +401,7 @@ class HybridRanker(Ranker):
         self.item_knn = item_knn
         self.item_knn_weighted = item_knn_weighted
         self.trust = trust
+        self.als_factors = als_factors
         self.ease_items = ease_items
         self.ease_regularization = ease_regularization
         self.user_knn_k = user_knn_k
@@ -414,6 +422,10 @@ class HybridRanker(Ranker):
         for p in ("als", "item_knn", "item_knn_weighted", "trust"):
             self._check_param(p, getattr(self, p) is None or isinstance(getattr(self, p), dict),
                               "None or a dict of the component's parameters")
+        af = self.als_factors
+        self._check_param("als_factors", isinstance(af, tuple | list) and len(af) > 0
+                          and all(_is_int(f, 1) for f in af),
+                          "a non-empty tuple of positive ints")
         self._check_param("ease_items", _is_int(self.ease_items, 0), "an int >= 0 (0: no EASE)")
         self._check_param("ease_regularization", _is_real(self.ease_regularization, 0.0,
                                                           strict=True), "a finite float > 0")
@@ -445,23 +457,31 @@ class HybridRanker(Ranker):
             params = self._component_params(key)
             make(reg, **params)._validate_params()
 
-    def _component_params(self, key: str) -> dict[str, Any]:
+    def _component_params(self, key: str, als_factors: int | None = None) -> dict[str, Any]:
         given = {"als": self.als, "knn": self.item_knn, "knn2": self.item_knn_weighted,
                  "trust": self.trust}[key]
         params = {**COMPONENT_DEFAULTS[key], **(copy.deepcopy(given) if given else {})}
+        if key == "als" and als_factors is not None:
+            params["factors"] = int(als_factors)
         if key == "als" and "random_state" not in params and self.random_state is not None:
             params["random_state"] = int(self.random_state)
         return params
 
     # ------------------------------------------------------------------ components
-    def _fit_parts(self, ds: Dataset, *, show_progress: bool = False) -> _Parts:
+    def _fit_parts(
+        self, ds: Dataset, *, show_progress: bool = False, als: Ranker | None = None,
+        als_factors: int | None = None,
+    ) -> _Parts:
         from ._base import make
 
         t0 = time.perf_counter()
         binary = ds.matrix(weight="binary")
         comps = {}
         for key, reg in _COMPONENTS.items():
-            comps[key] = make(reg, **self._component_params(key)).fit(
+            if key == "als" and als is not None:
+                comps[key] = als
+                continue
+            comps[key] = make(reg, **self._component_params(key, als_factors)).fit(
                 ds, show_progress=show_progress
             )
         pop = np.asarray(binary.sum(axis=0)).ravel().astype(np.float32)
@@ -730,6 +750,37 @@ class HybridRanker(Ranker):
                 np.concatenate(i_parts))
 
     # ------------------------------------------------------------------ fitting
+    def _choose_als(
+        self, fit_part: Dataset, val: sp.csr_matrix, users: np.ndarray
+    ) -> tuple[Ranker | None, int, dict[str, float]]:
+        """The ALS component fitted on ``fit_part`` with the size in ``als_factors`` whose top
+        20 (seen items excluded) has the best NDCG@20 on ``val`` over ``users`` (ties: the
+        smaller). Returns (model, factors, {factors: NDCG@20}); no choice when ``als`` sets
+        ``factors`` or ``als_factors`` has one value (the model is then fitted later)."""
+        from ..metrics import ndcg_at_k
+        from ._base import make
+
+        sizes = sorted({int(f) for f in self.als_factors})
+        if self.als and "factors" in self.als:
+            return None, int(self.als["factors"]), {}
+        if len(sizes) == 1:
+            return None, sizes[0], {}
+        best, scores = None, {}
+        for f in sizes:
+            m = make("als", **self._component_params("als", f)).fit(fit_part)
+            if len(users):
+                top = np.concatenate([
+                    m._recommend_idx(users[s0 : s0 + 1024], 20, True, None)[0]
+                    for s0 in range(0, len(users), 1024)
+                ])
+                scores[str(f)] = float(np.nanmean(ndcg_at_k(top, val[users], 20)))
+            else:
+                scores[str(f)] = 0.0
+            if best is None or scores[str(f)] > scores[str(best[1])]:
+                best = (m, f)
+        log.info("hybrid: ALS size by inner validation NDCG@20: %s -> %d", scores, best[1])
+        return best[0], best[1], scores
+
     def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import roc_auc_score
@@ -747,14 +798,16 @@ class HybridRanker(Ranker):
         fit_part, val_part = split.validation_split(
             ds, fraction=float(self.validation_fraction), seed=seed + 1
         )
-        parts = self._fit_parts(fit_part, show_progress=show_progress)
-        info["inner_fit_s"] = time.perf_counter() - t0
-        if callback is not None:
-            callback("hybrid: inner components", 0.3)
         val = val_part.matrix(weight="binary")
         users = np.flatnonzero(np.diff(val.indptr) > 0)
         if self.max_train_users is not None and len(users) > self.max_train_users:
             users = np.sort(gen.choice(users, int(self.max_train_users), replace=False))
+        als, self.als_factors_, info["als_choice"] = self._choose_als(fit_part, val, users)
+        parts = self._fit_parts(fit_part, show_progress=show_progress, als=als,
+                                als_factors=self.als_factors_)
+        info["inner_fit_s"] = time.perf_counter() - t0
+        if callback is not None:
+            callback("hybrid: inner components", 0.3)
         t1 = time.perf_counter()
         X, y, groups, _ = self._training_rows(parts, val, users, gen)
         info.update(rows=int(len(y)), positives=int(y.sum()), users=int(len(users)),
@@ -805,7 +858,8 @@ class HybridRanker(Ranker):
             callback("hybrid: ranking model", 0.6)
         del parts
         t3 = time.perf_counter()
-        self.parts_ = self._fit_parts(ds, show_progress=show_progress)
+        self.parts_ = self._fit_parts(ds, show_progress=show_progress,
+                                      als_factors=self.als_factors_)
         info["refit_s"] = time.perf_counter() - t3
         info["fit_s"] = time.perf_counter() - t0
         self.fit_info_ = info
@@ -919,6 +973,7 @@ class HybridRanker(Ranker):
             "hy.weights": self.weights_,
             "hy.intercept": np.asarray([self.intercept_]),
             "hy.features": np.asarray(FEATURES, dtype=str),
+            "hy.als_factors": np.asarray([self.als_factors_], dtype=np.int64),
             "hy.ease_idx": p.ease_idx,
             "hy.ease_B": p.ease_B,
             "hy.category": p.category,
@@ -962,11 +1017,12 @@ class HybridRanker(Ranker):
         self.feature_scale_ = arrays["hy.scale"]
         self.weights_ = arrays["hy.weights"]
         self.intercept_ = float(arrays["hy.intercept"][0])
+        self.als_factors_ = int(arrays["hy.als_factors"][0])
         binary = arrays_to_csr("hy.binary", arrays) if "hy.binary.data" in arrays else self.seen_
         popularity = arrays["hy.popularity"]
         comps = {}
         for key, reg in _COMPONENTS.items():
-            r = make(reg, **self._component_params(key))
+            r = make(reg, **self._component_params(key, self.als_factors_))
             r.user_ids_, r.item_ids_ = self.user_ids_, self.item_ids_
             r.seen_, r.fallback_ = binary, popularity
             prefix = f"{key}/"
