@@ -1,0 +1,97 @@
+"""Validation-only study of `hybrid`'s defaults on the issue-3 data sets.
+
+For each data set: the headline split (experiments/<name>.toml: per-user 80/20, seed 0), then the
+validation split of its training part (seed 1), exactly as the runner tunes. Every variant is
+fitted on the fit part and scored by NDCG@20 on the validation part (over at most
+``--users`` sampled validation users, the same sample for every variant). The test part is
+never touched: defaults are chosen from these figures only.
+
+    .venv/bin/python experiments/hybrid_validation.py lastfm ciao epinions
+
+writes experiments/results/hybrid_validation.md (and .csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import haowurank as hr
+from haowurank.evaluation import tune
+from haowurank.experiments import _git_commit, _machine, load_config, load_dataset, preprocess
+
+ROOT = Path(__file__).resolve().parent
+
+VARIANTS: dict[str, dict] = {
+    "defaults": {},
+    "max_train_users=5000": {"max_train_users": 5000},
+    "n_recommend_candidates=200": {"n_recommend_candidates": 200},
+    "n_pairs=40": {"n_pairs": 40},
+}
+
+
+def run(name: str, n_users: int) -> pd.DataFrame:
+    cfg = load_config(ROOT / f"{name}.toml")
+    ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
+    train, _test = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
+    fit_ds, val_ds = hr.split.validation_split(
+        train, fraction=cfg.split.validation_fraction, seed=cfg.split.validation_seed
+    )
+    has_val = np.flatnonzero(np.diff(val_ds.matrix(weight="binary").indptr) > 0)
+    if len(has_val) > n_users:
+        has_val = np.sort(np.random.default_rng(0).choice(has_val, n_users, replace=False))
+    users = list(val_ds.user_ids[has_val])
+    rows = []
+    for label, params in VARIANTS.items():
+        t0 = time.perf_counter()
+        _, table = tune("hybrid", None, fit_ds, val_ds, params=params, users=users)
+        r = table.iloc[0]
+        rows.append({"data": name, "variant": label, "params": json.dumps(params),
+                     "val NDCG@20": float(r["NDCG@20"]), "val Recall@20": float(r["Recall@20"]),
+                     "fit_s": float(r["fit_s"]), "wall_s": time.perf_counter() - t0})
+        print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("names", nargs="+")
+    p.add_argument("--users", type=int, default=5000, help="validation users sampled per data set")
+    args = p.parse_args(argv)
+    frame = pd.concat([run(n, args.users) for n in args.names], ignore_index=True)
+    base = frame[frame["variant"] == "defaults"].set_index("data")["val NDCG@20"]
+    frame["vs defaults"] = frame["val NDCG@20"] / frame["data"].map(base)
+    out = ROOT / "results" / "hybrid_validation"
+    frame.to_csv(out.with_suffix(".csv"), index=False)
+    mean = frame.groupby("variant", sort=False)["vs defaults"].mean()
+    lines = [
+        "# hybrid defaults: validation NDCG@20 (the test parts are not used)",
+        "",
+        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git {_git_commit()}",
+        f"- Machine: {_machine()} (shared with other jobs: fit_s are upper bounds)",
+        f"- Command: `.venv/bin/python experiments/hybrid_validation.py {' '.join(args.names)} "
+        f"--users {args.users}`",
+        "- Split: each headline split's training part, cut again per user 80/20 (seed 1), as the "
+        "runner tunes; the same sampled validation users for every variant.",
+        "",
+        "| data | variant | val NDCG@20 | vs defaults | val Recall@20 | fit s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for _, r in frame.iterrows():
+        lines.append(f"| {r['data']} | {r['variant']} | {r['val NDCG@20']:.4f} | "
+                     f"{r['vs defaults']:.3f}x | {r['val Recall@20']:.4f} | {r['fit_s']:.1f} |")
+    lines += ["", "Mean ratio to the defaults over the data sets:", ""]
+    lines += [f"- {v}: {m:.4f}x" for v, m in mean.items()]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
