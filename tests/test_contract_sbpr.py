@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -163,3 +164,13 @@ def test_saved_model_serves_without_importing_cornac(fitted, world, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == str(ids.tolist())
+
+
+def test_fits_without_a_social_graph():
+    """No follow edges: every user trains on the plain BPR path; unknown users get popularity."""
+    inter = pd.DataFrame({"user": ["a", "a", "b", "b", "c", "c"], "item": [1, 2, 2, 3, 1, 3]})
+    ds = hr.Dataset.from_frames(inter)
+    r = hr.rankers.make("sbpr", k=4, max_iter=5).fit(ds)
+    ids, sc = r.recommend(["a", "zz"], n=3)
+    assert ids[0].tolist() == [3, -1, -1] and np.isfinite(sc[0][0])
+    assert ids[1].tolist() == [1, 2, 3]  # popularity fallback, ties by item index
