@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parent
 
 VARIANTS: dict[str, dict] = {
     "defaults": {},
-    "max_train_users=5000": {"max_train_users": 5000},
+    "max_train_users=2000 (the earlier default)": {"max_train_users": 2000},
+    "n_recommend_candidates=0 (full ranking)": {"n_recommend_candidates": 0},
     "n_recommend_candidates=200": {"n_recommend_candidates": 200},
-    "n_pairs=40": {"n_pairs": 40},
 }
 
 

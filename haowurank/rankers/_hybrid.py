@@ -326,7 +326,7 @@ class HybridRanker(Ranker):
         Random unseen items added to each training user's candidates (0: the model learns to
         order retrieved candidates only, which is what ``recommend`` ranks; measured better on
         validation than adding random items).
-    max_train_users : int or None, default 2000
+    max_train_users : int or None, default 5000
         Users sampled for the ranking model (None: every user with validation items).
     validation_fraction : float, default 0.2
         Share of each user's training items held out to fit the ranking model.
@@ -389,7 +389,7 @@ class HybridRanker(Ranker):
         n_candidates: int = 50,
         n_recommend_candidates: int = 100,
         n_random: int = 0,
-        max_train_users: int | None = 2000,
+        max_train_users: int | None = 5000,
         validation_fraction: float = 0.2,
         C: float = 1.0,
         objective: str = "pairwise",
@@ -698,15 +698,20 @@ class HybridRanker(Ranker):
             out += w["time_gap"] * np.log1p(np.abs(blk.user_time[:, None] - parts.item_time[None, :]))
         return out
 
-    def _candidates(self, parts: _Parts, blk: _Parts, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _candidates(
+        self, parts: _Parts, blk: _Parts, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Candidate pairs (local rows, items) of a batch: the union of the top ``k`` unseen
-        items of ALS (implicit's own top k), item-kNN, trust, user-kNN (and the head EASE)."""
+        items of ALS (implicit's own top k), item-kNN, trust, user-kNN (and the head EASE),
+        among the ``allowed`` items (a boolean mask over items; None: all)."""
         u = blk.uidx
         n_items = parts.binary.shape[1]
         k = min(int(k), n_items)
         seen = _dense(parts.binary[u]) > 0
+        if allowed is not None:
+            seen |= ~np.asarray(allowed, dtype=bool)[None, :]
         cand = np.zeros((len(u), n_items), dtype=bool)
-        top, _ = parts.als._recommend_idx(u, k, True, None)
+        top, _ = parts.als._recommend_idx(u, k, True, allowed)
         rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
         cand[rows[top >= 0], top[top >= 0]] = True
         sources = [blk.knn_sp, blk.trust_sp, blk.uknn_sp]
@@ -884,10 +889,11 @@ class HybridRanker(Ranker):
         """Top-n by retrieval then ranking: the learned score of the union of the components'
         top ``n_recommend_candidates`` unseen items (see :meth:`_candidates`).
 
-        Restricted candidate sets (``items=``), ``exclude_seen=False``, unknown users and users
-        with fewer than ``n`` retrieved items take the base class's full dense ranking.
+        A candidate set (``items=``, a boolean mask ``cand``) restricts retrieval to those
+        items. ``exclude_seen=False``, unknown users and users with fewer than ``n`` retrieved
+        items take the base class's full dense ranking.
         """
-        if cand is not None or not exclude_seen or not self.n_recommend_candidates:
+        if not exclude_seen or not self.n_recommend_candidates:
             return super()._recommend_idx(uidx, n, exclude_seen, cand)
         b = len(uidx)
         out_i = np.full((b, n), -1, dtype=np.int64)
@@ -901,7 +907,7 @@ class HybridRanker(Ranker):
             parts = self.parts_
             blk = self._blocks(parts, uidx[kn])
             k = max(int(self.n_recommend_candidates), n)
-            r, c = self._candidates(parts, blk, k)
+            r, c = self._candidates(parts, blk, k, cand)
             counts = np.bincount(r, minlength=len(kn))
             short = counts < n
             if short.any():
@@ -922,7 +928,7 @@ class HybridRanker(Ranker):
             dense_rows = np.concatenate([dense_rows, *short_rows])
         if len(dense_rows):
             dense_rows = np.sort(dense_rows)
-            i, sc = super()._recommend_idx(uidx[dense_rows], n, exclude_seen, None)
+            i, sc = super()._recommend_idx(uidx[dense_rows], n, exclude_seen, cand)
             out_i[dense_rows], out_s[dense_rows] = i, sc
         return out_i, out_s
 
