@@ -422,6 +422,13 @@ def run_experiment(
                 f"{cfg.name!r}: {[s.display for s in cfg.strategies]}."
             )
     names = available()
+    absent_peers = [s for s in chosen if s.peer and s.name not in names]
+    if absent_peers:  # e.g. sbpr without the `peers` extra (cornac) installed
+        log.warning(
+            "experiment %s: skipping peer(s) %s, not installed here (pip install "
+            "'haowurank[peers]').", cfg.name, [s.display for s in absent_peers],
+        )
+        chosen = [s for s in chosen if s not in absent_peers]
     unknown = [s.name for s in chosen if s.name not in names]
     if unknown:
         raise ValueError(f"Unknown strategies {unknown} in {cfg.name!r}. Available: {names}.")

@@ -178,3 +178,16 @@ def test_runner_reuse_and_failures(tiny_toml, tmp_path):
     assert "max_items" in res.table.loc[1, "error"]
     assert res.table.loc[0, "NDCG@10"] > 0
     assert "## Failures" in (out / "tiny.md").read_text()
+
+
+def test_runner_skips_a_peer_that_is_not_installed(tiny_toml, caplog):
+    cfg = X.load_config(tiny_toml).to_dict()
+    cfg["strategies"] = [{"name": "popularity"}, {"name": "not_installed_peer", "peer": True}]
+    with caplog.at_level("WARNING", logger="haowurank.experiments"):
+        res = X.run_experiment(X.ExperimentConfig.from_dict(cfg), write=False,
+                               show_progress=False)
+    assert list(res.table["strategy"]) == ["popularity"]
+    assert "not_installed_peer" in caplog.text and "not installed" in caplog.text
+    cfg["strategies"] = [{"name": "popularity"}, {"name": "not_installed_peer"}]
+    with pytest.raises(ValueError, match="Unknown strategies"):  # a non-peer is a typo: raise
+        X.run_experiment(X.ExperimentConfig.from_dict(cfg), write=False, show_progress=False)
