@@ -415,7 +415,8 @@ def summary(results: list[dict[str, Any]], acfg: dict[str, Any]) -> list[str]:
         parts = [f"`{s}` {pct(got[s])}" for s in variants if s in got]
         fails = [s for s in ("trust", "hybrid") if s in got and got[s] > share]
         off_fails = [s for s in ("trust" + OFF, "hybrid" + OFF) if s in got and got[s] > share]
-        verdict = ("met by `trust` and `hybrid` at their defaults" if not fails else
+        measured = [f"`{s}`" for s in ("trust", "hybrid") if s in got]
+        verdict = (("met by " + " and ".join(measured) + " at the defaults") if not fails else
                    "**not met** by " + ", ".join(f"`{s}`" for s in fails))
         if off_fails:
             verdict += "; with the defence off **not met** by " + ", ".join(
@@ -451,7 +452,8 @@ def summary(results: list[dict[str, Any]], acfg: dict[str, Any]) -> list[str]:
 
 
 def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: float,
-           load_before: tuple[float, ...], png: Path | None, git: str = "") -> str:
+           load_before: tuple[float, ...], png: Path | None, git: str = "",
+           load_after: float | None = None) -> str:
     head_e, head_a = int(acfg["attack_edges"]), acfg["strategy"]
     parts = [
         "# Attack robustness: sybil promotion and fake reviews",
@@ -572,7 +574,7 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         parts.append("")
     if png is not None:
         parts += [f"![hit ratio vs attack edges]({png.name})", ""]
-    la = os.getloadavg()
+    after = f"{load_after:.1f}" if load_after is not None else "not recorded"
     parts += [
         "## Run",
         "",
@@ -581,7 +583,7 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         f"- Date: {dt.date.today().isoformat()}; wall time {wall / 60:.1f} min",
         f"- Machine: {platform.system()} {platform.release()}, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; shared with other jobs "
-        f"(1-minute load average {load_before[0]:.1f} before, {la[0]:.1f} after).",
+        f"(1-minute load average {load_before[0]:.1f} before, {after} after).",
         "- Rankers at their defaults (`hr.rankers.make(name)`; `(defence off)`: "
         "`hr.rankers.make(name, defence=None)`), fitted on the whole (clean or attacked) "
         "dataset; the CSV beside this file has every row.",
@@ -702,7 +704,8 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(args.out.with_suffix(".json").read_text())
         png = plot(saved["results"], saved["attack"], args.out.with_suffix(".png"))
         text = render(saved["results"], saved["attack"], saved["command"], saved["wall"],
-                      tuple(saved["load_before"]), png, saved.get("git", ""))
+                      tuple(saved["load_before"]), png, saved.get("git", ""),
+                      saved.get("load_after"))
         args.out.write_text(text)
         print(text)
         return 0
@@ -722,11 +725,13 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t0
     cmd = "nice -n 10 .venv/bin/python experiments/attack_robustness.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    load_after = os.getloadavg()[0]
     args.out.with_suffix(".json").write_text(json.dumps(
         {"results": results, "attack": acfg, "command": cmd.strip(), "wall": wall,
-         "load_before": list(load_before), "git": git}, default=_plain, indent=1))
+         "load_before": list(load_before), "load_after": load_after, "git": git},
+        default=_plain, indent=1))
     png = plot(results, acfg, args.out.with_suffix(".png"))
-    text = render(results, acfg, cmd.strip(), wall, load_before, png, git)
+    text = render(results, acfg, cmd.strip(), wall, load_before, png, git, load_after)
     args.out.write_text(text)
     print(text)
     print(f"wrote {args.out}, {csv_path}" + (f", {png}" if png else ""))
