@@ -67,6 +67,18 @@ def say(msg: str) -> None:
 # strategies and data
 # --------------------------------------------------------------------------------------------
 
+#: Companion runs written beside the main report (other configs), named in its "See also".
+SEE_ALSO = {
+    "attack_robustness.knn.md": "the 100k synthetic world with the hybrid at its default "
+    "`user_knn_k` (the main run turns the user-kNN feature off there), defence off and on "
+    "(config `experiments/attack_robustness.knn.toml`)",
+    "attack_robustness.threshold.md": "the buyer-sybil case with the SybilRank threshold raised "
+    "from 0.25 to 0.5 (config `experiments/attack_robustness.threshold.toml`)",
+    "attack_robustness.flagged.md": "how many accounts each threshold flags on clean data, "
+    "real and synthetic (`experiments/attack_robustness.flagged.py`): the cost of a higher "
+    "threshold",
+}
+
 #: Label suffix of a strategy fitted with its defence explicitly off (``defence=None``).
 OFF = " (defence off)"
 
@@ -574,6 +586,11 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         parts.append("")
     if png is not None:
         parts += [f"![hit ratio vs attack edges]({png.name})", ""]
+    if png is None or png.with_suffix(".md").name == "attack_robustness.md":
+        parts += ["## See also", ""]
+        parts += [f"- [{name}]({name}): {what}" for name, what in SEE_ALSO.items()
+                  if (OUT / name).exists()]
+        parts.append("")
     after = f"{load_after:.1f}" if load_after is not None else "not recorded"
     parts += [
         "## Run",
