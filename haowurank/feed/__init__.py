@@ -16,6 +16,11 @@ Visibility rule (``../shared/API.md``): a viewer ``v`` sees endorser ``e``'s end
 - an endorsement with an audience list (``Dataset`` ``audiences``: "limited to a list of friends")
   is seen only by listed viewers who also pass the rules above: a list only ever narrows.
 
+Defence against fake endorsements (opt-in, ``build(..., defence=True)`` or
+``FeedIndex(ds, defence=...)``): the endorsements :func:`haowurank.trust.defend` drops (those of
+accounts without trust from honest structure, i.e. sybils, of accounts that never bought, over
+the rate limit, of refunded orders) are neither shown nor counted; it is computed once per index.
+
 Ranking, diversity, exclusions and pagination are described in :func:`build` and
 :class:`FeedConfig`; :class:`FeedIndex` is the prebuilt, thread-safe form that services keep.
 """
