@@ -957,10 +957,7 @@ def _defence_cache_key(ds: Dataset, defence: Any) -> tuple | None:
     if defence is True:
         return ("defence", "default")
     if isinstance(defence, dict):
-        try:
-            return ("defence", json.dumps(defence, sort_keys=True))
-        except (TypeError, ValueError):
-            return None
+        return ("defence", json.dumps(defence, sort_keys=True, default=repr))
     return None
 
 
