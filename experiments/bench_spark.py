@@ -179,6 +179,7 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
                           conf={"spark.local.dir": str(out / "spark-tmp")})
     rows.append({"step": "session", "seconds": time.perf_counter() - t0,
                  "py_rss_mb": sampler.peak_py, "jvm_rss_mb": sampler.peak_jvm})
+    print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # kept if a later step times out
     state: dict = {}
 
     def load():
@@ -375,10 +376,10 @@ def csv_rows(results: list[dict]) -> list[dict]:
                     "load1_before": round(s.get("load1_before", float("nan")), 1),
                     "note": s.get("note", ""),
                 })
-            for what in ("failure", "single_failure"):
-                if r.get(what):
-                    out.append({"n_users": r["n_users"], "path": "spark" if what == "failure"
-                                else "single", "step": "stopped", "note": r[what]})
+        for what in ("failure", "single_failure"):
+            if r.get(what):
+                out.append({"n_users": r["n_users"], "path": "spark" if what == "failure"
+                            else "single", "step": "stopped", "note": r[what]})
     return out
 
 
@@ -404,18 +405,24 @@ def render(results: list[dict], command: str, when: str, load: tuple, commit: st
     for r in results:
         w = r["world"]
         single = {s["step"]: s for s in r.get("single", [])}
-        for s in r["steps"]:
+        done = {s["step"] for s in r["steps"]}
+        # steps only the single-machine path finished get a row too (Spark's cells empty)
+        shown = r["steps"] + [{"step": k, "seconds": None, "note": "not reached by Spark"}
+                              for k in single if k not in done]
+        for s in shown:
             o = single.get(s["step"])
             other = (f"{o['seconds']:.1f} | {o.get('py_rss_mb', 0):,.0f} | "
                      f"{_ratio(s['seconds'], o['seconds'])}" if o else " | | ")
             lines.append(
                 f"| {w.get('users', r['n_users']):,} | {w.get('items', 0):,} | "
                 f"{w.get('interactions', 0):,} | {w.get('social_rows', 0):,} | {s['step']} | "
-                f"{s['seconds']:.1f} | {s.get('rows_out', '')!s} | {s.get('py_rss_mb', 0):,.0f} | "
-                f"{s.get('jvm_rss_mb', 0):,.0f} | {other} | {s.get('note', '')} |"
+                + (f"{s['seconds']:.1f} | {s.get('rows_out', '')!s} | {s.get('py_rss_mb', 0):,.0f} "
+                   f"| {s.get('jvm_rss_mb', 0):,.0f} | " if s["seconds"] is not None
+                   else f" | {o.get('rows_out', '')!s} | | | ")
+                + f"{other} | {s.get('note', '')} |"
             )
         if single:
-            common = [s for s in r["steps"] if s["step"] in single and s["step"] != "session"]
+            common = [s for s in r["steps"] if s["step"] in single]
             sp = sum(s["seconds"] for s in common)
             si = sum(single[s["step"]]["seconds"] for s in common)
             lines.append(
