@@ -33,6 +33,8 @@ __all__ = ["Ranker", "available", "load_ranker", "make", "register"]
 log = logging.getLogger(__name__)
 
 _REGISTRY: dict[str, type[Ranker]] = {}
+#: Rankers that can be loaded and served but not fitted here (e.g. ``sbpr`` without cornac).
+_LOAD_ONLY: dict[str, type[Ranker]] = {}
 PAD_INT = -1
 PAD_STR = ""
 #: Longest list beyond the catalogue ``recommend`` pads to (``n <= max(n_items, MAX_PAD)``).
@@ -44,6 +46,13 @@ def register(cls: type[Ranker]) -> type[Ranker]:
     if not cls.name:
         raise TypeError(f"{cls.__name__} needs a non-empty class attribute 'name'.")
     _REGISTRY[cls.name] = cls
+    return cls
+
+
+def register_load_only(cls: type[Ranker]) -> type[Ranker]:
+    """Make a ranker loadable by :func:`load_ranker` without listing it in :func:`available`
+    (its fitting needs an optional dependency that is not installed)."""
+    _LOAD_ONLY[cls.name] = cls
     return cls
 
 
@@ -67,11 +76,12 @@ def load_ranker(path: str) -> Ranker:
     available()
     meta, arrays = read_artifact(path)
     name = meta.get("ranker")
-    if name not in _REGISTRY:
+    cls = _REGISTRY.get(name) or _LOAD_ONLY.get(name)
+    if cls is None:
         from .._errors import ArtifactError
 
         raise ArtifactError(f"{path}: unknown ranker {name!r} in the artifact.")
-    r = _REGISTRY[name](**meta["params"])
+    r = cls(**meta["params"])
     r._restore(meta, arrays)
     return r
 

@@ -7,6 +7,8 @@ alone (no cornac at run time, nothing unpickled: the artifact is the usual ``.np
 
 The ranker registers itself only when cornac is installed (``importlib.util.find_spec``; cornac
 itself, which pulls matplotlib, is imported lazily by ``fit`` so that ``available()`` stays cheap).
+Without cornac it is not listed by ``available()``, but a saved model still loads with
+``hr.load_ranker`` and serves.
 
 Cornac 3.0.1's ``SBPR.fit`` does not run as shipped: it calls ``_prepare_data()`` and
 ``_prepare_social_data()`` without the train set they require (``TypeError``), and the latter
@@ -28,7 +30,7 @@ import scipy.sparse as sp
 from .._dataset import Dataset
 from .._errors import NumericalError, warn_data
 from .._random import derive_seed
-from ._base import Ranker, arrays_to_csr, csr_to_arrays, register
+from ._base import Ranker, arrays_to_csr, csr_to_arrays, register, register_load_only
 from ._cf import _is_int, _is_real
 
 __all__ = ["SBPRRanker", "cornac_available", "fit_cornac_sbpr", "social_items"]
@@ -332,3 +334,5 @@ class SBPRRanker(Ranker):
 
 if cornac_available():
     register(SBPRRanker)
+else:  # a saved model still loads and serves: scoring needs numpy only
+    register_load_only(SBPRRanker)
