@@ -682,7 +682,17 @@ def _target_lines(result: ExperimentResult) -> list[str]:
             f"{ratio:.3f}x the best peer; target >= {cfg.target.ratio:.2f}x: "
             f"**{'met' if ok else 'NOT met'}**."
         )
-        if "fit_s / ALS" in table and np.isfinite(best.get("fit_s / ALS", np.nan)):
+        # both timed in this run, or the ratio compares runs made under different load
+        mixed = bool({best["strategy"], "als"} & set(result.reused))
+        if "fit_s / ALS" in table and np.isfinite(best.get("fit_s / ALS", np.nan)) and mixed:
+            lines.append(
+                f"Its fit time ({float(best['fit_s / ALS']):.2f}x tuned ALS's) and recommend "
+                f"throughput ({float(best['users_per_s / ALS']):.2f}x) here compare rows timed in "
+                "different runs (see Reused rows), under different load: they are not a "
+                "measurement of the cost targets. Time both in one run (e.g. "
+                "experiments/bench_hybrid_cost.py)."
+            )
+        elif "fit_s / ALS" in table and np.isfinite(best.get("fit_s / ALS", np.nan)):
             fr = float(best["fit_s / ALS"])
             lines.append(
                 f"Its fit time is {fr:.2f}x tuned ALS's (limit 5x: "

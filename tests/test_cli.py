@@ -191,3 +191,17 @@ def test_runner_skips_a_peer_that_is_not_installed(tiny_toml, caplog):
     cfg["strategies"] = [{"name": "popularity"}, {"name": "not_installed_peer"}]
     with pytest.raises(ValueError, match="Unknown strategies"):  # a non-peer is a typo: raise
         X.run_experiment(X.ExperimentConfig.from_dict(cfg), write=False, show_progress=False)
+
+
+def test_cost_ratios_are_claimed_only_when_timed_in_one_run(tiny_toml, tmp_path):
+    cfg = X.load_config(tiny_toml)
+    cfg.strategies = [X.StrategyConfig(name="trust"),
+                      X.StrategyConfig(name="als", peer=True,
+                                       params={"factors": 4, "iterations": 2})]
+    out = tmp_path / "res"
+    X.run_experiment(cfg, out_dir=out, show_progress=False)
+    md = (out / "tiny.md").read_text()
+    assert "(limit 5x:" in md and "different runs" not in md
+    X.run_experiment(cfg, out_dir=out, strategies=["trust"], reuse=True, show_progress=False)
+    md = (out / "tiny.md").read_text()
+    assert "different runs" in md and "(limit 5x:" not in md
