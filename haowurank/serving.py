@@ -95,20 +95,10 @@ def load_artifact(path: str | os.PathLike) -> tuple[Ranker, str]:
     being loaded (A, B, A) gives a ranker whose checksum names exactly what it was built from.
     Never unpickles.
     """
-    from .rankers._base import _REGISTRY, available
+    from .rankers._base import ranker_from_artifact
 
-    available()
     meta, arrays, _ = read_artifact_bytes(path)
-    name = meta.get("ranker")
-    if name not in _REGISTRY:
-        raise ArtifactError(f"{path}: unknown ranker {name!r} in the artifact.")
-    params = meta.get("params")
-    if not isinstance(params, dict):
-        raise ArtifactError(
-            f"{path}: the artifact's 'params' must be a JSON object. Got {type(params).__name__}."
-        )
-    r = _REGISTRY[name](**params)
-    r._restore(meta, arrays)
+    r = ranker_from_artifact(meta, arrays, path)
     return r, str(meta["checksum"])
 
 

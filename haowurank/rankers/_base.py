@@ -73,15 +73,25 @@ def make(name: str, **params: Any) -> Ranker:
 
 def load_ranker(path: str) -> Ranker:
     """Load a ranker saved by :meth:`Ranker.save` (numpy arrays + JSON; never unpickles)."""
-    available()
     meta, arrays = read_artifact(path)
+    return ranker_from_artifact(meta, arrays, path)
+
+
+def ranker_from_artifact(meta: dict, arrays: dict[str, np.ndarray], path: Any = "") -> Ranker:
+    """The ranker an artifact's verified (metadata, arrays) describe (see ``read_artifact``)."""
+    from .._errors import ArtifactError
+
+    available()
     name = meta.get("ranker")
     cls = _REGISTRY.get(name) or _LOAD_ONLY.get(name)
     if cls is None:
-        from .._errors import ArtifactError
-
         raise ArtifactError(f"{path}: unknown ranker {name!r} in the artifact.")
-    r = cls(**meta["params"])
+    params = meta.get("params")
+    if not isinstance(params, dict):
+        raise ArtifactError(
+            f"{path}: the artifact's 'params' must be a JSON object. Got {type(params).__name__}."
+        )
+    r = cls(**params)
     r._restore(meta, arrays)
     return r
 
