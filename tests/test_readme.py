@@ -16,7 +16,7 @@ def test_readme_tour_runs(tmp_path, monkeypatch):
     scope: dict = {}
     exec(compile(m.group(1), str(README), "exec"), scope)
     assert (tmp_path / "trust.npz").exists()
-    r, r2, ids = scope["r"], scope["r2"], scope["ids"]
+    r2, ids = scope["r2"], scope["ids"]
     ds = scope["ds"]
     assert (r2.recommend(ds.user_ids[:100], n=20)[0] == ids).all()
     assert scope["res"].check_quotas().empty  # the simulated messages keep every quota rule
