@@ -229,7 +229,7 @@ def evaluate(
     bs = max(1, int(getattr(ranker, "batch_size", 512)))
     starts = range(0, len(uidx), bs)
     if show_progress:
-        from tqdm.auto import tqdm
+        from ._progress import tqdm
 
         starts = tqdm(starts, desc=f"{ranker.name}: recommend", unit="batch", leave=False)
     parts = []
@@ -374,7 +374,7 @@ def tune(
     rows = []
     it = enumerate(combos)
     if show_progress:
-        from tqdm.auto import tqdm
+        from ._progress import tqdm
 
         it = tqdm(it, total=len(combos), desc=f"tune {name}", unit="fit")
     for j, combo in it:
@@ -428,7 +428,7 @@ def compare(
     rows = []
     it = items
     if show_progress:
-        from tqdm.auto import tqdm
+        from ._progress import tqdm
 
         it = tqdm(items, desc="compare", unit="strategy")
     for j, (name, p) in enumerate(it):

@@ -470,7 +470,7 @@ def run_experiment(
     it = list(enumerate(chosen))
     bar = None
     if show_progress:
-        from tqdm.auto import tqdm
+        from ._progress import tqdm
 
         bar = tqdm(total=len(it), desc=f"{cfg.name}", unit="strategy")
     stamp = _dt.datetime.now().astimezone().isoformat(timespec="seconds")

@@ -617,7 +617,7 @@ class _Builder:
                  self._views_blocks, self._assemble]
         bar = None
         if self.show_progress:
-            from tqdm.auto import tqdm
+            from .._progress import tqdm
 
             bar = tqdm(total=len(steps), desc="synthetic world", unit="stage")
         t_all = time.perf_counter()

@@ -526,7 +526,7 @@ class FeedIndex:
         vidx = req.vidx
         starts = range(0, len(vidx), batch_size)
         if show_progress:
-            from tqdm.auto import tqdm
+            from .._progress import tqdm
 
             starts = tqdm(starts, desc="feed", unit="batch")
         for s0 in starts:

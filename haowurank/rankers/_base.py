@@ -415,7 +415,7 @@ class Ranker:
         bs = self.batch_size
         starts = range(0, len(uidx), bs)
         if show_progress:
-            from tqdm.auto import tqdm
+            from .._progress import tqdm
 
             starts = tqdm(starts, desc=f"{self.name}: recommend", unit="batch")
         for s0 in starts:

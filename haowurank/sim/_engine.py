@@ -967,7 +967,7 @@ def run_engine(
     days = range(config.days)
     bar = None
     if show_progress:
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
 
         bar = tqdm(total=config.days, desc=f"sim {config.name}", unit="day")
     try:
