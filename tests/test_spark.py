@@ -500,3 +500,56 @@ def test_friend_model_recommend(sds, world):
     for k, u in enumerate(world.user_ids):
         assert got.get(u, []) == ids[k][np.isfinite(sc[k])].tolist()
 
+
+
+def _exact_als_top(m, n: int, users=None) -> pd.DataFrame:
+    """Reference for SparkSocialALS.recommend: Spark ML asked for every item of every user,
+    seen items dropped, ``top_n`` (score desc, item id)."""
+    from pyspark.sql import functions as F
+
+    sds = m.sds_
+    ui, ii = sds.user_index(), sds.item_index()
+    recs = m.model_.recommendForAllUsers(m.item_factors_.count()).select(
+        "uidx", F.explode("recommendations").alias("r")).select(
+        "uidx", F.col("r.iidx").alias("iidx"), F.col("r.rating").cast("double").alias("score"))
+    recs = recs.join(ui, "uidx").join(ii, "iidx").select("user", "item", "score")
+    who = users if users is not None else ui.select("user")
+    got = top_n(recs, n, exclude=sds.interactions, fallback=m.popularity_, users=who)
+    return got.toPandas().sort_values(["user", "rank"]).reset_index(drop=True)
+
+
+def test_als_recommend_with_one_heavy_user_equals_every_item_asked(spark, caplog):
+    # one user has seen 66 of 80 items, far above every other user: the first Spark ML call asks
+    # n + the 99th percentile of seen counts, so this user (and any tie at the cut) is asked again
+    ds = hr.datasets.synthetic(n_users=150, n_items=80, seed=3)
+    inter = ds.interactions
+    heavy = ds.user_ids[0]
+    extra = pd.concat([inter[inter["kind"] == "view"].iloc[[0]]] * 66, ignore_index=True)
+    extra["user"] = heavy
+    extra["item"] = list(ds.item_ids[:66])
+    world = hr.Dataset.from_frames(pd.concat([inter, extra], ignore_index=True), ds.social,
+                                   items=ds.items, meta=ds.meta)
+    counts = world.interactions.drop_duplicates(["user", "item"]).groupby("user").size()
+    assert counts[heavy] >= 66 and counts[heavy] > counts.quantile(0.99) + 20
+    sds = SparkDataset.from_dataset(spark, world)
+    m = SparkSocialALS(factors=4, iterations=3).fit(sds)
+    n = 10
+    want = _exact_als_top(m, n)
+    cols = ["user", "item", "score", "rank"]
+    with caplog.at_level("INFO", logger="haowurank.spark._models"):
+        got = m.recommend(n).toPandas().sort_values(["user", "rank"]).reset_index(drop=True)
+    assert "asked again" in caplog.text  # the heavy user took the second call
+    pd.testing.assert_frame_equal(got[cols], want[cols])
+    assert len(got[got["user"] == heavy]) == n
+    seen = set(zip(world.interactions["user"], world.interactions["item"]))
+    assert not any((u, i) in seen for u, i in zip(got["user"], got["item"]))
+    # a user subset (recommendForUserSubset), with a user the dataset does not know, and a
+    # first count so small that every user is asked again (several rounds): same lists
+    m.seen_quantile = 0.0
+    who = spark.createDataFrame(pd.DataFrame({"user": [heavy, ds.user_ids[5], "nobody"]}))
+    want_s = _exact_als_top(m, n, users=who)
+    got_s = m.recommend(n, users=who).toPandas().sort_values(["user", "rank"]).reset_index(
+        drop=True)
+    pd.testing.assert_frame_equal(got_s[cols], want_s[cols])
+    assert set(got_s["user"]) == {heavy, ds.user_ids[5], "nobody"}
+    m.unpersist()

@@ -459,31 +459,85 @@ class SparkSocialALS(SparkModel):
         )
         return j.select("user", "item", score.alias("score"))
 
+    #: share of users whose first ``recommendForAllUsers`` call asks for ``n`` plus their seen
+    #: count (a high quantile of seen counts sets the count asked of every user)
+    seen_quantile: ClassVar[float] = 0.99
+
     def recommend(
         self, n: int = 20, *, users: DataFrame | None = None, exclude_seen: bool = True
     ) -> DataFrame:
-        """Top-``n`` per user from all items (Spark ML's ``recommendForAllUsers`` asked for ``n``
-        plus the largest number of items a user has seen, then seen items dropped); users without
-        factors get the popularity fallback."""
+        """Top-``n`` per user from all items (score desc, then item id; seen items excluded);
+        users without factors get the popularity fallback.
+
+        Spark ML's ``recommendForAllUsers`` (``recommendForUserSubset`` with ``users``) is asked
+        for ``n + q`` items per user, ``q`` the 99th percentile of seen counts, not ``n`` plus the
+        largest seen count (one heavy user made every list that long). A user's list is exact
+        when Spark returned fewer than asked or at least ``n`` unseen candidates score above the
+        last one returned (so no item left out can enter the top ``n``, ties included); the few
+        other users (more seen items than ``q``, or a tie at the cut) are asked again with
+        ``max(2k, n + their largest seen count)`` items, until exact or every item is asked for.
+        The persisted candidate frames are released by :meth:`unpersist`.
+        """
         self._check_fitted()
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"The 'n' parameter of recommend must be a positive int. Got {n!r}.")
+        n = int(n)
         sds = self.sds_
-        extra = 0
-        if exclude_seen:
-            row = sds.interactions.select("user", "item").distinct().groupBy("user").count().agg(
-                F.max("count").alias("m")).collect()[0]
-            extra = int(row["m"] or 0)
-        k = int(n) + extra
         ui, ii = sds.user_index(), sds.item_index()
-        recs = self.model_.recommendForAllUsers(k).select(
-            F.col("uidx"), F.explode("recommendations").alias("r")
-        ).select("uidx", F.col("r.iidx").alias("iidx"), F.col("r.rating").cast("double")
-                 .alias("score"))
-        recs = recs.join(ui, "uidx").join(ii, "iidx").select("user", "item", "score")
         who = users.select("user").distinct() if users is not None else ui.select("user")
-        return top_n(recs, n, exclude=sds.interactions if exclude_seen else None,
-                     fallback=self.popularity_, users=who)
+        subset = who.join(ui, "user").select("uidx") if users is not None else None
+
+        def ask(k: int, sub: DataFrame | None) -> DataFrame:
+            raw = (self.model_.recommendForAllUsers(k) if sub is None
+                   else self.model_.recommendForUserSubset(sub, k))
+            recs = raw.select(F.col("uidx"), F.explode("recommendations").alias("r")).select(
+                "uidx", F.col("r.iidx").alias("iidx"), F.col("r.rating").cast("double")
+                .alias("score"))
+            return recs.join(ui, "uidx").join(ii, "iidx").select("uidx", "user", "item", "score")
+
+        if not exclude_seen:
+            return top_n(ask(n, subset).drop("uidx"), n, fallback=self.popularity_, users=who)
+        seen = sds.interactions.select("user", "item").distinct()
+        counts = seen.groupBy("user").agg(F.count(F.lit(1)).alias("_seen"))
+        if subset is not None:
+            counts = counts.join(who, "user", "left_semi")
+        row = counts.agg(F.percentile_approx("_seen", self.seen_quantile, 10_000).alias("q"))\
+            .collect()[0]
+        n_items = self.item_factors_.count()
+        k = min(n + int(row["q"] or 0), max(n_items, 1))
+        parts: list[DataFrame] = []
+        pending = subset
+        while True:
+            cand = self._keep(ask(k, pending))
+            if k >= n_items:  # every item of every pending user: exact
+                parts.append(cand)
+                break
+            stats = cand.groupBy("user").agg(F.count(F.lit(1)).alias("_cnt"),
+                                             F.min("score").alias("_min"))
+            above = (
+                cand.join(seen, ["user", "item"], "left_anti").join(stats, "user")
+                .where(F.col("score") > F.col("_min")).groupBy("user")
+                .agg(F.count(F.lit(1)).alias("_above"))
+            )
+            flag = stats.join(above, "user", "left").select(
+                "user", ((F.col("_cnt") < k) | (F.coalesce("_above", F.lit(0)) >= n)).alias("_ok"))
+            parts.append(cand.join(flag.where("_ok"), "user", "left_semi"))
+            again = (
+                flag.where(~F.col("_ok")).join(counts, "user", "left")
+                .join(ui, "user").select("uidx", F.coalesce("_seen", F.lit(0)).alias("_seen"))
+            )
+            left = again.agg(F.count(F.lit(1)).alias("c"), F.max("_seen").alias("m")).collect()[0]
+            if not left["c"]:
+                break
+            log.info("SparkSocialALS.recommend: %d users asked again (k=%d was short)",
+                     left["c"], k)
+            pending = self._keep(again.select("uidx"))
+            k = min(max(2 * k, n + int(left["m"] or 0)), n_items)
+        recs = parts[0]
+        for extra in parts[1:]:
+            recs = recs.unionByName(extra)
+        return top_n(recs.drop("uidx"), n, exclude=sds.interactions, fallback=self.popularity_,
+                     users=who)
 
 
 class SparkHybrid(SparkModel):
