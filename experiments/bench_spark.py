@@ -145,6 +145,18 @@ class RSSSampler:
         self._stop.set()
         self._t.join()
 
+    def step(self, rows: list[dict], name: str, fn, *, jvm: bool = True) -> None:
+        """Run ``fn`` as the step ``name``: seconds, peak RSS (JVM too if ``jvm``) and the load
+        before, plus what ``fn`` returns, appended to ``rows`` and printed to stderr."""
+        self.reset()
+        load1 = os.getloadavg()[0]
+        t = time.perf_counter()
+        info = fn() or {}
+        rows.append({"step": name, "seconds": time.perf_counter() - t,
+                     "py_rss_mb": self.peak_py, "jvm_rss_mb": self.peak_jvm if jvm else 0.0,
+                     "load1_before": load1, **info})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+
 
 def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partitions: int,
         als: bool, n: int, als_iterations: int = 10) -> list[dict]:
@@ -162,16 +174,6 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
 
     sampler = RSSSampler()
     rows: list[dict] = []
-
-    def step(name: str, fn) -> None:
-        sampler.reset()
-        load1 = os.getloadavg()[0]
-        t = time.perf_counter()
-        info = fn() or {}
-        rows.append({"step": name, "seconds": time.perf_counter() - t,
-                     "py_rss_mb": sampler.peak_py, "jvm_rss_mb": sampler.peak_jvm,
-                     "load1_before": load1, **info})
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
     spark = spark_session("local[2]", shuffle_partitions=partitions, driver_memory=driver_memory,
@@ -231,7 +233,7 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
             continue
         if name == "feeds" and "trust" not in state:
             continue
-        step(name, funcs[name])
+        sampler.step(rows, name, funcs[name])
     sampler.stop()
     spark.stop()
     return rows
@@ -250,16 +252,6 @@ def run_single(folder: Path, steps: list[str], als: bool, n: int,
     sampler = RSSSampler()
     rows: list[dict] = []
     state: dict = {}
-
-    def step(name: str, fn) -> None:
-        sampler.reset()
-        load1 = os.getloadavg()[0]
-        t = time.perf_counter()
-        info = fn() or {}
-        rows.append({"step": name, "seconds": time.perf_counter() - t,
-                     "py_rss_mb": sampler.peak_py, "jvm_rss_mb": 0.0, "load1_before": load1,
-                     **info})
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
     def load():
         ds = hr.Dataset.read_parquet(folder / "hr")
@@ -296,7 +288,7 @@ def run_single(folder: Path, steps: list[str], als: bool, n: int,
             continue
         if name == "feeds" and "trust" not in state:
             continue
-        step(name, funcs[name])
+        sampler.step(rows, name, funcs[name], jvm=False)
     sampler.stop()
     return rows
 
