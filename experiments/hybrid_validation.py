@@ -33,10 +33,14 @@ VARIANTS: dict[str, dict] = {
     "max_train_users=2000 (the earlier default)": {"max_train_users": 2000},
     "n_recommend_candidates=0 (full ranking)": {"n_recommend_candidates": 0},
     "n_recommend_candidates=200": {"n_recommend_candidates": 200},
+    # cost levers (issue 3): cheaper size choice, fold-in instead of a full refit
+    "als_choice_iterations=5": {"als_choice_iterations": 5},
+    "refit=fold_in": {"refit": "fold_in"},
+    "als_choice_iterations=5, refit=fold_in": {"als_choice_iterations": 5, "refit": "fold_in"},
 }
 
 
-def run(name: str, n_users: int) -> pd.DataFrame:
+def run(name: str, n_users: int, variants: dict[str, dict]) -> pd.DataFrame:
     cfg = load_config(ROOT / f"{name}.toml")
     ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
     train, _test = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
@@ -48,7 +52,7 @@ def run(name: str, n_users: int) -> pd.DataFrame:
         has_val = np.sort(np.random.default_rng(0).choice(has_val, n_users, replace=False))
     users = list(val_ds.user_ids[has_val])
     rows = []
-    for label, params in VARIANTS.items():
+    for label, params in variants.items():
         t0 = time.perf_counter()
         _, table = tune("hybrid", None, fit_ds, val_ds, params=params, users=users)
         r = table.iloc[0]
@@ -63,11 +67,20 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="+")
     p.add_argument("--users", type=int, default=5000, help="validation users sampled per data set")
+    p.add_argument("--variants", nargs="+", default=None,
+                   help="variant labels to run (default: all; 'defaults' is always run)")
+    p.add_argument("--out", default="hybrid_validation",
+                   help="results file stem under experiments/results/")
     args = p.parse_args(argv)
-    frame = pd.concat([run(n, args.users) for n in args.names], ignore_index=True)
+    chosen = {k: v for k, v in VARIANTS.items()
+              if args.variants is None or k == "defaults" or k in args.variants}
+    unknown = set(args.variants or ()) - set(VARIANTS)
+    if unknown:
+        p.error(f"unknown variant(s) {sorted(unknown)}; known: {list(VARIANTS)}")
+    frame = pd.concat([run(n, args.users, chosen) for n in args.names], ignore_index=True)
     base = frame[frame["variant"] == "defaults"].set_index("data")["val NDCG@20"]
     frame["vs defaults"] = frame["val NDCG@20"] / frame["data"].map(base)
-    out = ROOT / "results" / "hybrid_validation"
+    out = ROOT / "results" / args.out
     frame.to_csv(out.with_suffix(".csv"), index=False)
     mean = frame.groupby("variant", sort=False)["vs defaults"].mean()
     lines = [
@@ -76,7 +89,9 @@ def main(argv=None) -> int:
         f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git {_git_commit()}",
         f"- Machine: {_machine()} (shared with other jobs: fit_s are upper bounds)",
         f"- Command: `.venv/bin/python experiments/hybrid_validation.py {' '.join(args.names)} "
-        f"--users {args.users}`",
+        f"--users {args.users}"
+        + (f" --variants {' '.join(repr(v) for v in args.variants)}" if args.variants else "")
+        + (f" --out {args.out}" if args.out != "hybrid_validation" else "") + "`",
         "- Split: each headline split's training part, cut again per user 80/20 (seed 1), as the "
         "runner tunes; the same sampled validation users for every variant.",
         "",

@@ -90,6 +90,8 @@ def test_deterministic(world):
         ({"C": 0}, "'C'"),
         ({"als": {"factors": 0}}, "factors"),
         ({"als": 3}, "'als'"),
+        ({"refit": "partial"}, "'refit'"),
+        ({"als_choice_iterations": 0}, "als_choice_iterations"),
     ],
 )
 def test_bad_params(world, params, match):
@@ -211,3 +213,40 @@ def test_retrieval_respects_a_candidate_set(fitted, world):
     b_ids, b_sc = dense.recommend(users, n=5, items=subset)
     np.testing.assert_allclose(a_sc, b_sc, rtol=1e-4, atol=1e-4)
     assert (a_ids == b_ids).mean() > 0.9  # equal up to ties in float32 rounding
+
+
+def test_short_als_choice_compares_sizes_cheaply_then_fits_the_chosen_size_in_full(world):
+    params = {**SMALL, "als": {"iterations": 6, "num_threads": 1}, "als_factors": (2, 16)}
+    full = hr.rankers.make("hybrid", **params, als_choice_iterations=None).fit(world)
+    short = hr.rankers.make("hybrid", **params, als_choice_iterations=1).fit(world)
+    assert set(short.fit_info_["als_choice"]) == {"2", "16"}
+    # the sizes were compared after 1 sweep, not 6: other validation scores
+    assert short.fit_info_["als_choice"] != full.fit_info_["als_choice"]
+    best = max(short.fit_info_["als_choice"].items(), key=lambda kv: (kv[1], -int(kv[0])))
+    assert short.als_factors_ == int(best[0])
+    # ... and the component that serves is fitted with its own 6 sweeps at the chosen size
+    assert short.parts_.als.iterations == 6
+    assert short.parts_.als.model_.user_factors.shape[1] >= short.als_factors_
+
+
+def test_fold_in_refit_keeps_inner_similarities_and_folds_in_every_training_row(world):
+    params = {**SMALL, "defence": None}
+    full = hr.rankers.make("hybrid", **params).fit(world)
+    fold = hr.rankers.make("hybrid", **params, refit="fold_in").fit(world)
+    knn_all = hr.rankers.make("item_knn", K=200).fit(world)
+    # full refit: the item-kNN component is the one fitted on all training rows
+    assert (full.parts_.knn.knn_.similarity != knn_all.knn_.similarity).nnz == 0
+    # fold-in: similarities come from the inner fit part (fewer rows), ...
+    assert (fold.parts_.knn.knn_.similarity != knn_all.knn_.similarity).nnz > 0
+    # ... but every training row is in the components' user rows and seen items
+    for key in ("als", "knn", "knn2"):
+        comp = getattr(fold.parts_, key)
+        assert (comp.seen_ != full.seen_).nnz == 0, key
+        other = getattr(full.parts_, key)
+        assert (comp.cf_raw_ != other.cf_raw_).nnz == 0, key
+        # same pattern; BM25 re-weights folded rows with the fit part's statistics
+        assert (comp.cf_.astype(bool) != other.cf_.astype(bool)).nnz == 0, key
+    ids, sc = fold.recommend(list(world.user_ids), n=5)
+    idx = world.item_index(ids[np.isfinite(sc)].ravel(), missing="ignore")
+    rows = np.repeat(np.arange(world.n_users), np.isfinite(sc).sum(axis=1))
+    assert not np.asarray(full.seen_[rows, idx]).any()  # seen items never come back

@@ -5,7 +5,8 @@ How it is fitted (everything happens inside :meth:`HybridRanker.fit`, on trainin
 1. A validation split is carved from the training data (:func:`haowurank.split.validation_split`,
    ``validation_fraction`` of each user's items).
 2. The component models are fitted on the rest: implicit ALS (its size chosen from
-   ``als_factors`` by NDCG@20 on the inner validation part), two item-kNN models (binary and
+   ``als_factors`` by NDCG@20 on the inner validation part, each size compared after
+   ``als_choice_iterations`` sweeps), two item-kNN models (binary and
    BM25-weighted interactions), a user-kNN neighbourhood, the ``trust`` ranker (tie strength +
    multi-hop personalized PageRank over the social graph), optionally EASE over the
    ``ease_items`` most popular items (its cubic cost bounded by that number, not by the
@@ -16,7 +17,8 @@ How it is fitted (everything happens inside :meth:`HybridRanker.fit`, on trainin
    below, and a logistic regression (scikit-learn, L2) learns their weights, by default on
    pairs: the difference of a validation item's features and those of another candidate of
    the same user (a RankNet-style pairwise loss), or pointwise on the rows.
-4. The components are refitted on all of the training data; the learned weights are kept.
+4. The components are refitted on all of the training data (or, with ``refit="fold_in"``, the
+   held-out rows are folded into the inner CF models); the learned weights are kept.
 
 Features of a (user, item) pair (every one is a function of that pair alone, so scores do not
 depend on which other items are ranked, and the dense scoring path and explanations agree):
@@ -309,6 +311,20 @@ class HybridRanker(Ranker):
         model); the chosen size is kept in ``als_factors_``. Small, strongly regularised
         factors suit sparse data like LastFM and Ciao; larger catalogues such as Epinions
         want more. One value: no choice.
+    als_choice_iterations : int or None, default 5
+        Compare the ``als_factors`` sizes after this many ALS sweeps instead of the
+        component's own (cheaper; the chosen size is then fitted in full). None: full fits,
+        and the chosen inner model is reused. On LastFM, Ciao and Epinions, 5 sweeps chose the
+        same sizes as full fits (identical validation NDCG@20) and cut 1-5 s of the fit
+        (``experiments/results/hybrid_validation.md``).
+    refit : {"full", "fold_in"}, default "full"
+        After the ranking model is learned on the inner split: ``"full"`` refits every
+        component on all the training data; ``"fold_in"`` folds the held-out rows into the
+        inner ALS and item-kNN models (:meth:`~haowurank.rankers.CFRanker.partial_fit_users`:
+        user factors re-solved, item factors and similarities kept) and rebuilds only the cheap
+        parts (trust, user-kNN, tables). Cheaper, but it lost 1.0-4.1% validation NDCG@20 on
+        LastFM, Ciao and Epinions (``experiments/results/hybrid_validation.md``), so the
+        default refits.
     ease_items : int, default 0
         Fit EASE on this many most popular items as one more feature (0: off, the default: on
         the data sets measured it added nothing once the other features were in); its dense
@@ -387,6 +403,8 @@ class HybridRanker(Ranker):
         item_knn_weighted: dict[str, Any] | None = None,
         trust: dict[str, Any] | None = None,
         als_factors: tuple[int, ...] | list[int] = (32, 128),
+        als_choice_iterations: int | None = 5,
+        refit: str = "full",
         ease_items: int = 0,
         ease_regularization: float = 300.0,
         user_knn_k: int = 50,
@@ -407,6 +425,8 @@ class HybridRanker(Ranker):
         self.item_knn_weighted = item_knn_weighted
         self.trust = trust
         self.als_factors = als_factors
+        self.als_choice_iterations = als_choice_iterations
+        self.refit = refit
         self.ease_items = ease_items
         self.ease_regularization = ease_regularization
         self.user_knn_k = user_knn_k
@@ -431,6 +451,9 @@ class HybridRanker(Ranker):
         self._check_param("als_factors", isinstance(af, tuple | list) and len(af) > 0
                           and all(_is_int(f, 1) for f in af),
                           "a non-empty tuple of positive ints")
+        self._check_param("als_choice_iterations", self.als_choice_iterations is None
+                          or _is_int(self.als_choice_iterations, 1), "None or a positive int")
+        self._check_param("refit", self.refit in ("full", "fold_in"), "'full' or 'fold_in'")
         self._check_param("ease_items", _is_int(self.ease_items, 0), "an int >= 0 (0: no EASE)")
         self._check_param("ease_regularization", _is_real(self.ease_regularization, 0.0,
                                                           strict=True), "a finite float > 0")
@@ -474,17 +497,17 @@ class HybridRanker(Ranker):
 
     # ------------------------------------------------------------------ components
     def _fit_parts(
-        self, ds: Dataset, *, show_progress: bool = False, als: Ranker | None = None,
-        als_factors: int | None = None,
+        self, ds: Dataset, *, show_progress: bool = False, als_factors: int | None = None,
+        fitted: dict[str, Ranker] | None = None,
     ) -> _Parts:
+        """Components and tables on ``ds``; components in ``fitted`` (by key) are used as given."""
         from ._base import make
 
         t0 = time.perf_counter()
         binary = ds.matrix(weight="binary")
-        comps = {}
+        comps = dict(fitted or {})
         for key, reg in _COMPONENTS.items():
-            if key == "als" and als is not None:
-                comps[key] = als
+            if key in comps:
                 continue
             comps[key] = make(reg, **self._component_params(key, als_factors)).fit(
                 ds, show_progress=show_progress
@@ -766,7 +789,11 @@ class HybridRanker(Ranker):
         """The ALS component fitted on ``fit_part`` with the size in ``als_factors`` whose top
         20 (seen items excluded) has the best NDCG@20 on ``val`` over ``users`` (ties: the
         smaller). Returns (model, factors, {factors: NDCG@20}); no choice when ``als`` sets
-        ``factors`` or ``als_factors`` has one value (the model is then fitted later)."""
+        ``factors`` or ``als_factors`` has one value (the model is then fitted later).
+
+        With ``als_choice_iterations`` set, the sizes are compared after that many ALS sweeps
+        (cheaper) and no model is returned: the chosen size is fitted with the component's
+        own iterations later."""
         from ..metrics import ndcg_at_k
         from ._base import make
 
@@ -776,8 +803,12 @@ class HybridRanker(Ranker):
         if len(sizes) == 1:
             return None, sizes[0], {}
         best, scores = None, {}
+        short = self.als_choice_iterations
         for f in sizes:
-            m = make("als", **self._component_params("als", f)).fit(fit_part)
+            params = self._component_params("als", f)
+            if short is not None:
+                params["iterations"] = min(int(short), int(params.get("iterations", 15)))
+            m = make("als", **params).fit(fit_part)
             if len(users):
                 top = np.concatenate([
                     m._recommend_idx(users[s0 : s0 + 1024], 20, True, None)[0]
@@ -789,7 +820,7 @@ class HybridRanker(Ranker):
             if best is None or scores[str(f)] > scores[str(best[1])]:
                 best = (m, f)
         log.info("hybrid: ALS size by inner validation NDCG@20: %s -> %d", scores, best[1])
-        return best[0], best[1], scores
+        return (best[0] if short is None else None), best[1], scores
 
     def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
         from sklearn.linear_model import LogisticRegression
@@ -813,8 +844,9 @@ class HybridRanker(Ranker):
         if self.max_train_users is not None and len(users) > self.max_train_users:
             users = np.sort(gen.choice(users, int(self.max_train_users), replace=False))
         als, self.als_factors_, info["als_choice"] = self._choose_als(fit_part, val, users)
-        parts = self._fit_parts(fit_part, show_progress=show_progress, als=als,
-                                als_factors=self.als_factors_)
+        parts = self._fit_parts(fit_part, show_progress=show_progress,
+                                als_factors=self.als_factors_,
+                                fitted=None if als is None else {"als": als})
         info["inner_fit_s"] = time.perf_counter() - t0
         if callback is not None:
             callback("hybrid: inner components", 0.3)
@@ -866,10 +898,23 @@ class HybridRanker(Ranker):
         self.intercept_ = float(intercept - (mean * self.weights_).sum())
         if callback is not None:
             callback("hybrid: ranking model", 0.6)
-        del parts
         t3 = time.perf_counter()
-        self.parts_ = self._fit_parts(ds, show_progress=show_progress,
-                                      als_factors=self.als_factors_)
+        if self.refit == "fold_in":
+            # the held-out rows are folded into the inner CF components (ALS user factors
+            # re-solved with item factors fixed; item-kNN rows replaced, similarities kept);
+            # the cheap parts (trust, user-kNN, tables) are rebuilt on all of ``ds``
+            rows = val_part.interactions
+            fitted = {key: getattr(parts, key) for key in ("als", "knn", "knn2")}
+            if len(rows):
+                for comp in fitted.values():
+                    comp.partial_fit_users(rows)
+            del parts
+            self.parts_ = self._fit_parts(ds, show_progress=show_progress,
+                                          als_factors=self.als_factors_, fitted=fitted)
+        else:
+            del parts
+            self.parts_ = self._fit_parts(ds, show_progress=show_progress,
+                                          als_factors=self.als_factors_)
         info["refit_s"] = time.perf_counter() - t3
         info["fit_s"] = time.perf_counter() - t0
         self.fit_info_ = info
