@@ -69,6 +69,12 @@ def test_ease_closed_form_matches_dense_formula():
     B = ease_weights(X, lam)
     np.testing.assert_allclose(B, expected, atol=1e-5)
     assert np.all(np.diag(B) == 0)
+    # single precision: the same weights within float32 rounding, and a clear error otherwise
+    B32 = ease_weights(X, lam, precision="float32")
+    np.testing.assert_allclose(B32, expected, atol=1e-4)
+    assert np.all(np.diag(B32) == 0) and not np.array_equal(B32, B)
+    with pytest.raises(ValueError, match="precision"):
+        ease_weights(X, lam, precision="float16")
 
 
 @pytest.mark.filterwarnings("ignore:Method expects CSR input")
@@ -297,7 +303,7 @@ BAD = [
     ("als", "kind_weights", {"purchase": -1.0}), ("bpr", "learning_rate", 0.0),
     ("bpr", "verify_negative_samples", "yes"), ("item_knn", "K", 0),
     ("item_knn", "similarity", "jaccard"), ("ease", "regularization", 0.0),
-    ("ease", "max_items", 0), ("social_als", "social_weight", -0.5),
+    ("ease", "max_items", 0), ("ease", "precision", "float16"), ("social_als", "social_weight", -0.5),
     ("social_als", "hops", 3), ("social_als", "social_reg", 1.5),
     ("social_als", "endorsement_weights", {"like": 1.0}), ("social_als", "bm25_b", 2.0),
 ]
