@@ -101,12 +101,14 @@ def trust_pair(world, sds):
 
 
 @pytest.fixture(scope="module")
-def trust_feed(trust_pair):
-    """The Spark trust model's feeds (default diversity and caps: the MMR path), computed once."""
-    _, m = trust_pair
+def trust_feed(sds):
+    """Feeds of a fresh Spark trust model (default diversity and caps: the MMR path), computed
+    once; the model scored only the feed's candidate pairs (its ``scores_`` never computed)."""
+    m = SparkTrust(**TRUST).fit(sds)
     frame = m.feeds(10).persist()
-    yield frame, frame.toPandas()
+    yield frame, frame.toPandas(), m
     frame.unpersist()
+    m.unpersist()
 
 
 @pytest.fixture(scope="module")
@@ -385,6 +387,57 @@ def test_feeds_equal_single_machine_feeds_with_trust(trust_pair, trust_feed, wor
     r, _ = trust_pair
     ref = hr.feed.build(world, r, list(world.user_ids), n=10)
     _assert_same_feed(trust_feed[1], ref)
+    # the feeds scored their candidate pairs only, never every trust candidate
+    assert trust_feed[2].model_._scores is None
+
+
+def test_trust_for_some_users_equals_the_ranker_on_those_users(spark, sds, trust_pair, world):
+    """SparkTrust(users=...): the trust rows, scores, lists and feeds of those users equal the
+    single-machine ranker's, while only the transition rows their walks can read are built."""
+    r, full = trust_pair
+    # the 10 users who follow the fewest accounts: their 2-hop neighbourhood (max_hops=3 reads
+    # transition rows up to 2 follows away) misses part of the graph
+    deg = world.social.groupby("user").size().reindex(world.user_ids, fill_value=0)
+    some = sorted(world.user_ids, key=lambda u: (deg[u], u))[:10]
+    users = spark.createDataFrame(pd.DataFrame({"user": some}))
+    m = SparkTrust(users=users, **TRUST).fit(sds)
+    try:
+        # transition rows: those of the accounts within max_hops - 1 follows, same values
+        got_p = m.model_.transition_.toPandas()
+        all_p = full.model_.transition_.toPandas()
+        assert 0 < len(got_p) < len(all_p)
+        j = got_p.merge(all_p, on=["node", "next"], how="left", suffixes=("", "_all"))
+        np.testing.assert_allclose(j["p"], j["p_all"], rtol=1e-12)
+        # trust rows of exactly those users, as the ranker's trust_rows
+        uidx = world.user_index(some)
+        t = r.trust_rows(uidx).tocoo()
+        ref_t = pd.DataFrame({"user": np.asarray(some)[t.row],
+                              "endorser": world.user_ids[t.col], "ref": t.data})
+        got_t = m.trust_.toPandas()
+        assert set(got_t["user"]) <= set(some)
+        jt = ref_t.merge(got_t, on=["user", "endorser"], how="outer")
+        assert jt["trust"].notna().all() and jt["ref"].notna().all()
+        np.testing.assert_allclose(jt["trust"], jt["ref"], rtol=2e-6)  # float32 inside
+        # feeds: only the candidate pairs were scored
+        feed = m.feeds(10).toPandas()
+        assert m.model_._scores is None
+        _assert_same_feed(feed, hr.feed.build(world, r, some, n=10))
+        # every candidate's score, computed on demand
+        ref = _sparse_scores(r, world)
+        ref = ref[ref["user"].isin(some)]
+        js = ref.merge(m.scores_.toPandas(), on=["user", "item"], how="outer")
+        assert js["score"].notna().all() and js["ref"].notna().all()
+        np.testing.assert_allclose(js["score"], js["ref"], rtol=2e-6, atol=1e-7)
+        # lists; a request for other users is restricted to the fitted ones
+        got = _lists(m.recommend(8).toPandas())
+        ids, sc = r.recommend(some, n=8)
+        for k, u in enumerate(some):
+            assert got.get(u, []) == ids[k][np.isfinite(sc[k])].tolist(), u
+        other = spark.createDataFrame(pd.DataFrame({"user": list(world.user_ids[:10])}))
+        asked = set(m.recommend(3, users=other).toPandas()["user"])
+        assert asked == set(world.user_ids[:10]) & set(some)
+    finally:
+        m.unpersist()
 
 
 def test_feeds_without_ranker_plain_order(sds, world):
@@ -407,7 +460,7 @@ def test_feed_never_cites_an_invisible_endorsement(trust_feed, world):
 
 
 def test_write_feeds_parquet(trust_feed, tmp_path):
-    frame, ref = trust_feed
+    frame, ref, _ = trust_feed
     path = write_feeds(frame, str(tmp_path / "feeds"), partitions=2)
     back = pd.read_parquet(path)
     assert list(back.columns) == ["user", "item", "score", "rank", "endorsers", "kinds",

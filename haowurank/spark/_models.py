@@ -187,26 +187,96 @@ class SparkTrust(SparkModel):
 
     Parameters
     ----------
+    users : DataFrame, optional
+        Column ``user``: fit for these users only (their trust rows, and the tie strength of
+        the accounts their walks can reach); :meth:`recommend` and :meth:`feeds` then serve
+        these users (a request for others is restricted to them). The scores of these users are
+        exactly those of a fit on every user.
     **params
         Hyperparameters of :class:`haowurank.rankers.TrustRanker` (its defaults); its
         ``fallback`` decides the cold start of :meth:`recommend`.
+
+    Notes
+    -----
+    Fitting materialises the trust rows; the scores of every candidate (:attr:`scores_`) are
+    computed on first use (:meth:`recommend`, :class:`SparkHybrid`), while :meth:`feeds` scores
+    only the feed's candidate pairs (:meth:`score_pairs`).
     """
 
     name = "trust"
 
-    def __init__(self, **params: Any):
+    def __init__(self, users: DataFrame | None = None, **params: Any):
+        self.users = users
         self.params = dict(params)
 
     def _fit(self, sds: SparkDataset) -> None:
         p = {k: v for k, v in self.params.items() if k != "fallback"}
-        self.model_ = TrustModel(sds, **p)
+        self.model_ = TrustModel(sds, users=self.users, **p)
         self._held.extend(self.model_._held)
         self.trust_ = self.model_.trust_
-        self.scores_ = self.model_.scores_
+
+    @property  # type: ignore[override]
+    def scores_(self) -> DataFrame | None:
+        m = getattr(self, "model_", None)
+        if m is None or getattr(self, "sds_", None) is None:
+            return None
+        return m.scores_
+
+    @scores_.setter
+    def scores_(self, value: DataFrame | None) -> None:
+        # SparkModel.fit clears the state with None; the scores live in model_
+        if value is not None:
+            raise AttributeError("SparkTrust.scores_ is computed by its TrustModel.")
+        self.__dict__.pop("model_", None)
 
     @property
     def uses_fallback(self) -> bool:  # type: ignore[override]
         return self.params.get("fallback", "popularity") == "popularity"
+
+    def _who(self, users: DataFrame | None) -> DataFrame | None:
+        fitted = self.model_.users_
+        if users is None:
+            return fitted
+        u = users.select("user").distinct()
+        return u if fitted is None else u.join(fitted, "user", "left_semi")
+
+    def score_pairs(self, pairs: DataFrame) -> DataFrame:
+        """Scores of given ``user, item`` pairs (NaN where not a candidate; users without any
+        candidate get the popularity fallback with ``fallback="popularity"``), computed for
+        these pairs only."""
+        self._check_fitted()
+        p = pairs.select("user", "item")
+        s = p.join(self.model_.score_pairs(p), ["user", "item"], "left")
+        if not self.uses_fallback:
+            return s.select("user", "item", F.coalesce("score", F.lit(float("nan"))).alias("score"))
+        has = self.model_.users_with_candidates_.withColumn("_has", F.lit(True))
+        fb = self.popularity_.select("item", F.col("score").alias("_fb"))
+        return (
+            s.join(has, "user", "left").join(F.broadcast(fb), "item", "left")
+            .select("user", "item", F.when(F.col("_has").isNull(), F.coalesce("_fb", F.lit(0.0)))
+                    .otherwise(F.coalesce("score", F.lit(float("nan")))).alias("score"))
+        )
+
+    def recommend(
+        self, n: int = 20, *, users: DataFrame | None = None, exclude_seen: bool = True
+    ) -> DataFrame:
+        self._check_fitted()
+        return super().recommend(n, users=self._who(users), exclude_seen=exclude_seen)
+
+    recommend.__doc__ = SparkModel.recommend.__doc__
+
+    def feeds(self, n: int = 20, *, users: DataFrame | None = None, **config: Any) -> DataFrame:
+        """Each user's friends' feed ranked by trust (:func:`build_feeds`; ``config`` takes its
+        parameters), scoring only the feed's candidate pairs."""
+        self._check_fitted()
+        return build_feeds(self.sds_, self.score_pairs, n=n, users=self._who(users), **config)
+
+    def unpersist(self) -> None:
+        """Release the persisted frames (also those computed after the fit)."""
+        super().unpersist()
+        m = getattr(self, "model_", None)
+        if m is not None:
+            m.unpersist()
 
 
 # --------------------------------------------------------------------------------------------

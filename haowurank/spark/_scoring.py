@@ -373,10 +373,17 @@ def _tie_strength(
     adoption_weight: float,
     half_life_days: float | None,
     now: int,
+    sources: DataFrame | None = None,
 ) -> DataFrame:
     """Edge trust ``user, friend, w`` exactly as ``trust.tie_strength`` with the TrustRanker's
-    inputs: ``s_uf * (1 + rw [mutual] + sw cosine(I_u, I_f) + aw log1p(adoptions))``."""
+    inputs: ``s_uf * (1 + rw [mutual] + sw cosine(I_u, I_f) + aw log1p(adoptions))``.
+
+    ``sources`` (a column ``user``): only the edges leaving these users (every term of an edge
+    reads the edge, its reverse in the whole graph and both endpoints' items, so the weights
+    of the kept edges are unchanged)."""
     e = social.select("user", "friend", F.col("weight").alias("s"))
+    if sources is not None:
+        e = e.join(sources, "user", "left_semi")
     total = F.lit(1.0)
     if reciprocity_weight:
         back = social.select(F.col("friend").alias("user"), F.col("user").alias("friend"),
@@ -469,27 +476,37 @@ def _trust_ranker_params(params: dict[str, Any], where: str) -> dict[str, Any]:
 class TrustModel:
     """The trust ranker's learned state as persisted Spark DataFrames.
 
-    ``TrustModel(sds, **params)`` computes, with :class:`haowurank.rankers.TrustRanker`'s
-    hyperparameters (validated by that class, with its defaults):
+    ``TrustModel(sds, users=None, **params)`` computes, with
+    :class:`haowurank.rankers.TrustRanker`'s hyperparameters (validated by that class, with its
+    defaults):
 
     ``evidence_``
         :func:`trust_evidence` (one aggregation over the interactions);
     ``transition_``
         ``node, next, p``: tie strength on the follow graph without blocked accounts,
-        row-normalised (``trust.tie_strength`` and ``trust.row_normalize``);
+        row-normalised (``trust.tie_strength`` and ``trust.row_normalize``); with ``users``, only
+        the rows of the accounts within ``max_hops - 1`` follows of them (the rows the
+        PageRank walk from them can read);
     ``trust_``
         ``user, endorser, trust``: truncated personalized PageRank with hop weights ``[0, 1,
         trust_weight (1 - alpha), ...]``, frontier and result pruned to entries >= 1e-9 and the
         ``max_endorsers`` largest per user (ties by the lower id), the user's own entry and the
-        accounts they blocked removed (``TrustRanker.trust_rows``);
+        accounts they blocked removed (``TrustRanker.trust_rows``); with ``users``, their rows
+        only;
     ``endorsements_``
         ``user, item, e``: kind-weighted decayed endorsements, each endorser's row divided by its
         sum to the power ``endorser_norm``;
     ``prior_``
-        ``item, prior``: column sums of the undivided endorsements scaled to [0, 1];
+        ``item, prior``: column sums of the undivided endorsements scaled to [0, 1] (over every
+        user, also with ``users``);
     ``scores_``
-        ``user, item, score``: ``trust_ @ endorsements_ + prior_weight * prior_`` over the
-        candidates, rounded to float32 (the ranker's ``_candidate_values``).
+        ``user, item, score``: ``trust_ @ endorsements_ + prior_weight * prior_`` over every
+        candidate, rounded to float32 (the ranker's ``_candidate_values``). Computed (and
+        persisted) on first access: a feed needs the scores of its candidate pairs only
+        (:meth:`score_pairs`), a few percent of the candidates.
+
+    Every restriction above is exact: the rows kept are the rows the single-machine ranker
+    computes for the same users (``tests/test_spark.py``).
 
     Shuffles: one aggregation of the interactions; the tie-strength joins (edges x own items x
     friend's items for the shared and adoption terms, both grow with sum over edges of the
@@ -511,6 +528,8 @@ class TrustModel:
         self.params = {k: v for k, v in p.items() if k not in ("kw", "hop_w")}
         self.sds = sds
         self._held: list[DataFrame] = []
+        self._scores: DataFrame | None = None
+        self._has: DataFrame | None = None
         now = _latest_timestamp(sds)
         self.now_ = now
         timed = sds.has_timestamps
@@ -519,10 +538,20 @@ class TrustModel:
         self.evidence_ = ev
         hidden = _hidden(sds, None)
         social = _strip(sds.social, hidden, "user", "friend")
+        self.users_ = None
+        sources = None
+        if users is not None:
+            if not isinstance(users, DataFrame) or "user" not in users.columns:
+                raise ValueError(
+                    "The 'users' argument of TrustModel must be a Spark DataFrame with a column "
+                    f"'user'. Got {type(users).__name__}."
+                )
+            self.users_ = self._keep(users.select("user").distinct())
+            sources = self._reach(social, self.users_, int(p["max_hops"]) - 1)
         w = _tie_strength(
             sds, social, ev, reciprocity_weight=float(p["reciprocity_weight"]),
             shared_weight=float(p["shared_weight"]), adoption_weight=float(p["adoption_weight"]),
-            half_life_days=h, now=now,
+            half_life_days=h, now=now, sources=sources,
         )
         rowsum = w.groupBy("user").agg(F.sum("w").alias("_rs"))
         self.transition_ = self._keep(
@@ -531,7 +560,7 @@ class TrustModel:
                     (F.col("w") / F.col("_rs")).alias("p"))
             .where(F.col("p") > 0)
         )
-        self.trust_ = self._ppr(p, hidden, users)
+        self.trust_ = self._ppr(p, hidden, self.users_)
         votes = ev.where(F.col("e").isNotNull() & (F.col("e") != 0)).select("user", "item", "e")
         self.endorsements_ = self._keep(
             _row_normalize(votes, "user", "e", float(p.get("endorser_norm") or 0.0))
@@ -542,17 +571,59 @@ class TrustModel:
             "item",
             F.when(F.col("mx") > 0, F.col("pop") / F.col("mx")).otherwise(0.0).alias("prior"),
         ))
-        cand = (
-            self.trust_.join(self.endorsements_.withColumnRenamed("user", "endorser"), "endorser")
-            .groupBy("user", "item").agg(F.sum(F.col("trust") * F.col("e")).alias("score"))
-        )
-        pw = float(p["prior_weight"])
+        self._prior_weight = float(p["prior_weight"])
+
+    def _reach(self, social: DataFrame, users: DataFrame, hops: int) -> DataFrame:
+        """``user``: ``users`` and every account within ``hops`` follows of them."""
+        reach = users
+        front = users
+        for _ in range(max(hops, 0)):
+            nxt = social.join(front, "user", "left_semi").select(F.col("friend").alias("user"))
+            front = self._keep(nxt.distinct().join(reach, "user", "left_anti"))
+            reach = self._keep(reach.unionByName(front))
+        return reach
+
+    def _score(self, pairs: DataFrame | None) -> DataFrame:
+        cand = self.trust_.join(self.endorsements_.withColumnRenamed("user", "endorser"),
+                                "endorser")
+        if pairs is not None:
+            cand = cand.join(pairs.select("user", "item").distinct(), ["user", "item"],
+                             "left_semi")
+        cand = cand.groupBy("user", "item").agg(F.sum(F.col("trust") * F.col("e")).alias("score"))
+        pw = self._prior_weight
         if pw:
             cand = cand.join(F.broadcast(self.prior_), "item", "left").fillna(0.0, ["prior"])
             cand = cand.select("user", "item", (F.col("score") + pw * F.col("prior")).alias("score"))
-        self.scores_ = self._keep(
-            cand.select("user", "item", F.col("score").cast("float").cast("double").alias("score"))
-        )
+        return cand.select("user", "item", F.col("score").cast("float").cast("double")
+                           .alias("score"))
+
+    @property
+    def scores_(self) -> DataFrame:
+        if self._scores is None:
+            self._scores = self._keep(self._score(None))
+        return self._scores
+
+    def score_pairs(self, pairs: DataFrame) -> DataFrame:
+        """``user, item, score`` of the given pairs that are candidates (the others have no
+        row), as :attr:`scores_` holds them, without scoring the other candidates."""
+        if self._scores is not None:
+            return self._scores.join(pairs.select("user", "item").distinct(), ["user", "item"],
+                                     "left_semi")
+        return self._score(pairs)
+
+    @property
+    def users_with_candidates_(self) -> DataFrame:
+        """``user``: the users with at least one candidate (a trusted account that endorsed
+        something), the others get the ranker's cold start."""
+        if self._has is None:
+            if self._scores is not None:
+                has = self._scores.select("user").distinct()
+            else:
+                endorsers = self.endorsements_.select(F.col("user").alias("endorser")).distinct()
+                has = self.trust_.join(endorsers, "endorser", "left_semi").select(
+                    "user").distinct()
+            self._has = self._keep(has)
+        return self._has
 
     def _keep(self, df: DataFrame) -> DataFrame:
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -610,6 +681,8 @@ class TrustModel:
         for df in self._held:
             df.unpersist()
         self._held = []
+        self._scores = None
+        self._has = None
 
 
 def trust_rows(
