@@ -16,9 +16,18 @@ Spark session (``local[2]``) and times, one after the other:
    is ``O(users x items x factors)``, 1.6e13 multiply-adds at 1M users, hours on 2 cores);
 4. ``trust``: ``SparkTrust`` fit with the ``trust`` ranker's defaults (tie strength with
    reciprocity, shared items and adoptions; 2-hop personalized PageRank capped at 2000
-   endorsers);
+   endorsers): the trust rows are materialised, the scores of every candidate are not (since
+   the change that made them lazy; before it, this step also scored every candidate);
 5. ``feeds``: every user's friends' feed (20 entries, trust-ranked, default diversity and caps:
-   the greedy MMR re-ranking in ``mapInPandas``), written to Parquet.
+   the greedy MMR re-ranking in ``mapInPandas``), written to Parquet; the trust model scores
+   the feed's candidate pairs only.
+
+``--sample-users K`` (one value, or one per size; 0 = every user): the trust and feeds steps
+run for K users drawn at random (``numpy.random.default_rng(seed)``, without replacement) in
+both paths: ``SparkTrust(users=...)`` builds the trust rows of those users and the tie
+strength of the accounts their walks reach, the feeds are those users' feeds. Load and the
+world are whole. ``--single-feeds-all`` adds a single-machine step ``feeds_all``: the feeds
+of every user (a scale reference for the sampled Spark step).
 
 *Single machine* (``--single-max-users``, default 100k): a third child runs the same steps
 with the single-machine path on the same world, in one process: ``hr.Dataset.read_parquet``;
@@ -71,7 +80,10 @@ def n_items_for(n_users: int) -> int:
 # child: prep
 # --------------------------------------------------------------------------------------------
 
-def prep(n_users: int, seed: int, folder: Path) -> dict:
+def prep(n_users: int, seed: int, folder: Path, sample: int = 0) -> dict:
+    import numpy as np
+    import pandas as pd
+
     import haowurank as hr
 
     t = time.perf_counter()
@@ -90,11 +102,16 @@ def prep(n_users: int, seed: int, folder: Path) -> dict:
     items = ds.items[["item", "title", "category", "merchant", "price", "searchable"]]
     items.to_parquet(folder / "items.parquet", index=False)
     ds.to_parquet(folder / "hr")  # the single-machine layout, for the --child single run
+    if 0 < sample < ds.n_users:
+        pick = np.random.default_rng(seed).choice(ds.n_users, sample, replace=False)
+        pd.DataFrame({"user": ds.user_ids[np.sort(pick)]}).to_parquet(
+            folder / "sample_users.parquet", index=False)
     s = ds.summary()
     return {
         "users": ds.n_users, "items": ds.n_items, "interactions": ds.n_interactions,
         "endorsements": s.get("kind:recommend", 0) + s.get("kind:recommend_after_purchase", 0),
         "social_rows": ds.n_social, "blocks": s["blocks"], "build_s": build_s,
+        "sample_users": sample if 0 < sample < ds.n_users else 0,
     }
 
 
@@ -183,6 +200,9 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
                  "py_rss_mb": sampler.peak_py, "jvm_rss_mb": sampler.peak_jvm})
     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # kept if a later step times out
     state: dict = {}
+    sample_path = folder / "sample_users.parquet"
+    sample = spark.read.parquet(str(sample_path)).persist() if sample_path.exists() else None
+    who = f"{sample.count():,} sampled users" if sample is not None else "every user"
 
     def load():
         sds = SparkDataset.from_parquet(spark, folder)
@@ -200,17 +220,19 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
         return {"rows_out": int(got), "note": f"top-{n} per user (friend counts, follow rule)"}
 
     def trust():
-        m = SparkTrust().fit(state["sds"])
+        m = SparkTrust(users=sample).fit(state["sds"])
         state["trust"] = m
-        return {"rows_out": int(m.scores_.count()),
-                "note": f"{int(m.trust_.count())} trust rows; scored (user, item) candidates"}
+        return {"rows_out": int(m.trust_.count()),
+                "note": f"trust rows of {who} (fit: scores not computed); "
+                        f"{int(m.model_.transition_.count()):,} transition rows"}
 
     def feeds():
         m = state["trust"]
         path = write_feeds(m.feeds(n), str(out / "feeds"))
         got = spark.read.parquet(path).count()
         m.unpersist()
-        return {"rows_out": int(got), "note": f"{n}-entry feeds, trust-ranked, MMR + caps"}
+        return {"rows_out": int(got), "note": f"{n}-entry feeds of {who}, trust-ranked (feed "
+                                              f"candidate pairs scored), MMR + caps"}
 
     def als_step():
         m = SparkSocialALS(factors=32, iterations=als_iterations).fit(state["sds"])
@@ -240,7 +262,7 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
 
 
 def run_single(folder: Path, steps: list[str], als: bool, n: int,
-               als_iterations: int = 10) -> list[dict]:
+               als_iterations: int = 10, feeds_all: bool = False) -> list[dict]:
     """The same steps on the single-machine path (one process, numpy / scipy / implicit)."""
     import warnings
 
@@ -253,10 +275,16 @@ def run_single(folder: Path, steps: list[str], als: bool, n: int,
     rows: list[dict] = []
     state: dict = {}
 
+    sample_path = folder / "sample_users.parquet"
+
     def load():
+        import pandas as pd
+
         ds = hr.Dataset.read_parquet(folder / "hr")
         state["ds"] = ds
         state["users"] = list(ds.user_ids)
+        state["sample"] = (list(pd.read_parquet(sample_path)["user"]) if sample_path.exists()
+                           else state["users"])
         return {"rows_out": ds.n_interactions, "note": "hr.Dataset.read_parquet"}
 
     def _recommend_all(r) -> int:
@@ -279,14 +307,24 @@ def run_single(folder: Path, steps: list[str], als: bool, n: int,
         return {"note": "trust ranker fit (scores candidates lazily, in recommend / feed.build)"}
 
     def feeds():
+        who = state["sample"]
+        f = hr.feed.build(state["ds"], state["trust"], who, n=n)
+        what = "all users" if len(who) == len(state["users"]) else f"{len(who):,} sampled users"
+        return {"rows_out": len(f), "note": f"hr.feed.build, {n} entries, {what}"}
+
+    def feeds_all():
         f = hr.feed.build(state["ds"], state["trust"], state["users"], n=n)
         return {"rows_out": len(f), "note": f"hr.feed.build, {n} entries, all users"}
 
-    funcs = {"load": load, "friend": friend, "trust": trust, "feeds": feeds, "als": als_step}
-    for name in steps:
+    funcs = {"load": load, "friend": friend, "trust": trust, "feeds": feeds, "als": als_step,
+             "feeds_all": feeds_all}
+    todo = list(steps)
+    if feeds_all and "feeds" in todo and sample_path.exists():
+        todo.insert(todo.index("feeds") + 1, "feeds_all")
+    for name in todo:
         if name != "load" and "ds" not in state:
             continue
-        if name == "feeds" and "trust" not in state:
+        if name in ("feeds", "feeds_all") and "trust" not in state:
             continue
         sampler.step(rows, name, funcs[name], jvm=False)
     sampler.stop()
@@ -399,7 +437,10 @@ def render(results: list[dict], command: str, when: str, load: tuple, commit: st
         single = {s["step"]: s for s in r.get("single", [])}
         done = {s["step"] for s in r["steps"]}
         # steps only the single-machine path finished get a row too (Spark's cells empty)
-        shown = r["steps"] + [{"step": k, "seconds": None, "note": "not reached by Spark"}
+        shown = r["steps"] + [{"step": k, "seconds": None,
+                               "note": ("single machine only: every user's feed (the Spark and "
+                                        "single feeds rows above are for the sample)"
+                                        if k == "feeds_all" else "not reached by Spark")}
                               for k in single if k not in done]
         for s in shown:
             o = single.get(s["step"])
@@ -496,6 +537,11 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, nargs="+", default=[4 * 3600],
                     help="seconds allowed for one size's Spark run (and its single-machine "
                          "run): one value, or one per size")
+    ap.add_argument("--sample-users", type=int, nargs="+", default=[0],
+                    help="trust and feeds for this many random users (0: every user): one "
+                         "value, or one per size")
+    ap.add_argument("--single-feeds-all", action="store_true",
+                    help="the single-machine path also times feeds for every user")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--child", choices=["prep", "run", "single"], default=None)
@@ -504,7 +550,7 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.child == "prep":
-        print(json.dumps(prep(args.sizes[0], args.seed, args.folder)))
+        print(json.dumps(prep(args.sizes[0], args.seed, args.folder, args.sample_users[0])))
         return
     if args.child == "run":
         rows = run(args.folder, args.folder.parent / f"out-{args.sizes[0]}", args.steps,
@@ -512,7 +558,8 @@ def main() -> None:
         print(json.dumps(rows))
         return
     if args.child == "single":
-        rows = run_single(args.folder, args.steps, args.als, args.n, args.als_iterations[0])
+        rows = run_single(args.folder, args.steps, args.als, args.n, args.als_iterations[0],
+                          args.single_feeds_all)
         print(json.dumps(rows))
         return
 
@@ -525,6 +572,7 @@ def main() -> None:
 
     command = "nice -n 10 .venv/bin/python experiments/bench_spark.py " + " ".join(sys.argv[1:])
     load0 = os.getloadavg()[0]
+    start = dt.datetime.now(dt.UTC)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hr-bench-spark-"))
     results = []
     commit = _git_commit()
@@ -532,9 +580,11 @@ def main() -> None:
         for k, n_users in enumerate(args.sizes):
             iters = per_size(args.als_iterations, k, "--als-iterations")
             timeout = per_size(args.timeout, k, "--timeout")
+            sample = per_size(args.sample_users, k, "--sample-users")
             folder = work / f"world-{n_users}"
             world, err = _child(["--child", "prep", "--sizes", str(n_users), "--seed",
-                                 str(args.seed), "--folder", str(folder)], timeout)
+                                 str(args.seed), "--folder", str(folder), "--sample-users",
+                                 str(sample)], timeout)
             if world is None:
                 results.append({"n_users": n_users, "world": {}, "steps": [],
                                 "failure": f"world build failed: {err.splitlines()[0]}"})
@@ -562,6 +612,8 @@ def main() -> None:
                                "--steps", *args.steps]
                 if n_users <= args.als_recommend_max_users:
                     single_args.append("--als")
+                if args.single_feeds_all:
+                    single_args.append("--single-feeds-all")
                 single, err = _child(single_args, timeout)
                 if single is None:
                     entry["single"] = _partial(err)
@@ -584,8 +636,16 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    text = render(results, command, dt.date.today().isoformat(), (load0, os.getloadavg()[0]),
-                  commit)
+    notes = [
+        f"At {r['n_users']:,} users the trust and feeds steps ran for "
+        f"{r['world']['sample_users']:,} users drawn at random (seed {args.seed}) in both paths: "
+        f"Spark's trust rows and feeds, the single machine's feed.build; load and the "
+        f"single-machine trust fit are whole."
+        for r in results if r["world"].get("sample_users")
+    ]
+    end = dt.datetime.now(dt.UTC)
+    when = f"{start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC"
+    text = render(results, command, when, (load0, os.getloadavg()[0]), commit, notes)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
