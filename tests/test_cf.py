@@ -77,6 +77,26 @@ def test_ease_closed_form_matches_dense_formula():
         ease_weights(X, lam, precision="float16")
 
 
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_ease_large_matrix_path_matches_the_scipy_path(monkeypatch, precision):
+    """Gram matrices over _NUMPY_INVERSE_BYTES are inverted through numpy's 64-bit-integer
+    LAPACK (blocked Cholesky inverse); forced here on a small matrix with tiny blocks."""
+    from haowurank.rankers import _cf
+
+    X = sp.random(60, 23, density=0.3, random_state=5, format="csr", dtype=np.float64)
+    X.data[:] = 1.0
+    small = ease_weights(X, 3.0, precision=precision)
+    monkeypatch.setattr(_cf, "_NUMPY_INVERSE_BYTES", 0)
+    real = _cf._spd_inverse_numpy
+    calls = []
+    monkeypatch.setattr(_cf, "_spd_inverse_numpy",
+                        lambda G: calls.append(G.shape) or real(G, block=5))
+    large = ease_weights(X, 3.0, precision=precision)
+    assert calls == [(23, 23)]
+    np.testing.assert_allclose(large, small, atol=1e-6 if precision == "float64" else 1e-4)
+    assert large.dtype == np.float32 and np.all(np.diag(large) == 0)
+
+
 @pytest.mark.filterwarnings("ignore:Method expects CSR input")
 def test_item_knn_scores_equal_implicit_scorer():
     ds = small_world()

@@ -644,6 +644,60 @@ class ItemKNNRanker(_RowScoredRanker):
 # EASE
 # ---------------------------------------------------------------------------------------------
 
+#: Dense matrices of at least this many bytes are inverted through numpy's LAPACK (64-bit
+#: integers) instead of scipy's: scipy's wheels link a 32-bit-integer OpenBLAS whose ``spotrf``
+#: crashed (segmentation fault) on the 30,738-item Epinions Gram matrix (3.8 GB) here.
+_NUMPY_INVERSE_BYTES = 2**31
+
+
+def _spd_inverse_numpy(G: np.ndarray, block: int = 2048) -> np.ndarray:
+    """Inverse of a symmetric positive definite matrix through numpy's (64-bit integer) LAPACK
+    and BLAS: Cholesky ``G = L L^T``, ``L^-1`` by block forward substitution, then
+    ``P = L^-T L^-1`` by blocks that skip ``L^-1``'s zero upper part (about ``1.7 n^3`` flops,
+    two ``n x n`` arrays at a time). Raises ``np.linalg.LinAlgError`` if ``G`` is not positive
+    definite."""
+    n = G.shape[0]
+    L = np.linalg.cholesky(G)
+    Li = np.zeros_like(L)
+    for i0 in range(0, n, block):
+        i1 = min(n, i0 + block)
+        d_inv = np.linalg.inv(L[i0:i1, i0:i1])
+        Li[i0:i1, i0:i1] = np.tril(d_inv)
+        if i0:
+            Li[i0:i1, :i0] = -(d_inv @ (L[i0:i1, :i0] @ Li[:i0, :i0]))
+    del L
+    P = np.empty_like(Li)
+    for j0 in range(0, n, block):
+        j1 = min(n, j0 + block)
+        # column block j of L^-T L^-1: rows k < j0 of L^-1[:, j0:j1] are zero
+        P[:, j0:j1] = Li[j0:, :].T @ Li[j0:, j0:j1]
+    return P
+
+
+def _scipy_spd_inverse(G: np.ndarray, potrf: Any, potri: Any) -> np.ndarray:
+    """In-place inverse of a symmetric positive definite matrix by scipy's LAPACK ``potrf`` +
+    ``potri`` (one ``n x n`` array), both triangles filled."""
+    n = G.shape[0]
+    c, info = potrf(G, lower=False, clean=False, overwrite_a=True)
+    if info != 0:
+        raise NumericalError(
+            f"EASE: the Gram matrix is not positive definite (LAPACK potrf info={info}); raise "
+            f"the 'regularization' parameter."
+        )
+    P, info = potri(c, lower=False, overwrite_c=True)
+    if info != 0:
+        raise NumericalError(f"EASE: inverting the Gram matrix failed (LAPACK potri info={info}).")
+    del c
+    # potri fills the upper triangle; mirror it to the lower one block by block (no n^2 index arrays)
+    step = 1024
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        P[r0:r1, :r0] = P[:r0, r0:r1].T
+        blk = P[r0:r1, r0:r1]
+        P[r0:r1, r0:r1] = np.triu(blk) + np.triu(blk, 1).T
+    return P
+
+
 def ease_weights(
     X: sp.spmatrix,
     regularization: float,
@@ -693,27 +747,21 @@ def ease_weights(
     G[np.diag_indices(n)] += float(regularization)
     if callback is not None:
         callback("ease: gram matrix", 0.2)
-    c, info = potrf(G, lower=False, clean=False, overwrite_a=True)
-    if info != 0:
-        raise NumericalError(
-            f"EASE: the Gram matrix is not positive definite (LAPACK potrf info={info}); raise "
-            f"the 'regularization' parameter."
-        )
-    P, info = potri(c, lower=False, overwrite_c=True)
-    if info != 0:
-        raise NumericalError(f"EASE: inverting the Gram matrix failed (LAPACK potri info={info}).")
-    del G, c
-    # potri fills the upper triangle; mirror it to the lower one block by block (no n^2 index arrays)
-    step = 1024
-    for r0 in range(0, n, step):
-        r1 = min(n, r0 + step)
-        P[r0:r1, :r0] = P[:r0, r0:r1].T
-        blk = P[r0:r1, r0:r1]
-        P[r0:r1, r0:r1] = np.triu(blk) + np.triu(blk, 1).T
+    if G.nbytes >= _NUMPY_INVERSE_BYTES:
+        try:
+            P = _spd_inverse_numpy(G)
+        except np.linalg.LinAlgError as exc:
+            raise NumericalError(
+                f"EASE: the Gram matrix is not positive definite ({exc}); raise the "
+                f"'regularization' parameter."
+            ) from exc
+        del G
+    else:
+        P = _scipy_spd_inverse(G, potrf, potri)
     if callback is not None:
         callback("ease: inverse", 0.9)
     d = np.diag(P).copy()
-    P /= -d[None, :]
+    P /= -d[None, :]  # B_ij = -P_ij / P_jj
     P[np.diag_indices(n)] = 0.0
     B = P.astype(np.float32, copy=False)
     log.info("ease: closed form over %d items in %.2fs", n, time.perf_counter() - t0)
