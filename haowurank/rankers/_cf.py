@@ -644,33 +644,46 @@ class ItemKNNRanker(_RowScoredRanker):
 # EASE
 # ---------------------------------------------------------------------------------------------
 
-#: Dense matrices of at least this many bytes are inverted through numpy's LAPACK (64-bit
-#: integers) instead of scipy's: scipy's wheels link a 32-bit-integer OpenBLAS whose ``spotrf``
-#: crashed (segmentation fault) on the 30,738-item Epinions Gram matrix (3.8 GB) here.
+#: Dense matrices of at least this many bytes are inverted by :func:`_spd_inverse_blocked`
+#: instead of one LAPACK call: scipy's ``spotrf`` and numpy's ``cholesky`` both crashed
+#: (segmentation fault) on the 30,738-item Epinions Gram matrix (3.8 GB, float32) here.
 _NUMPY_INVERSE_BYTES = 2**31
 
 
-def _spd_inverse_numpy(G: np.ndarray, block: int = 2048) -> np.ndarray:
-    """Inverse of a symmetric positive definite matrix through numpy's (64-bit integer) LAPACK
-    and BLAS: Cholesky ``G = L L^T``, ``L^-1`` by block forward substitution, then
-    ``P = L^-T L^-1`` by blocks that skip ``L^-1``'s zero upper part (about ``1.7 n^3`` flops,
-    two ``n x n`` arrays at a time). Raises ``np.linalg.LinAlgError`` if ``G`` is not positive
-    definite."""
+def _spd_inverse_blocked(G: np.ndarray, block: int = 2048) -> np.ndarray:
+    """Inverse of a symmetric positive definite matrix by blocks, each step a small LAPACK call
+    or a matrix product (numpy), so no single call sees the whole matrix.
+
+    1. Right-looking blocked Cholesky ``G = L L^T`` in place in ``G``'s lower triangle.
+    2. ``L^-1`` by block forward substitution (a second ``n x n`` array); ``G`` is released.
+    3. ``P = L^-T L^-1`` by column blocks that skip ``L^-1``'s zero upper part.
+
+    About ``2 n^3`` flops; at most two ``n x n`` arrays at a time (``G`` is overwritten: pass
+    a copy to keep it). Raises ``np.linalg.LinAlgError`` if ``G`` is not positive definite.
+    """
     n = G.shape[0]
-    L = np.linalg.cholesky(G)
-    Li = np.zeros_like(L)
-    for i0 in range(0, n, block):
+    for k0 in range(0, n, block):  # 1. Cholesky, lower triangle of G (upper blocks left as is)
+        k1 = min(n, k0 + block)
+        lkk = np.linalg.cholesky(G[k0:k1, k0:k1])
+        G[k0:k1, k0:k1] = lkk
+        if k1 < n:
+            panel = G[k1:, k0:k1] @ np.linalg.inv(lkk).T
+            G[k1:, k0:k1] = panel
+            for j0 in range(k1, n, block):  # trailing update of the lower part only
+                j1 = min(n, j0 + block)
+                G[j0:, j0:j1] -= panel[j0 - k1 :] @ panel[j0 - k1 : j1 - k1].T
+    Li = np.zeros_like(G)
+    for i0 in range(0, n, block):  # 2. L^-1, block rows
         i1 = min(n, i0 + block)
-        d_inv = np.linalg.inv(L[i0:i1, i0:i1])
-        Li[i0:i1, i0:i1] = np.tril(d_inv)
+        d_inv = np.tril(np.linalg.inv(G[i0:i1, i0:i1]))
+        Li[i0:i1, i0:i1] = d_inv
         if i0:
-            Li[i0:i1, :i0] = -(d_inv @ (L[i0:i1, :i0] @ Li[:i0, :i0]))
-    del L
+            Li[i0:i1, :i0] = -(d_inv @ (G[i0:i1, :i0] @ Li[:i0, :i0]))
+    del G
     P = np.empty_like(Li)
-    for j0 in range(0, n, block):
+    for j0 in range(0, n, block):  # 3. column blocks of L^-T L^-1
         j1 = min(n, j0 + block)
-        # column block j of L^-T L^-1: rows k < j0 of L^-1[:, j0:j1] are zero
-        P[:, j0:j1] = Li[j0:, :].T @ Li[j0:, j0:j1]
+        P[:, j0:j1] = Li[j0:, :].T @ Li[j0:, j0:j1]  # rows k < j0 of L^-1[:, j0:j1] are zero
     return P
 
 
@@ -749,7 +762,7 @@ def ease_weights(
         callback("ease: gram matrix", 0.2)
     if G.nbytes >= _NUMPY_INVERSE_BYTES:
         try:
-            P = _spd_inverse_numpy(G)
+            P = _spd_inverse_blocked(G)
         except np.linalg.LinAlgError as exc:
             raise NumericalError(
                 f"EASE: the Gram matrix is not positive definite ({exc}); raise the "
