@@ -655,11 +655,13 @@ def _spd_inverse_blocked(G: np.ndarray, block: int = 2048) -> np.ndarray:
     or a matrix product (numpy), so no single call sees the whole matrix.
 
     1. Right-looking blocked Cholesky ``G = L L^T`` in place in ``G``'s lower triangle.
-    2. ``L^-1`` by block forward substitution (a second ``n x n`` array); ``G`` is released.
-    3. ``P = L^-T L^-1`` by column blocks that skip ``L^-1``'s zero upper part.
+    2. ``L^-1`` by block forward substitution (a second ``n x n`` array).
+    3. ``P = L^-T L^-1`` by column blocks that skip ``L^-1``'s zero upper part, written over
+       ``G`` (``L`` is no longer needed).
 
-    About ``2 n^3`` flops; at most two ``n x n`` arrays at a time (``G`` is overwritten: pass
-    a copy to keep it). Raises ``np.linalg.LinAlgError`` if ``G`` is not positive definite.
+    About ``2 n^3`` flops and two ``n x n`` arrays. ``G`` is overwritten and returned as ``P``
+    (pass a copy to keep it). Raises ``np.linalg.LinAlgError`` if ``G`` is not positive
+    definite.
     """
     n = G.shape[0]
     for k0 in range(0, n, block):  # 1. Cholesky, lower triangle of G (upper blocks left as is)
@@ -679,9 +681,8 @@ def _spd_inverse_blocked(G: np.ndarray, block: int = 2048) -> np.ndarray:
         Li[i0:i1, i0:i1] = d_inv
         if i0:
             Li[i0:i1, :i0] = -(d_inv @ (G[i0:i1, :i0] @ Li[:i0, :i0]))
-    del G
-    P = np.empty_like(Li)
-    for j0 in range(0, n, block):  # 3. column blocks of L^-T L^-1
+    P = G  # 3. column blocks of L^-T L^-1, over L's storage
+    for j0 in range(0, n, block):
         j1 = min(n, j0 + block)
         P[:, j0:j1] = Li[j0:, :].T @ Li[j0:, j0:j1]  # rows k < j0 of L^-1[:, j0:j1] are zero
     return P
