@@ -59,7 +59,10 @@ def main(argv=None) -> int:
     rows = [summarize(n) for n in names if (RESULTS / f"{n}.csv").is_file()]
     cols = list(rows[0]) if rows else []
     lines = [
-        "# Headline: best haowurank strategy vs the best tuned peer (test NDCG@20)",
+        "# Headline: best haowurank strategy vs the best peer (test NDCG@20)",
+        "",
+        "Peers are tuned on validation unless their label says otherwise (Epinions' EASE: one "
+        "fit takes about 12-60 minutes here, so its lambda comes from Ciao).",
         "",
         f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- Command: `.venv/bin/python experiments/headline_summary.py {' '.join(names)}`",
