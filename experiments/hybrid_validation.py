@@ -33,10 +33,14 @@ VARIANTS: dict[str, dict] = {
     "max_train_users=2000 (the earlier default)": {"max_train_users": 2000},
     "n_recommend_candidates=0 (full ranking)": {"n_recommend_candidates": 0},
     "n_recommend_candidates=200": {"n_recommend_candidates": 200},
-    # cost levers (issue 3): cheaper size choice, fold-in instead of a full refit
-    "als_choice_iterations=5": {"als_choice_iterations": 5},
+    # cost levers (issue 3): the ALS size choice after full fits (defaults: after 5 sweeps),
+    # fold-in instead of a full refit
+    "als_choice_iterations=None (the earlier default: full fits)": {"als_choice_iterations": None},
     "refit=fold_in": {"refit": "fold_in"},
-    "als_choice_iterations=5, refit=fold_in": {"als_choice_iterations": 5, "refit": "fold_in"},
+    # EASE over the most popular items as one more feature (its cost is cubic in this number)
+    "ease_items=2000": {"ease_items": 2000},
+    "ease_items=5000": {"ease_items": 5000},
+    "ease_items=8000": {"ease_items": 8000},
 }
 
 
