@@ -79,14 +79,14 @@ def test_ease_closed_form_matches_dense_formula():
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
 def test_ease_large_matrix_path_matches_the_scipy_path(monkeypatch, precision):
-    """Gram matrices over _NUMPY_INVERSE_BYTES are inverted by blocks (blocked Cholesky, then
+    """Gram matrices over _BLOCKED_INVERSE_BYTES are inverted by blocks (blocked Cholesky, then
     its inverse); forced here on a small matrix with tiny blocks (23 items, blocks of 5)."""
     from haowurank.rankers import _cf
 
     X = sp.random(60, 23, density=0.3, random_state=5, format="csr", dtype=np.float64)
     X.data[:] = 1.0
     small = ease_weights(X, 3.0, precision=precision)
-    monkeypatch.setattr(_cf, "_NUMPY_INVERSE_BYTES", 0)
+    monkeypatch.setattr(_cf, "_BLOCKED_INVERSE_BYTES", 0)
     real = _cf._spd_inverse_blocked
     calls = []
     monkeypatch.setattr(_cf, "_spd_inverse_blocked",

@@ -647,7 +647,7 @@ class ItemKNNRanker(_RowScoredRanker):
 #: Dense matrices of at least this many bytes are inverted by :func:`_spd_inverse_blocked`
 #: instead of one LAPACK call: scipy's ``spotrf`` and numpy's ``cholesky`` both crashed
 #: (segmentation fault) on the 30,738-item Epinions Gram matrix (3.8 GB, float32) here.
-_NUMPY_INVERSE_BYTES = 2**31
+_BLOCKED_INVERSE_BYTES = 2**31
 
 
 def _spd_inverse_blocked(G: np.ndarray, block: int = 2048) -> np.ndarray:
@@ -761,7 +761,7 @@ def ease_weights(
     G[np.diag_indices(n)] += float(regularization)
     if callback is not None:
         callback("ease: gram matrix", 0.2)
-    if G.nbytes >= _NUMPY_INVERSE_BYTES:
+    if G.nbytes >= _BLOCKED_INVERSE_BYTES:
         try:
             P = _spd_inverse_blocked(G)
         except np.linalg.LinAlgError as exc:
