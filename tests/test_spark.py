@@ -606,3 +606,14 @@ def test_als_recommend_with_one_heavy_user_equals_every_item_asked(spark, caplog
     pd.testing.assert_frame_equal(got_s[cols], want_s[cols])
     assert set(got_s["user"]) == {heavy, ds.user_ids[5], "nobody"}
     m.unpersist()
+
+
+def test_spark_trust_refuses_the_defence_it_does_not_run():
+    """The Spark path computes TrustRanker(defence=None) scores; asking it for a defence is an
+    error that says so, not a silently ignored parameter (no Spark session needed)."""
+    from haowurank.spark._scoring import _trust_ranker_params
+
+    with pytest.raises(ValueError, match="'defence'.*defence=None"):
+        _trust_ranker_params({"defence": True}, "SparkTrust")
+    assert _trust_ranker_params({"defence": None}, "SparkTrust")["defence"] is None
+    assert _trust_ranker_params({}, "SparkTrust")["defence"] is None

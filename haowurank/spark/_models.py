@@ -92,9 +92,14 @@ class SparkModel:
         self._check_fitted()
         p = pairs.select("user", "item")
         s = p.join(self.scores_, ["user", "item"], "left")
+        return self._with_fallback(s, lambda: self.scores_.select("user").distinct())
+
+    def _with_fallback(self, s: DataFrame, users_with_scores: Any) -> DataFrame:
+        """``user, item, score`` of scored pairs ``s``: NaN where the model has no score, and
+        the popularity fallback for users outside ``users_with_scores()`` (when it is used)."""
         if not self.uses_fallback:
             return s.select("user", "item", F.coalesce("score", F.lit(float("nan"))).alias("score"))
-        has = self.scores_.select("user").distinct().withColumn("_has", F.lit(True))
+        has = users_with_scores().withColumn("_has", F.lit(True))
         fb = self.popularity_.select("item", F.col("score").alias("_fb"))
         return (
             s.join(has, "user", "left").join(F.broadcast(fb), "item", "left")
@@ -194,7 +199,9 @@ class SparkTrust(SparkModel):
         exactly those of a fit on every user.
     **params
         Hyperparameters of :class:`haowurank.rankers.TrustRanker` (its defaults); its
-        ``fallback`` decides the cold start of :meth:`recommend`.
+        ``fallback`` decides the cold start of :meth:`recommend`. ``defence`` must be None or
+        False: the Spark path does not run :func:`haowurank.trust.defend`, so its scores are
+        those of ``TrustRanker(defence=None)`` (clean the tables first).
 
     Notes
     -----
@@ -247,15 +254,7 @@ class SparkTrust(SparkModel):
         self._check_fitted()
         p = pairs.select("user", "item")
         s = p.join(self.model_.score_pairs(p), ["user", "item"], "left")
-        if not self.uses_fallback:
-            return s.select("user", "item", F.coalesce("score", F.lit(float("nan"))).alias("score"))
-        has = self.model_.users_with_candidates_.withColumn("_has", F.lit(True))
-        fb = self.popularity_.select("item", F.col("score").alias("_fb"))
-        return (
-            s.join(has, "user", "left").join(F.broadcast(fb), "item", "left")
-            .select("user", "item", F.when(F.col("_has").isNull(), F.coalesce("_fb", F.lit(0.0)))
-                    .otherwise(F.coalesce("score", F.lit(float("nan")))).alias("score"))
-        )
+        return self._with_fallback(s, lambda: self.model_.users_with_candidates_)
 
     def recommend(
         self, n: int = 20, *, users: DataFrame | None = None, exclude_seen: bool = True

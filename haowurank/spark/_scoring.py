@@ -457,7 +457,14 @@ def _trust_ranker_params(params: dict[str, Any], where: str) -> dict[str, Any]:
             f"{where} takes the hyperparameters of TrustRanker {sorted(known)}. Got unknown "
             f"{unknown}."
         )
-    r = TrustRanker(**params)
+    if params.get("defence"):
+        raise ValueError(
+            f"The 'defence' parameter of {where} must be None or False: the Spark path does not "
+            f"run haowurank.trust.defend, so its scores are those of TrustRanker(defence=None). "
+            f"Clean the data first (e.g. defend() on a sample, then filter the Spark tables). "
+            f"Got {params['defence']!r}."
+        )
+    r = TrustRanker(**{**params, "defence": None})
     r._validate_params()
     p = r.get_params()
     if p.get("fill"):
