@@ -807,7 +807,8 @@ class HybridRanker(Ranker):
         for f in sizes:
             params = self._component_params("als", f)
             if short is not None:
-                params["iterations"] = min(int(short), int(params.get("iterations", 15)))
+                own = make("als", **params).get_params()["iterations"]  # the ALS default
+                params["iterations"] = min(int(short), int(own))
             m = make("als", **params).fit(fit_part)
             if len(users):
                 top = np.concatenate([
@@ -899,6 +900,7 @@ class HybridRanker(Ranker):
         if callback is not None:
             callback("hybrid: ranking model", 0.6)
         t3 = time.perf_counter()
+        fitted = None
         if self.refit == "fold_in":
             # the held-out rows are folded into the inner CF components (ALS user factors
             # re-solved with item factors fixed; item-kNN rows replaced, similarities kept);
@@ -908,13 +910,9 @@ class HybridRanker(Ranker):
             if len(rows):
                 for comp in fitted.values():
                     comp.partial_fit_users(rows)
-            del parts
-            self.parts_ = self._fit_parts(ds, show_progress=show_progress,
-                                          als_factors=self.als_factors_, fitted=fitted)
-        else:
-            del parts
-            self.parts_ = self._fit_parts(ds, show_progress=show_progress,
-                                          als_factors=self.als_factors_)
+        del parts
+        self.parts_ = self._fit_parts(ds, show_progress=show_progress,
+                                      als_factors=self.als_factors_, fitted=fitted)
         info["refit_s"] = time.perf_counter() - t3
         info["fit_s"] = time.perf_counter() - t0
         self.fit_info_ = info
