@@ -28,6 +28,7 @@ from haowurank.spark import (  # noqa: E402
     SparkSocialALS,
     SparkTrust,
     build_feeds,
+    feed_candidates,
     friend_endorsement_scores,
     linear_blend,
     popularity,
@@ -308,6 +309,32 @@ def test_visible_endorsements_equal_the_feed_rule(sds, world):
     assert (m["timestamp_ref"] == m["timestamp"]).all()
     # the world exercises every branch: one-way follows, audiences, blocks, private rows
     assert world.n_social > 0 and len(world.audiences) and len(world.blocks)
+
+
+def test_viewer_subset_equals_the_whole_restricted(spark, sds, world):
+    """visible_endorsements / feed_candidates for some viewers (their follows, blocks and own
+    rows are read before the joins) equal the whole tables restricted to those viewers."""
+    # viewers with a block, one who is on an audience list, and one who follows nobody
+    blockers = list(world.blocks["user"].unique()[:3])
+    listed = list(world.audiences["viewer"].unique()[:3])
+    lonely = [u for u in world.user_ids if u not in set(world.social["user"])][:1]
+    some = sorted(set(blockers + listed + lonely))
+    users = spark.createDataFrame(pd.DataFrame({"user": some}))
+    key = ["viewer", "endorser", "item"]
+    full = visible_endorsements(sds).toPandas()
+    full = full[full["viewer"].isin(some)].sort_values(key).reset_index(drop=True)
+    got = visible_endorsements(sds, viewers=users).toPandas().sort_values(key)
+    assert len(got) > 0
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), full)
+    k2 = ["user", "item"]
+    fc = feed_candidates(sds).toPandas()
+    fc = fc[fc["user"].isin(some)].sort_values(k2).reset_index(drop=True)
+    gc = feed_candidates(sds, users=users).toPandas().sort_values(k2).reset_index(drop=True)
+    assert len(gc) > 0
+    for col in ["endorsers", "kinds"]:
+        fc[col] = fc[col].map(list)
+        gc[col] = gc[col].map(list)
+    pd.testing.assert_frame_equal(gc, fc)
 
 
 def test_friend_endorsement_scores_equal_single_machine(sds, world):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ._dataset import SparkDataset
-from ._scoring import _check_sds, _latest_timestamp, visible_endorsements
+from ._scoring import _check_sds, _latest_timestamp, _only, visible_endorsements
 from ._session import require_pyspark
 
 require_pyspark()
@@ -105,7 +105,8 @@ def feed_candidates(
     """
     _check_sds(sds, "feed_candidates")
     v = visible_endorsements(sds, kind_weights=kind_weights, mutes=mutes, viewers=users)
-    inter = sds.interactions
+    # only the viewers' own rows are needed for the exclusions (all rows when users is None)
+    inter = _only(sds.interactions, "user", users)
     if exclude_endorsed:
         mine = inter.where(F.col("kind").isin("recommend", "recommend_after_purchase")).select(
             F.col("user").alias("viewer"), "item").distinct()

@@ -154,17 +154,28 @@ def endorsement_table(sds: SparkDataset) -> DataFrame:
     )
 
 
-def _follow_edges(sds: SparkDataset, hidden: DataFrame) -> DataFrame:
+def _only(df: DataFrame, col: str, who: DataFrame | None) -> DataFrame:
+    """``df`` restricted to the rows whose ``col`` is a ``user`` of ``who`` (all when None)."""
+    if who is None:
+        return df
+    return df.join(who.select(F.col("user").alias(col)).distinct(), col, "left_semi")
+
+
+def _follow_edges(sds: SparkDataset, hidden: DataFrame,
+                  viewers: DataFrame | None = None) -> DataFrame:
     """``viewer, endorser, trust, mutual``: follows v -> e that are not hidden; ``mutual`` when
-    e also follows v (in the raw graph, as the feed reads it)."""
-    s = sds.social.select(F.col("user").alias("viewer"), F.col("friend").alias("endorser"),
-                          F.col("weight").alias("trust"))
-    back = sds.social.select(F.col("friend").alias("viewer"), F.col("user").alias("endorser"),
-                             F.lit(True).alias("mutual"))
+    e also follows v (in the raw graph, as the feed reads it). With ``viewers`` (a column
+    ``user``) only their follows are read, before any join, so the shuffles see only them."""
+    s = _only(sds.social, "user", viewers).select(
+        F.col("user").alias("viewer"), F.col("friend").alias("endorser"),
+        F.col("weight").alias("trust"))
+    back = _only(sds.social, "friend", viewers).select(
+        F.col("friend").alias("viewer"), F.col("user").alias("endorser"),
+        F.lit(True).alias("mutual"))
     s = s.join(back, ["viewer", "endorser"], "left").withColumn(
         "mutual", F.coalesce(F.col("mutual"), F.lit(False))
     )
-    return _strip(s, hidden, "viewer", "endorser")
+    return _strip(s, _only(hidden, "user", viewers), "viewer", "endorser")
 
 
 def visible_endorsements(
@@ -211,11 +222,7 @@ def visible_endorsements(
         FEED_KIND_WEIGHTS if kind_weights is None else kind_weights, "kind_weights",
         ENDORSEMENT_KINDS,
     )
-    hidden = _hidden(sds, mutes)
-    edges = _follow_edges(sds, hidden)
-    if viewers is not None:
-        edges = edges.join(viewers.select(F.col("user").alias("viewer")).distinct(), "viewer",
-                           "left_semi")
+    edges = _follow_edges(sds, _hidden(sds, mutes), viewers)
     e = endorsement_table(sds).withColumn("w", _weight_of_kind(kw)).where(F.col("w") > 0)
     vis_ok = (F.col("visibility") == "public") | (
         (F.col("visibility") == "friends") & F.col("mutual")
