@@ -498,6 +498,66 @@ def test_trust_weight_zero_is_plain_direct_friend_scoring(ds):
     np.testing.assert_allclose(t.toarray(), r2.transition_.toarray(), atol=1e-12)
 
 
+@pytest.mark.parametrize("name, params", [
+    ("trust", {"defence": None}),
+    ("trust", {"defence": None, "fill": True}),
+    ("trust", {"defence": None, "fallback": "none"}),
+    ("friend_endorsements", {}),
+    ("friend_endorsements", {"fallback": "none"}),
+])
+def test_score_at_equals_the_dense_block(name, params):
+    """The sparse pair scoring the feed uses gives exactly the dense block's values, for
+    candidates, non-candidates and users without any candidate (fallback rows)."""
+    ds = hr.datasets.synthetic(n_users=200, n_items=150, seed=5)
+    r = hr.rankers.make(name, **params).fit(ds)
+    uidx = np.arange(ds.n_users)
+    dense = r._score(uidx)
+    c = r._candidates(uidx)
+    assert (np.diff(c.indptr) == 0).any() and c.nnz  # both kinds of rows are exercised
+    gen = np.random.default_rng(0)
+    rows = gen.integers(0, len(uidx), 5000)
+    cols = gen.integers(0, ds.n_items, 5000)
+    # and every stored candidate
+    cr = np.repeat(np.arange(len(uidx)), np.diff(c.indptr))
+    rows, cols = np.concatenate([rows, cr]), np.concatenate([cols, c.indices])
+    got = r._score_at(uidx, rows, cols)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, dense[rows, cols])
+
+
+def test_ranker_trust_rows_equal_the_checked_public_walk():
+    """TrustRanker checks its transition matrix once, then walks per batch: the rows equal
+    personalized_pagerank's, in any batching, also after a refit on other data; bad indices
+    are refused."""
+    ds = hr.datasets.synthetic(n_users=300, n_items=200, seed=3)
+    r = hr.rankers.make("trust", defence=None).fit(ds)
+    ref = trust.personalized_pagerank(
+        r.transition_, np.arange(ds.n_users), alpha=r.alpha, max_hops=r.max_hops, tol=1e-9,
+        top_k=r.max_endorsers, weights=r._hop_weights(), exclude_seeds=True,
+    )
+    assert ref.nnz > 0 and not r.blocked_.nnz
+    got = sp.vstack([r.trust_rows(np.arange(a, min(a + 7, ds.n_users)))
+                     for a in range(0, ds.n_users, 7)])
+    assert (got != ref).nnz == 0
+    other = hr.datasets.synthetic(n_users=120, n_items=80, seed=4)
+    r.fit(other)
+    ref2 = trust.personalized_pagerank(
+        r.transition_, np.arange(other.n_users), alpha=r.alpha, max_hops=r.max_hops, tol=1e-9,
+        top_k=r.max_endorsers, weights=r._hop_weights(), exclude_seeds=True,
+    )
+    assert r.blocked_.nnz  # this world has blocks: their entries are removed
+    ref2 = sp.csr_matrix(ref2 - ref2.multiply(r.blocked_ > 0))
+    ref2.eliminate_zeros()
+    assert (r.trust_rows(np.arange(other.n_users)) != ref2).nnz == 0
+    with pytest.raises(ValueError, match="uidx"):
+        r.trust_rows(np.array([other.n_users]))
+    # the public function still checks what it is given
+    bad = r.transition_.copy()
+    bad.data[:] = 2.0
+    with pytest.raises(ValueError, match="row-"):
+        trust.personalized_pagerank(bad, [0])
+
+
 # ------------------------------------------------------------------------------------------
 # real data
 # ------------------------------------------------------------------------------------------

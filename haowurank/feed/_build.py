@@ -352,11 +352,10 @@ class FeedIndex:
             return out
         users, inv = np.unique(ru[m], return_inverse=True)
         res = np.empty(int(m.sum()), dtype=np.float32)
-        step = max(1, (1 << 24) // max(1, len(r.item_ids_)))
+        step = r._score_at_users()
         for s in range(0, len(users), step):
-            block = r._score(users[s : s + step])
             sel = (inv >= s) & (inv < s + step)
-            res[sel] = block[inv[sel] - s, ri[m][sel]]
+            res[sel] = r._score_at(users[s : s + step], inv[sel] - s, ri[m][sel])
         out[m] = res
         return out
 

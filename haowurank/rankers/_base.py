@@ -257,6 +257,15 @@ class Ranker:
         """
         raise NotImplementedError
 
+    def _score_at(self, uidx: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``self._score(uidx)[rows, cols]``: float32 scores of given (row of ``uidx``, item)
+        pairs. Rankers with sparse candidates override it to skip the dense block."""
+        return self._score(uidx)[rows, cols]
+
+    def _score_at_users(self) -> int:
+        """How many users one ``_score_at`` call should take (a dense block of 64 MiB)."""
+        return max(1, (1 << 24) // max(1, len(self.item_ids_)))
+
     def _fallback_rows(self, k: int) -> np.ndarray:
         return np.broadcast_to(self.fallback_, (k, len(self.fallback_))).astype(np.float32)
 

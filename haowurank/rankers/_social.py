@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from .. import trust
 from .._dataset import ENDORSEMENT_KINDS, KINDS, Dataset
+from ..trust._propagation import check_transition, propagate
 from ._base import Ranker, arrays_to_csr, csr_to_arrays, register, topk
 
 __all__ = ["FriendEndorsementRanker", "TrustRanker"]
@@ -92,6 +93,33 @@ class _SocialRanker(Ranker):
         if empty.any():
             out[empty] = self._no_candidate_rows(int(empty.sum()))
         return out
+
+    def _score_at(self, uidx: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``_score(uidx)[rows, cols]`` from the sparse candidates, without the dense block
+        (its cost grows with the catalogue: at 500k items it was most of a feed's time)."""
+        c = sp.csr_matrix(self._candidates(uidx))
+        c.sort_indices()
+        m = len(self.item_ids_)
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        if self._fills():
+            out = self._fill_values()[cols].astype(np.float32)
+        else:
+            out = np.full(len(rows), -np.inf, dtype=np.float32)
+        if c.nnz:
+            keys = np.repeat(np.arange(len(uidx), dtype=np.int64), np.diff(c.indptr)) * m
+            keys += c.indices
+            q = rows * m + cols
+            pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+            hit = keys[pos] == q
+            out[hit] = self._candidate_values(c)[pos[hit]]
+        empty = (np.diff(c.indptr) == 0)[rows]
+        if empty.any():
+            out[empty] = self._no_candidate_rows(1)[0, cols[empty]]
+        return out
+
+    def _score_at_users(self) -> int:
+        return 1024
 
     def _no_candidate_rows(self, k: int) -> np.ndarray:
         if self.fallback == "popularity":
@@ -564,12 +592,26 @@ class TrustRanker(_SocialRanker):
     def trust_rows(self, uidx: np.ndarray) -> sp.csr_matrix:
         """Trust of the given users (indices) in every account: sparse (len(uidx), n_users)."""
         self._check_fitted()
-        t = trust.personalized_pagerank(
-            self.transition_, np.asarray(uidx, dtype=np.int64), alpha=self.alpha,
-            max_hops=self.max_hops, tol=1e-9, top_k=self.max_endorsers,
-            weights=self._hop_weights(), exclude_seeds=True,
+        uidx = np.asarray(uidx, dtype=np.int64)
+        if len(uidx) and (uidx.min() < 0 or uidx.max() >= self.transition_.shape[0]):
+            raise ValueError(
+                f"The 'uidx' argument must hold user indices in [0, {self.transition_.shape[0]})."
+                f" Got values from {int(uidx.min())} to {int(uidx.max())}."
+            )
+        t = propagate(
+            self._checked_transition(), uidx, self._hop_weights(), tol=1e-9,
+            top_k=self.max_endorsers, exclude_seeds=True,
         )
         return _strip_blocked(t, self.blocked_[uidx])
+
+    def _checked_transition(self) -> sp.csr_matrix:
+        """``transition_`` checked once (``check_transition`` reads the whole matrix: at a
+        million users that cost more than a batch's walk when it ran per batch)."""
+        held = self.__dict__.get("_transition_checked")
+        if held is None or held[0] is not self.transition_:
+            held = (self.transition_, check_transition(self.transition_))
+            self.__dict__["_transition_checked"] = held
+        return held[1]
 
     def _candidates(self, uidx: np.ndarray) -> sp.csr_matrix:
         return sp.csr_matrix(self.trust_rows(uidx) @ self.endorsements_)

@@ -194,8 +194,7 @@ def personalized_pagerank(
     >>> personalized_pagerank(chain, [0], alpha=0.5, max_hops=1).toarray().tolist()
     [[0.0, 0.25, 0.0]]
     """
-    p = _as_csr(P, "P", square=True).astype(np.float64)
-    n = p.shape[0]
+    p = check_transition(P)
     _check_hops(max_hops)
     if weights is None:
         w = hop_weights(alpha, max_hops)
@@ -212,6 +211,18 @@ def personalized_pagerank(
         isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1
     ):
         raise ValueError(f"The 'top_k' parameter must be None or an int >= 1. Got {top_k!r}.")
+    return propagate(p, _seed_indices(seeds, p.shape[0]), w, tol=tol, top_k=top_k,
+                     exclude_seeds=exclude_seeds)
+
+
+def check_transition(P: sp.spmatrix) -> sp.csr_matrix:
+    """``P`` as :func:`personalized_pagerank` needs it: CSR, float64, sorted indices, finite,
+    non-negative and row-(sub)stochastic; a clear error otherwise.
+
+    A ranker checks its transition matrix once and then calls :func:`propagate` per batch of
+    seeds: the checks read all of ``P``, which at a million users costs more than a batch's walk.
+    """
+    p = _as_csr(P, "P", square=True).astype(np.float64)
     if p.nnz:
         sums = np.asarray(p.sum(axis=1)).ravel()
         if sums.max() > 1 + 1e-6:
@@ -219,7 +230,18 @@ def personalized_pagerank(
                 f"The transition matrix 'P' must be row-(sub)stochastic (rows sum to <= 1). "
                 f"A row sums to {float(sums.max()):.6g}; use row_normalize first."
             )
-    s = _seed_indices(seeds, n)
+    return p
+
+
+def propagate(
+    p: sp.csr_matrix, s: np.ndarray, w: np.ndarray, *, tol: float, top_k: int | None,
+    exclude_seeds: bool,
+) -> sp.csr_matrix:
+    """The walk of :func:`personalized_pagerank` without its checks: ``p`` from
+    :func:`check_transition`, ``s`` int64 seed indices, ``w`` the hop weights (length
+    ``max_hops + 1``); ``tol`` and ``top_k`` as there."""
+    n = p.shape[0]
+    max_hops = len(w) - 1
     b = len(s)
     frontier = sp.csr_matrix(
         (np.ones(b), s, np.arange(b + 1, dtype=np.int64)), shape=(b, n)
