@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .._arrays import unique_sorted
 from .._dataset import KINDS, Dataset
 from .._errors import UnknownIdError
 from ._cursor import Cursor, StaleCursorError
@@ -252,9 +253,9 @@ class FeedIndex:
         u = f["user"].to_numpy().astype(np.int64)
         i = f["item"].to_numpy().astype(np.int64)
         bought = (kind == _K_PURCHASE) | (kind == _K_RAP)
-        self._bought_keys = np.unique(u[bought] * ni + i[bought])
+        self._bought_keys = unique_sorted(u[bought] * ni + i[bought])
         endorsed = (kind == _K_REC) | (kind == _K_RAP)
-        self._endorsed_keys = np.unique(u[endorsed] * ni + i[endorsed])
+        self._endorsed_keys = unique_sorted(u[endorsed] * ni + i[endorsed])
         items = ds._items
         self._category, self._cat_names = _codes(items["category"].to_numpy(dtype=object))
         self._merchant, _ = _codes(items["merchant"].to_numpy(dtype=object))

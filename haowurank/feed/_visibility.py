@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._arrays import isin_sorted, unique_sorted
 from .._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
 from .._errors import warn_data
 
@@ -82,11 +83,7 @@ def _csr_keys(m: sp.csr_matrix, n_cols: int) -> np.ndarray:
 
 def _has(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Membership of int64 ``query`` keys in the sorted unique ``keys``."""
-    if len(keys) == 0 or len(query) == 0:
-        return np.zeros(len(query), dtype=bool)
-    pos = np.searchsorted(keys, query)
-    pos[pos == len(keys)] = 0
-    return keys[pos] == query
+    return isin_sorted(np.asarray(query), keys)
 
 
 def _expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +215,7 @@ class EndorsementGraph:
         vis = f["visibility"].to_numpy()[isend]
         w = table[k]
         aud = ds._audiences
-        rkeys = np.unique(aud["user"].to_numpy().astype(np.int64) * ni + aud["item"].to_numpy())
+        rkeys = unique_sorted(aud["user"].to_numpy().astype(np.int64) * ni + aud["item"].to_numpy())
         limited = _has(rkeys, e * ni + i)
         pub = (vis == _V_PUBLIC) & ~limited
         frd = ((vis == _V_PUBLIC) | (vis == _V_FRIENDS)) & ~limited
