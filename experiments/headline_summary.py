@@ -61,8 +61,8 @@ def main(argv=None) -> int:
     lines = [
         "# Headline: best haowurank strategy vs the best peer (test NDCG@20)",
         "",
-        "Peers are tuned on validation unless their label says otherwise (Epinions' EASE: one "
-        "fit takes about 12-60 minutes here, so its lambda comes from Ciao).",
+        "Every peer is tuned on the validation split, never on the test split (grids in each "
+        "data set's TOML under experiments/).",
         "",
         f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- Command: `.venv/bin/python experiments/headline_summary.py {' '.join(names)}`",
