@@ -11,6 +11,10 @@ alone:
 4. ``feeds``: the whole ``feeds(n)`` written to Parquet (recomputes 2 and 3, plus ranking and
    the MMR re-ranker).
 
+``all_scores`` (off by default) then computes every candidate score of the sample
+(``scores_``, persisted) and times ``feeds`` again, which then joins those scores instead of
+scoring its pairs.
+
 ``score_pairs_by_item`` (off by default) times an alternative order of the pair scoring: each
 pair joined with its item's endorsers, then with the user's trust rows. It is exact but was
 measured slower at 100k users (popular items have many endorsers), so the library keeps
@@ -46,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--driver-memory", default="4g")
     ap.add_argument("--partitions", type=int, default=16)
     ap.add_argument("--stages", nargs="+", default=["candidates", "score_pairs", "feeds"],
-                    choices=["candidates", "score_pairs", "score_pairs_by_item", "feeds"],
+                    choices=["candidates", "score_pairs", "score_pairs_by_item", "feeds",
+                             "all_scores"],
                     help="stages after the fit (score_pairs_by_item: see the docstring)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -95,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     if "feeds" in args.stages:
         timed("feeds", lambda: int(
             spark.read.parquet(m.write_feeds(str(tmp / "feeds"), args.n)).count()))
+    if "all_scores" in args.stages:
+        # every candidate score of the sample, persisted; a feed then joins them
+        timed("all_scores", lambda: int(m.scores_.count()))
+        timed("feeds_from_all_scores", lambda: int(
+            spark.read.parquet(m.write_feeds(str(tmp / "feeds2"), args.n)).count()))
     print(json.dumps({"users": args.users, "sample": args.sample, "seconds": times}))
     spark.stop()
     return 0

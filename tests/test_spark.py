@@ -106,7 +106,7 @@ def trust_pair(world, sds):
 @pytest.fixture(scope="module")
 def trust_feed(sds):
     """Feeds of a fresh Spark trust model (default diversity and caps: the MMR path), computed
-    once; the model scored only the feed's candidate pairs (its ``scores_`` never computed)."""
+    once for every user (so from the model's persisted ``scores_``)."""
     m = SparkTrust(**TRUST).fit(sds)
     frame = m.feeds(10).persist()
     yield frame, frame.toPandas(), m
@@ -416,8 +416,8 @@ def test_feeds_equal_single_machine_feeds_with_trust(trust_pair, trust_feed, wor
     r, _ = trust_pair
     ref = hr.feed.build(world, r, list(world.user_ids), n=10)
     _assert_same_feed(trust_feed[1], ref)
-    # the feeds scored their candidate pairs only, never every trust candidate
-    assert trust_feed[2].model_._scores is None
+    # a feed for every user reads the persisted candidate scores
+    assert trust_feed[2].model_._scores is not None
 
 
 def test_trust_for_some_users_equals_the_ranker_on_those_users(spark, sds, trust_pair, world):
@@ -447,9 +447,14 @@ def test_trust_for_some_users_equals_the_ranker_on_those_users(spark, sds, trust
         jt = ref_t.merge(got_t, on=["user", "endorser"], how="outer")
         assert jt["trust"].notna().all() and jt["ref"].notna().all()
         np.testing.assert_allclose(jt["trust"], jt["ref"], rtol=2e-6)  # float32 inside
-        # feeds: only the candidate pairs were scored
-        feed = m.feeds(10).toPandas()
+        # feeds for some of the fitted users: only their candidate pairs are scored
+        part = spark.createDataFrame(pd.DataFrame({"user": some[:4]}))
+        feed = m.feeds(10, users=part).toPandas()
         assert m.model_._scores is None
+        _assert_same_feed(feed, hr.feed.build(world, r, some[:4], n=10))
+        # for all of them: from the persisted scores of every candidate
+        feed = m.feeds(10).toPandas()
+        assert m.model_._scores is not None
         _assert_same_feed(feed, hr.feed.build(world, r, some, n=10))
         # every candidate's score, computed on demand
         ref = _sparse_scores(r, world)
