@@ -231,8 +231,8 @@ def run(folder: Path, out: Path, steps: list[str], driver_memory: str, partition
         path = write_feeds(m.feeds(n), str(out / "feeds"))
         got = spark.read.parquet(path).count()
         m.unpersist()
-        return {"rows_out": int(got), "note": f"{n}-entry feeds of {who}, trust-ranked (feed "
-                                              f"candidate pairs scored), MMR + caps"}
+        return {"rows_out": int(got), "note": f"{n}-entry feeds of {who}, trust-ranked (every "
+                                              f"candidate of those users scored), MMR + caps"}
 
     def als_step():
         m = SparkSocialALS(factors=32, iterations=als_iterations).fit(state["sds"])

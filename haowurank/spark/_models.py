@@ -271,8 +271,8 @@ class SparkTrust(SparkModel):
         For every fitted user (``users`` None) the model first computes and persists all their
         candidate scores (:attr:`scores_`), which the feed joins: the sums are aggregated
         before any shuffle, where scoring only the feed's pairs must shuffle every trust row x
-        endorsement to find them (all 100k users of the synthetic world: trust fit and feeds
-        603 s this way, 957 s scoring the pairs; ``results/spark_scale.trust100k.md``). For some
+        endorsement to find them (feeds for all 100k users of the synthetic world: 481.5 s
+        this way, 625.7 s scoring the pairs; ``results/spark_scale.trust100k*.md``). For some
         users only their feed's candidate pairs are scored.
         """
         self._check_fitted()
