@@ -118,6 +118,7 @@ def _page_errors(drv) -> list[str]:
 
 
 def test_dashboard_in_headless_chromium(server, browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -126,7 +127,10 @@ def test_dashboard_in_headless_chromium(server, browser):
     # a small world keeps the check quick; the URL parameters are part of what is tested
     browser.get(server + "/?world=synthetic&n_users=600&n_items=300"
                 "&sim_users=200&sim_items=80&sim_days=5&sim_reps=2")
-    wait = WebDriverWait(browser, TIMEOUT, poll_frequency=0.5)
+    # Streamlit re-renders while the script runs: an element found in one poll can be gone by
+    # the time it is read (a stale reference); that poll is retried, not failed
+    wait = WebDriverWait(browser, TIMEOUT, poll_frequency=0.5,
+                         ignored_exceptions=(StaleElementReferenceException,))
     try:
         wait.until(EC.presence_of_element_located(
             (By.XPATH, "//*[contains(text(), 'Offline comparison at k = 20')]")))
