@@ -1,4 +1,4 @@
-"""Sort-based set operations on large integer key arrays.
+"""Sort-based set operations on large integer key arrays, and lookups in CSR matrices.
 
 numpy 2.4's hash-based ``np.unique`` / ``np.isin`` are about 20x slower than sorting on millions
 of int64 keys, so the hot paths (splits, the synthetic world, trust defences) use these.
@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["isin_sorted", "unique_sorted"]
+__all__ = ["csr_keys", "csr_positions", "isin_sorted", "unique_sorted"]
+
+#: query and set sizes from which ``isin_sorted`` sorts its queries first
+_SORT_QUERIES = 1 << 16
 
 
 def unique_sorted(values: np.ndarray) -> np.ndarray:
@@ -42,5 +45,20 @@ def isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return out
 
 
-#: query and set sizes from which ``isin_sorted`` sorts its queries first
-_SORT_QUERIES = 1 << 16
+
+def csr_keys(m) -> np.ndarray:
+    """int64 keys ``row * n_cols + col`` of the stored entries of a CSR matrix, in storage
+    order (sorted when its indices are)."""
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    return rows * np.int64(m.shape[1]) + m.indices.astype(np.int64)
+
+
+def csr_positions(m, r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the (r, c) entries of a canonical CSR ``m`` (sorted indices, no duplicates) are
+    stored: ``(pos, hit)`` with ``m.data[pos[k]]`` the value of pair k when ``hit[k]``."""
+    q = np.asarray(r, dtype=np.int64) * np.int64(m.shape[1]) + np.asarray(c, dtype=np.int64)
+    if m.nnz == 0:
+        return np.zeros(len(q), dtype=np.int64), np.zeros(len(q), dtype=bool)
+    keys = csr_keys(m)
+    pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+    return pos, keys[pos] == q

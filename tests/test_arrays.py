@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from haowurank._arrays import _SORT_QUERIES, isin_sorted, unique_sorted
+from haowurank._arrays import _SORT_QUERIES, csr_keys, csr_positions, isin_sorted, unique_sorted
 
 
 @pytest.mark.parametrize("n_set, n_query", [
@@ -30,3 +31,18 @@ def test_unique_sorted_equals_numpy():
     for n in (0, 1, 7, 100_000):
         a = g.integers(-1000, 1000, n)
         np.testing.assert_array_equal(unique_sorted(a), np.unique(a))
+
+
+def test_csr_positions_find_stored_entries_and_only_those():
+    m = sp.random(50, 40, density=0.2, format="csr", random_state=0, dtype=np.float64)
+    m.sum_duplicates()
+    keys = csr_keys(m)
+    assert (np.diff(keys) > 0).all()  # canonical CSR: strictly increasing keys
+    g = np.random.default_rng(1)
+    r, c = g.integers(0, 50, 3000), g.integers(0, 40, 3000)
+    pos, hit = csr_positions(m, r, c)
+    dense = m.toarray()
+    np.testing.assert_array_equal(hit, dense[r, c] != 0)
+    np.testing.assert_array_equal(m.data[pos[hit]], dense[r, c][hit])
+    pos, hit = csr_positions(sp.csr_matrix((3, 4)), [0, 2], [1, 3])
+    assert not hit.any()

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._arrays import isin_sorted, unique_sorted
+from .._arrays import csr_keys, isin_sorted, unique_sorted
 from .._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
 from .._errors import warn_data
 
@@ -73,12 +73,6 @@ class _Table:
         return cls(
             indptr, i.astype(np.int32), k.astype(np.int8), ts.astype(np.int64), w.astype(np.float32)
         )
-
-
-def _csr_keys(m: sp.csr_matrix, n_cols: int) -> np.ndarray:
-    """Sorted int64 keys row * n_cols + col of the stored entries of a CSR with sorted indices."""
-    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-    return rows * n_cols + m.indices.astype(np.int64)
 
 
 def _has(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -188,13 +182,13 @@ class EndorsementGraph:
         F = ds.social_matrix(weighted=True).tocsr()
         F.sort_indices()
         hidden = _hidden_pairs(ds, mutes)
-        fkeys = _csr_keys(F, nu)
+        fkeys = csr_keys(F)
         coo = F.tocoo()
         fv, fe, fw = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
-        hide = _has(_csr_keys(hidden, nu), fv * nu + fe)
+        hide = _has(csr_keys(hidden), fv * nu + fe)
         back = _has(fkeys, fe * nu + fv)
         self._follow_keys = fkeys  # every follow, hidden or not
-        self._hidden_keys = _csr_keys(hidden, nu)
+        self._hidden_keys = csr_keys(hidden)
 
         def graph(mask: np.ndarray) -> sp.csr_matrix:
             g = sp.csr_matrix((fw[mask], (fv[mask], fe[mask])), shape=(nu, nu), dtype=np.float32)

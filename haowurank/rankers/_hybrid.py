@@ -86,6 +86,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from .._arrays import csr_positions
 from .._dataset import Dataset
 from .._random import rng as make_rng
 from ._base import Ranker, arrays_to_csr, csr_to_arrays, register
@@ -189,12 +190,8 @@ def _csr_values(m: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         m.sum_duplicates()
     if m.nnz == 0 or len(r) == 0:
         return np.zeros(len(r), dtype=np.float32)
-    n_cols = np.int64(m.shape[1])
-    keys = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * n_cols
-    keys += m.indices
-    q = np.asarray(r, dtype=np.int64) * n_cols + np.asarray(c, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
-    return np.where(keys[pos] == q, m.data[pos], 0).astype(np.float32)
+    pos, hit = csr_positions(m, r, c)
+    return np.where(hit, m.data[pos], 0).astype(np.float32)
 
 
 def user_neighbours(

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import trust
+from .._arrays import csr_positions
 from .._dataset import ENDORSEMENT_KINDS, KINDS, Dataset
 from ..trust._propagation import check_transition, propagate
 from ._base import Ranker, arrays_to_csr, csr_to_arrays, register, topk
@@ -98,21 +99,15 @@ class _SocialRanker(Ranker):
         """``_score(uidx)[rows, cols]`` from the sparse candidates, without the dense block
         (its cost grows with the catalogue: at 500k items it was most of a feed's time)."""
         c = sp.csr_matrix(self._candidates(uidx))
-        c.sort_indices()
-        m = len(self.item_ids_)
+        c.sum_duplicates()  # canonical (sorted, no duplicates), as csr_positions needs
         rows = np.asarray(rows, dtype=np.int64)
         cols = np.asarray(cols, dtype=np.int64)
         if self._fills():
             out = self._fill_values()[cols].astype(np.float32)
         else:
             out = np.full(len(rows), -np.inf, dtype=np.float32)
-        if c.nnz:
-            keys = np.repeat(np.arange(len(uidx), dtype=np.int64), np.diff(c.indptr)) * m
-            keys += c.indices
-            q = rows * m + cols
-            pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
-            hit = keys[pos] == q
-            out[hit] = self._candidate_values(c)[pos[hit]]
+        pos, hit = csr_positions(c, rows, cols)
+        out[hit] = self._candidate_values(c)[pos[hit]]
         empty = (np.diff(c.indptr) == 0)[rows]
         if empty.any():
             out[empty] = self._no_candidate_rows(1)[0, cols[empty]]

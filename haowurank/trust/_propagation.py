@@ -222,7 +222,8 @@ def check_transition(P: sp.spmatrix) -> sp.csr_matrix:
     A ranker checks its transition matrix once and then calls :func:`propagate` per batch of
     seeds: the checks read all of ``P``, which at a million users costs more than a batch's walk.
     """
-    p = _as_csr(P, "P", square=True).astype(np.float64)
+    # no copy when P is float64 already: a ranker holds this beside its transition_
+    p = _as_csr(P, "P", square=True).astype(np.float64, copy=False)
     if p.nnz:
         sums = np.asarray(p.sum(axis=1)).ravel()
         if sums.max() > 1 + 1e-6:
