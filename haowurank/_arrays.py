@@ -29,7 +29,8 @@ def isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """``np.isin(values, sorted_set)`` for a sorted unique ``sorted_set`` (binary search).
 
     Many queries into a large set are sorted first: binary searches in query order then walk
-    the set's memory forwards (10M queries into 10M keys: 2.6 s instead of 19 s).
+    the set's memory forwards (with the sort-based unique, this took the feed index of a
+    1M-user world from 36.8 s to 8.6 s: ``experiments/results/feed_scale.md``).
     """
     values = np.asarray(values)
     if len(sorted_set) == 0 or len(values) == 0:
