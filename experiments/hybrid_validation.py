@@ -41,6 +41,11 @@ VARIANTS: dict[str, dict] = {
     "ease_items=2000": {"ease_items": 2000},
     "ease_items=5000": {"ease_items": 5000},
     "ease_items=8000": {"ease_items": 8000},
+    # more training signal for the ranking model: every user with validation items, wider
+    # training candidates
+    "max_train_users=None (every user)": {"max_train_users": None},
+    "n_candidates=100": {"n_candidates": 100},
+    "max_train_users=None, n_candidates=100": {"max_train_users": None, "n_candidates": 100},
 }
 
 
@@ -84,8 +89,8 @@ def main(argv=None) -> int:
     frame = pd.concat([run(n, args.users, chosen) for n in args.names], ignore_index=True)
     base = frame[frame["variant"] == "defaults"].set_index("data")["val NDCG@20"]
     frame["vs defaults"] = frame["val NDCG@20"] / frame["data"].map(base)
-    out = ROOT / "results" / args.out
-    frame.to_csv(out.with_suffix(".csv"), index=False)
+    out = ROOT / "results" / args.out  # a stem: dots in it are kept, not taken for a suffix
+    frame.to_csv(out.parent / f"{out.name}.csv", index=False)
     mean = frame.groupby("variant", sort=False)["vs defaults"].mean()
     lines = [
         "# hybrid defaults: validation NDCG@20 (the test parts are not used)",
@@ -107,7 +112,7 @@ def main(argv=None) -> int:
                      f"{r['vs defaults']:.3f}x | {r['val Recall@20']:.4f} | {r['fit_s']:.1f} |")
     lines += ["", "Mean ratio to the defaults over the data sets:", ""]
     lines += [f"- {v}: {m:.4f}x" for v, m in mean.items()]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    (out.parent / f"{out.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
