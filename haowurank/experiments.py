@@ -473,7 +473,9 @@ def run_experiment(
         from ._progress import tqdm
 
         bar = tqdm(total=len(it), desc=f"{cfg.name}", unit="strategy")
-    stamp = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    now = _dt.datetime.now().astimezone()
+    stamp = now.isoformat(timespec="seconds")
+    run_id = f"{now.isoformat(timespec='microseconds')}/{os.getpid()}"  # tells runs apart
     commit = _git_commit()
 
     def _result() -> ExperimentResult:
@@ -527,6 +529,7 @@ def run_experiment(
         res[f"val_{cfg.evaluation.metric}"] = val_score
         res["params"] = json.dumps(best, sort_keys=True)
         res["run_at"] = stamp
+        res["run_id"] = run_id
         res["git"] = commit
         rows.append(res)
         log.info(
@@ -589,8 +592,16 @@ def _with_ratios(table: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
             table[f"{cold} / best peer"] = table[cold] / bc[cold]
     als = table[(table["ranker"] == "als") & table["fit_s"].notna()] if "fit_s" in table else []
     if len(als):
-        table["fit_s / ALS"] = table["fit_s"] / float(als["fit_s"].iloc[0])
-        table["users_per_s / ALS"] = table["users_per_s"] / float(als["users_per_s"].iloc[0])
+        ref = als.iloc[0]
+        table["fit_s / ALS"] = table["fit_s"] / float(ref["fit_s"])
+        table["users_per_s / ALS"] = table["users_per_s"] / float(ref["users_per_s"])
+        if "run_at" in table:
+            # a time is only compared with ALS's when both were taken in the same run (same
+            # load); rows reused from another run get no cost ratio (rows written before
+            # run_id existed are told apart by their start time)
+            run = table["run_id"].fillna(table["run_at"]) if "run_id" in table else table["run_at"]
+            other_run = run != run[als.index[0]]
+            table.loc[other_run, ["fit_s / ALS", "users_per_s / ALS"]] = np.nan
     return table
 
 
@@ -682,15 +693,13 @@ def _target_lines(result: ExperimentResult) -> list[str]:
             f"{ratio:.3f}x the best peer; target >= {cfg.target.ratio:.2f}x: "
             f"**{'met' if ok else 'NOT met'}**."
         )
-        # both timed in this run, or the ratio compares runs made under different load
+        # both timed in this run, or a ratio would compare runs made under different load
         mixed = bool({best["strategy"], "als"} & set(result.reused))
-        if "fit_s / ALS" in table and np.isfinite(best.get("fit_s / ALS", np.nan)) and mixed:
+        if "fit_s / ALS" in table and mixed:
             lines.append(
-                f"Its fit time ({float(best['fit_s / ALS']):.2f}x tuned ALS's) and recommend "
-                f"throughput ({float(best['users_per_s / ALS']):.2f}x) here compare rows timed in "
-                "different runs (see Reused rows), under different load: they are not a "
-                "measurement of the cost targets. Time both in one run (e.g. "
-                "experiments/bench_hybrid_cost.py)."
+                "Its fit time and recommend throughput were timed in a different run from "
+                "tuned ALS's (see Reused rows), under different load, so no cost ratio is "
+                "given here. Time both in one run (e.g. experiments/bench_hybrid_cost.py)."
             )
         elif "fit_s / ALS" in table and np.isfinite(best.get("fit_s / ALS", np.nan)):
             fr = float(best["fit_s / ALS"])

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -202,6 +203,11 @@ def test_cost_ratios_are_claimed_only_when_timed_in_one_run(tiny_toml, tmp_path)
     X.run_experiment(cfg, out_dir=out, show_progress=False)
     md = (out / "tiny.md").read_text()
     assert "(limit 5x:" in md and "different runs" not in md
-    X.run_experiment(cfg, out_dir=out, strategies=["trust"], reuse=True, show_progress=False)
+    res = X.run_experiment(cfg, out_dir=out, strategies=["trust"], reuse=True,
+                           show_progress=False)
     md = (out / "tiny.md").read_text()
-    assert "different runs" in md and "(limit 5x:" not in md
+    assert "different run" in md and "(limit 5x:" not in md
+    # the table gives no ratio for the row timed in another run than ALS's
+    t = res.table.set_index("strategy")
+    assert np.isnan(t.loc["trust", "fit_s / ALS"]) and np.isnan(t.loc["trust", "users_per_s / ALS"])
+    assert t.loc["als", "fit_s / ALS"] == 1.0
