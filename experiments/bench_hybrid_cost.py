@@ -46,27 +46,34 @@ def _throughput(ranker, users: np.ndarray) -> float:
     return len(users) / (time.perf_counter() - t0)
 
 
-def warm_up(hybrid_params: dict) -> None:
+def warm_up(hybrid_params: dict, references: list[str]) -> None:
     """One tiny fit + recommend of each strategy, so that neither timed fit pays the one-off
     imports (scikit-learn and scipy.stats alone take about a second on this machine)."""
     ds = small_world()
-    for strat, params in (("als", {"factors": 4, "iterations": 2}), ("hybrid", hybrid_params)):
+    runs = [("als", {"factors": 4, "iterations": 2}), ("hybrid", hybrid_params)]
+    for strat, params in runs + [(ref, {}) for ref in references]:
         r = hr.rankers.make(strat, **params).fit(ds)
         r._recommend_idx(np.arange(ds.n_users), 3, True, None)
 
 
-def bench(name: str, repeats: int, hybrid_params: dict) -> dict:
+def bench(name: str, repeats: int, hybrid_params: dict, references: list[str]) -> dict:
     cfg = load_config(ROOT / f"{name}.toml")
     table = pd.read_csv(ROOT / "results" / f"{name}.csv")
-    als_params = json.loads(table.loc[table["strategy"] == "als", "params"].iloc[0])
+
+    def tuned(strategy: str) -> dict:
+        return json.loads(table.loc[table["strategy"] == strategy, "params"].iloc[0])
+
+    als_params = tuned("als")
     ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
     train, test = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
     users = np.flatnonzero(np.diff(test.matrix(weight="binary").indptr) > 0)
-    fits: dict[str, list[float]] = {"als": [], "hybrid": []}
+    runs = [("als", als_params), ("hybrid", hybrid_params)]
+    runs += [(ref, tuned(ref)) for ref in references]
+    fits: dict[str, list[float]] = {s: [] for s, _ in runs}
     stages: dict[str, list[float]] = {}
-    tput: dict[str, list[float]] = {"als": [], "hybrid": []}
+    tput: dict[str, list[float]] = {s: [] for s, _ in runs}
     for _ in range(repeats):
-        for strat, params in (("als", als_params), ("hybrid", hybrid_params)):
+        for strat, params in runs:
             r = hr.rankers.make(strat, **params)
             t0 = time.perf_counter()
             r.fit(train)
@@ -77,7 +84,13 @@ def bench(name: str, repeats: int, hybrid_params: dict) -> dict:
                     stages.setdefault(k, []).append(float(r.fit_info_.get(k, float("nan"))))
     med = {k: statistics.median(v) for k, v in fits.items()}
     thr = {k: statistics.median(v) for k, v in tput.items()}
+    refs = {
+        ref: f"fit {med[ref]:.2f} s ({med[ref] / med['als']:.2f}x), {thr[ref]:,.0f} users/s "
+             f"({thr[ref] / thr['als']:.2f}x)"
+        for ref in references
+    }
     return {
+        "peers, tuned (vs ALS)": "; ".join(f"{k}: {v}" for k, v in refs.items()) or "-",
         "data": name, "als params": json.dumps(als_params, sort_keys=True),
         "ALS fit s": med["als"], "hybrid fit s": med["hybrid"],
         "fit ratio": med["hybrid"] / med["als"],
@@ -96,25 +109,32 @@ def main(argv=None) -> int:
     p.add_argument("--hybrid-params", default="{}",
                    help="JSON parameters of hybrid (default: its defaults)")
     p.add_argument("--out", default="hybrid_cost", help="results file stem")
+    p.add_argument("--note", default="",
+                   help="what else ran on the machine meanwhile, for the report")
+    p.add_argument("--references", nargs="*", default=["item_knn"],
+                   help="peers timed in the same alternation with their tuned parameters from "
+                        "experiments/results/<name>.csv, for scale (default: item_knn)")
     args = p.parse_args(argv)
     hybrid_params = json.loads(args.hybrid_params)
-    warm_up(hybrid_params)
-    rows = [bench(n, args.repeats, hybrid_params) for n in args.names]
+    warm_up(hybrid_params, args.references)
+    rows = [bench(n, args.repeats, hybrid_params, args.references) for n in args.names]
     cols = ["data", "ALS fit s", "hybrid fit s", "fit ratio", "ALS users/s", "hybrid users/s",
-            "throughput ratio", "hybrid stages s", "als params"]
+            "throughput ratio", "hybrid stages s", "peers, tuned (vs ALS)", "als params"]
     lines = [
         f"# Paired cost: hybrid ({'defaults' if not hybrid_params else json.dumps(hybrid_params)})"
         " vs tuned ALS",
         "",
         f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git "
         f"{_git_commit()}",
-        f"- Machine: {_machine()} (shared with other jobs; medians of {args.repeats} alternating "
-        f"runs)",
+        f"- Machine: {_machine()}; medians of {args.repeats} alternating runs"
+        + (f" ({args.note})" if args.note else ""),
         f"- Software: {_versions()}",
         f"- Command: `.venv/bin/python experiments/bench_hybrid_cost.py {' '.join(args.names)} "
         f"--repeats {args.repeats}"
         + (f" --hybrid-params '{args.hybrid_params}'" if hybrid_params else "")
-        + (f" --out {args.out}" if args.out != "hybrid_cost" else "") + "`",
+        + (f" --out {args.out}" if args.out != "hybrid_cost" else "")
+        + (f" --references {' '.join(args.references)}" if args.references != ["item_knn"]
+           else "") + "`",
         "- Fit on the 80% training part of the headline split (seed 0); throughput: top-20 lists "
         "for every test user, seen items excluded, in each ranker's batches. A tiny warm-up fit "
         "of each strategy runs first, so one-off imports are in neither time.",
@@ -122,6 +142,8 @@ def main(argv=None) -> int:
         "choice), feature rows, ranking model, refit on all training data (the rest of the fit "
         "is the defence and bookkeeping).",
         "- Targets (issue 3): fit ratio <= 5, throughput ratio >= 0.7.",
+        "- *peers, tuned*: other strategies timed in the same alternation with the parameters "
+        "the headline run tuned for them, for scale: what the same bars mean for a peer.",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "|".join("---" for _ in cols) + "|",

@@ -80,7 +80,9 @@ def _ranking_weights(X: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int
     return lr.coef_[0] / scale
 
 
-def run(name: str, n_users: int, regularization: float) -> pd.DataFrame:
+def validation_setup(name: str, n_users: int):
+    """(fit part, validation matrix, sampled validation users) of the headline split's training
+    part, cut as the runner tunes."""
     cfg = load_config(ROOT / f"{name}.toml")
     ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
     train, _test = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
@@ -91,7 +93,25 @@ def run(name: str, n_users: int, regularization: float) -> pd.DataFrame:
     users = np.flatnonzero(np.diff(val.indptr) > 0)
     if len(users) > n_users:
         users = np.sort(np.random.default_rng(0).choice(users, n_users, replace=False))
+    return fit_ds, val, users
 
+
+def ndcg20(rows: np.ndarray, items: np.ndarray, scores: np.ndarray, truth) -> float:
+    """Mean NDCG@20 over ``truth``'s rows of the top 20 candidates (``rows``, ``items``) of each
+    row by ``scores`` (ties: the smaller item index)."""
+    order = np.lexsort((items, -scores, rows))
+    r, c = rows[order], items[order]
+    n = truth.shape[0]
+    cnt = np.bincount(r, minlength=n)
+    rank = np.arange(len(r)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    top = np.full((n, 20), -1, dtype=np.int64)
+    keep = rank < 20
+    top[r[keep], rank[keep]] = c[keep]
+    return float(np.nanmean(ndcg_at_k(top, truth, 20)))
+
+
+def run(name: str, n_users: int, regularization: float) -> pd.DataFrame:
+    fit_ds, val, users = validation_setup(name, n_users)
     t0 = time.perf_counter()
     hy = _Recording().fit(fit_ds)
     hybrid_s = time.perf_counter() - t0
@@ -137,29 +157,21 @@ def run(name: str, n_users: int, regularization: float) -> pd.DataFrame:
     truth = val[users]
     label = np.asarray(val[users[RV], CV]).ravel() > 0
 
-    def ndcg20(scores: np.ndarray, mask: np.ndarray) -> float:
-        r, c, s = RV[mask], CV[mask], scores[mask]
-        order = np.lexsort((c, -s, r))
-        r, c = r[order], c[order]
-        cnt = np.bincount(r, minlength=len(users))
-        rank = np.arange(len(r)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        top = np.full((len(users), 20), -1, dtype=np.int64)
-        keep = rank < 20
-        top[r[keep], rank[keep]] = c[keep]
-        return float(np.nanmean(ndcg_at_k(top, truth, 20)))
+    def at(scores: np.ndarray, mask: np.ndarray) -> float:
+        return ndcg20(RV[mask], CV[mask], scores[mask], truth)
 
     both = np.ones(len(RV), dtype=bool)
     w_plain = _ranking_weights(X.astype(np.float64), y, groups)
     w_ease = _ranking_weights(np.c_[X.astype(np.float64), F], y, groups)
     rows = [
-        ("hybrid as fitted (its candidates)", ndcg20(XV @ hy.weights_, FROM_HY), FROM_HY),
-        ("hybrid's ranking model refitted here (its candidates)", ndcg20(XV @ w_plain, FROM_HY),
+        ("hybrid as fitted (its candidates)", at(XV @ hy.weights_, FROM_HY), FROM_HY),
+        ("hybrid's ranking model refitted here (its candidates)", at(XV @ w_plain, FROM_HY),
          FROM_HY),
-        ("EASE alone (full ranking)", ndcg20(FV[:, 0], both), both),
-        ("hybrid + EASE features (its candidates)", ndcg20(np.c_[XV, FV] @ w_ease, FROM_HY),
+        ("EASE alone (full ranking)", at(FV[:, 0], both), both),
+        ("hybrid + EASE features (its candidates)", at(np.c_[XV, FV] @ w_ease, FROM_HY),
          FROM_HY),
         ("hybrid + EASE features (its candidates + EASE top 100)",
-         ndcg20(np.c_[XV, FV] @ w_ease, both), both),
+         at(np.c_[XV, FV] @ w_ease, both), both),
     ]
     base = rows[0][1]
     n_truth = truth.nnz
