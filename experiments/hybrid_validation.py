@@ -46,6 +46,9 @@ VARIANTS: dict[str, dict] = {
     "max_train_users=None (every user)": {"max_train_users": None},
     "n_candidates=100": {"n_candidates": 100},
     "max_train_users=None, n_candidates=100": {"max_train_users": None, "n_candidates": 100},
+    # an additive (GAM-style) score: a cubic spline per feature on top of the linear terms
+    "spline_knots=4": {"spline_knots": 4},
+    "spline_knots=6": {"spline_knots": 6},
 }
 
 

@@ -250,3 +250,88 @@ def test_fold_in_refit_keeps_inner_similarities_and_folds_in_every_training_row(
     idx = world.item_index(ids[np.isfinite(sc)].ravel(), missing="ignore")
     rows = np.repeat(np.arange(world.n_users), np.isfinite(sc).sum(axis=1))
     assert not np.asarray(full.seen_[rows, idx]).any()  # seen items never come back
+
+
+# ---------------------------------------------------------------- spline (GAM-style) scores
+SPLINE = {**SMALL, "spline_knots": 4}
+
+
+class TestHybridSplineContract(RankerContract):
+    name = "hybrid"
+    params = SPLINE
+
+
+@pytest.fixture(scope="module")
+def fitted_spline(world):
+    return hr.rankers.make("hybrid", **SPLINE).fit(world)
+
+
+def test_feature_splines_equal_their_basis_and_sklearn():
+    """terms() is the basis times the coefficients, constant outside the knots, and the basis
+    equals scikit-learn's SplineTransformer on the same knots (a feature without spread: none)."""
+    from sklearn.preprocessing import SplineTransformer
+
+    from haowurank.rankers._splines import FeatureSplines
+
+    gen = np.random.default_rng(0)
+    X = np.c_[gen.exponential(size=500), gen.normal(size=500), np.zeros(500)]
+    fs = FeatureSplines.from_quantiles(X, 5)
+    assert list(fs.sizes) == [7, 7, 0] and fs.n_basis == 14
+    coef = gen.normal(size=fs.n_basis)
+    Xq = np.r_[X[:50], [[-5.0, -50.0, 1.0], [50.0, 50.0, -1.0]]]  # two rows outside the knots
+    B = fs.basis(Xq).toarray()
+    T = fs.terms(Xq, coef)
+    np.testing.assert_allclose(T[:, 0], B[:, :7] @ coef[:7], atol=1e-10)
+    np.testing.assert_allclose(T[:, 1], B[:, 7:] @ coef[7:], atol=1e-10)
+    assert (T[:, 2] == 0).all()
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    np.testing.assert_allclose(T[-2, :2], fs.terms(lo[None, :], coef)[0, :2])
+    np.testing.assert_allclose(T[-1, :2], fs.terms(hi[None, :], coef)[0, :2])
+    knots = np.quantile(X[:, :2], np.linspace(0, 1, 5), axis=0)
+    st = SplineTransformer(knots=knots, degree=3, extrapolation="constant").fit(X[:, :2])
+    np.testing.assert_allclose(B[:50], st.transform(Xq[:50, :2]), atol=1e-10)
+    again = FeatureSplines.from_arrays(**fs.to_arrays())
+    np.testing.assert_array_equal(again.terms(Xq, coef), T)
+
+
+def test_spline_scores_equal_pair_features_and_explanations_add_up(fitted_spline, world):
+    r = fitted_spline
+    assert r.splines_ is not None and len(r.spline_coef_) == r.splines_.n_basis > 0
+    assert np.abs(r.spline_coef_).max() > 0
+    parts, users = r.parts_, np.arange(5)
+    blk = r._blocks(parts, users)
+    rr, cc = np.divmod(np.arange(len(users) * world.n_items), world.n_items)
+    X = r._pair_features(parts, blk, rr, cc).astype(np.float64)
+    expect = (r.intercept_ + X @ r.weights_
+              + r.splines_.terms(X, r.spline_coef_).sum(axis=1)).reshape(len(users), -1)
+    np.testing.assert_allclose(r._score(users), expect, rtol=1e-4, atol=1e-4)
+    # the spline terms change the ranking: the linear part alone orders the pairs differently
+    linear = (r.intercept_ + X @ r.weights_).reshape(len(users), -1)
+    assert not np.allclose(linear, expect)
+    u = world.user_ids[3]
+    ids, sc = r.recommend(u, n=3)
+    e = r.explain(u, ids[0])
+    mean = r.feature_mean_[None, :]
+    base = (r.intercept_ + float(r.feature_mean_ @ r.weights_)
+            + r.splines_.terms(mean, r.spline_coef_).sum())
+    assert base + sum(e["terms"].values()) == pytest.approx(sc[0], rel=1e-4, abs=1e-4)
+    assert "feature shapes" in e["text"]
+
+
+def test_spline_save_load_and_determinism(fitted_spline, world, tmp_path):
+    r2 = hr.load_ranker(fitted_spline.save(tmp_path / "hs.npz"))
+    users = list(world.user_ids[:10])
+    a, b = fitted_spline.recommend(users, n=6), r2.recommend(users, n=6)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-6)
+    again = hr.rankers.make("hybrid", **SPLINE).fit(world)
+    np.testing.assert_array_equal(again.spline_coef_, fitted_spline.spline_coef_)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"spline_knots": 1}, "spline_knots"),
+    ({"spline_knots": 4, "objective": "pointwise"}, "spline_knots"),
+])
+def test_bad_spline_params(world, params, match):
+    with pytest.raises(ValueError, match=match):
+        hr.rankers.make("hybrid", **params).fit(world)

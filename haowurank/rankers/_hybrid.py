@@ -90,6 +90,7 @@ from .._arrays import csr_positions
 from .._dataset import Dataset
 from .._random import rng as make_rng
 from ._base import Ranker, arrays_to_csr, csr_to_arrays, register
+from ._splines import FeatureSplines
 
 __all__ = ["FEATURES", "HybridRanker"]
 
@@ -253,25 +254,35 @@ def user_neighbours(
     return out
 
 
-def _pair_differences(
-    Z: np.ndarray, y: np.ndarray, groups: np.ndarray, gen: np.random.Generator, n_pairs: int
-) -> np.ndarray:
-    """Rows ``Z[pos] - Z[neg]`` for ``n_pairs`` random negatives of the same user per positive."""
+def _pair_index(
+    y: np.ndarray, groups: np.ndarray, gen: np.random.Generator, n_pairs: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (pos, neg): ``n_pairs`` random negatives of the same user per positive."""
     order = np.argsort(groups, kind="stable")
     g = groups[order]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     ends = np.r_[starts[1:], len(g)]
-    diffs = []
+    pos_out, neg_out = [], []
     for s0, e0 in zip(starts, ends):
         idx = order[s0:e0]
         pos, neg = idx[y[idx]], idx[~y[idx]]
         if not len(pos) or not len(neg):
             continue
         pick = neg[gen.integers(0, len(neg), size=(len(pos), n_pairs))]
-        diffs.append((Z[pos][:, None, :] - Z[pick]).reshape(-1, Z.shape[1]))
-    if not diffs:
-        return np.zeros((0, Z.shape[1]))
-    return np.vstack(diffs)
+        pos_out.append(np.repeat(pos, n_pairs))
+        neg_out.append(pick.ravel())
+    if not pos_out:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    return np.concatenate(pos_out), np.concatenate(neg_out)
+
+
+def _pair_differences(
+    Z: np.ndarray, y: np.ndarray, groups: np.ndarray, gen: np.random.Generator, n_pairs: int
+) -> np.ndarray:
+    """Rows ``Z[pos] - Z[neg]`` for ``n_pairs`` random negatives of the same user per positive."""
+    pos, neg = _pair_index(y, groups, gen, n_pairs)
+    return Z[pos] - Z[neg]
 
 
 def _group_codes(ds: Dataset, column: str) -> np.ndarray:
@@ -356,6 +367,11 @@ class HybridRanker(Ranker):
         logistic loss on feature differences; per-user constants cancel).
     n_pairs : int, default 20
         Negatives drawn per positive for the pairwise objective.
+    spline_knots : int, default 0
+        0: the score is linear in the features. ``k >= 2``: each feature also gets a cubic
+        B-spline term with knots at ``k`` quantiles of its training values (an additive,
+        GAM-style score, :class:`~haowurank.rankers._splines.FeatureSplines`), fitted in the
+        same pairwise regression; explanations stay per feature. Pairwise objective only.
     random_state : int or None, default 0
         Seeds the validation split, the samples and the components.
     defence : bool, dict or None, default True
@@ -376,6 +392,10 @@ class HybridRanker(Ranker):
         Coefficients on standardised features (comparable across features).
     feature_mean_, feature_scale_ : ndarray of shape (n_features,)
         Standardisation of the training rows.
+    splines_ : FeatureSplines or None
+        The features' spline bases (None with ``spline_knots=0``).
+    spline_coef_ : ndarray
+        Coefficients of the spline bases on the raw feature scale (empty without splines).
     fit_info_ : dict
         Rows, positives, seconds per stage and the validation AUC of the ranking model.
 
@@ -414,6 +434,7 @@ class HybridRanker(Ranker):
         C: float = 1.0,
         objective: str = "pairwise",
         n_pairs: int = 20,
+        spline_knots: int = 0,
         random_state: int | None = 0,
         defence: bool | dict | None = True,
     ):
@@ -436,6 +457,7 @@ class HybridRanker(Ranker):
         self.C = C
         self.objective = objective
         self.n_pairs = n_pairs
+        self.spline_knots = spline_knots
         self.random_state = random_state
         self.defence = defence
 
@@ -470,6 +492,12 @@ class HybridRanker(Ranker):
         self._check_param("objective", self.objective in ("pointwise", "pairwise"),
                           "'pointwise' or 'pairwise'")
         self._check_param("n_pairs", _is_int(self.n_pairs, 1), "a positive int")
+        sk = self.spline_knots
+        self._check_param("spline_knots", _is_int(sk, 0) and int(sk) != 1,
+                          "0 (a linear score) or an int >= 2")
+        if sk and self.objective != "pairwise":
+            self._check_param("spline_knots", False,
+                              "0 unless objective='pairwise' (splines are fitted on pairs)")
         self._check_param("random_state",
                           self.random_state is None or _is_int(self.random_state, 0),
                           "None or a non-negative int")
@@ -680,6 +708,8 @@ class HybridRanker(Ranker):
         """Dense scores ``intercept + features @ weights`` for all items, combined algebraically
         (equal to :meth:`_pair_features` at every pair, within float32 rounding)."""
         blk = self._blocks(parts, uidx)
+        if getattr(self, "splines_", None) is not None:
+            return self._score_pairs(parts, blk)
         w = {name: np.float32(self.weights_[j]) for j, name in enumerate(FEATURES)}
         out = blk.als
         out *= w["als"] + w["als_gap"]
@@ -721,6 +751,20 @@ class HybridRanker(Ranker):
             out += w["period_popularity"] * np.log1p(blk.user_period @ parts.item_period.T)
         if w["time_gap"]:
             out += w["time_gap"] * np.log1p(np.abs(blk.user_time[:, None] - parts.item_time[None, :]))
+        return out
+
+    def _score_pairs(self, parts: _Parts, blk: _Parts) -> np.ndarray:
+        """Dense scores of a batch through :meth:`_pair_features` at every (user, item) pair,
+        in slices of about a million pairs (the spline terms are not algebraic in the blocks)."""
+        n_users, n_items = len(blk.uidx), parts.binary.shape[1]
+        out = np.empty((n_users, n_items), dtype=np.float32)
+        step = max(1, 1_000_000 // max(n_items, 1))
+        for s0 in range(0, n_users, step):
+            s1 = min(s0 + step, n_users)
+            r = np.repeat(np.arange(s0, s1), n_items)
+            c = np.tile(np.arange(n_items), s1 - s0)
+            out[s0:s1] = self._rank_scores(self._pair_features(parts, blk, r, c)).reshape(
+                s1 - s0, n_items)
         return out
 
     def _candidates(
@@ -853,6 +897,7 @@ class HybridRanker(Ranker):
         info.update(rows=int(len(y)), positives=int(y.sum()), users=int(len(users)),
                     features_s=time.perf_counter() - t1)
         n_f = len(FEATURES)
+        splines, spline_coef = None, np.zeros(0)
         if y.sum() == 0 or y.sum() == len(y):
             log.warning(
                 "hybrid: the inner validation split gave %s; falling back to fixed weights "
@@ -873,10 +918,15 @@ class HybridRanker(Ranker):
             Z[:, constant] = 0.0
             t2 = time.perf_counter()
             if self.objective == "pairwise":
-                D = _pair_differences(Z, y, groups, gen, int(self.n_pairs))
+                pos, neg = _pair_index(y, groups, gen, int(self.n_pairs))
+                D = Z[pos] - Z[neg]
+                if self.spline_knots:
+                    splines = FeatureSplines.from_quantiles(X, int(self.spline_knots))
+                    D, spline_scale = self._with_spline_differences(D, X, pos, neg, splines)
                 flip = gen.random(len(D)) < 0.5
                 D[flip] *= -1.0
-                lr = LogisticRegression(C=float(self.C), fit_intercept=False, max_iter=500)
+                lr = LogisticRegression(C=float(self.C), fit_intercept=False,
+                                        max_iter=2000 if self.spline_knots else 500)
                 with threadpool_limits(1):
                     lr.fit(D, ~flip)
                 intercept = 0.0
@@ -885,15 +935,19 @@ class HybridRanker(Ranker):
                 with threadpool_limits(1):
                     lr.fit(Z, y)
                 intercept = float(lr.intercept_[0])
-            coef = lr.coef_[0].astype(np.float64)
+            coef = lr.coef_[0][:n_f].astype(np.float64)
             coef[constant] = 0.0
+            if splines is not None:
+                spline_coef = lr.coef_[0][n_f:].astype(np.float64) / spline_scale
             info["model_s"] = time.perf_counter() - t2
-            info["auc"] = float(roc_auc_score(y, Z @ coef))
         self.coef_ = coef
         self.feature_mean_ = mean
         self.feature_scale_ = scale
         self.weights_ = (coef / scale).astype(np.float64)
         self.intercept_ = float(intercept - (mean * self.weights_).sum())
+        self.splines_, self.spline_coef_ = splines, spline_coef
+        if np.isfinite(info.get("auc", 0.0)):
+            info["auc"] = float(roc_auc_score(y, self._rank_scores(X)))
         if callback is not None:
             callback("hybrid: ranking model", 0.6)
         t3 = time.perf_counter()
@@ -916,6 +970,32 @@ class HybridRanker(Ranker):
         log.info("hybrid: %s", info)
         if callback is not None:
             callback("hybrid: refit", 1.0)
+
+    @staticmethod
+    def _with_spline_differences(
+        D: np.ndarray, X: np.ndarray, pos: np.ndarray, neg: np.ndarray, splines: FeatureSplines
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``D`` with the differences of the pairs' spline bases appended (each basis column
+        divided by its standard deviation over all training rows), and those deviations."""
+        B = splines.basis(X)  # sparse: each value falls in at most 4 of a feature's columns
+        n = max(B.shape[0], 1)
+        mean = np.asarray(B.sum(axis=0)).ravel() / n
+        sq = np.asarray(B.multiply(B).sum(axis=0)).ravel() / n
+        scale = np.sqrt(np.maximum(sq - mean**2, 0.0))
+        scale[scale <= 1e-9] = np.inf  # a column without spread gets no weight
+        rows = np.unique(np.r_[pos, neg])
+        Bd = B[rows].toarray() / scale
+        at = np.searchsorted(rows, pos), np.searchsorted(rows, neg)
+        return np.hstack([D, Bd[at[0]] - Bd[at[1]]]), scale
+
+    def _rank_scores(self, X: np.ndarray) -> np.ndarray:
+        """The ranking model's score of feature rows ``X`` (float64): the linear terms plus,
+        with ``spline_knots``, every feature's spline term."""
+        out = self.intercept_ + np.asarray(X, dtype=np.float64) @ self.weights_
+        splines = getattr(self, "splines_", None)
+        if splines is not None:
+            out += splines.terms(X, self.spline_coef_).sum(axis=1)
+        return out
 
     # ------------------------------------------------------------------ scoring
     def _score(self, uidx: np.ndarray) -> np.ndarray:
@@ -961,7 +1041,7 @@ class HybridRanker(Ranker):
                 r, c = r[keep], c[keep]
             if len(r):
                 X = self._pair_features(parts, blk, r, c)
-                sc = (self.intercept_ + X.astype(np.float64) @ self.weights_).astype(np.float32)
+                sc = self._rank_scores(X).astype(np.float32)
                 order = np.lexsort((c, -sc, r))
                 r, c, sc = r[order], c[order], sc[order]
                 cnt = np.bincount(r, minlength=len(kn))
@@ -995,15 +1075,19 @@ class HybridRanker(Ranker):
 
     def _explain(self, u: int, i: int) -> dict[str, Any]:
         vals = self.feature_values(self.user_ids_[u], [self.item_ids_[i]]).iloc[0]
-        contrib = {
-            name: float(self.weights_[j] * (vals[name] - self.feature_mean_[j]))
-            for j, name in enumerate(FEATURES)
-        }
+        x = vals.to_numpy(dtype=np.float64)[None, :]
+        linear = self.weights_ * (x[0] - self.feature_mean_)
+        if getattr(self, "splines_", None) is not None:  # each spline relative to its mean row
+            linear = linear + (self.splines_.terms(x, self.spline_coef_)[0]
+                               - self.splines_.terms(self.feature_mean_[None, :],
+                                                     self.spline_coef_)[0])
+        contrib = {name: float(linear[j]) for j, name in enumerate(FEATURES)}
         top = sorted(contrib.items(), key=lambda kv: -abs(kv[1]))[:3]
         trust_e = self.parts_.trust._explain(u, i) if vals["trust"] > 0 else {}
         friends = trust_e.get("friends", []) if not trust_e.get("fallback") else []
         parts = ", ".join(f"{k} {v:+.2f}" for k, v in top)
-        text = f"Hybrid score from learned weights; strongest terms: {parts}."
+        how = "weights and feature shapes" if self.splines_ is not None else "weights"
+        text = f"Hybrid score from learned {how}; strongest terms: {parts}."
         if vals["trust"] > 0 and trust_e.get("text"):
             text += " " + trust_e["text"]
         return {
@@ -1025,6 +1109,9 @@ class HybridRanker(Ranker):
             "hy.intercept": np.asarray([self.intercept_]),
             "hy.features": np.asarray(FEATURES, dtype=str),
             "hy.als_factors": np.asarray([self.als_factors_], dtype=np.int64),
+            **({} if self.splines_ is None else {
+                **{f"hy.spline_{k}": v for k, v in self.splines_.to_arrays().items()},
+                "hy.spline_coef": self.spline_coef_}),
             "hy.ease_idx": p.ease_idx,
             "hy.ease_B": p.ease_B,
             "hy.category": p.category,
@@ -1069,6 +1156,19 @@ class HybridRanker(Ranker):
         self.weights_ = arrays["hy.weights"]
         self.intercept_ = float(arrays["hy.intercept"][0])
         self.als_factors_ = int(arrays["hy.als_factors"][0])
+        if "hy.spline_coef" in arrays:
+            self.splines_ = FeatureSplines.from_arrays(arrays["hy.spline_knots"],
+                                                       arrays["hy.spline_knot_ptr"])
+            self.spline_coef_ = arrays["hy.spline_coef"]
+            if self.splines_.n_basis != len(self.spline_coef_):
+                from .._errors import ArtifactError
+
+                raise ArtifactError(
+                    f"This hybrid artifact has {len(self.spline_coef_)} spline coefficients for "
+                    f"{self.splines_.n_basis} basis functions."
+                )
+        else:
+            self.splines_, self.spline_coef_ = None, np.zeros(0)
         binary = arrays_to_csr("hy.binary", arrays) if "hy.binary.data" in arrays else self.seen_
         popularity = arrays["hy.popularity"]
         comps = {}
