@@ -925,8 +925,11 @@ class HybridRanker(Ranker):
                     D, spline_scale = self._with_spline_differences(D, X, pos, neg, splines)
                 flip = gen.random(len(D)) < 0.5
                 D[flip] *= -1.0
-                lr = LogisticRegression(C=float(self.C), fit_intercept=False,
-                                        max_iter=2000 if self.spline_knots else 500)
+                # with splines (~150 columns) Newton steps converge in a few iterations where
+                # L-BFGS takes hundreds; the linear model keeps its solver
+                solver = "newton-cholesky" if self.spline_knots else "lbfgs"
+                lr = LogisticRegression(C=float(self.C), fit_intercept=False, max_iter=500,
+                                        solver=solver)
                 with threadpool_limits(1):
                     lr.fit(D, ~flip)
                 intercept = 0.0
@@ -976,17 +979,14 @@ class HybridRanker(Ranker):
         D: np.ndarray, X: np.ndarray, pos: np.ndarray, neg: np.ndarray, splines: FeatureSplines
     ) -> tuple[np.ndarray, np.ndarray]:
         """``D`` with the differences of the pairs' spline bases appended (each basis column
-        divided by its standard deviation over all training rows), and those deviations."""
-        B = splines.basis(X)  # sparse: each value falls in at most 4 of a feature's columns
-        n = max(B.shape[0], 1)
-        mean = np.asarray(B.sum(axis=0)).ravel() / n
-        sq = np.asarray(B.multiply(B).sum(axis=0)).ravel() / n
-        scale = np.sqrt(np.maximum(sq - mean**2, 0.0))
-        scale[scale <= 1e-9] = np.inf  # a column without spread gets no weight
+        divided by its standard deviation over the rows in pairs), and those deviations."""
         rows = np.unique(np.r_[pos, neg])
-        Bd = B[rows].toarray() / scale
+        B = splines.basis(X[rows])
+        scale = B.std(axis=0)
+        scale[scale <= 1e-9] = np.inf  # a column without spread gets no weight
+        B /= scale
         at = np.searchsorted(rows, pos), np.searchsorted(rows, neg)
-        return np.hstack([D, Bd[at[0]] - Bd[at[1]]]), scale
+        return np.hstack([D, B[at[0]] - B[at[1]]]), scale
 
     def _rank_scores(self, X: np.ndarray) -> np.ndarray:
         """The ranking model's score of feature rows ``X`` (float64): the linear terms plus,

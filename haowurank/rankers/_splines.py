@@ -13,7 +13,6 @@ the end spacings, as there.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.interpolate import BSpline
 
 __all__ = ["FeatureSplines"]
@@ -62,15 +61,17 @@ class FeatureSplines:
         t = self.knots[j]
         return np.clip(np.asarray(x, dtype=np.float64), t[_DEGREE], t[-_DEGREE - 1])
 
-    def basis(self, X: np.ndarray) -> sp.csr_matrix:
-        """Sparse (n_rows, n_basis) matrix of every feature's basis functions at ``X``."""
-        blocks = [
-            BSpline.design_matrix(self._clipped(X[:, j], j), self.knots[j], _DEGREE)
-            for j in range(len(self.knots)) if self.sizes[j]
-        ]
-        if not blocks:
-            return sp.csr_matrix((len(X), 0))
-        return sp.csr_matrix(sp.hstack(blocks, format="csr"))
+    def basis(self, X: np.ndarray) -> np.ndarray:
+        """Dense (n_rows, n_basis) array of every feature's basis functions at ``X`` (one
+        vector-valued spline evaluation per feature; at most 4 of a feature's columns are
+        non-zero in a row)."""
+        out = np.zeros((len(X), self.n_basis), dtype=np.float64)
+        for j, t in enumerate(self.knots):
+            if self.sizes[j]:
+                a, b = self.offsets[j], self.offsets[j + 1]
+                out[:, a:b] = BSpline(t, np.eye(b - a), _DEGREE, extrapolate=False)(
+                    self._clipped(X[:, j], j))
+        return out
 
     def terms(self, X: np.ndarray, coef: np.ndarray) -> np.ndarray:
         """(n_rows, n_features) values ``f_j(x_j)`` of each feature's spline with the basis
