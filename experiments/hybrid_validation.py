@@ -47,7 +47,9 @@ VARIANTS: dict[str, dict] = {
     "n_candidates=100": {"n_candidates": 100},
     "max_train_users=None, n_candidates=100": {"max_train_users": None, "n_candidates": 100},
     # an additive (GAM-style) score: a cubic spline per feature on top of the linear terms
+    "spline_knots=3": {"spline_knots": 3},
     "spline_knots=4": {"spline_knots": 4},
+    "spline_knots=5": {"spline_knots": 5},
     "spline_knots=6": {"spline_knots": 6},
 }
 
