@@ -6,7 +6,8 @@ building, this measures what the exact model would add as a feature of `hybrid`'
 
 1. The headline split of the data set (experiments/<name>.toml), then the validation split of its
    training part (seed 1), as the runner tunes; ``--users`` validation users sampled (seed 0).
-2. `hybrid` with its defaults is fitted on the fit part; its ranking model's training rows
+2. `hybrid` with a linear score (``spline_knots=0``, the default when this ran) is fitted on
+   the fit part; its ranking model's training rows
    (candidates of its own inner split, features, labels) are recorded.
 3. EASE (float32, ``--regularization``) is fitted twice: on `hybrid`'s inner fit part (for the
    features of those training rows) and on the whole fit part (for the validation rows).
@@ -113,7 +114,7 @@ def ndcg20(rows: np.ndarray, items: np.ndarray, scores: np.ndarray, truth) -> fl
 def run(name: str, n_users: int, regularization: float) -> pd.DataFrame:
     fit_ds, val, users = validation_setup(name, n_users)
     t0 = time.perf_counter()
-    hy = _Recording().fit(fit_ds)
+    hy = _Recording(spline_knots=0).fit(fit_ds)  # the linear score these compare against
     hybrid_s = time.perf_counter() - t0
     X, y, groups, items = hy.recorded_rows_
     inner_fit, _ = hr.split.validation_split(
