@@ -56,11 +56,12 @@ depend on which other items are ranked, and the dense scoring path and explanati
 
 Scores are ``intercept + sum_j (w_j * feature_j + f_j(feature_j))`` (``f_j`` the spline; 0 with
 ``spline_knots=0``). ``score`` computes them for every item (per batch of users: algebraically
-from dense blocks for a linear score, through the pair features with splines). ``recommend`` retrieves first, then ranks: the learned
-score of the union of each component's top ``n_recommend_candidates`` unseen items (within
-``items=`` when given); the model was trained on exactly such candidates. On the validation
-splits this ties ranking every item on LastFM and scores 0.5% (Ciao) and 1.3% (Epinions) higher
-NDCG@20 (``experiments/results/hybrid_validation.md``). ``n_recommend_candidates=0`` ranks every item.
+from dense blocks for a linear score, through the pair features with splines). ``recommend``
+retrieves first, then ranks: the learned score of the union of each component's top
+``n_recommend_candidates`` unseen items (within ``items=`` when given); the model was trained on
+exactly such candidates. On the validation splits (with the linear score) this ties ranking
+every item on LastFM and scores 0.5% (Ciao) and 1.3% (Epinions) higher NDCG@20
+(``experiments/results/hybrid_validation.md``). ``n_recommend_candidates=0`` ranks every item.
 
 Cold start: a known user with no interactions but with friends is scored by the same model (its
 collaborative features are zero, trust and popularity carry it); an unknown user gets the base
@@ -711,8 +712,9 @@ class HybridRanker(Ranker):
         return X
 
     def _score_with(self, parts: _Parts, uidx: np.ndarray) -> np.ndarray:
-        """Dense scores ``intercept + features @ weights`` for all items, combined algebraically
-        (equal to :meth:`_pair_features` at every pair, within float32 rounding)."""
+        """Dense scores of every item for users ``uidx``: a linear score combined algebraically
+        from the blocks (equal to :meth:`_pair_features` at every pair, within float32
+        rounding); with splines, through the pair features (:meth:`_score_pairs`)."""
         blk = self._blocks(parts, uidx)
         if getattr(self, "splines_", None) is not None:
             return self._score_pairs(parts, blk)
