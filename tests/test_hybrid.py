@@ -336,3 +336,12 @@ def test_spline_save_load_and_determinism(fitted_spline, world, tmp_path):
 def test_bad_spline_params(world, params, match):
     with pytest.raises(ValueError, match=match):
         hr.rankers.make("hybrid", **params).fit(world)
+
+
+def test_spline_state_whose_coefficients_do_not_fit_the_knots_is_refused(fitted_spline):
+    import copy
+
+    arrays = dict(fitted_spline._state())
+    arrays["hy.spline_coef"] = arrays["hy.spline_coef"][:-1]
+    with pytest.raises(hr.ArtifactError, match="spline coefficients"):
+        copy.deepcopy(fitted_spline)._set_state(arrays)
