@@ -716,7 +716,7 @@ class HybridRanker(Ranker):
         from the blocks (equal to :meth:`_pair_features` at every pair, within float32
         rounding); with splines, through the pair features (:meth:`_score_pairs`)."""
         blk = self._blocks(parts, uidx)
-        if getattr(self, "splines_", None) is not None:
+        if self.splines_ is not None:
             return self._score_pairs(parts, blk)
         w = {name: np.float32(self.weights_[j]) for j, name in enumerate(FEATURES)}
         out = blk.als
@@ -906,7 +906,8 @@ class HybridRanker(Ranker):
                     features_s=time.perf_counter() - t1)
         n_f = len(FEATURES)
         splines, spline_coef = None, np.zeros(0)
-        if y.sum() == 0 or y.sum() == len(y):
+        one_class = y.sum() == 0 or y.sum() == len(y)
+        if one_class:
             log.warning(
                 "hybrid: the inner validation split gave %s; falling back to fixed weights "
                 "(ALS + trust + popularity).", "no positives" if y.sum() == 0 else "no negatives",
@@ -957,7 +958,7 @@ class HybridRanker(Ranker):
         self.weights_ = (coef / scale).astype(np.float64)
         self.intercept_ = float(intercept - (mean * self.weights_).sum())
         self.splines_, self.spline_coef_ = splines, spline_coef
-        if np.isfinite(info.get("auc", 0.0)):
+        if not one_class:
             info["auc"] = float(roc_auc_score(y, self._rank_scores(X)))
         if callback is not None:
             callback("hybrid: ranking model", 0.6)
@@ -1000,9 +1001,8 @@ class HybridRanker(Ranker):
         """The ranking model's score of feature rows ``X`` (float64): the linear terms plus,
         with ``spline_knots``, every feature's spline term."""
         out = self.intercept_ + np.asarray(X, dtype=np.float64) @ self.weights_
-        splines = getattr(self, "splines_", None)
-        if splines is not None:
-            out += splines.terms(X, self.spline_coef_).sum(axis=1)
+        if self.splines_ is not None:
+            out += self.splines_.terms(X, self.spline_coef_).sum(axis=1)
         return out
 
     # ------------------------------------------------------------------ scoring
@@ -1085,7 +1085,7 @@ class HybridRanker(Ranker):
         vals = self.feature_values(self.user_ids_[u], [self.item_ids_[i]]).iloc[0]
         x = vals.to_numpy(dtype=np.float64)[None, :]
         linear = self.weights_ * (x[0] - self.feature_mean_)
-        if getattr(self, "splines_", None) is not None:  # each spline relative to its mean row
+        if self.splines_ is not None:  # each spline relative to its mean row
             linear = linear + (self.splines_.terms(x, self.spline_coef_)[0]
                                - self.splines_.terms(self.feature_mean_[None, :],
                                                      self.spline_coef_)[0])

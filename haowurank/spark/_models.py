@@ -649,8 +649,8 @@ class SparkHybrid(SparkModel):
     The single-machine ``hybrid`` ranker (``haowurank.rankers._hybrid``) is a pairwise logistic
     regression over 22 features (ALS, item-kNN, EASE on the popular head, user-kNN, trust,
     friend counts, popularity, category, merchant and time features), each with a learned
-    spline shape, fitted on a validation split inside ``fit``. Its ALS features come from implicit's factors and its weights are learned on
-    their scale, and item-kNN, EASE and user-kNN have no Spark counterpart here, so that model
+    spline shape, fitted on a validation split inside ``fit``. Its ALS features come from
+    implicit's factors and its weights are learned on their scale, and item-kNN, EASE and user-kNN have no Spark counterpart here, so that model
     is not mirrored: the Spark path offers this documented linear blend instead, whose
     single-machine reference is :func:`haowurank.spark.linear_blend` (the parity test checks the
     Spark result against it on the same component scores).
