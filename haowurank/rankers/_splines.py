@@ -13,7 +13,7 @@ the end spacings, as there.
 from __future__ import annotations
 
 import numpy as np
-from scipy.interpolate import BSpline
+from scipy.interpolate import BSpline, PPoly
 
 __all__ = ["FeatureSplines"]
 
@@ -75,12 +75,17 @@ class FeatureSplines:
 
     def terms(self, X: np.ndarray, coef: np.ndarray) -> np.ndarray:
         """(n_rows, n_features) values ``f_j(x_j)`` of each feature's spline with the basis
-        coefficients ``coef`` (laid out as :meth:`basis`'s columns); 0 where no spline."""
+        coefficients ``coef`` (laid out as :meth:`basis`'s columns); 0 where no spline.
+
+        Each spline is evaluated as its piecewise-polynomial form (``PPoly.from_spline``, an
+        exact change of basis, equal to the B-spline sum within float rounding), which scipy
+        evaluates about twice as fast as the B-spline recursion."""
         out = np.zeros((len(X), len(self.knots)), dtype=np.float64)
         for j, t in enumerate(self.knots):
             if self.sizes[j]:
                 c = np.asarray(coef[self.offsets[j] : self.offsets[j + 1]], dtype=np.float64)
-                out[:, j] = BSpline(t, c, _DEGREE, extrapolate=False)(self._clipped(X[:, j], j))
+                pp = PPoly.from_spline(BSpline(t, c, _DEGREE), extrapolate=False)
+                out[:, j] = pp(self._clipped(X[:, j], j))
         return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
