@@ -67,6 +67,8 @@ def bench(name: str, repeats: int, hybrid_params: dict, references: list[str]) -
     ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
     train, test = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
     users = np.flatnonzero(np.diff(test.matrix(weight="binary").indptr) > 0)
+    references = [ref for ref, only in (_reference(r) for r in references)
+                  if only is None or name in only]
     runs = [("als", als_params), ("hybrid", hybrid_params)]
     runs += [(ref, tuned(ref)) for ref in references]
     fits: dict[str, list[float]] = {s: [] for s, _ in runs}
@@ -89,7 +91,15 @@ def bench(name: str, repeats: int, hybrid_params: dict, references: list[str]) -
              f"({thr[ref] / thr['als']:.2f}x)"
         for ref in references
     }
+    ndcg = table.set_index("strategy")["NDCG@20 / best peer"].astype(float)
+    frontier = [
+        {"data": name, "strategy": s, "fit s": med[s], "fit / ALS": med[s] / med["als"],
+         "users/s": thr[s], "users/s / ALS": thr[s] / thr["als"],
+         "test NDCG@20 / best peer": float(ndcg.get(s, float("nan")))}
+        for s, _ in runs
+    ]
     return {
+        "frontier": frontier,
         "peers, tuned (vs ALS)": "; ".join(f"{k}: {v}" for k, v in refs.items()) or "-",
         "data": name, "als params": json.dumps(als_params, sort_keys=True),
         "ALS fit s": med["als"], "hybrid fit s": med["hybrid"],
@@ -100,6 +110,68 @@ def bench(name: str, repeats: int, hybrid_params: dict, references: list[str]) -
             f"{k[:-2]} {statistics.median(v):.2f}" for k, v in stages.items()
         ),
     }
+
+
+def _reference(spec: str) -> tuple[str, set[str] | None]:
+    """``strategy`` or ``strategy:data+data`` (timed only on those data sets)."""
+    name, _, only = spec.partition(":")
+    return name, (set(only.split("+")) if only else None)
+
+
+FIT_BAR, THROUGHPUT_BAR = 5.0, 0.7
+
+
+def frontier_table(rows: list[dict], targets: dict[str, float]) -> list[str]:
+    """Markdown rows: every timed strategy's paired cost and its headline test quality, and
+    which of issue 3's bars it clears."""
+    cols = ["data", "strategy", "fit s", "fit / ALS", "users/s", "users/s / ALS",
+            "test NDCG@20 / best peer", "cost bars met", "quality bar met"]
+    out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        cost = r["fit / ALS"] <= FIT_BAR and r["users/s / ALS"] >= THROUGHPUT_BAR
+        q = r["test NDCG@20 / best peer"]
+        quality = q >= targets[r["data"]]
+        out.append(
+            f"| {r['data']} | {r['strategy']} | {r['fit s']:.2f} | {r['fit / ALS']:.2f} | "
+            f"{r['users/s']:,.0f} | {r['users/s / ALS']:.2f} | {q:.3f} | "
+            f"{'yes' if cost else 'no'} | {'yes' if quality else 'no'} |")
+    return out
+
+
+def frontier_plot(rows: list[dict], targets: dict[str, float], path: Path) -> None:
+    """Two panels: test quality against the throughput ratio and against the fit ratio (log
+    scales), the bars drawn; one marker per strategy, one colour per data set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datas = list(dict.fromkeys(r["data"] for r in rows))
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    markers = dict(zip(strategies, "o*sD^v<>pXh"))
+    colours = dict(zip(datas, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    for ax, key, bar, better in ((axes[0], "users/s / ALS", THROUGHPUT_BAR, "right"),
+                                 (axes[1], "fit / ALS", FIT_BAR, "left")):
+        for r in rows:
+            ax.scatter(r[key], r["test NDCG@20 / best peer"], marker=markers[r["strategy"]],
+                       color=colours[r["data"]], s=70, edgecolor="black", linewidth=0.4)
+        ax.axvline(bar, color="grey", linestyle="--")
+        for d, t in targets.items():
+            ax.axhline(t, color=colours[d], linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{key} (paired, median; the target bar dashed, better to the {better})")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test NDCG@20 / best tuned peer (headline run; targets dotted)")
+    handles = [plt.Line2D([], [], marker=markers[s], linestyle="", color="grey", label=s)
+               for s in strategies]
+    handles += [plt.Line2D([], [], marker="s", linestyle="", color=colours[d], label=d)
+                for d in datas]
+    axes[1].legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle("Issue 3's bars: quality against cost, every strategy timed against ALS")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv=None) -> int:
@@ -113,10 +185,11 @@ def main(argv=None) -> int:
                    help="what else ran on the machine meanwhile, for the report")
     p.add_argument("--references", nargs="*", default=["item_knn"],
                    help="peers timed in the same alternation with their tuned parameters from "
-                        "experiments/results/<name>.csv, for scale (default: item_knn)")
+                        "experiments/results/<name>.csv, for scale (default: item_knn); "
+                        "'name:data+data' times a peer on those data sets only")
     args = p.parse_args(argv)
     hybrid_params = json.loads(args.hybrid_params)
-    warm_up(hybrid_params, args.references)
+    warm_up(hybrid_params, [_reference(r)[0] for r in args.references])
     rows = [bench(n, args.repeats, hybrid_params, args.references) for n in args.names]
     cols = ["data", "ALS fit s", "hybrid fit s", "fit ratio", "ALS users/s", "hybrid users/s",
             "throughput ratio", "hybrid stages s", "peers, tuned (vs ALS)", "als params"]
@@ -157,8 +230,25 @@ def main(argv=None) -> int:
             else:
                 cells.append(f"`{v}`" if c == "als params" else str(v))
         lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
     out = ROOT / "results" / f"{args.out}.md"
+    if args.references:
+        targets = {n: float(load_config(ROOT / f"{n}.toml").target.ratio) for n in args.names}
+        frontier = [f for r in rows for f in r["frontier"]]
+        lines += [
+            "",
+            "## Every timed strategy against the bars",
+            "",
+            "Cost: the paired medians above (fit / ALS <= 5 and users/s / ALS >= 0.7 for the "
+            "cost bars); quality: test NDCG@20 over the best tuned peer, from the headline run "
+            "(experiments/results/<name>.csv), against each data set's target "
+            f"({', '.join(f'{n} {t:.2f}x' for n, t in targets.items())}).",
+            "",
+            *frontier_table(frontier, targets),
+            "",
+            f"![quality against cost]({out.with_suffix('.png').name})",
+        ]
+        frontier_plot(frontier, targets, out.with_suffix(".png"))
+    text = "\n".join(lines) + "\n"
     out.write_text(text)
     print(text)
     return 0

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 import haowurank as hr
 from haowurank import rankers
-from haowurank.rankers._base import Ranker, topk
+from haowurank.rankers._base import Ranker, _topk_partition, topk
 from haowurank.rankers._cf import ease_weights
 from haowurank.rankers._implicit import ItemKNNModel, MFModel, Weighting, finish_topk
 from haowurank.rankers._social_als import social_feedback
@@ -287,6 +287,43 @@ def test_mfmodel_recommend_with_n_beyond_items_and_candidates():
     np.testing.assert_allclose(sc, ref_s, rtol=1e-5, atol=1e-6)
     idx, sc = m.recommend(uidx, X, 4, exclude_seen=False, items=np.array([5, 1]))
     assert set(idx[:, :2].ravel().tolist()) <= {1, 5} and (idx[:, 2:] == -1).all()
+
+
+def _sorted_reference(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top n by a full sort of every row: score descending, then item index."""
+    b, m = scores.shape
+    order = np.lexsort((np.broadcast_to(np.arange(m), scores.shape), -scores), axis=1)[:, :n]
+    sc = np.take_along_axis(scores, order, axis=1).astype(np.float32)
+    idx = np.where(np.isfinite(sc), order, -1)
+    pad = max(n - m, 0)
+    return (np.pad(idx, ((0, 0), (0, pad)), constant_values=-1),
+            np.pad(np.where(np.isfinite(sc), sc, -np.inf), ((0, 0), (0, pad)),
+                   constant_values=-np.inf))
+
+
+@pytest.mark.parametrize("case", ["normal", "ties", "few_finite", "narrow"])
+@pytest.mark.parametrize("n", [1, 20, 64])
+def test_topk_sampled_bound_equals_a_full_sort(case, n):
+    """The sampled-threshold top k (wide blocks) and the partition path give exactly the full
+    sort's items and scores, ties broken by the lower index, -1/-inf past the finite scores."""
+    gen = np.random.default_rng(3)
+    if case == "normal":
+        S = gen.normal(size=(40, 6000)).astype(np.float32)
+        S[gen.random(S.shape) < 0.01] = -np.inf
+    elif case == "ties":  # many equal scores: some rows' bound keeps too much and falls back
+        S = np.round(gen.exponential(size=(40, 6000)), 1).astype(np.float32)
+        S[:5, :] = 1.0
+    elif case == "few_finite":
+        S = np.full((40, 6000), -np.inf, dtype=np.float32)
+        S[:, 10:13] = gen.normal(size=(40, 3))
+        S[::2] = gen.normal(size=(20, 6000))
+    else:
+        S = gen.normal(size=(40, 30)).astype(np.float32)
+    ref_i, ref_s = _sorted_reference(S, n)
+    for fn in (topk, _topk_partition):
+        i, s = fn(S, n)
+        np.testing.assert_array_equal(i, ref_i)
+        np.testing.assert_array_equal(s, ref_s)
 
 
 # -------------------------------------------------------------------------------- weighting
