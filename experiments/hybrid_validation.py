@@ -51,6 +51,8 @@ VARIANTS: dict[str, dict] = {
     "spline_knots=4": {"spline_knots": 4},
     "spline_knots=5": {"spline_knots": 5},
     "spline_knots=6": {"spline_knots": 6},
+    # RP3beta (a random-walk item-item model, in the defaults since 2026-11-29) left out
+    "rp3beta=False (without RP3beta)": {"rp3beta": False},
 }
 
 

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import haowurank as hr
 from haowurank import rankers
 from haowurank.rankers._base import Ranker, _topk_partition, topk
-from haowurank.rankers._cf import ease_weights
+from haowurank.rankers._cf import ease_weights, rp3beta_weights
 from haowurank.rankers._implicit import ItemKNNModel, MFModel, Weighting, finish_topk
 from haowurank.rankers._social_als import social_feedback
 from haowurank.testing import small_world
@@ -20,6 +20,7 @@ SMALL = {
     "bpr": {"factors": 8, "iterations": 60, "learning_rate": 0.05},
     "item_knn": {"K": 20, "num_threads": 1},
     "ease": {"regularization": 5.0},
+    "rp3beta": {"alpha": 0.6, "beta": 0.3, "K": 20},
     "social_als": {
         "factors": 8, "iterations": 10, "regularization": 0.01, "social_weight": 0.5,
         "num_threads": 1,
@@ -47,7 +48,7 @@ def checkerboard(n_per_group: int = 12, held_out: bool = True) -> tuple[hr.Datas
 # -------------------------------------------------------------------------------- known answers
 
 @pytest.mark.filterwarnings("ignore:SocialALSRanker. the data set has no social rows")
-@pytest.mark.parametrize("name", ["als", "item_knn", "ease", "social_als", "bpr"])
+@pytest.mark.parametrize("name", ["als", "item_knn", "ease", "rp3beta", "social_als", "bpr"])
 def test_checkerboard_precision_at_1(name):
     ds, held = checkerboard()
     params = dict(SMALL[name])
@@ -75,6 +76,37 @@ def test_ease_closed_form_matches_dense_formula():
     assert np.all(np.diag(B32) == 0) and not np.array_equal(B32, B)
     with pytest.raises(ValueError, match="precision"):
         ease_weights(X, lam, precision="float16")
+
+def test_rp3beta_weights_match_the_dense_formula():
+    """W_ij = sum_u (x_ui/deg_i)^a (x_uj/deg_u)^a / deg_j^b, no self-loops, top K of each row
+    (ties: the lower column), against a dense computation."""
+    gen = np.random.default_rng(4)
+    D = (gen.random((30, 12)) < 0.3).astype(np.float32)
+    D[0, :] = 0  # a user without items
+    D[:, 3] = 0  # an item without users
+    X = sp.csr_matrix(D)
+    a, b, K = 0.7, 0.4, 5
+    D = X.toarray().astype(np.float64)
+    du, di = D.sum(1), D.sum(0)
+    p_ju = np.divide(D, du[:, None], out=np.zeros_like(D), where=du[:, None] > 0) ** a
+    p_ui = np.divide(D.T, di[:, None], out=np.zeros_like(D.T), where=di[:, None] > 0) ** a
+    full = (p_ui @ p_ju) / np.maximum(di, 1.0)[None, :] ** b
+    np.fill_diagonal(full, 0.0)
+    want = np.zeros_like(full)
+    for r in range(full.shape[0]):
+        nz = np.flatnonzero(full[r])
+        keep = nz[np.lexsort((nz, -full[r, nz]))][:K]
+        want[r, keep] = full[r, keep]
+    W = rp3beta_weights(X, a, b, K)
+    assert W.dtype == np.float32 and W.has_sorted_indices
+    assert (np.diff(W.indptr) <= K).all()
+    np.testing.assert_allclose(W.toarray(), want, rtol=1e-5, atol=1e-7)
+    # beta lowers the weight of popular targets: with beta = 0 the column scaling is gone
+    W0 = rp3beta_weights(X, a, 0.0, 12).toarray()
+    full0 = p_ui @ p_ju
+    np.fill_diagonal(full0, 0.0)
+    np.testing.assert_allclose(W0, full0, rtol=1e-5, atol=1e-7)
+
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
@@ -360,7 +392,8 @@ BAD = [
     ("als", "kind_weights", {"purchase": -1.0}), ("bpr", "learning_rate", 0.0),
     ("bpr", "verify_negative_samples", "yes"), ("item_knn", "K", 0),
     ("item_knn", "similarity", "jaccard"), ("ease", "regularization", 0.0),
-    ("ease", "max_items", 0), ("ease", "precision", "float16"), ("social_als", "social_weight", -0.5),
+    ("ease", "max_items", 0), ("ease", "precision", "float16"), ("rp3beta", "alpha", 0.0),
+    ("rp3beta", "beta", -0.1), ("rp3beta", "K", 0), ("social_als", "social_weight", -0.5),
     ("social_als", "hops", 3), ("social_als", "social_reg", 1.5),
     ("social_als", "endorsement_weights", {"like": 1.0}), ("social_als", "bm25_b", 2.0),
 ]
@@ -384,7 +417,7 @@ def test_ease_max_items_guard():
 # -------------------------------------------------------------------------------- fold-in
 
 @pytest.mark.filterwarnings("ignore:SocialALSRanker. the data set has no social rows")
-@pytest.mark.parametrize("name", ["als", "bpr", "item_knn", "ease", "social_als"])
+@pytest.mark.parametrize("name", ["als", "bpr", "item_knn", "ease", "rp3beta", "social_als"])
 def test_partial_fit_new_user_gets_their_group(name, tmp_path):
     ds, _ = checkerboard()
     params = dict(SMALL[name])
@@ -450,7 +483,7 @@ def test_als_explain_cites_the_users_items():
     assert e["score"] == pytest.approx(float(sc[0]), rel=1e-4)
 
 
-@pytest.mark.parametrize("name", ["item_knn", "ease"])
+@pytest.mark.parametrize("name", ["item_knn", "ease", "rp3beta"])
 def test_row_model_contributions_sum_to_score(name):
     ds = small_world()
     r = rankers.make(name, **SMALL[name]).fit(ds)

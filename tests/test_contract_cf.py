@@ -23,6 +23,11 @@ class TestEaseContract(RankerContract):
     params = {"regularization": 50.0}
 
 
+class TestRP3BetaContract(RankerContract):
+    name = "rp3beta"
+    params = {"alpha": 0.6, "beta": 0.3, "K": 15}
+
+
 class TestSocialALSContract(RankerContract):
     name = "social_als"
     params = {

@@ -7,12 +7,14 @@ How it is fitted (everything happens inside :meth:`HybridRanker.fit`, on trainin
 2. The component models are fitted on the rest: implicit ALS (its size chosen from
    ``als_factors`` by NDCG@20 on the inner validation part, each size compared after
    ``als_choice_iterations`` sweeps), two item-kNN models (binary and
-   BM25-weighted interactions), a user-kNN neighbourhood, the ``trust`` ranker (tie strength +
+   BM25-weighted interactions), RP3beta (a random-walk item-item model), a user-kNN
+   neighbourhood, the ``trust`` ranker (tie strength +
    multi-hop personalized PageRank over the social graph), optionally EASE over the
    ``ease_items`` most popular items (its cubic cost bounded by that number, not by the
    catalogue), and popularity, category and time tables.
 3. For a sample of users with validation items, candidate rows are the union of the top
-   ``n_candidates`` of ALS, item-kNN, trust and user-kNN (plus ``n_random`` random unseen items);
+   ``n_candidates`` of ALS, item-kNN, RP3beta, trust and user-kNN (plus ``n_random`` random
+   unseen items);
    "the item is in the user's validation part" is the label. Every row gets the features
    below, and a logistic regression (scikit-learn, L2) learns their weights, by default on
    pairs: the difference of a validation item's features and those of another candidate of
@@ -31,6 +33,7 @@ depend on which other items are ranked, and the dense scoring path and explanati
 ``knn``                   item-kNN score (similarity to the user's items)
 ``knn_norm``              item-kNN score divided by the user's best item-kNN score
 ``knn2``, ``knn2_norm``   the same for the item-kNN on BM25-weighted interaction weights
+``rp3``, ``rp3_norm``     the same for RP3beta (0 with ``rp3beta=False``)
 ``ease``                  EASE score restricted to the popular head (0 outside it)
 ``uknn``                  user-kNN score: similarity-weighted count of the user's nearest
                           neighbours (cosine over item sets) who have the item
@@ -102,13 +105,15 @@ log = logging.getLogger(__name__)
 
 #: Feature names, in the order of the learned weights.
 FEATURES: tuple[str, ...] = (
-    "als", "als_gap", "knn", "knn_norm", "knn2", "knn2_norm", "ease", "uknn", "uknn_norm",
+    "als", "als_gap", "knn", "knn_norm", "knn2", "knn2_norm", "rp3", "rp3_norm", "ease", "uknn",
+    "uknn_norm",
     "trust", "trust_log",
     "friends", "friend_share", "popularity", "popularity_cold", "category", "merchant",
     "category_popularity", "period_popularity", "time_gap", "trust_cold", "friends_cold",
 )
 
-_COMPONENTS = {"als": "als", "knn": "item_knn", "knn2": "item_knn", "trust": "trust"}
+_COMPONENTS = {"als": "als", "knn": "item_knn", "knn2": "item_knn", "rp3": "rp3beta",
+               "trust": "trust"}
 #: Defaults of the components (a caller's dict updates them). Small, strongly regularised ALS
 #: with a high confidence scale and wide item neighbourhoods suit sparse data (chosen on the
 #: validation splits of LastFM and Ciao, never their test parts); the second item-kNN weights
@@ -118,6 +123,7 @@ COMPONENT_DEFAULTS: dict[str, dict[str, Any]] = {
     "als": {"factors": 32, "alpha": 20.0, "regularization": 1.0},
     "knn": {"K": 200},
     "knn2": {"K": 200, "weighting": "bm25"},
+    "rp3": {},
     "trust": {},
 }
 
@@ -154,6 +160,11 @@ def _knn_rows(knn: Any, u: np.ndarray) -> sp.csr_matrix:
     """Item-kNN scores of users ``u`` as CSR (the dense scores' stored entries; indices
     unsorted, no duplicates: scipy's product never repeats a column within a row)."""
     return sp.csr_matrix(knn.cf_[u] @ knn.knn_.similarity, dtype=np.float32)
+
+
+def _rp3_rows(rp3: Any, u: np.ndarray) -> sp.csr_matrix:
+    """RP3beta scores of users ``u`` as CSR (as :func:`_knn_rows`)."""
+    return sp.csr_matrix(rp3.cf_[u] @ rp3.W_, dtype=np.float32)
 
 
 def _dense(m: sp.csr_matrix) -> np.ndarray:
@@ -306,7 +317,8 @@ class _Parts:
 
 @register
 class HybridRanker(Ranker):
-    """Learned additive ranker over ALS, item-kNN, head-EASE, trust, friend and context features.
+    """Learned additive ranker over ALS, item-kNN, RP3beta, head-EASE, trust, friend and context
+    features.
 
     See the module docstring for the features and the fitting procedure.
 
@@ -317,6 +329,10 @@ class HybridRanker(Ranker):
         32 factors, alpha 20, regularization 1; item-kNN with 200 neighbours on the binary
         matrix; item-kNN with 200 neighbours on the BM25-weighted matrix; the trust ranker's
         defaults).
+    rp3beta : dict, bool or None, default None
+        The RP3beta component (:class:`~haowurank.rankers.RP3BetaRanker`): None or True for
+        its defaults (alpha 0.4, beta 0.3, 1,000 neighbours), a dict of its parameters, False
+        to leave it out (its features are then 0 and it retrieves nothing).
     als_factors : tuple of int, default (32, 128)
         When ``als`` does not set ``factors``: the ALS sizes to choose from inside ``fit``, by
         NDCG@20 of ALS alone on the inner validation split (the users sampled for the ranking
@@ -426,6 +442,7 @@ class HybridRanker(Ranker):
         item_knn: dict[str, Any] | None = None,
         item_knn_weighted: dict[str, Any] | None = None,
         trust: dict[str, Any] | None = None,
+        rp3beta: dict[str, Any] | bool | None = None,
         als_factors: tuple[int, ...] | list[int] = (32, 128),
         als_choice_iterations: int | None = 5,
         refit: str = "full",
@@ -449,6 +466,7 @@ class HybridRanker(Ranker):
         self.item_knn = item_knn
         self.item_knn_weighted = item_knn_weighted
         self.trust = trust
+        self.rp3beta = rp3beta
         self.als_factors = als_factors
         self.als_choice_iterations = als_choice_iterations
         self.refit = refit
@@ -473,6 +491,8 @@ class HybridRanker(Ranker):
         for p in ("als", "item_knn", "item_knn_weighted", "trust"):
             self._check_param(p, getattr(self, p) is None or isinstance(getattr(self, p), dict),
                               "None or a dict of the component's parameters")
+        self._check_param("rp3beta", self.rp3beta is None or isinstance(self.rp3beta, bool | dict),
+                          "None or True (the defaults), a dict of its parameters, or False (off)")
         af = self.als_factors
         self._check_param("als_factors", isinstance(af, tuple | list) and len(af) > 0
                           and all(_is_int(f, 1) for f in af),
@@ -513,13 +533,20 @@ class HybridRanker(Ranker):
         # components validate their own parameters on construction + fit
         from ._base import make
 
-        for key, reg in _COMPONENTS.items():
+        for key, reg in self._components().items():
             params = self._component_params(key)
             make(reg, **params)._validate_params()
 
+    def _components(self) -> dict[str, str]:
+        """The components in use (key: registry name); ``rp3beta=False`` leaves RP3beta out."""
+        if self.rp3beta is False:
+            return {k: v for k, v in _COMPONENTS.items() if k != "rp3"}
+        return dict(_COMPONENTS)
+
     def _component_params(self, key: str, als_factors: int | None = None) -> dict[str, Any]:
+        rp3 = self.rp3beta if isinstance(self.rp3beta, dict) else None
         given = {"als": self.als, "knn": self.item_knn, "knn2": self.item_knn_weighted,
-                 "trust": self.trust}[key]
+                 "rp3": rp3, "trust": self.trust}[key]
         params = {**COMPONENT_DEFAULTS[key], **(copy.deepcopy(given) if given else {})}
         if key == "als" and als_factors is not None:
             params["factors"] = int(als_factors)
@@ -538,7 +565,7 @@ class HybridRanker(Ranker):
         t0 = time.perf_counter()
         binary = ds.matrix(weight="binary")
         comps = dict(fitted or {})
-        for key, reg in _COMPONENTS.items():
+        for key, reg in self._components().items():
             if key in comps:
                 continue
             comps[key] = make(reg, **self._component_params(key, als_factors)).fit(
@@ -564,8 +591,8 @@ class HybridRanker(Ranker):
             category_rate[known] = pop[known] / np.maximum(cat_count[cat[known]], 1.0)
         periods = self._periods(ds)
         parts = _Parts(
-            als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], trust=comps["trust"],
-            binary=binary,
+            als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], rp3=comps.get("rp3"),
+            trust=comps["trust"], binary=binary,
             popularity=pop, ease_idx=ease_idx, ease_B=ease_B, friends=friends, uknn=uknn,
             category=cat, user_category=_share_matrix(binary, cat),
             merchant=mer, user_merchant=_share_matrix(binary, mer), category_rate=category_rate,
@@ -631,6 +658,12 @@ class HybridRanker(Ranker):
         zeros = np.zeros(len(u), dtype=np.float32)
         kmax = np.maximum(sk.max(axis=1), 0) if sk.shape[1] else zeros
         k2max = np.maximum(sk2.max(axis=1), 0) if sk2.shape[1] else zeros
+        if parts.rp3 is not None:
+            rp = _rp3_rows(parts.rp3, u)
+            srp = _dense(rp)
+            rpmax = np.maximum(srp.max(axis=1), 0) if srp.shape[1] else zeros
+        else:  # rp3beta=False: the features are 0
+            rp, srp, rpmax = None, None, zeros
         if len(parts.ease_idx):
             ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
         else:
@@ -644,6 +677,7 @@ class HybridRanker(Ranker):
             uidx=u, als=sa, als_max=sa.max(axis=1) if sa.shape[1] else np.zeros(len(u)),
             knn=sk, knn_max=np.where(kmax > 0, kmax, 1.0).astype(np.float32), ease=ease,
             knn2=sk2, knn2_max=np.where(k2max > 0, k2max, 1.0).astype(np.float32),
+            rp3=srp, rp3_max=np.where(rpmax > 0, rpmax, 1.0).astype(np.float32), rp3_sp=rp,
             trust=_dense(tr), friends=_dense(parts.friends[u] @ parts.binary), uknn=ukd,
             uknn_max=np.where(ukmax > 0, ukmax, 1.0).astype(np.float32),
             knn_sp=kp, trust_sp=tr, uknn_sp=uk,
@@ -673,6 +707,10 @@ class HybridRanker(Ranker):
         X[:, col["knn_norm"]] = k1 / blk.knn_max[r]
         X[:, col["knn2"]] = k2
         X[:, col["knn2_norm"]] = k2 / blk.knn2_max[r]
+        if blk.rp3 is not None:
+            rp = blk.rp3[r, c]
+            X[:, col["rp3"]] = rp
+            X[:, col["rp3_norm"]] = rp / blk.rp3_max[r]
         if len(parts.ease_idx):
             pos = np.full(parts.binary.shape[1], -1, dtype=np.int64)
             pos[parts.ease_idx] = np.arange(len(parts.ease_idx))
@@ -724,6 +762,8 @@ class HybridRanker(Ranker):
         out += (np.float32(self.intercept_) - w["als_gap"] * blk.als_max)[:, None]
         out += blk.knn * (w["knn"] + w["knn_norm"] / blk.knn_max)[:, None]
         out += blk.knn2 * (w["knn2"] + w["knn2_norm"] / blk.knn2_max)[:, None]
+        if blk.rp3 is not None:
+            out += blk.rp3 * (w["rp3"] + w["rp3_norm"] / blk.rp3_max)[:, None]
         if len(parts.ease_idx) and w["ease"]:
             out[:, parts.ease_idx] += w["ease"] * blk.ease
         cold = (1.0 / (1.0 + blk.activity))[:, None].astype(np.float32)
@@ -779,7 +819,7 @@ class HybridRanker(Ranker):
         self, parts: _Parts, blk: _Parts, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Candidate pairs (local rows, items) of a batch: the union of the top ``k`` unseen
-        items of ALS (implicit's own top k), item-kNN, trust, user-kNN (and the head EASE),
+        items of ALS (implicit's own top k), item-kNN, trust, user-kNN, RP3beta (and the head EASE),
         among the ``allowed`` items (a boolean mask over items; None: all)."""
         u = blk.uidx
         n_items = parts.binary.shape[1]
@@ -792,6 +832,8 @@ class HybridRanker(Ranker):
         rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
         cand[rows[top >= 0], top[top >= 0]] = True
         sources = [blk.knn_sp, blk.trust_sp, blk.uknn_sp]
+        if blk.rp3_sp is not None:
+            sources.append(blk.rp3_sp)
         if len(parts.ease_idx):
             e = np.zeros((len(u), n_items), dtype=np.float32)
             e[:, parts.ease_idx] = blk.ease
@@ -969,7 +1011,8 @@ class HybridRanker(Ranker):
             # re-solved with item factors fixed; item-kNN rows replaced, similarities kept);
             # the cheap parts (trust, user-kNN, tables) are rebuilt on all of ``ds``
             rows = val_part.interactions
-            fitted = {key: getattr(parts, key) for key in ("als", "knn", "knn2")}
+            fitted = {key: getattr(parts, key) for key in ("als", "knn", "knn2", "rp3")
+                      if getattr(parts, key) is not None}
             if len(rows):
                 for comp in fitted.values():
                     comp.partial_fit_users(rows)
@@ -1143,7 +1186,7 @@ class HybridRanker(Ranker):
             m = getattr(p, name)
             if m is not None:
                 out.update(csr_to_arrays(f"hy.{name}", m))
-        for key in _COMPONENTS:
+        for key in self._components():
             for k, v in getattr(p, key)._state().items():
                 out[f"{key}/{k}"] = v
         return out
@@ -1180,7 +1223,11 @@ class HybridRanker(Ranker):
         binary = arrays_to_csr("hy.binary", arrays) if "hy.binary.data" in arrays else self.seen_
         popularity = arrays["hy.popularity"]
         comps = {}
-        for key, reg in _COMPONENTS.items():
+        for key, reg in self._components().items():
+            if not any(k.startswith(f"{key}/") for k in arrays):
+                from .._errors import ArtifactError
+
+                raise ArtifactError(f"This hybrid artifact has no arrays of its {key!r} component.")
             r = make(reg, **self._component_params(key, self.als_factors_))
             r.user_ids_, r.item_ids_ = self.user_ids_, self.item_ids_
             r.seen_, r.fallback_ = binary, popularity
@@ -1188,8 +1235,8 @@ class HybridRanker(Ranker):
             r._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
             comps[key] = r
         self.parts_ = _Parts(
-            als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], trust=comps["trust"],
-            binary=binary, popularity=popularity,
+            als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], rp3=comps.get("rp3"),
+            trust=comps["trust"], binary=binary, popularity=popularity,
             ease_idx=arrays["hy.ease_idx"], ease_B=arrays["hy.ease_B"],
             friends=arrays_to_csr("hy.friends", arrays), uknn=arrays_to_csr("hy.uknn", arrays),
             category_rate=arrays["hy.category_rate"], user_period=arrays["hy.user_period"],
