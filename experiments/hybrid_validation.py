@@ -51,8 +51,8 @@ VARIANTS: dict[str, dict] = {
     "spline_knots=4": {"spline_knots": 4},
     "spline_knots=5": {"spline_knots": 5},
     "spline_knots=6": {"spline_knots": 6},
-    # RP3beta (a random-walk item-item model, in the defaults since 2026-11-29) left out
-    "rp3beta=False (without RP3beta)": {"rp3beta": False},
+    # RP3beta (a random-walk item-item model) as one more component and retrieval source
+    "rp3beta=True (with RP3beta)": {"rp3beta": True},
 }
 
 

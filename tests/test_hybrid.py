@@ -93,6 +93,8 @@ def test_deterministic(world):
         ({"als": 3}, "'als'"),
         ({"refit": "partial"}, "'refit'"),
         ({"als_choice_iterations": 0}, "als_choice_iterations"),
+        ({"rp3beta": None}, "'rp3beta'"),
+        ({"rp3beta": {"beta": -1.0}}, "'beta'"),
     ],
 )
 def test_bad_params(world, params, match):
@@ -345,3 +347,50 @@ def test_spline_state_whose_coefficients_do_not_fit_the_knots_is_refused(fitted_
     arrays["hy.spline_coef"] = arrays["hy.spline_coef"][:-1]
     with pytest.raises(hr.ArtifactError, match="spline coefficients"):
         copy.deepcopy(fitted_spline)._set_state(arrays)
+
+
+# ---------------------------------------------------------------- the optional RP3beta component
+RP3 = {**SMALL, "rp3beta": {"K": 20}, "defence": None}
+
+
+class TestHybridRP3Contract(RankerContract):
+    name = "hybrid"
+    params = RP3
+
+
+def test_rp3beta_component_features_retrieval_and_state(world, tmp_path):
+    """With ``rp3beta`` set, the rp3 features are the component's own scores, the linear
+    dense path still equals the pair features, save/load and fold-in keep it; without it the
+    features are 0 and no component is stored."""
+    r = hr.rankers.make("hybrid", **RP3).fit(world)
+    rp3 = hr.rankers.make("rp3beta", K=20).fit(world)
+    assert (r.parts_.rp3.W_ != rp3.W_).nnz == 0  # refitted on all the training data
+    parts, users = r.parts_, np.arange(6)
+    blk = r._blocks(parts, users)
+    rr, cc = np.divmod(np.arange(len(users) * world.n_items), world.n_items)
+    X = r._pair_features(parts, blk, rr, cc)
+    own = rp3._score(users).ravel()
+    np.testing.assert_allclose(X[:, FEATURES.index("rp3")], own, rtol=1e-5, atol=1e-7)
+    assert (X[:, FEATURES.index("rp3")] > 0).any()
+    expect = (r.intercept_ + X.astype(np.float64) @ r.weights_).reshape(len(users), -1)
+    np.testing.assert_allclose(r._score(users), expect, rtol=1e-4, atol=1e-4)
+    again = hr.load_ranker(r.save(tmp_path / "rp3.npz"))
+    a, b = r.recommend(list(world.user_ids[:8]), n=5), again.recommend(list(world.user_ids[:8]), n=5)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-6)
+    fold = hr.rankers.make("hybrid", **RP3, refit="fold_in").fit(world)
+    assert (fold.parts_.rp3.seen_ != r.seen_).nnz == 0  # every training row folded in
+    off = hr.rankers.make("hybrid", **SMALL).fit(world)
+    assert off.parts_.rp3 is None and not any(k.startswith("rp3/") for k in off._state())
+    Xo = off._pair_features(off.parts_, off._blocks(off.parts_, users), rr, cc)
+    assert (Xo[:, FEATURES.index("rp3")] == 0).all()
+
+
+def test_artifact_without_a_component_it_needs_is_refused(world, tmp_path):
+    off = hr.rankers.make("hybrid", **SMALL).fit(world)
+    arrays = off._state()
+    on = hr.rankers.make("hybrid", **RP3)
+    on.user_ids_, on.item_ids_, on.seen_ = off.user_ids_, off.item_ids_, off.seen_
+    on.fallback_ = off.fallback_
+    with pytest.raises(hr.ArtifactError, match="'rp3' component"):
+        on._set_state(arrays)
