@@ -84,6 +84,7 @@ def test_rp3beta_weights_match_the_dense_formula():
     D = (gen.random((30, 12)) < 0.3).astype(np.float32)
     D[0, :] = 0  # a user without items
     D[:, 3] = 0  # an item without users
+    D[:, -1] = 0  # ... also the last one (its row of W is empty)
     X = sp.csr_matrix(D)
     a, b, K = 0.7, 0.4, 5
     D = X.toarray().astype(np.float64)

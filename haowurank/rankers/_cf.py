@@ -885,21 +885,25 @@ class EaseRanker(_RowScoredRanker):
 # RP3beta
 # ---------------------------------------------------------------------------------------------
 
-def _keep_top_k_per_row(W: sp.csr_matrix, K: int) -> sp.csr_matrix:
-    """``W`` (canonical CSR) with only the ``K`` largest entries of each row kept (ties: the
-    lower column index, so the result does not depend on how the product ordered them)."""
-    counts = np.diff(W.indptr)
-    over = np.flatnonzero(counts > K)
-    if not len(over):
-        return W
-    keep = np.ones(W.nnz, dtype=bool)
-    for r in over:
+def _keep_top_k_per_row(W: sp.csr_matrix, K: int, drop: np.ndarray | None = None) -> sp.csr_matrix:
+    """``W`` (CSR without duplicates, any index order) with only the ``K`` largest entries of
+    each row kept (ties: the lower column, so the result does not depend on how the product
+    ordered them) and the stored entries where ``drop`` is true removed first; sorted indices."""
+    keep = np.ones(W.nnz, dtype=bool) if drop is None else ~drop
+    rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+    for r in np.flatnonzero(np.bincount(rows[keep], minlength=W.shape[0]) > K):
         a, b = W.indptr[r], W.indptr[r + 1]
-        keep[a:b] = False
-        order = np.lexsort((W.indices[a:b], -W.data[a:b]))[:K]
-        keep[a + order] = True
-    rows = np.repeat(np.arange(W.shape[0]), counts)[keep]
-    out = sp.csr_matrix((W.data[keep], (rows, W.indices[keep])), shape=W.shape, dtype=W.dtype)
+        pos = a + np.flatnonzero(keep[a:b])
+        d = W.data[pos]
+        kth = np.partition(d, len(d) - K)[len(d) - K]  # the K-th largest weight
+        mine = d > kth
+        tied = pos[d == kth]
+        tied = tied[np.argsort(W.indices[tied], kind="stable")][: K - int(mine.sum())]
+        keep[pos] = mine
+        keep[tied] = True
+    indptr = np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=W.shape[0]))]
+    out = sp.csr_matrix((W.data[keep], W.indices[keep], indptr.astype(W.indptr.dtype)),
+                        shape=W.shape)
     out.sort_indices()
     return out
 
@@ -945,14 +949,12 @@ def rp3beta_weights(X: sp.spmatrix, alpha: float, beta: float, K: int) -> sp.csr
     if alpha != 1.0:
         p_ju.data **= alpha
         p_ui.data **= alpha
-    W = sp.csr_matrix(p_ui @ p_ju)
+    W = sp.csr_matrix(p_ui @ p_ju)  # no duplicate entries; indices in any order
     if beta:
-        W = sp.csr_matrix(W @ sp.diags(1.0 / np.maximum(di, 1.0) ** beta))
-    W = sp.csr_matrix(W - sp.diags(W.diagonal()))  # no self-loops
-    W.eliminate_zeros()
-    W.sum_duplicates()
-    W.sort_indices()
-    return _keep_top_k_per_row(W, int(K)).astype(np.float32)
+        W.data *= (1.0 / np.maximum(di, 1.0) ** beta)[W.indices]
+    rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+    drop = (W.indices == rows) | (W.data == 0)  # no self-loops, no stored zeros
+    return _keep_top_k_per_row(W, int(K), drop).astype(np.float32)
 
 
 @register
