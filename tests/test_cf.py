@@ -496,6 +496,10 @@ def test_row_model_contributions_sum_to_score(name):
     if len(e["contributions"]) == n_items_user:  # all terms shown: they sum to the score
         assert total == pytest.approx(e["score"], rel=1e-4, abs=1e-6)
     assert e["contributions"]
+    term, says = {"item_knn": ("similarity_sum", "Item-kNN: "), "ease": ("ease", "EASE: "),
+                  "rp3beta": ("rp3beta", "RP3beta: ")}[name]
+    assert e["terms"] == {term: pytest.approx(e["score"], rel=1e-5)}
+    assert e["text"].startswith(says) and (" from " in e["text"] or " to " in e["text"])
 
 
 def test_fit_reports_progress():

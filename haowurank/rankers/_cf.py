@@ -531,10 +531,35 @@ def _check_finite(model: MFModel, who: str) -> None:
 
 
 class _RowScoredRanker(CFRanker):
-    """Rankers whose score of a user is a function of the user's CF row alone (item-kNN, EASE)."""
+    """Rankers whose score of a user is a function of the user's CF row alone (item-kNN, EASE,
+    RP3beta): ``score(u, i) = sum_j x_uj * w_ji``. Subclasses give the scores of rows, the
+    weights into an item, and the wording of explanations (``_term``: the term's name;
+    ``_says``: the text before the score; ``_lead``: the text before the top items)."""
+
+    _term: ClassVar[str] = ""
+    _says: ClassVar[str] = ""
+    _lead: ClassVar[str] = ""
 
     def _row_scores(self, rows: sp.csr_matrix) -> np.ndarray:
         raise NotImplementedError
+
+    def _weights_to(self, i: int) -> np.ndarray:
+        """Dense column ``w_{., i}``: every item's weight into item ``i``."""
+        raise NotImplementedError
+
+    def _explain(self, u: int, i: int) -> dict[str, Any]:
+        contrib = self._contrib(u, self._weights_to(i))
+        score = float(self._row_scores(self.cf_[u])[0, i])
+        text = f"{self._says} {score:.3g}."
+        if contrib:
+            text += f" {self._lead} " + ", ".join(
+                f"{self._item_label(j)} ({s:.3g})" for j, s in contrib[:3]
+            ) + "."
+        return {
+            "terms": {self._term: score},
+            "contributions": [(self.item_ids_[j], s) for j, s in contrib],
+            "text": text,
+        }
 
     def _score(self, uidx: np.ndarray) -> np.ndarray:
         out = np.empty((len(uidx), len(self.item_ids_)), dtype=np.float32)
@@ -615,23 +640,13 @@ class ItemKNNRanker(_RowScoredRanker):
         if callback is not None:
             callback("item_knn: similarity", 1.0)
 
+    _term, _says, _lead = "similarity_sum", "Item-kNN: similarity to your items sums to", "Similar to"
+
     def _row_scores(self, rows: sp.csr_matrix) -> np.ndarray:
         return self.knn_.scores(rows)
 
-    def _explain(self, u: int, i: int) -> dict[str, Any]:
-        col = np.asarray(self.knn_.similarity[:, i].toarray()).ravel()
-        contrib = self._contrib(u, col)
-        score = float(self._row_scores(self.cf_[u])[0, i])
-        text = f"Item-kNN: similarity to your items sums to {score:.3g}."
-        if contrib:
-            text += " Similar to " + ", ".join(
-                f"{self._item_label(j)} ({s:.3g})" for j, s in contrib[:3]
-            ) + "."
-        return {
-            "terms": {"similarity_sum": score},
-            "contributions": [(self.item_ids_[j], s) for j, s in contrib],
-            "text": text,
-        }
+    def _weights_to(self, i: int) -> np.ndarray:
+        return np.asarray(self.knn_.similarity[:, i].toarray()).ravel()
 
     def _state(self) -> dict[str, np.ndarray]:
         return {**self._cf_state(), **self.knn_.state("similarity")}
@@ -855,23 +870,13 @@ class EaseRanker(_RowScoredRanker):
         self.B_ = ease_weights(self.cf_, self.regularization, callback=callback,
                                precision=self.precision)
 
+    _term, _says, _lead = "ease", "EASE: weighted sum over your items =", "Mostly from"
+
     def _row_scores(self, rows: sp.csr_matrix) -> np.ndarray:
         return np.asarray(sp.csr_matrix(rows) @ self.B_, dtype=np.float32)
 
-    def _explain(self, u: int, i: int) -> dict[str, Any]:
-        col = self.B_[:, i]
-        contrib = self._contrib(u, col)
-        score = float(self._row_scores(self.cf_[u])[0, i])
-        text = f"EASE: weighted sum over your items = {score:.3g}."
-        if contrib:
-            text += " Mostly from " + ", ".join(
-                f"{self._item_label(j)} ({s:.3g})" for j, s in contrib[:3]
-            ) + "."
-        return {
-            "terms": {"ease": score},
-            "contributions": [(self.item_ids_[j], s) for j, s in contrib],
-            "text": text,
-        }
+    def _weights_to(self, i: int) -> np.ndarray:
+        return self.B_[:, i]
 
     def _state(self) -> dict[str, np.ndarray]:
         return {**self._cf_state(), "B": self.B_}
@@ -1018,23 +1023,13 @@ class RP3BetaRanker(_RowScoredRanker):
         if callback is not None:
             callback("rp3beta: random-walk weights", 1.0)
 
+    _term, _says, _lead = "rp3beta", "RP3beta: random-walk weight from your items =", "Mostly from"
+
     def _row_scores(self, rows: sp.csr_matrix) -> np.ndarray:
         return np.asarray((sp.csr_matrix(rows) @ self.W_).toarray(), dtype=np.float32)
 
-    def _explain(self, u: int, i: int) -> dict[str, Any]:
-        col = np.asarray(self.W_[:, i].toarray()).ravel()
-        contrib = self._contrib(u, col)
-        score = float(self._row_scores(self.cf_[u])[0, i])
-        text = f"RP3beta: random-walk weight from your items = {score:.3g}."
-        if contrib:
-            text += " Mostly from " + ", ".join(
-                f"{self._item_label(j)} ({s:.3g})" for j, s in contrib[:3]
-            ) + "."
-        return {
-            "terms": {"rp3beta": score},
-            "contributions": [(self.item_ids_[j], s) for j, s in contrib],
-            "text": text,
-        }
+    def _weights_to(self, i: int) -> np.ndarray:
+        return np.asarray(self.W_[:, i].toarray()).ravel()
 
     def _state(self) -> dict[str, np.ndarray]:
         return {**self._cf_state(), **csr_to_arrays("W", self.W_)}
