@@ -335,7 +335,7 @@ class HybridRanker(Ranker):
         leave it out (its features are then 0 and it retrieves nothing). Off by default: alone
         it scores 0.93x-0.98x the best peer on test, but as a feature beside the two item-kNN
         models it changed validation NDCG@20 by -2.0% (LastFM), +0.3% (Ciao) and +1.1%
-        (Epinions), for 2-6 s more fit (``experiments/results/hybrid_validation_rp3.md``).
+        (Epinions), for up to 6 s more fit (``experiments/results/hybrid_validation_rp3.md``).
     als_factors : tuple of int, default (32, 128)
         When ``als`` does not set ``factors``: the ALS sizes to choose from inside ``fit``, by
         NDCG@20 of ALS alone on the inner validation split (the users sampled for the ranking
