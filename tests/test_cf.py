@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 import haowurank as hr
 from haowurank import rankers
-from haowurank.rankers._base import Ranker, _topk_partition, topk
+from haowurank.rankers._base import Ranker, _topk_partition, shared_topk, topk
 from haowurank.rankers._cf import ease_weights, rp3beta_weights
 from haowurank.rankers._implicit import ItemKNNModel, MFModel, Weighting, finish_topk
 from haowurank.rankers._social_als import social_feedback
@@ -357,6 +357,48 @@ def test_topk_sampled_bound_equals_a_full_sort(case, n):
         i, s = fn(S, n)
         np.testing.assert_array_equal(i, ref_i)
         np.testing.assert_array_equal(s, ref_s)
+
+
+@pytest.mark.parametrize("n", [1, 5, 40])
+@pytest.mark.parametrize("with_seen", [False, True])
+@pytest.mark.parametrize("with_cand", [False, True])
+def test_shared_topk_equals_topk_of_the_dense_rows(n, with_seen, with_cand):
+    gen = np.random.default_rng(5)
+    scores = np.round(gen.exponential(size=30), 1).astype(np.float32)  # ties
+    scores[3] = -np.inf
+    b = 12
+    seen = sp.random(b, 30, density=0.3, random_state=1, format="csr") if with_seen else None
+    cand = (np.arange(30) % 4 != 1) if with_cand else None
+    dense = np.tile(scores, (b, 1))
+    if cand is not None:
+        dense[:, ~cand] = -np.inf
+    if seen is not None:
+        dense[seen.toarray() > 0] = -np.inf
+    want = topk(dense, n)
+    got = shared_topk(scores, n, b, seen, cand)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("name", ["item_knn", "ease", "rp3beta"])
+def test_fallback_rows_take_the_shared_path_with_the_dense_paths_result(name):
+    """Unknown users and known users without interactions get the fallback through
+    shared_topk; the lists equal the dense path's, in a batch mixed with ordinary users."""
+    ds = small_world()
+    extra = ds.interactions.iloc[:1].assign(user="lonely", kind="view")
+    ds2 = hr.Dataset.from_frames(pd.concat([ds.interactions, extra], ignore_index=True),
+                                 social=ds.social)
+    weights = {k: (0.0 if k == "view" else 1.0) for k in hr.KINDS}
+    r = rankers.make(name, **SMALL[name], kind_weights=weights).fit(ds2)
+    lonely = int(r._user_indices("lonely")[0][0])
+    assert r._fallback_mask(np.array([lonely]))[0]  # no CF interactions: the fallback
+    uidx = np.array([0, -1, lonely, 3, -1, 5])
+    cand = np.arange(ds2.n_items) % 5 != 2
+    for c in (None, cand):
+        got = r._recommend_idx(uidx, 10, True, c)
+        want = r._dense_recommend_idx(uidx, 10, True, c)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
 
 
 # -------------------------------------------------------------------------------- weighting

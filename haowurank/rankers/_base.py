@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._arrays import csr_positions
 from .._dataset import Dataset
 from .._errors import NotFittedError
 from ._io import read_artifact, write_artifact
@@ -171,6 +172,39 @@ def topk(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, sc
 
 
+def shared_topk(
+    scores: np.ndarray, n: int, b: int, seen: sp.csr_matrix | None = None,
+    cand: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`topk` of ``b`` rows that all share the score vector ``scores`` (popularity, the
+    cold-start fallback), without building them: walk the items in score order (ties: the
+    lower index) and skip each row's ``seen`` items (a CSR matrix with ``b`` rows; None: none)
+    and the items outside ``cand``. Same result as ``topk`` on the dense rows."""
+    scores = np.asarray(scores, dtype=np.float32)
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    order = order[np.isfinite(scores[order])]
+    if cand is not None:
+        order = order[np.asarray(cand, dtype=bool)[order]]
+    idx = np.full((b, n), -1, dtype=np.int64)
+    sc = np.full((b, n), -np.inf, dtype=np.float32)
+    if b == 0 or n == 0:
+        return idx, sc
+    if seen is not None:
+        seen = sp.csr_matrix(seen)
+        seen.sum_duplicates()  # canonical (sorted indices) for the lookup
+    extra = int(np.diff(seen.indptr).max()) if seen is not None and seen.nnz else 0
+    top = order[: min(len(order), n + extra)]
+    ok = np.ones((b, len(top)), dtype=bool)
+    if extra and len(top):
+        _, hit = csr_positions(seen, np.repeat(np.arange(b), len(top)), np.tile(top, b))
+        ok = ~hit.reshape(b, len(top))
+    rank = np.cumsum(ok, axis=1) - 1
+    r, c = np.nonzero(ok & (rank < n))
+    idx[r, rank[r, c]] = top[c]
+    sc[r, rank[r, c]] = scores[top[c]]
+    return idx, sc
+
+
 def _topk_partition(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`topk` by a full ``argpartition`` of every row (the reference path)."""
     b, m = scores.shape
@@ -312,13 +346,19 @@ class Ranker:
         """Mask of known users with no training interactions."""
         return np.diff(self.seen_.indptr)[uidx] == 0
 
-    def _score_block(self, uidx: np.ndarray) -> np.ndarray:
-        """``_score`` with the cold-start contract applied (uidx may hold -1 for unknown users)."""
-        out = np.empty((len(uidx), len(self.item_ids_)), dtype=np.float32)
+    def _fallback_mask(self, uidx: np.ndarray) -> np.ndarray:
+        """Rows that get the fallback: unknown users (-1), and known users without training
+        interactions unless the ranker scores those itself (``handles_empty_users``)."""
         known = uidx >= 0
         use_model = known.copy()
         if not self.handles_empty_users:
             use_model &= ~self._empty_users(np.where(known, uidx, 0))
+        return ~use_model
+
+    def _score_block(self, uidx: np.ndarray) -> np.ndarray:
+        """``_score`` with the cold-start contract applied (uidx may hold -1 for unknown users)."""
+        out = np.empty((len(uidx), len(self.item_ids_)), dtype=np.float32)
+        use_model = ~self._fallback_mask(uidx)
         if use_model.any():
             out[use_model] = self._score(uidx[use_model])
         if (~use_model).any():
@@ -416,7 +456,35 @@ class Ranker:
     def _recommend_idx(
         self, uidx: np.ndarray, n: int, exclude_seen: bool, cand: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Index-level top-n: (item indices with -1 pads, scores with -inf pads)."""
+        """Index-level top-n: (item indices with -1 pads, scores with -inf pads).
+
+        Rows that get the cold-start fallback (unknown users, and known users without
+        interactions unless the ranker scores them) share one score vector, so they take
+        :func:`shared_topk` instead of a dense row each (a known user's seen items are still
+        skipped: a CF ranker falls back for users whose interactions all weigh 0)."""
+        uidx = np.asarray(uidx, dtype=np.int64)
+        fb = self._fallback_mask(uidx)
+        if fb.any():
+            seen = None
+            if exclude_seen:
+                rows = uidx[fb]
+                seen = sp.csr_matrix(sp.diags((rows >= 0).astype(np.float32))
+                                     @ self.seen_[np.maximum(rows, 0)])
+                seen.eliminate_zeros()
+            idx, sc = shared_topk(self.fallback_, n, int(fb.sum()), seen, cand)
+            if fb.all():
+                return idx, sc
+            out_i = np.empty((len(uidx), n), dtype=np.int64)
+            out_s = np.empty((len(uidx), n), dtype=np.float32)
+            out_i[fb], out_s[fb] = idx, sc
+            out_i[~fb], out_s[~fb] = self._dense_recommend_idx(uidx[~fb], n, exclude_seen, cand)
+            return out_i, out_s
+        return self._dense_recommend_idx(uidx, n, exclude_seen, cand)
+
+    def _dense_recommend_idx(
+        self, uidx: np.ndarray, n: int, exclude_seen: bool, cand: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n from a dense score row per user (:meth:`_score_block`, then :func:`topk`)."""
         s = self._score_block(uidx)
         if cand is not None:
             s[:, ~cand] = -np.inf

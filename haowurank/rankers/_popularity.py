@@ -6,9 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import csr_positions
 from .._dataset import KINDS, Dataset
-from ._base import Ranker, register
+from ._base import Ranker, register, shared_topk
 
 #: Default kind weights: a recommendation after purchase counts more than a plain
 #: recommendation, which counts more than a purchase signal alone, which counts more than a view.
@@ -65,34 +64,15 @@ class PopularityRanker(Ranker):
     def _recommend_idx(
         self, uidx: np.ndarray, n: int, exclude_seen: bool, cand: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Every known user shares one ranking: walk the items in score order (ties: lower
-        index, as :func:`~haowurank.rankers._base.topk`) and skip each user's seen items,
-        instead of building and selecting a dense score row per user. Same result as the base
-        class's path; batches with unknown users (their fallback scores differ) take that."""
+        """Every known user shares one ranking: :func:`~haowurank.rankers._base.shared_topk`
+        walks it and skips each user's seen items instead of building a dense row per user
+        (the same lists). Batches with unknown users (whose fallback scores differ) take the
+        base class's path."""
         uidx = np.asarray(uidx, dtype=np.int64)
         if (uidx < 0).any():
             return super()._recommend_idx(uidx, n, exclude_seen, cand)
-        scores = self.item_scores_
-        order = np.lexsort((np.arange(len(scores)), -scores))
-        if cand is not None:
-            order = order[np.asarray(cand, dtype=bool)[order]]
-        b = len(uidx)
-        seen = self.seen_[uidx] if exclude_seen and b else None
-        extra = int(np.diff(seen.indptr).max()) if seen is not None else 0
-        top = order[: min(len(order), n + extra)]
-        ok = np.ones((b, len(top)), dtype=bool)
-        if seen is not None and seen.nnz and len(top):
-            seen.sum_duplicates()  # canonical: sorted indices, for the lookup
-            rows = np.repeat(np.arange(b), len(top))
-            _, hit = csr_positions(seen, rows, np.tile(top, b))
-            ok = ~hit.reshape(b, len(top))
-        rank = np.cumsum(ok, axis=1) - 1
-        r, c = np.nonzero(ok & (rank < n))
-        idx = np.full((b, n), -1, dtype=np.int64)
-        sc = np.full((b, n), -np.inf, dtype=np.float32)
-        idx[r, rank[r, c]] = top[c]
-        sc[r, rank[r, c]] = scores[top[c]]
-        return idx, sc
+        seen = self.seen_[uidx] if exclude_seen else None
+        return shared_topk(self.item_scores_, n, len(uidx), seen, cand)
 
     def _explain(self, u: int, i: int) -> dict[str, Any]:
         s = float(self.item_scores_[i])
