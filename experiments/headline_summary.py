@@ -89,14 +89,14 @@ def main(argv=None) -> int:
     cost = RESULTS / "hybrid_cost.md"
     if cost.is_file():
         lines += ["", "## Paired cost (from hybrid_cost.md)", ""]
-        table = []
-        for ln in cost.read_text().splitlines():  # its first table (the others: see the file)
+        cost_md, table = cost.read_text(), []
+        for ln in cost_md.splitlines():  # its first table (the others: see the file)
             if ln.startswith("|"):
                 table.append(ln)
             elif table:
                 break
         lines += table
-        if "## Every timed strategy" in cost.read_text():
+        if "## Every timed strategy" in cost_md:
             lines += ["", "Every strategy timed against ALS, with its test quality, against the "
                       "bars: the second table and the plot in hybrid_cost.md."]
     text = "\n".join(lines) + "\n"

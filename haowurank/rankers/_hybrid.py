@@ -156,15 +156,11 @@ def _share_matrix(binary: sp.csr_matrix, codes: np.ndarray) -> sp.csr_matrix | N
     return out
 
 
-def _knn_rows(knn: Any, u: np.ndarray) -> sp.csr_matrix:
-    """Item-kNN scores of users ``u`` as CSR (the dense scores' stored entries; indices
-    unsorted, no duplicates: scipy's product never repeats a column within a row)."""
-    return sp.csr_matrix(knn.cf_[u] @ knn.knn_.similarity, dtype=np.float32)
-
-
-def _rp3_rows(rp3: Any, u: np.ndarray) -> sp.csr_matrix:
-    """RP3beta scores of users ``u`` as CSR (as :func:`_knn_rows`)."""
-    return sp.csr_matrix(rp3.cf_[u] @ rp3.W_, dtype=np.float32)
+def _item_rows(comp: Any, u: np.ndarray) -> sp.csr_matrix:
+    """Scores of users ``u`` under a sparse item-item component (item-kNN, RP3beta) as CSR (the
+    dense scores' stored entries; indices unsorted, no duplicates: scipy's product never
+    repeats a column within a row)."""
+    return sp.csr_matrix(comp.cf_[u] @ comp._weights(), dtype=np.float32)
 
 
 def _dense(m: sp.csr_matrix) -> np.ndarray:
@@ -656,13 +652,13 @@ class HybridRanker(Ranker):
         """
         u = np.asarray(uidx, dtype=np.int64)
         sa = np.asarray(parts.als._score(u), dtype=np.float32)
-        kp, kp2 = _knn_rows(parts.knn, u), _knn_rows(parts.knn2, u)
+        kp, kp2 = _item_rows(parts.knn, u), _item_rows(parts.knn2, u)
         sk, sk2 = _dense(kp), _dense(kp2)
         zeros = np.zeros(len(u), dtype=np.float32)
         kmax = np.maximum(sk.max(axis=1), 0) if sk.shape[1] else zeros
         k2max = np.maximum(sk2.max(axis=1), 0) if sk2.shape[1] else zeros
         if parts.rp3 is not None:
-            rp = _rp3_rows(parts.rp3, u)
+            rp = _item_rows(parts.rp3, u)
             srp = _dense(rp)
             rpmax = np.maximum(srp.max(axis=1), 0) if srp.shape[1] else zeros
         else:  # rp3beta=False: the features are 0
