@@ -1,0 +1,129 @@
+"""Exact fast paths of scoring against the paths they replace, timed in the same run.
+
+Each row times a new path and the reference it must equal (the equality is asserted here too,
+and in the unit tests), medians of ``--repeats`` alternating runs:
+
+- ``topk``: the sampled-threshold top 20 against a full ``argpartition`` of every row, on a
+  256 x 10,685 block of normal scores (Ciao's catalogue width);
+- spline terms: the piecewise-polynomial form (``PPoly.from_spline``) against the B-spline
+  recursion, per value, on 2 million values of one 3-knot cubic spline;
+- the cold-start fallback: ``shared_topk`` against a dense row per user, item-kNN on LastFM's
+  training part, 5,000 unknown users, top 20;
+- ``popularity`` recommend for every LastFM training user: the shared walk against the dense
+  path.
+
+    .venv/bin/python experiments/bench_scoring_paths.py
+
+writes experiments/results/scoring_paths.md (and prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from scipy.interpolate import BSpline, PPoly
+
+import haowurank as hr
+from haowurank.experiments import (
+    _git_commit,
+    _machine,
+    _versions,
+    load_config,
+    load_dataset,
+    preprocess,
+)
+from haowurank.rankers._base import _topk_partition, topk
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _paired(new, old, repeats: int, atol: float = 0.0) -> tuple[float, float]:
+    """Median seconds of ``new()`` and ``old()``, alternating; their results (tuples of
+    arrays) must be equal (within ``atol``)."""
+    for x, y in zip(new(), old()):
+        np.testing.assert_allclose(x, y, rtol=0, atol=atol)
+    tn, to = [], []
+    for _ in range(repeats):
+        for fn, acc in ((new, tn), (old, to)):
+            t0 = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t0)
+    return statistics.median(tn), statistics.median(to)
+
+
+def _batched(fn, users: np.ndarray, bs: int):
+    return lambda: tuple(np.concatenate(p) for p in zip(*(
+        fn(users[s : s + bs], 20, True, None) for s in range(0, len(users), bs))))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args(argv)
+    gen = np.random.default_rng(0)
+    rows = []
+
+    S = gen.normal(size=(256, 10_685)).astype(np.float32)
+    tn, to = _paired(lambda: topk(S, 20), lambda: _topk_partition(S, 20), args.repeats)
+    rows.append(("topk of a 256 x 10,685 block, n = 20", "ms per block", tn * 1e3, to * 1e3))
+
+    t = np.r_[[-3.0, -2.0, -1.0], [0.0, 0.5, 1.0], [2.0, 3.0, 4.0]]
+    c = gen.normal(size=len(t) - 4)
+    x = np.clip(gen.normal(size=2_000_000) * 0.6 + 0.5, 0.0, 1.0)
+    pp = PPoly.from_spline(BSpline(t, c, 3), extrapolate=False)
+    bs_ = BSpline(t, c, 3, extrapolate=False)
+    tn, to = _paired(lambda: (pp(x),), lambda: (bs_(x),), args.repeats, atol=1e-12)
+    rows.append(("one cubic spline term, 2M values", "ns per value", tn / len(x) * 1e9,
+                 to / len(x) * 1e9))
+
+    cfg = load_config(ROOT / "lastfm.toml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
+    train, _ = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
+    knn = hr.rankers.make("item_knn", K=200).fit(train)
+    unknown = -np.ones(5000, dtype=np.int64)
+    tn, to = _paired(_batched(knn._recommend_idx, unknown, 256),
+                     _batched(knn._dense_recommend_idx, unknown, 256), args.repeats)
+    rows.append(("item-kNN fallback, 5,000 unknown users (LastFM)", "users/s",
+                 len(unknown) / tn, len(unknown) / to))
+
+    pop = hr.rankers.make("popularity").fit(train)
+    users = np.arange(train.n_users)
+    tn, to = _paired(_batched(pop._recommend_idx, users, pop.batch_size),
+                     _batched(pop._dense_recommend_idx, users, pop.batch_size), args.repeats)
+    rows.append((f"popularity, all {len(users):,} LastFM training users", "users/s",
+                 len(users) / tn, len(users) / to))
+
+    lines = [
+        "# Exact fast paths of scoring against the paths they replace",
+        "",
+        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git "
+        f"{_git_commit()}",
+        f"- Machine: {_machine()}; medians of {args.repeats} alternating runs",
+        f"- Software: {_versions()}",
+        "- Command: `.venv/bin/python experiments/bench_scoring_paths.py"
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "") + "`",
+        "- Each new path's output was checked equal to the reference's in this run (the spline "
+        "terms within 1e-12).",
+        "",
+        "| what | unit | new path | reference | ratio (new over reference) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for what, unit, new, old in rows:
+        lines.append(f"| {what} | {unit} | {new:,.1f} | {old:,.1f} | {new / old:.2f}x |")
+    text = "\n".join(lines) + "\n"
+    (ROOT / "results" / "scoring_paths.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
