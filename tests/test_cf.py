@@ -322,6 +322,26 @@ def test_mfmodel_recommend_with_n_beyond_items_and_candidates():
     assert set(idx[:, :2].ravel().tolist()) <= {1, 5} and (idx[:, 2:] == -1).all()
 
 
+@pytest.mark.parametrize("n_drop", [1, 5, 20])
+def test_mfmodel_candidates_as_complement_equal_implicit_items_path(n_drop):
+    """A candidate set covering at least half the items goes to implicit's top-k as the
+    complement (``filter_items``); it must give implicit's own ``items=`` answer, pads
+    included when n exceeds what is left."""
+    X = sp.random(60, 40, density=0.3, random_state=1, format="csr", dtype=np.float32)
+    X.data[:] = 1
+    m = MFModel.als(factors=4, regularization=0.1, alpha=1.0, iterations=3, random_state=0).fit(X)
+    uidx = np.arange(60)
+    items = np.sort(np.random.default_rng(n_drop).choice(40, 40 - n_drop, replace=False))
+    for n, exclude in ((5, True), (5, False), (39, True)):
+        ours = m.recommend(uidx, X, n, exclude_seen=exclude, items=items)
+        ref = finish_topk(*m.model.recommend(
+            uidx.astype(np.int32), X, N=min(n, len(items)), filter_already_liked_items=exclude,
+            items=items.astype(np.int32)), n)
+        np.testing.assert_array_equal(ours[0], ref[0])
+        np.testing.assert_allclose(ours[1], ref[1], rtol=1e-6)
+        assert np.isin(ours[0][ours[0] >= 0], items).all()
+
+
 def _sorted_reference(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Top n by a full sort of every row: score descending, then item index."""
     b, m = scores.shape

@@ -496,15 +496,26 @@ class MFModel:
         if b == 0 or k == 0:
             return np.full((b, n), -1, dtype=np.int64), np.full((b, n), -np.inf, dtype=np.float32)
         user_items = sp.csr_matrix(user_items)
+        n_items = self.item_factors.shape[0]
         with _quiet_blas():
-            if items is None and _cpu_topk() is not None:
+            if _cpu_topk() is not None and (items is None or 2 * len(items) >= n_items):
                 # implicit's own C++ top-k (what model.recommend calls), with the seen filter
-                # handed over as a light row view instead of one scipy CSR slice per user
+                # handed over as a light row view instead of one scipy CSR slice per user; a
+                # candidate set covering most items is passed as its complement, masked to
+                # -inf inside the top-k (filtered slots come back as pads), instead of
+                # implicit's ``items=`` path, which copies the factor rows of the candidates
+                # and remaps every seen row on each call
+                drop = None
+                if items is not None:
+                    keep = np.zeros(n_items, dtype=bool)
+                    keep[np.asarray(items, dtype=np.int64)] = True
+                    drop = np.flatnonzero(~keep).astype(np.int32)
                 ids, sc = _cpu_topk()(
                     self.item_factors,
                     self.user_factors[np.asarray(uidx, dtype=np.int64)],
-                    k,
+                    k if drop is None else min(n, n_items),
                     filter_query_items=_RowView(user_items) if exclude_seen else None,
+                    filter_items=drop if drop is not None and len(drop) else None,
                     num_threads=self.num_threads,
                 )
             else:
