@@ -24,11 +24,12 @@ What it does, precisely
    factors (social cold start); a user whose row of ``C`` is empty gets the popularity fallback.
    implicit's ALS takes every stored entry of ``C`` as preference 1 and its value only as
    confidence, so however small ``social_weight`` is, every friend-endorsed item becomes a
-   (weakly weighted) positive of the user. With the tuned ALS part, validation NDCG@20 at
-   ``social_weight=0.1`` against 0 moved from 0.2206 to 0.2034 on LastFM, 0.0566 to 0.0591 on
-   Ciao and 0.0478 to 0.0461 on Epinions; the smoothing of step 7 alone gave 0.2250 on LastFM
-   (``social_reg=0.2``), 0.0597 on Ciao (0.3) and no gain on Epinions; both together 0.0607
-   on Ciao (``experiments/results/<name>.tuning.csv``).
+   (weakly weighted) positive of the user. Validation NDCG@20 with the ALS part the runner
+   chose (``experiments/results/<name>.tuning.csv``), ``social_weight`` 0 against 0.1: LastFM
+   0.2243 against 0.2129, Ciao 0.0632 against 0.0643, Epinions 0.0502 against 0.0502; the
+   smoothing of step 7 (``social_reg=0.2``) alone: 0.2283, 0.0638 and 0.0492. The social terms
+   add at most 2% there; stronger regularisation of the ALS part added more
+   (``experiments/results/factor_frontier.md``).
 7. Optional social regularisation of user factors, applied once after fitting:
    ``U[u] <- (1 - social_reg) * U[u] + social_reg * sum_f W[u, f] U[f]`` for users with at
    least one (unblocked) friend; other users keep their factors. ``social_reg=0`` skips it.
