@@ -53,6 +53,10 @@ VARIANTS: dict[str, dict] = {
     "spline_knots=6": {"spline_knots": 6},
     # RP3beta (a random-walk item-item model) as one more component and retrieval source
     "rp3beta=True (with RP3beta)": {"rp3beta": True},
+    # a more strongly regularised ALS component (factor_frontier.md: ALS alone gained on every
+    # data set from regularisation 30-100)
+    "als regularization=30": {"als": {"regularization": 30.0}},
+    "als regularization=100": {"als": {"regularization": 100.0}},
 }
 
 
