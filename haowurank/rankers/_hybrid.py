@@ -116,11 +116,13 @@ _COMPONENTS = {"als": "als", "knn": "item_knn", "knn2": "item_knn", "rp3": "rp3b
                "trust": "trust"}
 #: Defaults of the components (a caller's dict updates them). Small, strongly regularised ALS
 #: with a high confidence scale and wide item neighbourhoods suit sparse data (chosen on the
-#: validation splits of LastFM and Ciao, never their test parts); the second item-kNN weights
+#: validation splits of LastFM and Ciao, never their test parts; ALS's regularisation 100
+#: instead of 1 scored 1.026x / 1.014x / 0.994x on the LastFM / Ciao / Epinions validation
+#: splits, experiments/results/hybrid_validation_als.md); the second item-kNN weights
 #: each user's row by BM25 of the interaction weights (listen counts, ratings), a view the
 #: binary models do not have.
 COMPONENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "als": {"factors": 32, "alpha": 20.0, "regularization": 1.0},
+    "als": {"factors": 32, "alpha": 20.0, "regularization": 100.0},
     "knn": {"K": 200},
     "knn2": {"K": 200, "weighting": "bm25"},
     "rp3": {},
@@ -322,7 +324,7 @@ class HybridRanker(Ranker):
     ----------
     als, item_knn, item_knn_weighted, trust : dict or None
         Parameters of the component rankers; they update :data:`COMPONENT_DEFAULTS` (ALS with
-        32 factors, alpha 20, regularization 1; item-kNN with 200 neighbours on the binary
+        32 factors, alpha 20, regularization 100; item-kNN with 200 neighbours on the binary
         matrix; item-kNN with 200 neighbours on the BM25-weighted matrix; the trust ranker's
         defaults).
     rp3beta : bool or dict, default False
