@@ -73,6 +73,7 @@ def bench(name: str, repeats: int, hybrid_params: dict, references: list[str]) -
     runs += [(ref, tuned(ref)) for ref in references]
     fits: dict[str, list[float]] = {s: [] for s, _ in runs}
     stages: dict[str, list[float]] = {}
+    als_sizes: set[int] = set()
     tput: dict[str, list[float]] = {s: [] for s, _ in runs}
     for _ in range(repeats):
         for strat, params in runs:
@@ -82,6 +83,7 @@ def bench(name: str, repeats: int, hybrid_params: dict, references: list[str]) -
             fits[strat].append(time.perf_counter() - t0)
             tput[strat].append(_throughput(r, users))
             if strat == "hybrid":
+                als_sizes.add(int(r.als_factors_))
                 for k in ("inner_fit_s", "features_s", "model_s", "refit_s"):
                     stages.setdefault(k, []).append(float(r.fit_info_.get(k, float("nan"))))
     med = {k: statistics.median(v) for k, v in fits.items()}
@@ -106,6 +108,7 @@ def bench(name: str, repeats: int, hybrid_params: dict, references: list[str]) -
         "fit ratio": med["hybrid"] / med["als"],
         "ALS users/s": thr["als"], "hybrid users/s": thr["hybrid"],
         "throughput ratio": thr["hybrid"] / thr["als"],
+        "hybrid ALS size": ", ".join(str(v) for v in sorted(als_sizes)),
         "hybrid stages s": ", ".join(
             f"{k[:-2]} {statistics.median(v):.2f}" for k, v in stages.items()
         ),
@@ -192,7 +195,8 @@ def main(argv=None) -> int:
     warm_up(hybrid_params, [_reference(r)[0] for r in args.references])
     rows = [bench(n, args.repeats, hybrid_params, args.references) for n in args.names]
     cols = ["data", "ALS fit s", "hybrid fit s", "fit ratio", "ALS users/s", "hybrid users/s",
-            "throughput ratio", "hybrid stages s", "peers, tuned (vs ALS)", "als params"]
+            "throughput ratio", "hybrid ALS size", "hybrid stages s", "peers, tuned (vs ALS)",
+            "als params"]
     lines = [
         f"# Paired cost: hybrid ({'defaults' if not hybrid_params else json.dumps(hybrid_params)})"
         " vs tuned ALS",
@@ -214,6 +218,8 @@ def main(argv=None) -> int:
         "- *hybrid stages s*: medians of `fit_info_`: inner components (incl. the ALS size "
         "choice), feature rows, ranking model, refit on all training data (the rest of the fit "
         "is the defence and bookkeeping).",
+        "- *hybrid ALS size*: the factors its inner choice (`als_factors_`) picked, in every "
+        "repeat.",
         "- Targets (issue 3): fit ratio <= 5, throughput ratio >= 0.7.",
         "- *peers, tuned*: other strategies timed in the same alternation with the parameters "
         "the headline run tuned for them, for scale: what the same bars mean for a peer.",
