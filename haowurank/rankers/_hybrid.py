@@ -338,8 +338,9 @@ class HybridRanker(Ranker):
         When ``als`` does not set ``factors``: the ALS sizes to choose from inside ``fit``, by
         NDCG@20 of ALS alone on the inner validation split (the users sampled for the ranking
         model); the chosen size is kept in ``als_factors_``. With the default regularisation
-        (100) it chose 128 on the training parts of LastFM and Ciao (32 with regularisation 1,
-        the earlier default). One value: no choice.
+        (100) it chose 128 on the training parts of LastFM, Ciao and Epinions (32, 32 and 128
+        with regularisation 1, the earlier default; ``experiments/results/hybrid_cost.md`` and
+        ``hybrid_cost_als_reg1.md``). One value: no choice.
     als_choice_iterations : int or None, default 5
         Compare the ``als_factors`` sizes after this many ALS sweeps instead of the
         component's own (cheaper; the chosen size is then fitted in full). None: full fits,
