@@ -121,14 +121,12 @@ def main(argv=None) -> int:
     users = np.arange(train.n_users)
     bs = als.batch_size
 
-    def with_items(rec):
-        return lambda: tuple(np.concatenate(p) for p in zip(*(
-            rec(users[s : s + bs]) for s in range(0, len(users), bs))))
-
     tn, to = _paired(
-        with_items(lambda u: model.recommend(u, seen[u], 20, exclude_seen=True, items=cand)),
-        with_items(lambda u: finish_topk(*model.model.recommend(
-            u.astype(np.int32), seen[u], N=20, items=cand.astype(np.int32)), 20)),
+        _batched(lambda u, n, ex, _: model.recommend(u, seen[u], n, exclude_seen=ex,
+                                                     items=cand), users, bs),
+        _batched(lambda u, n, ex, _: finish_topk(*model.model.recommend(
+            u.astype(np.int32), seen[u], N=n, filter_already_liked_items=ex,
+            items=cand.astype(np.int32)), n), users, bs),
         args.repeats, atol=1e-6)
     rows.append((f"ALS with {len(cand):,} of {train.n_items:,} items as candidates, all "
                  f"{len(users):,} Epinions training users", "users/s", len(users) / tn,
