@@ -1,7 +1,7 @@
 """Sort-based set operations on large integer key arrays, and lookups in CSR matrices.
 
-numpy 2.4's hash-based ``np.unique`` / ``np.isin`` are about 20x slower than sorting on millions
-of int64 keys, so the hot paths (splits, the synthetic world, trust defences) use these.
+numpy 2.4's hash-based ``np.unique`` / ``np.isin`` are slower than sorting on millions of int64
+keys (``experiments/feed_scale/README.md``), so the hot paths (splits, the synthetic world, trust defences) use these.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """``np.isin(values, sorted_set)`` for a sorted unique ``sorted_set`` (binary search).
 
     Many queries into a large set are sorted first: binary searches in query order then walk
-    the set's memory forwards (with the sort-based unique, this took the feed index of a
-    1M-user world from 36.8 s to 8.6 s: ``experiments/results/feed_scale.md``).
+    the set's memory forwards (the feed index of a 1M-user world relies on it; timings in
+    ``experiments/feed_scale/``).
     """
     values = np.asarray(values)
     if len(sorted_set) == 0 or len(values) == 0:

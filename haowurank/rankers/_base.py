@@ -138,8 +138,8 @@ def topk(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     Returns indices (int64, -1 where a row has fewer than ``n`` finite scores) and scores
     (-inf there). Ties are broken by the lower item index, so results do not depend on batching.
 
-    Exact, and about 2x faster than a full ``argpartition`` on wide blocks (13.9 ms against
-    30.5 ms on 256 x 10,685, ``experiments/results/scoring_paths.md``): the ``n``-th
+    Exact, and faster than a full ``argpartition`` on wide blocks (timings in
+    ``experiments/scoring_paths/``): the ``n``-th
     largest score of every 4th column is a lower bound of the row's ``n``-th largest, so only
     the entries at or above it (about ``4 n`` per row) are sorted. Rows where that bound keeps
     too many entries (ties, or fewer than ``n`` finite scores) take the full partition.

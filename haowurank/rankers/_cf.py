@@ -967,9 +967,9 @@ def rp3beta_weights(X: sp.spmatrix, alpha: float, beta: float, K: int) -> sp.csr
 class RP3BetaRanker(_RowScoredRanker):
     """RP3beta (Paudel et al. 2017): item-item weights from a three-step random walk on the
     user-item graph with a popularity penalty; ``score(u, i) = sum_j x_uj * W[j, i]`` (see
-    :func:`rp3beta_weights`). Sparse and cheap to fit (one sparse product). Tuned on
-    validation, it scored 0.981x (Ciao) and 0.980x (Epinions) EASE's test NDCG@20, whose fit
-    is cubic, and 0.932x ALS's on LastFM (``experiments/results/<name>.md``).
+    :func:`rp3beta_weights`). Sparse and cheap to fit (one sparse product, where EASE's fit is
+    cubic in the number of items); its test quality against the peers is in
+    ``experiments/ranking_quality/``.
 
     Parameters
     ----------

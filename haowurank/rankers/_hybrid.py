@@ -62,9 +62,8 @@ Scores are ``intercept + sum_j (w_j * feature_j + f_j(feature_j))`` (``f_j`` the
 from dense blocks for a linear score, through the pair features with splines). ``recommend``
 retrieves first, then ranks: the learned score of the union of each component's top
 ``n_recommend_candidates`` unseen items (within ``items=`` when given); the model was trained on
-exactly such candidates. On the validation splits (with the linear score) this ties ranking
-every item on LastFM and scores 0.5% (Ciao) and 1.3% (Epinions) higher NDCG@20
-(``experiments/results/hybrid_validation.md``). ``n_recommend_candidates=0`` ranks every item.
+exactly such candidates (how this compares with ranking every item on validation:
+``experiments/hybrid_validation/``). ``n_recommend_candidates=0`` ranks every item.
 
 Cold start: a known user with no interactions but with friends is scored by the same model (its
 collaborative features are zero, trust and popularity carry it); an unknown user gets the base
@@ -116,9 +115,8 @@ _COMPONENTS = {"als": "als", "knn": "item_knn", "knn2": "item_knn", "rp3": "rp3b
                "trust": "trust"}
 #: Defaults of the components (a caller's dict updates them). Strongly regularised ALS
 #: with a high confidence scale and wide item neighbourhoods suit sparse data (chosen on the
-#: validation splits of LastFM and Ciao, never their test parts; ALS's regularisation 100
-#: instead of 1 scored 1.026x / 1.014x / 0.994x on the LastFM / Ciao / Epinions validation
-#: splits, experiments/results/hybrid_validation_als.md); the second item-kNN weights
+#: validation splits of LastFM and Ciao, never their test parts; the choice of ALS's
+#: regularisation is in experiments/hybrid_validation/); the second item-kNN weights
 #: each user's row by BM25 of the interaction weights (listen counts, ratings), a view the
 #: binary models do not have.
 COMPONENT_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -330,31 +328,26 @@ class HybridRanker(Ranker):
     rp3beta : bool or dict, default False
         The RP3beta component (:class:`~haowurank.rankers.RP3BetaRanker`): True for its
         defaults (alpha 0.4, beta 0.3, 1,000 neighbours), a dict of its parameters, False to
-        leave it out (its features are then 0 and it retrieves nothing). Off by default: alone
-        it scores 0.93x-0.98x the best peer on test, but as a feature beside the two item-kNN
-        models it changed validation NDCG@20 by -2.0% (LastFM), +0.3% (Ciao) and +1.1%
-        (Epinions), for up to 6 s more fit (``experiments/results/hybrid_validation_rp3.md``).
+        leave it out (its features are then 0 and it retrieves nothing). Off by default: beside
+        the two item-kNN models it adds little on validation for extra fit time
+        (``experiments/hybrid_validation/``).
     als_factors : tuple of int, default (32, 128)
         When ``als`` does not set ``factors``: the ALS sizes to choose from inside ``fit``, by
         NDCG@20 of ALS alone on the inner validation split (the users sampled for the ranking
-        model); the chosen size is kept in ``als_factors_``. With the default regularisation
-        (100) it chose 128 on the training parts of LastFM, Ciao and Epinions (32, 32 and 128
-        with regularisation 1, the earlier default; ``experiments/results/hybrid_cost.md`` and
-        ``hybrid_cost_als_reg1.md``). One value: no choice.
+        model); the chosen size is kept in ``als_factors_`` (the sizes chosen on the real
+        data sets are recorded in ``experiments/hybrid_cost/``). One value: no choice.
     als_choice_iterations : int or None, default 5
         Compare the ``als_factors`` sizes after this many ALS sweeps instead of the
         component's own (cheaper; the chosen size is then fitted in full). None: full fits,
-        and the chosen inner model is reused. On LastFM, Ciao and Epinions, 5 sweeps chose the
-        same sizes as full fits (identical validation NDCG@20) and cut 1-5 s of the fit
-        (``experiments/results/hybrid_validation.md``).
+        and the chosen inner model is reused (the comparison with full fits is in
+        ``experiments/hybrid_validation/``).
     refit : {"full", "fold_in"}, default "full"
         After the ranking model is learned on the inner split: ``"full"`` refits every
         component on all the training data; ``"fold_in"`` folds the held-out rows into the
         inner ALS and item-kNN models (:meth:`~haowurank.rankers.CFRanker.partial_fit_users`:
         user factors re-solved, item factors and similarities kept) and rebuilds only the cheap
-        parts (trust, user-kNN, tables). Cheaper, but it lost 1.0-4.1% validation NDCG@20 on
-        LastFM, Ciao and Epinions (``experiments/results/hybrid_validation.md``), so the
-        default refits.
+        parts (trust, user-kNN, tables). Cheaper, but less accurate on validation
+        (``experiments/hybrid_validation/``), so the default refits.
     ease_items : int, default 0
         Fit EASE on this many most popular items as one more feature (0: off, the default: on
         the data sets measured it added nothing once the other features were in); its dense
@@ -394,9 +387,7 @@ class HybridRanker(Ranker):
         knots at ``k`` quantiles of its training values (an additive, GAM-style score,
         :class:`~haowurank.rankers._splines.FeatureSplines`), fitted in the same pairwise
         regression; explanations stay per feature. 0: a linear score. Pairwise objective only.
-        On the validation splits 3 knots scored 1.001x (LastFM), 1.005x (Ciao) and 1.059x
-        (Epinions) the linear score's NDCG@20, for 1-3 s more fit
-        (``experiments/results/hybrid_validation_splines.md``).
+        The choice of 3 knots against the linear score is in ``experiments/hybrid_validation/``.
     random_state : int or None, default 0
         Seeds the validation split, the samples and the components.
     defence : bool, dict or None, default True

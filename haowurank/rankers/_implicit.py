@@ -504,8 +504,8 @@ class MFModel:
                 # candidate set covering most items is passed as its complement, masked to
                 # -inf inside the top-k (filtered slots come back as pads), instead of
                 # implicit's ``items=`` path, which copies the factor rows of the candidates
-                # and remaps every seen row on each call (1.7x the users/s on Epinions,
-                # experiments/results/scoring_paths.md)
+                # and remaps every seen row on each call (timings in
+                # experiments/scoring_paths/)
                 drop = None
                 if items is not None:
                     keep = np.zeros(n_items, dtype=bool)

@@ -24,12 +24,9 @@ What it does, precisely
    factors (social cold start); a user whose row of ``C`` is empty gets the popularity fallback.
    implicit's ALS takes every stored entry of ``C`` as preference 1 and its value only as
    confidence, so however small ``social_weight`` is, every friend-endorsed item becomes a
-   (weakly weighted) positive of the user. Validation NDCG@20 with the ALS part the runner
-   chose (``experiments/results/<name>.tuning.csv``), ``social_weight`` 0 against 0.1: LastFM
-   0.2243 against 0.2129, Ciao 0.0632 against 0.0643, Epinions 0.0502 against 0.0502; the
-   smoothing of step 7 (``social_reg=0.2``) alone: 0.2283, 0.0638 and 0.0492. The social terms
-   add at most 2% there; stronger regularisation of the ALS part added more
-   (``experiments/results/factor_frontier.md``).
+   (weakly weighted) positive of the user. What ``social_weight`` and ``social_reg`` add on
+   the validation splits of the real data sets is recorded in the tuning tables of
+   ``experiments/ranking_quality/`` and in ``experiments/factor_frontier/``.
 7. Optional social regularisation of user factors, applied once after fitting:
    ``U[u] <- (1 - social_reg) * U[u] + social_reg * sum_f W[u, f] U[f]`` for users with at
    least one (unblocked) friend; other users keep their factors. ``social_reg=0`` skips it.

@@ -271,8 +271,7 @@ class SparkTrust(SparkModel):
         For every fitted user (``users`` None) the model first computes and persists all their
         candidate scores (:attr:`scores_`), which the feed joins: the sums are aggregated
         before any shuffle, where scoring only the feed's pairs must shuffle every trust row x
-        endorsement to find them (feeds for all 100k users of the synthetic world: 481.5 s
-        this way, 625.7 s scoring the pairs; ``results/spark_scale.trust100k*.md``). For some
+        endorsement to find them (the two ways are timed in ``experiments/spark_scale/``). For some
         users only their feed's candidate pairs are scored.
         """
         self._check_fitted()

@@ -554,12 +554,10 @@ def defend(
         ``g * iterations / (its number of internal follow rows)`` of that level (SybilRank's
         bound), so it is caught until the attack edges approach the region's own size.
         Accounts the walk never reaches (no follower, or a component without a seed) score 0
-        and are suspicious too. The trade-off, measured: 0.5 also stops 100 buyer sybils (one
-        real purchase each) behind 300 attack edges on LastFM, which pass 0.25, at no NDCG@20
-        cost on the clean data measured, but flags 21% of Ciao accounts instead of 8% (sparse
-        trust graphs sit low); neither stops 1,000 attack edges (the region then holds about
-        the honest level). See ``experiments/results/attack_robustness.threshold.md`` and
-        ``attack_robustness.flagged.md``.
+        and are suspicious too. A higher threshold stops sybils behind more attack edges but
+        flags more honest accounts of sparse trust graphs; no threshold stops a region whose
+        attack edges approach its own size. The trade-off on real data is recorded in
+        ``experiments/attack_robustness/``.
     seeds, n_seeds, iterations, seed
         See :func:`account_trust`.
     drop : {"endorsements", "all"}
