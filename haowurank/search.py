@@ -39,7 +39,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from ._dataset import KINDS, VISIBILITIES, Dataset
 from ._errors import UnknownIdError
-from .feed._visibility import EndorsementGraph
+from .visibility import EndorsementGraph
 
 __all__ = ["SearchIndex", "analyze"]
 

@@ -1,23 +1,43 @@
-"""Who may see which endorsement: the visibility rule of ``haowurank.feed``, as sparse structures.
+"""The privacy rule: who may see which endorsement, and what may enter whose ranking.
 
-The rule (``../shared/API.md``, "Feed and search"), for a viewer ``v`` and an endorsement (a
-``recommend`` or ``recommend_after_purchase`` row) by endorser ``e``:
+This module is the only place the rule is written; feed, search, every ranker's social terms and
+explanations, the simulation, the HTTP service and the dashboard import it, and the Spark path
+(:mod:`haowurank.spark`) states the same rule as joins and is parity-tested against it.
 
-- ``"public"``: seen when ``v`` follows ``e`` (a social row v -> e);
-- ``"friends"``: seen when ``v`` follows ``e`` and ``e`` also lists ``v`` (a row e -> v);
-- ``"private"``: seen by nobody else;
-- nothing from a user ``v`` has blocked (``Dataset`` blocks) or muted (the ``mutes`` argument);
-- an endorsement with an audience list (``Dataset`` audiences, "limited to a list of friends")
-  is seen only by listed viewers who *also* pass the rule above: a list only ever narrows.
+The rule (issue 17; ``../shared/API.md``, "Feed and search"):
 
-A user's own endorsements are never "seen" through this rule (nobody follows themself).
+- **Who sees an endorsement.** An endorsement is a ``recommend`` or
+  ``recommend_after_purchase`` row of endorser ``e``. A viewer ``v`` may see it when ``v`` follows
+  ``e`` (a social row v -> e) and it is ``"public"``, or it is ``"friends"`` and ``e`` also lists
+  ``v`` (a row e -> v). ``"private"`` is seen by nobody else. Nothing from a user ``v`` has
+  blocked (``Dataset`` blocks) or muted (the ``mutes`` argument) is seen. An endorsement with an
+  audience list (``Dataset`` audiences) is seen only by listed viewers who also pass the rules
+  above: a list only ever narrows. Duplicate rows of one (endorser, item) are each judged on
+  their own: ``v`` sees the strongest kind among the rows ``v`` may see. A user's own
+  endorsements are never "seen" through this rule (nobody follows themself).
+- **Per-person social signals use only what the viewer may see.** Friends' endorsements, trust
+  propagation, friend counts and the social terms of a factor model that target ``v`` use only
+  endorsements ``v`` may see. Public endorsements (without an audience list) of people ``v``'s
+  friends trust may enter multi-hop trust in aggregate, never attributed by name.
+- **Everything else only in aggregate models.** Other people's purchases, views and clicks, and
+  endorsements ``v`` may not see, may enter only aggregate collaborative models fitted over all
+  users (ALS, item-kNN, EASE, popularity counts).
+- **Explanations.** An explanation names only people whose endorsement of that item ``v`` may
+  see, and never anyone's purchase; aggregate evidence is described without names ("liked by 12
+  people with similar taste", "endorsed in your wider circle (3 people)").
 
 :class:`EndorsementGraph` precomputes, once per dataset, everything needed to enumerate the
 visible (viewer, endorser, item) triples of a batch of viewers with a few vectorised numpy
 operations: the viewer -> endorser edges split into one-way follows and mutual follows (blocked and
-muted endorsers removed), the endorsements per endorser that one-way followers may see (public)
+muted endorsers removed; :meth:`EndorsementGraph.may_see` gives them as a viewer x endorser
+matrix per visibility), the endorsements per endorser that one-way followers may see (public)
 and that mutual friends may see (public or friends), and the explicit triples of audience-limited
-endorsements. :func:`visible_endorsements` is the same rule as a plain function returning a frame.
+endorsements. :meth:`EndorsementGraph.visible` returns, for a batch of viewers, the visible
+(viewer, endorser, item, kind, timestamp) triples and the viewer x item sparse matrix of visible
+endorsement strength; :func:`visible_endorsements` is the same as a frame with caller ids, and
+:func:`visible_strength` the matrix. A graph round-trips through plain arrays
+(:meth:`EndorsementGraph.to_arrays` / :meth:`EndorsementGraph.from_arrays`) so that a saved
+ranker keeps the rule of the data it was fitted on.
 """
 
 from __future__ import annotations
@@ -30,14 +50,27 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._arrays import csr_keys, isin_sorted, unique_sorted
-from .._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
-from .._errors import warn_data
+from ._arrays import csr_keys, isin_sorted, unique_sorted
+from ._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
+from ._errors import warn_data
 
-__all__ = ["DEFAULT_KIND_WEIGHTS", "EndorsementGraph", "visible_endorsements"]
+__all__ = [
+    "DEFAULT_KIND_WEIGHTS",
+    "ENDORSEMENT_STRENGTH",
+    "EndorsementGraph",
+    "VisibleEndorsements",
+    "check_endorsement_kinds",
+    "visible_endorsements",
+    "visible_strength",
+]
 
-#: Strength of one friend's endorsement by kind: a recommendation after buying counts double.
-DEFAULT_KIND_WEIGHTS: dict[str, float] = {"recommend": 1.0, "recommend_after_purchase": 2.0}
+#: Strength of one endorsement by kind, the table of every per-person social signal: a
+#: recommendation after buying counts double. Only endorsement kinds appear: other people's
+#: purchases, views and clicks are no per-person signal (the rule above).
+ENDORSEMENT_STRENGTH: dict[str, float] = {"recommend": 1.0, "recommend_after_purchase": 2.0}
+
+#: The name ``haowurank.feed`` has always exported for :data:`ENDORSEMENT_STRENGTH`.
+DEFAULT_KIND_WEIGHTS = ENDORSEMENT_STRENGTH
 
 _K_REC = KINDS.index("recommend")
 _K_RAP = KINDS.index("recommend_after_purchase")
@@ -94,6 +127,136 @@ def _expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarra
         return owner, np.empty(0, dtype=np.int64)
     offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
     return owner, np.repeat(starts, lens) + offs
+
+
+def _kind_table(kind_weights: dict[str, float]) -> np.ndarray:
+    """float64 weight per kind code (kinds not named, and non-endorsement kinds, weigh 0)."""
+    check_endorsement_kinds(kind_weights, "kind_weights")
+    table = np.zeros(len(KINDS), dtype=np.float64)
+    for k, w in kind_weights.items():
+        table[KINDS.index(k)] = float(w)
+    return table
+
+
+def _decay(ts: np.ndarray, half_life_days: float | None, now: int | None) -> np.ndarray:
+    if half_life_days is None or len(ts) == 0:
+        return np.ones(len(ts), dtype=np.float64)
+    ref = float(ts.max()) if now is None else float(now)
+    age = np.maximum(ref - ts.astype(np.float64), 0.0) / 86_400.0
+    return np.power(0.5, age / float(half_life_days))
+
+
+def check_endorsement_kinds(kind_weights: Any, name: str = "kind_weights") -> dict[str, float]:
+    """Check a per-person kind-weight table: endorsement kinds only, finite weights >= 0.
+
+    Other people's purchases, views and clicks are never a per-person signal (the rule above),
+    so a table naming them is refused rather than silently narrowed.
+
+    Raises
+    ------
+    ValueError
+        Names the parameter ``name``, what was expected and what came.
+    """
+    ok = isinstance(kind_weights, dict) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
+        for v in kind_weights.values()
+    )
+    if not ok:
+        raise ValueError(
+            f"The {name!r} parameter must map endorsement kinds {list(ENDORSEMENT_KINDS)} to "
+            f"finite weights >= 0. Got {kind_weights!r} instead."
+        )
+    bad = [k for k in kind_weights if k not in ENDORSEMENT_KINDS]
+    if bad:
+        raise ValueError(
+            f"The {name!r} parameter may name only the endorsement kinds "
+            f"{list(ENDORSEMENT_KINDS)}: other people's purchases, views and clicks may enter "
+            f"only aggregate models (the privacy rule, haowurank.visibility). Got {bad}."
+        )
+    return {k: float(v) for k, v in kind_weights.items()}
+
+
+@dataclass(frozen=True)
+class VisibleEndorsements:
+    """The endorsements a batch of viewers may see (:meth:`EndorsementGraph.visible`).
+
+    Attributes
+    ----------
+    viewers : ndarray of int64 of shape (b,)
+        The viewers' user indices; ``viewer`` below indexes into it.
+    viewer, endorser, item, kind, ts : ndarray of shape (t,)
+        One row per visible (viewer, endorser, item): position of the viewer in ``viewers``,
+        the endorser's user index, the item index, the strongest kind code the viewer may see
+        and its timestamp.
+    weight : ndarray of float32 of shape (t,)
+        The graph's kind weight times ``trust``.
+    trust : ndarray of float32 of shape (t,)
+        The social weight of the follow viewer -> endorser.
+    n_items : int
+    """
+
+    viewers: np.ndarray
+    viewer: np.ndarray
+    endorser: np.ndarray
+    item: np.ndarray
+    kind: np.ndarray
+    ts: np.ndarray
+    weight: np.ndarray
+    trust: np.ndarray
+    n_items: int
+
+    def __len__(self) -> int:
+        return len(self.viewer)
+
+    def values(
+        self,
+        kind_weights: dict[str, float] | None = None,
+        *,
+        trust: bool = False,
+        half_life_days: float | None = None,
+        now: int | None = None,
+    ) -> np.ndarray:
+        """float64 strength of each triple: ``kind_weights[kind]`` (default
+        :data:`ENDORSEMENT_STRENGTH`), times the follow's weight when ``trust``, times
+        ``0.5 ** (age_days / half_life_days)`` when a half-life is given."""
+        table = _kind_table(ENDORSEMENT_STRENGTH if kind_weights is None else kind_weights)
+        v = table[self.kind]
+        if trust:
+            v = v * self.trust.astype(np.float64)
+        return v * _decay(self.ts, half_life_days, now)
+
+    def strength(
+        self,
+        kind_weights: dict[str, float] | None = None,
+        *,
+        trust: bool = False,
+        half_life_days: float | None = None,
+        now: int | None = None,
+        endorser_weights: np.ndarray | None = None,
+    ) -> sp.csr_matrix:
+        """Viewer x item matrix of visible endorsement strength: the sum over the visible
+        endorsers of :meth:`values` (times ``endorser_weights`` per triple when given).
+
+        Returns
+        -------
+        csr_matrix of float64, shape (b, n_items); zeros dropped.
+        """
+        v = self.values(kind_weights, trust=trust, half_life_days=half_life_days, now=now)
+        if endorser_weights is not None:
+            v = v * np.asarray(endorser_weights, dtype=np.float64)
+        m = sp.csr_matrix(
+            (v, (self.viewer, self.item.astype(np.int64))), shape=(len(self.viewers), self.n_items)
+        )
+        m.sum_duplicates()
+        m.eliminate_zeros()
+        m.sort_indices()
+        return m
+
+    def counts(self, kinds: Any = None) -> sp.csr_matrix:
+        """Viewer x item matrix of the number of visible endorsers (of the given kinds, default
+        every endorsement kind)."""
+        kinds = ENDORSEMENT_KINDS if kinds is None else kinds
+        return self.strength({k: 1.0 for k in kinds})
 
 
 def _hidden_pairs(ds: Dataset, mutes: pd.DataFrame | None) -> sp.csr_matrix:
@@ -257,8 +420,62 @@ class EndorsementGraph:
             "endorser": je[first].astype(np.int64), "item": ji[first].astype(np.int32),
             "kind": jk[first].astype(np.int8), "ts": jts[first].astype(np.int64),
             "weight": (jw[first] * trust[first]).astype(np.float32),
+            "trust": trust[first].astype(np.float32),
         }
         self.fingerprint = self._digest()
+
+    # ------------------------------------------------------------------ persistence
+    def to_arrays(self, prefix: str = "visibility") -> dict[str, np.ndarray]:
+        """Every structure of the graph as named plain arrays (for ``np.savez``, no pickle).
+
+        :meth:`from_arrays` rebuilds an equal graph (same triples, same fingerprint).
+        """
+        out: dict[str, np.ndarray] = {
+            f"{prefix}.shape": np.asarray([self.n_users, self.n_items], dtype=np.int64),
+            f"{prefix}.kind_weights": np.asarray(
+                [self.kind_weights[k] for k in ENDORSEMENT_KINDS], dtype=np.float64
+            ),
+            f"{prefix}.follow_keys": self._follow_keys,
+            f"{prefix}.hidden_keys": self._hidden_keys,
+            f"{prefix}.aud_indptr": self._aud_indptr,
+        }
+        for name in ("one_way", "mutual"):
+            g = getattr(self, name)
+            out.update({f"{prefix}.{name}.indptr": g.indptr, f"{prefix}.{name}.indices": g.indices,
+                        f"{prefix}.{name}.data": g.data})
+        for name in ("public", "friends"):
+            tab = getattr(self, name)
+            for f in ("indptr", "item", "kind", "ts", "weight"):
+                out[f"{prefix}.{name}.{f}"] = getattr(tab, f)
+        for k, a in self._aud.items():
+            out[f"{prefix}.aud.{k}"] = a
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "visibility") -> EndorsementGraph:
+        """The graph that :meth:`to_arrays` wrote."""
+        g = cls.__new__(cls)
+        nu, ni = (int(x) for x in arrays[f"{prefix}.shape"])
+        g.n_users, g.n_items = nu, ni
+        g.kind_weights = {
+            k: float(w) for k, w in zip(ENDORSEMENT_KINDS, arrays[f"{prefix}.kind_weights"])
+        }
+        g._follow_keys = np.asarray(arrays[f"{prefix}.follow_keys"], dtype=np.int64)
+        g._hidden_keys = np.asarray(arrays[f"{prefix}.hidden_keys"], dtype=np.int64)
+        g._aud_indptr = np.asarray(arrays[f"{prefix}.aud_indptr"], dtype=np.int64)
+        for name in ("one_way", "mutual"):
+            m = sp.csr_matrix(
+                (arrays[f"{prefix}.{name}.data"], arrays[f"{prefix}.{name}.indices"],
+                 arrays[f"{prefix}.{name}.indptr"]), shape=(nu, nu),
+            )
+            setattr(g, name, m)
+        for name in ("public", "friends"):
+            setattr(g, name, _Table(*(arrays[f"{prefix}.{name}.{f}"]
+                                      for f in ("indptr", "item", "kind", "ts", "weight"))))
+        g._aud = {k: arrays[f"{prefix}.aud.{k}"]
+                  for k in ("endorser", "item", "kind", "ts", "weight", "trust")}
+        g.fingerprint = g._digest()
+        return g
 
     # ------------------------------------------------------------------ queries
     def triples(self, viewers: np.ndarray) -> dict[str, np.ndarray]:
@@ -274,8 +491,8 @@ class EndorsementGraph:
         dict with arrays of equal length t:
             ``viewer`` (position in ``viewers``, int64), ``endorser`` (user index), ``item``,
             ``kind`` (kind code), ``ts`` (timestamp of the endorsement), ``weight`` (kind weight
-            times the viewer's trust in the endorser, float32). Each (viewer, endorser, item)
-            appears once.
+            times the viewer's trust in the endorser, float32), ``trust`` (the social weight of
+            the follow viewer -> endorser, float32). Each (viewer, endorser, item) appears once.
         """
         viewers = np.asarray(viewers, dtype=np.int64)
         parts = []
@@ -286,17 +503,99 @@ class EndorsementGraph:
             o2, p2 = _expand(tab.indptr, ends)
             parts.append(
                 (owner[o2], ends[o2], tab.item[p2], tab.kind[p2], tab.ts[p2],
-                 tab.weight[p2] * trust[o2])
+                 tab.weight[p2] * trust[o2], trust[o2].astype(np.float32))
             )
         if self._aud_indptr[-1]:
             owner, pos = _expand(self._aud_indptr, viewers)
             a = self._aud
             parts.append(
                 (owner, a["endorser"][pos], a["item"][pos], a["kind"][pos], a["ts"][pos],
-                 a["weight"][pos])
+                 a["weight"][pos], a["trust"][pos])
             )
-        cols = ("viewer", "endorser", "item", "kind", "ts", "weight")
+        cols = ("viewer", "endorser", "item", "kind", "ts", "weight", "trust")
         return {c: np.concatenate([p[k] for p in parts]) for k, c in enumerate(cols)}
+
+    def visible(self, viewers: Any) -> VisibleEndorsements:
+        """The endorsements a batch of viewers may see, as triples and sparse matrices.
+
+        Parameters
+        ----------
+        viewers : array-like of int of shape (b,)
+            Viewer (user) indices.
+
+        Returns
+        -------
+        VisibleEndorsements
+        """
+        viewers = np.asarray(viewers, dtype=np.int64).reshape(-1)
+        if len(viewers) and (viewers.min() < 0 or viewers.max() >= self.n_users):
+            raise ValueError(
+                f"The 'viewers' argument must hold user indices in [0, {self.n_users}). "
+                f"Got values from {int(viewers.min())} to {int(viewers.max())}."
+            )
+        t = self.triples(viewers)
+        return VisibleEndorsements(viewers=viewers, n_items=self.n_items, **t)
+
+    def may_see(self, visibility: str = "public") -> sp.csr_matrix:
+        """Viewer x endorser matrix: who may see whose endorsements of one visibility.
+
+        Parameters
+        ----------
+        visibility : {"public", "friends", "private"}
+            ``"public"``: ``v`` follows ``e`` (one way or mutual); ``"friends"``: mutual follows;
+            ``"private"``: nobody (an empty matrix). Blocked and muted endorsers are left out.
+            Endorsements with an audience list are narrower still (see :meth:`visible`).
+
+        Returns
+        -------
+        csr_matrix of bool, shape (n_users, n_users)
+        """
+        if visibility not in VISIBILITIES:
+            raise ValueError(
+                f"The 'visibility' parameter must be one of {list(VISIBILITIES)}. "
+                f"Got {visibility!r} instead."
+            )
+        if visibility == "private":
+            return sp.csr_matrix((self.n_users, self.n_users), dtype=bool)
+        m = self.mutual if visibility == "friends" else self.one_way + self.mutual
+        out = sp.csr_matrix(m, dtype=bool)
+        out.sort_indices()
+        return out
+
+    def public_endorsements(
+        self,
+        kind_weights: dict[str, float] | None = None,
+        *,
+        half_life_days: float | None = None,
+        now: int | None = None,
+    ) -> sp.csr_matrix:
+        """Endorser x item strength of the endorsements every follower of the endorser may see.
+
+        These are the "public" endorsements without an audience list: what may enter multi-hop
+        trust in aggregate (the rule above). One entry per (endorser, item): the strongest public
+        kind's weight, times ``0.5 ** (age_days / half_life_days)`` when a half-life is given.
+
+        Parameters
+        ----------
+        kind_weights : dict, optional
+            Weight per endorsement kind (default: the graph's own ``kind_weights``).
+        half_life_days : float, optional
+            Exponential decay by age at ``now``.
+        now : int seconds, optional
+            Reference time of the decay (default: the latest public endorsement).
+
+        Returns
+        -------
+        csr_matrix of float64, shape (n_users, n_items)
+        """
+        tab = self.public
+        vals = _kind_table(self.kind_weights if kind_weights is None else kind_weights)[tab.kind]
+        vals = vals * _decay(tab.ts, half_life_days, now)
+        m = sp.csr_matrix((vals, tab.item.copy(), tab.indptr.copy()),
+                          shape=(self.n_users, self.n_items))
+        m.sort_indices()
+        m.eliminate_zeros()
+        return m
 
     def can_see(self, viewer: int, endorser: int) -> bool:
         """Whether ``viewer`` follows ``endorser`` and has not blocked or muted them."""
@@ -351,3 +650,34 @@ def visible_endorsements(
             "timestamp": t["ts"],
         }
     )
+
+
+def visible_strength(
+    ds: Dataset,
+    viewers: Any = None,
+    *,
+    mutes: pd.DataFrame | None = None,
+    kind_weights: dict[str, float] | None = None,
+) -> sp.csr_matrix:
+    """Viewer x item sparse matrix of the endorsement strength each viewer may see.
+
+    Entry (k, i) is the sum, over the endorsers of ``i`` whom viewer ``viewers[k]`` may see
+    (the rule above), of ``kind_weights[kind]`` of the strongest kind the viewer may see.
+
+    Parameters
+    ----------
+    ds : Dataset
+    viewers : id or sequence of ids, optional
+        Viewers (default: every user), in the order of the rows.
+    mutes : DataFrame, optional
+        Columns ``user``, ``muted`` (treated as blocks).
+    kind_weights : dict, optional
+        Weight per endorsement kind (default :data:`ENDORSEMENT_STRENGTH`).
+
+    Returns
+    -------
+    csr_matrix of float64, shape (n_viewers, n_items)
+    """
+    g = EndorsementGraph(ds, mutes=mutes)
+    vidx = np.arange(ds.n_users) if viewers is None else np.atleast_1d(ds.user_index(viewers))
+    return g.visible(vidx).strength(kind_weights)

@@ -217,7 +217,7 @@ def test_feed_clicks_come_from_visible_friend_endorsements(world, res):
 def test_feed_candidates_match_hr_feed_visibility(world):
     """With endorsements that never expire, the simulated feed sees exactly the (viewer, item)
     pairs of ``hr.feed``'s visibility rule on the initial world."""
-    from haowurank.feed._visibility import visible_endorsements
+    from haowurank.visibility import visible_endorsements
     from haowurank.sim._engine import Engine
     from haowurank.sim._world import World
 

@@ -25,6 +25,7 @@ Ranking, diversity, exclusions and pagination are described in :func:`build` and
 :class:`FeedConfig`; :class:`FeedIndex` is the prebuilt, thread-safe form that services keep.
 """
 
+from ..visibility import DEFAULT_KIND_WEIGHTS, EndorsementGraph, visible_endorsements
 from ._build import (
     FeedConfig,
     FeedIndex,
@@ -36,7 +37,6 @@ from ._build import (
 )
 from ._cursor import Cursor, CursorError, StaleCursorError
 from ._rerank import greedy_rerank
-from ._visibility import DEFAULT_KIND_WEIGHTS, EndorsementGraph, visible_endorsements
 
 __all__ = [
     "DEFAULT_KIND_WEIGHTS",

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .._arrays import unique_sorted
+from .._arrays import isin_sorted, unique_sorted
 from .._dataset import KINDS, Dataset
 from .._errors import UnknownIdError
+from ..visibility import EndorsementGraph
 from ._cursor import Cursor, StaleCursorError
 from ._rerank import greedy_rerank
-from ._visibility import EndorsementGraph, _has
 
 __all__ = ["FeedConfig", "FeedIndex", "FeedPage", "build", "explanation_text"]
 
@@ -596,8 +596,8 @@ class FeedIndex:
         gkey = vidx[tv] * ni + ti
         drop = np.zeros(len(tv), dtype=bool)
         if cfg.exclude_endorsed:
-            drop |= _has(self._endorsed_keys, gkey)
-        bought = _has(self._bought_keys, gkey)
+            drop |= isin_sorted(gkey, self._endorsed_keys)
+        bought = isin_sorted(gkey, self._bought_keys)
         if bought.any():
             bought[bought] = ~self._repurchasable_mask(rep_spec, ti[bought])
             drop |= bought
