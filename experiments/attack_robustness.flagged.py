@@ -30,7 +30,7 @@ import numpy as np
 import haowurank as hr
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HAOWURANK_DATA", ROOT.parent / "shared" / "data"))
+DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
 OUT = ROOT / "experiments" / "results" / "attack_robustness.flagged.md"
 THRESHOLDS = (0.25, 0.5)
 

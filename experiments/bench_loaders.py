@@ -22,7 +22,7 @@ from pathlib import Path
 import haowurank as hr
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HAOWURANK_DATA", ROOT.parent / "shared" / "data"))
+DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
 OUT = ROOT / "experiments" / "results" / "loaders.md"
 
 LOADERS = [

@@ -39,7 +39,7 @@ import haowurank as hr
 from haowurank import rankers
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HAOWURANK_DATA", ROOT.parent / "shared" / "data"))
+DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
 OUT = ROOT / "experiments" / "results" / "recommend_throughput.md"
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 import haowurank as hr
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HAOWURANK_DATA", ROOT.parent / "shared" / "data"))
+DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
 OUT = ROOT / "experiments" / "results" / "bench_trust.md"
 
 #: Validation grid of the tuned ``trust`` (all other parameters at their defaults, fill=True).

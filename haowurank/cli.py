@@ -9,6 +9,7 @@ writes its report under ``experiments/results/``. ``strategies`` lists the regis
 Examples::
 
     haowurank compare --dataset synthetic
+    haowurank compare --dataset synthetic --world data/default_world.toml
     haowurank compare --dataset lastfm --data-dir ../shared/data/lastfm-hetrec2011
     haowurank run experiments/lastfm.toml
 """
@@ -22,8 +23,8 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from .datasets.registry import DATASETS, DEFAULT_WORLD, read_world
 from .experiments import (
-    DATASET_FOLDERS,
     DatasetConfig,
     EvaluationConfig,
     ExperimentConfig,
@@ -63,8 +64,8 @@ DATASET_DEFAULTS: dict[str, dict] = {
     "ciaodvd": {"k_core": 5},
     "synthetic": {"k_core": 0},
 }
-#: The embedded demo world (seeded; sized so ``make demo`` takes about a minute on 2 cores).
-SYNTHETIC_DEFAULTS: dict = {"n_users": 2000, "n_items": 1000, "seed": 0}
+#: The embedded demo world (``data/default_world.toml``; the registry's ``DEFAULT_WORLD``).
+SYNTHETIC_DEFAULTS: dict = DEFAULT_WORLD
 TARGET_RATIOS = {"lastfm": 1.05, "ciao": 1.10, "epinions": 1.10}
 
 
@@ -94,8 +95,13 @@ def build_compare_config(args: argparse.Namespace) -> ExperimentConfig:
     if unknown:
         raise SystemExit(f"haowurank compare: unknown strategies {unknown}; available: {names}")
     params: dict = {}
+    if getattr(args, "world", None) and args.dataset != "synthetic":
+        raise SystemExit(
+            f"haowurank compare: --world describes a synthetic world; it cannot be combined "
+            f"with --dataset {args.dataset}"
+        )
     if args.dataset == "synthetic":
-        params = dict(SYNTHETIC_DEFAULTS)
+        params = read_world(args.world) if getattr(args, "world", None) else dict(SYNTHETIC_DEFAULTS)
         for key in ("n_users", "n_items", "seed"):
             v = getattr(args, key)
             if v is not None:
@@ -152,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compare", help="evaluate the strategies on one data set and print a table")
-    c.add_argument("--dataset", required=True, choices=[*DATASET_FOLDERS, "synthetic"])
+    c.add_argument("--dataset", required=True, choices=[*DATASETS, "synthetic"])
     c.add_argument("--data-dir", help="folder holding the data set's files")
     c.add_argument("--strategies", nargs="+", help="names (default: every registered strategy)")
     c.add_argument("--tune", choices=["none", "light"], default="none",
@@ -160,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cutoffs (default 10 20)")
     c.add_argument("--k-core", type=int, help="k-core filtering (default per data set)")
     c.add_argument("--min-weight", type=float, help="positive threshold on interaction weight")
+    c.add_argument("--world", help="synthetic world: a world TOML file (data/default_world.toml)")
     c.add_argument("--n-users", type=int, help="synthetic world: users")
     c.add_argument("--n-items", type=int, help="synthetic world: items")
     c.add_argument("--seed", type=int, help="synthetic world: seed")

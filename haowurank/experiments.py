@@ -42,8 +42,8 @@ A configuration file looks like this::
     params = {iterations = 15}
     grid = {factors = [32, 64, 128], regularization = [0.01, 0.1, 1.0]}
 
-The data root for relative ``data_dir`` values is ``$HAOWURANK_DATA`` or ``../shared/data``
-next to the repository.
+The data root for relative ``data_dir`` values is
+:func:`haowurank.datasets.registry.data_root` (``$HAOWURANK_DATA`` or ``../shared/data``).
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ import numpy as np
 import pandas as pd
 
 from ._dataset import Dataset
+from .datasets.registry import DATASETS, data_root
 from .evaluation import evaluate, expand_grid, tune
 
 __all__ = [
-    "DATASET_FOLDERS",
     "DatasetConfig",
     "EvaluationConfig",
     "ExperimentConfig",
@@ -85,22 +85,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Folder of each real data set under the data root.
-DATASET_FOLDERS: dict[str, str] = {
-    "lastfm": "lastfm-hetrec2011",
-    "ciao": "ciao",
-    "epinions": "epinions",
-    "filmtrust": "filmtrust",
-    "ciaodvd": "ciaodvd",
-}
-_DATASETS = (*DATASET_FOLDERS, "synthetic")
-
-
-def _data_root() -> Path:
-    env = os.environ.get("HAOWURANK_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+_DATASETS = (*DATASETS, "synthetic")
 
 
 def _known_keys(cls, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -265,12 +250,12 @@ def load_config(path: str | os.PathLike) -> ExperimentConfig:
 # ------------------------------------------------------------------------------------------
 
 def _resolve_dir(cfg: DatasetConfig, source: str | None) -> Path:
-    folder = cfg.data_dir or DATASET_FOLDERS[cfg.name]
+    folder = cfg.data_dir or DATASETS[cfg.name].folder
     p = Path(folder).expanduser()
     candidates = [p] if p.is_absolute() else [
         Path.cwd() / p,
         *([Path(source).resolve().parent / p] if source else []),
-        _data_root() / p,
+        data_root() / p,
     ]
     for c in candidates:
         if c.is_dir():

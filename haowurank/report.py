@@ -34,9 +34,13 @@ import numpy as np
 import pandas as pd
 
 from ._dataset import Dataset
+from .datasets.registry import data_root
+from .datasets.registry import dataset_for_folder as loader_for_folder
+
+# data_root and loader_for_folder are the dataset registry's (one lookup, one folder rule),
+# re-exported here for the dashboard and the notebooks.
 
 __all__ = [
-    "DATASET_FOLDERS",
     "SIM_CHART_METRICS",
     "SIM_KEY_METRICS",
     "SimStudy",
@@ -56,15 +60,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Loader name -> folder names it reads (the first is the folder under ``../shared/data``).
-DATASET_FOLDERS: dict[str, tuple[str, ...]] = {
-    "lastfm": ("lastfm-hetrec2011", "lastfm", "hetrec2011-lastfm-2k"),
-    "ciao": ("ciao",),
-    "epinions": ("epinions", "epinions-trustlet"),
-    "filmtrust": ("filmtrust",),
-    "ciaodvd": ("ciaodvd", "ciao-dvd"),
-}
 
 #: Run-level metrics people read first (``hr.sim.SUMMARY_METRICS`` has them all).
 SIM_KEY_METRICS: tuple[str, ...] = (
@@ -86,35 +81,6 @@ SIM_CHART_METRICS: dict[str, tuple[str, ...]] = {
 # ------------------------------------------------------------------------------------------
 # worlds
 # ------------------------------------------------------------------------------------------
-
-def data_root() -> Path:
-    """Folder of the real data sets: ``$HAOWURANK_DATA``, else ``../shared/data`` next to the repo."""
-    env = os.environ.get("HAOWURANK_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def loader_for_folder(path: str | os.PathLike) -> str:
-    """The loader that reads a data set folder, chosen by the folder's name.
-
-    ``".../lastfm-hetrec2011"`` -> ``"lastfm"``, ``".../ciao"`` -> ``"ciao"``, ``"CiaoDVD"`` ->
-    ``"ciaodvd"``. Raises ``ValueError`` naming the known folder names when nothing matches.
-    """
-    name = Path(path).name.lower()
-    for loader, folders in DATASET_FOLDERS.items():
-        if name in folders:
-            return loader
-    # longest loader name first, so "ciaodvd-2013" is CiaoDVD and not Ciao
-    for loader in sorted(DATASET_FOLDERS, key=len, reverse=True):
-        if name.replace("-", "").replace("_", "").startswith(loader):
-            return loader
-    known = sorted({f for fs in DATASET_FOLDERS.values() for f in fs})
-    raise ValueError(
-        f"Cannot tell which loader reads the folder {str(path)!r}: its name should be one of "
-        f"{known} (or start with a loader name: {list(DATASET_FOLDERS)})."
-    )
-
 
 def _resolve_folder(path: str | os.PathLike) -> Path:
     p = Path(path).expanduser()

@@ -23,22 +23,10 @@ HERE = Path(__file__).resolve().parent
 Cell = tuple[str, str]
 
 DATA_CELL = '''\
-import os
-from pathlib import Path
-
 from haowurank import report
+from haowurank.datasets import data_root
 
-
-def find_data() -> Path:
-    """$HAOWURANK_DATA, else ../../shared/data from this folder, else next to the package."""
-    candidates = [os.environ.get("HAOWURANK_DATA"), "../../shared/data", "../shared/data"]
-    for c in candidates:
-        if c and Path(c).is_dir():
-            return Path(c).resolve()
-    return report.data_root()
-
-
-DATA = find_data()
+DATA = data_root()  # $HAOWURANK_DATA, else ../shared/data: the dataset registry's one lookup
 print(DATA, sorted(p.name for p in DATA.iterdir()) if DATA.is_dir() else "(missing)")'''
 
 NB01: list[Cell] = [

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from haowurank.datasets.registry import data_root
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HAOWURANK_DATA", ROOT.parent / "shared" / "data"))
+DATA = data_root()
 
 
 def data_dir(name: str) -> Path:
