@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._atomic import atomic_dir
+from ._atomic import atomic_dir, has_manifest
 from ._errors import UnknownIdError, warn_data
 
 __all__ = [
@@ -43,6 +43,12 @@ _INTERACTION_COLUMNS = (
 )
 _ITEM_COLUMNS = ("item", "title", "category", "merchant", "price", "searchable")
 _FORMAT_VERSION = 1
+_DATASET_FORMAT = "haowurank.Dataset"
+#: Every file a dataset folder holds besides ``meta.json``.
+_DATASET_FILES = (
+    "users.parquet", "item_vocab.parquet", "interactions.parquet", "social.parquet",
+    "blocks.parquet", "items.parquet", "audiences.parquet", "truth.npz",
+)
 _DUPLICATE_POLICIES = ("sum", "max", "last", "first", "raise")
 
 
@@ -728,6 +734,74 @@ class Dataset:
             )
         return self._replace(_inter=self._inter[mask].reset_index(drop=True))
 
+    def add_interactions(
+        self,
+        interactions: pd.DataFrame,
+        *,
+        duplicates: Literal["sum", "max", "last", "first", "raise"] = "sum",
+    ) -> Dataset:
+        """A Dataset with more interaction rows: same vocabularies, social graph, blocks,
+        audiences, items, meta and truth.
+
+        The new rows are validated exactly as :meth:`from_frames` validates interactions (same
+        columns, same messages); their users and items must already be in the vocabularies. A
+        new row that repeats an existing (user, item, kind, order_id) is merged with it by the
+        ``duplicates`` policy, as :meth:`from_frames` would merge the concatenated rows.
+        Appending ``r`` rows to ``n`` costs ``O(r log r + n)`` when no row repeats.
+
+        Raises
+        ------
+        UnknownIdError
+            A user or item of ``interactions`` is not in the vocabularies.
+        ValueError
+            Bad rows (as :meth:`from_frames`), or timestamps given to a dataset without them
+            (or missing from rows added to a dataset with them).
+        """
+        new = Dataset.from_frames(interactions, duplicates=duplicates)
+        if new.n_interactions == 0:
+            return self._replace()
+        if self.n_interactions and new.has_timestamps != self.has_timestamps:
+            have = "has" if self.has_timestamps else "has no"
+            raise ValueError(
+                f"The 'interactions' of add_interactions must {'' if self.has_timestamps else 'not '}"
+                f"carry a 'timestamp' column: the dataset {have} timestamps. Got columns "
+                f"{list(map(str, interactions.columns))}."
+            )
+        for which, ids in (("user", new.user_ids), ("item", new.item_ids)):
+            idx = self._lookup(which, ids, "ignore")
+            if (idx < 0).any():
+                bad = ids[idx < 0][:5].tolist()
+                raise UnknownIdError(
+                    f"Unknown {which} id(s) {bad} ({int((idx < 0).sum())} in all) in the "
+                    f"'interactions' of add_interactions: not in the dataset's {which} vocabulary."
+                )
+        add = new._inter.copy()
+        add["user"] = self.user_index(new.user_ids)[add["user"].to_numpy()].astype(np.int32)
+        add["item"] = self.item_index(new.item_ids)[add["item"].to_numpy()].astype(np.int32)
+        old = self._inter
+        frame = pd.concat([old, add], ignore_index=True)
+        for col in ("order_id", "source"):
+            if col in frame:
+                frame[col] = _objects(frame[col])
+        # rows that may repeat an existing key: same (user, item, kind), then order_id
+        ni = max(self.n_items, 1)
+
+        def key(f: pd.DataFrame) -> np.ndarray:
+            return (f["user"].to_numpy().astype(np.int64) * ni
+                    + f["item"].to_numpy().astype(np.int64)) * len(KINDS) + f["kind"].to_numpy()
+
+        cand = np.isin(key(add), key(old))
+        if cand.any():
+            oid = "order_id" in frame
+            cols = ["user", "item", "kind"] + (["order_id"] if oid else [])
+            a = frame.iloc[len(old):][cand][cols].astype(object).fillna("\0na")
+            o = old[np.isin(key(old), key(add)[cand])][cols].astype(object).fillna("\0na")
+            if pd.MultiIndex.from_frame(a).isin(pd.MultiIndex.from_frame(o)).any():
+                frame = _merge_duplicates(frame, duplicates)
+        frame["user"] = frame["user"].astype(np.int32)
+        frame["item"] = frame["item"].astype(np.int32)
+        return self._replace(_inter=frame, has_timestamps=self.has_timestamps or new.has_timestamps)
+
     def k_core(self, k: int) -> Dataset:
         """Iteratively keep users and items with at least ``k`` distinct interactions.
 
@@ -828,14 +902,17 @@ class Dataset:
         )
 
     # ---------------------------------------------------------------- parquet round trip
-    def to_parquet(self, path: str | os.PathLike) -> Path:
+    def to_parquet(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the dataset to a folder of Parquet files plus ``meta.json``, atomically.
 
         The folder is written beside its destination under a temporary name and renamed into
-        place, so a failed write leaves no half-written dataset. An existing folder is replaced.
+        place, so a failed write leaves no half-written dataset. An existing destination is
+        replaced only when it is a haowurank dataset (its ``meta.json``) or an empty folder;
+        anything else raises ``FileExistsError`` unless ``overwrite=True``.
         """
         dest = Path(path)
-        with atomic_dir(dest) as tmp:
+        with atomic_dir(dest, owned=has_manifest(_DATASET_FORMAT, files=_DATASET_FILES),
+                        overwrite=overwrite, what="haowurank dataset") as tmp:
             _vocab_frame(self.user_ids).to_parquet(tmp / "users.parquet", index=False)
             _vocab_frame(self.item_ids).to_parquet(tmp / "item_vocab.parquet", index=False)
             self._inter.to_parquet(tmp / "interactions.parquet", index=False)
@@ -844,7 +921,7 @@ class Dataset:
             self._items.to_parquet(tmp / "items.parquet", index=False)
             self._audiences.to_parquet(tmp / "audiences.parquet", index=False)
             info = {
-                "format": "haowurank.Dataset",
+                "format": _DATASET_FORMAT,
                 "format_version": _FORMAT_VERSION,
                 "has_timestamps": self.has_timestamps,
                 "user_id_type": "str" if self.user_ids.dtype == object else "int",

@@ -36,13 +36,18 @@ def _frame_tuple(f: pd.DataFrame) -> tuple:
 
 
 # ----------------------------------------------------------------------------- safe artifacts
-def _rewrite(src: str, dst: Path, *, arrays=None, meta=None) -> Path:
-    """Rewrite an artifact with some arrays or metadata replaced (a valid zip, no pickle)."""
+def _rewrite(src: str, dst: Path, *, arrays=None, meta=None, reseal=False) -> Path:
+    """Rewrite an artifact with some arrays or metadata replaced (a valid zip, no pickle);
+    ``reseal``: also recompute the checksum, as a careful attacker would."""
+    from haowurank.rankers._io import checksum
+
     with np.load(src, allow_pickle=False) as z:
         payload = {k: z[k] for k in z.files}
     m = json.loads(payload["__meta__"].tobytes().decode())
     m.update(meta or {})
     payload.update(arrays or {})
+    if reseal:
+        m["checksum"] = checksum(m, {k: v for k, v in payload.items() if k != "__meta__"})
     payload["__meta__"] = np.frombuffer(json.dumps(m).encode(), dtype=np.uint8)
     with open(dst, "wb") as fh:
         np.savez(fh, **payload)
@@ -92,6 +97,9 @@ def test_wrong_version_and_foreign_files(artifacts, tmp_path):
     with pytest.raises(hr.ArtifactError, match="format"):
         hr.load_ranker(p)
     p = _rewrite(artifacts[2], tmp_path / "n.npz", meta={"ranker": "no_such_ranker"})
+    with pytest.raises(hr.ArtifactError, match="checksum"):
+        hr.load_ranker(p)
+    p = _rewrite(artifacts[2], tmp_path / "n.npz", meta={"ranker": "no_such_ranker"}, reseal=True)
     with pytest.raises(hr.ArtifactError, match="unknown ranker"):
         hr.load_ranker(p)
     txt = tmp_path / "plain.npz"

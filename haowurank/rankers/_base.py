@@ -29,13 +29,13 @@ from .._dataset import Dataset
 from .._errors import NotFittedError
 from ._io import read_artifact, write_artifact
 
-__all__ = ["Ranker", "available", "load_ranker", "make", "register"]
+__all__ = ["Ranker", "available", "load_ranker", "make", "register", "shared_topk", "topk"]
 
 log = logging.getLogger(__name__)
 
+#: Strategies of users, added by :func:`register` (the built-ins are the plain table
+#: ``haowurank.rankers.STRATEGIES``, built in ``haowurank/rankers/__init__.py``).
 _REGISTRY: dict[str, type[Ranker]] = {}
-#: Rankers that can be loaded and served but not fitted here (e.g. ``sbpr`` without cornac).
-_LOAD_ONLY: dict[str, type[Ranker]] = {}
 PAD_INT = -1
 PAD_STR = ""
 #: Longest list beyond the catalogue ``recommend`` pads to (``n <= max(n_items, MAX_PAD)``).
@@ -43,33 +43,38 @@ MAX_PAD = 10_000
 
 
 def register(cls: type[Ranker]) -> type[Ranker]:
-    """Class decorator: make a ranker available by its ``name``."""
+    """Class decorator for users' own strategies: make ``cls`` available by its ``name``.
+
+    The built-in strategies are not registered this way; they are the table
+    ``haowurank.rankers.STRATEGIES``. A registered name shadows a built-in one.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Ranker)):
+        raise TypeError(f"register expects a subclass of Ranker. Got {cls!r}.")
     if not cls.name:
         raise TypeError(f"{cls.__name__} needs a non-empty class attribute 'name'.")
     _REGISTRY[cls.name] = cls
     return cls
 
 
-def register_load_only(cls: type[Ranker]) -> type[Ranker]:
-    """Make a ranker loadable by :func:`load_ranker` without listing it in :func:`available`
-    (its fitting needs an optional dependency that is not installed)."""
-    _LOAD_ONLY[cls.name] = cls
-    return cls
+def _strategies(*, loadable: bool = False) -> dict[str, type[Ranker]]:
+    """Name -> class of every strategy: the built-in table, then users' registrations; with
+    ``loadable`` also those that can be loaded but not fitted here (``LOAD_ONLY``)."""
+    from . import LOAD_ONLY, STRATEGIES  # the package's table (this module is imported first)
+
+    return {**(LOAD_ONLY if loadable else {}), **STRATEGIES, **_REGISTRY}
 
 
 def available() -> list[str]:
-    """Names of every registered ranking strategy."""
-    importlib.import_module("haowurank.rankers._load_all")  # registers the built-in strategies
-
-    return sorted(_REGISTRY)
+    """Names of every strategy that can be made and fitted here (built-in and registered)."""
+    return sorted(_strategies())
 
 
 def make(name: str, **params: Any) -> Ranker:
     """Construct a ranker by name, e.g. ``make("hybrid", n_candidates=200)``."""
-    names = available()
-    if name not in _REGISTRY:
-        raise ValueError(f"Unknown ranker {name!r}. Available: {names}.")
-    return _REGISTRY[name](**params)
+    table = _strategies()
+    if name not in table:
+        raise ValueError(f"Unknown ranker {name!r}. Available: {sorted(table)}.")
+    return table[name](**params)
 
 
 def load_ranker(path: str) -> Ranker:
@@ -79,35 +84,69 @@ def load_ranker(path: str) -> Ranker:
 
 
 def ranker_from_artifact(meta: dict, arrays: dict[str, np.ndarray], path: Any = "") -> Ranker:
-    """The ranker an artifact's verified (metadata, arrays) describe (see ``read_artifact``)."""
+    """The ranker an artifact's verified (metadata, arrays) describe (see ``read_artifact``).
+
+    The stored parameters pass the same validation as ``fit`` (``_validate_params``), and
+    every learned array is checked against the vocabularies before use (:meth:`Ranker._restore`);
+    any failure is an :class:`~haowurank.ArtifactError` naming the file and the field.
+    """
     from .._errors import ArtifactError
 
-    available()
     name = meta.get("ranker")
-    cls = _REGISTRY.get(name) or _LOAD_ONLY.get(name)
+    cls = _strategies(loadable=True).get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ArtifactError(f"{path}: unknown ranker {name!r} in the artifact.")
+        raise ArtifactError(f"{path}: field 'ranker': unknown ranker {name!r} in the artifact.")
     params = meta.get("params")
     if not isinstance(params, dict):
         raise ArtifactError(
-            f"{path}: the artifact's 'params' must be a JSON object. Got {type(params).__name__}."
+            f"{path}: field 'params' must be a JSON object. Got {type(params).__name__}."
         )
-    r = cls(**params)
-    r._restore(meta, arrays)
+    valid = cls._param_names()
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ArtifactError(
+            f"{path}: field 'params' holds unknown parameter(s) {unknown} of {cls.__name__}; "
+            f"valid: {valid}."
+        )
+    try:
+        r = cls(**params)
+        r._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: field 'params': {exc}") from exc
+    try:
+        r._restore(meta, dict(arrays))
+    except ArtifactError as exc:
+        raise ArtifactError(f"{path}: {exc}") from exc
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        what = f"array {exc.args[0]!r} is missing" if isinstance(exc, KeyError) else str(exc)
+        raise ArtifactError(
+            f"{path}: the arrays do not fit the {cls.__name__} they claim to be: {what}."
+        ) from exc
     return r
 
 
 def _ids_to_array(ids: np.ndarray) -> np.ndarray:
-    """Vocabularies as arrays that np.savez stores without pickle."""
+    """Vocabularies as arrays the artifact writer stores without pickle (str ids losslessly)."""
     if ids.dtype == object:
-        return np.asarray(ids.tolist(), dtype=str) if len(ids) else np.empty(0, dtype="<U1")
+        return np.asarray(ids, dtype=object)
     return ids.astype(np.int64)
 
 
-def _array_to_ids(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype.kind == "U":
-        return np.asarray(arr.tolist(), dtype=object)
-    return arr.astype(np.int64)
+def _array_to_ids(arr: np.ndarray, field: str) -> np.ndarray:
+    """A stored vocabulary back as ids: 1-D, unique, int64 or str objects."""
+    from .._errors import ArtifactError
+
+    if arr.ndim != 1 or not (arr.dtype == object or arr.dtype.kind in "iu"):
+        raise ArtifactError(
+            f"field {field!r} must be a 1-D array of int or str ids. Got {arr.dtype} of shape "
+            f"{arr.shape}."
+        )
+    if arr.dtype.kind == "u" and len(arr) and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ArtifactError(f"field {field!r} holds ids beyond int64.")
+    ids = arr if arr.dtype == object else arr.astype(np.int64)
+    if len(pd.unique(ids)) != len(ids):
+        raise ArtifactError(f"field {field!r} lists an id more than once.")
+    return ids
 
 
 def csr_to_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
@@ -237,27 +276,83 @@ def _topk_partition(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
 
 
 class Ranker:
-    """Base class of ranking strategies.
+    """Base class of ranking strategies: the whole public ranker contract.
 
-    Subclasses set ``name``, define ``__init__`` with explicit keyword arguments that are stored
-    unchanged, and implement ``_fit(ds)`` and ``_score(uidx)``. They may override ``_explain``,
-    ``_state``/``_set_state`` (persistence of learned arrays) and ``_recommend_idx`` (a faster
-    path, e.g. implicit's own top-k).
+    Everything outside :mod:`haowurank.rankers` (feed, search, simulation, evaluation, serving,
+    Spark, apps) uses rankers through the public members below only.
+
+    **Configure and fit.** ``__init__`` stores keyword arguments unchanged; :meth:`get_params`,
+    :meth:`set_params`, :meth:`param_names` and :meth:`validate_params` (run by ``fit``) work on
+    them. :meth:`fit` learns from a :class:`~haowurank.Dataset` and returns ``self``; learned
+    state ends in ``_`` (``user_ids_``, ``item_ids_``: the vocabularies; ``seen_``: the binary
+    user x item training matrix; ``fallback_``: the cold-start scores). :meth:`check_fitted`
+    raises :class:`~haowurank.NotFittedError` before ``fit``.
+
+    **Rank and score, by caller ids.** :meth:`recommend` / :meth:`recommend_frame` (top-``n``
+    lists), :meth:`candidates` (candidate retrieval for a batch of users), :meth:`score` (users
+    against all items or a candidate set), :meth:`score_pairs` (arbitrary (user, item) pairs) and
+    :meth:`explain`.
+
+    **Rank and score, by index** (positions in ``user_ids_`` / ``item_ids_``; user index -1 is
+    an unknown user), for callers that keep their own id mapping: :meth:`recommend_at`,
+    :meth:`score_rows` (dense rows) and :meth:`score_pairs_at` (pairs, no dense row).
+
+    **Declared capabilities** (class attributes; read them instead of probing scores):
+
+    - ``user_dependent``: whether a known user's scores depend on who the user is. When False,
+      every known user gets :meth:`shared_scores` (popularity).
+    - ``has_factors``: whether a known user's model scores are exactly
+      ``user_factors[u] . item_factors[i]`` of :meth:`factors` (matrix factorisation), so a
+      caller may score candidate pairs from the factors.
+    - ``uses_social``: whether the scores read the social graph or friends' endorsements (then
+      they obey the visibility rule of :mod:`haowurank.visibility`).
+    - ``handles_empty_users``: whether known users without training interactions are scored by
+      the ranker itself (otherwise they get the cold-start fallback).
+
+    **Persist.** :meth:`save` writes one ``.npz`` of plain arrays with JSON metadata;
+    :func:`load_ranker` reads it back; :meth:`learned_arrays` lists the learned arrays.
+
+    **Cold start.** An unknown user id gets ``fallback_``: item popularity in the training data
+    (the number of distinct users who interacted with the item). Known users with no
+    interactions get it too unless ``handles_empty_users``.
+
+    **Writing a strategy.** Subclass, set ``name`` and the capability attributes, define
+    ``__init__`` with explicit keyword arguments stored unchanged, and implement ``_fit(ds, *,
+    show_progress, callback)`` and ``_score(uidx)`` (dense float32 rows of known users, -inf for
+    non-candidates). Optional overrides: ``_validate_params``, ``_explain``, ``_state`` /
+    ``_set_state`` (persistence of learned arrays), ``_score_at`` (pairs without a dense row),
+    ``_recommend_idx`` (a faster top-n path), :meth:`factors` and :meth:`shared_scores`. Add it
+    to the table in :mod:`haowurank.rankers` or call :func:`register`; check it with
+    :class:`haowurank.testing.RankerContract`.
     """
 
     name: ClassVar[str] = ""
+    #: Whether a known user's scores depend on the user (False: :meth:`shared_scores`).
+    user_dependent: ClassVar[bool] = True
+    #: Whether a known user's model scores are the dot products of :meth:`factors`.
+    has_factors: ClassVar[bool] = False
+    #: Whether the scores read the social graph or friends' endorsements.
+    uses_social: ClassVar[bool] = False
     #: Whether the ranker scores known users that have no interactions by itself.
     handles_empty_users: ClassVar[bool] = False
     batch_size: ClassVar[int] = 512
 
     # ------------------------------------------------------------------ parameters
     @classmethod
-    def _param_names(cls) -> list[str]:
+    def param_names(cls) -> list[str]:
+        """Names of the hyperparameters (the keyword arguments of ``__init__``)."""
         sig = inspect.signature(cls.__init__)
         return [
             p.name for p in sig.parameters.values()
             if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
+
+    _param_names = param_names  # the name the strategies' own code uses
+
+    def validate_params(self) -> None:
+        """Check the hyperparameters as ``fit`` does; ``ValueError`` / ``TypeError`` naming the
+        parameter, the expectation and the value."""
+        self._validate_params()
 
     def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._param_names()}
@@ -281,6 +376,10 @@ class Ranker:
                 f"The {name!r} parameter of {type(self).__name__} must be {expect}. "
                 f"Got {getattr(self, name)!r} instead."
             )
+
+    def check_fitted(self) -> None:
+        """Raise :class:`~haowurank.NotFittedError` unless ``fit`` (or a load) has run."""
+        self._check_fitted()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "item_ids_"):
@@ -454,6 +553,178 @@ class Ranker:
             s = s[:, order]
         return s[0] if single else s
 
+    def score_pairs(self, users: Sequence[Any], items: Sequence[Any]) -> np.ndarray:
+        """Scores of arbitrary (user, item) pairs by caller id, without dense rows.
+
+        Parameters
+        ----------
+        users, items : sequences of ids of equal length
+            Pair ``k`` is ``(users[k], items[k])``.
+
+        Returns
+        -------
+        ndarray of shape (len(users),), float32
+            The score :meth:`score` gives the pair. Unknown users get the cold-start fallback;
+            an unknown item gives NaN; an item that is not a candidate for the user gives -inf.
+        """
+        self._check_fitted()
+        u = [users] if np.isscalar(users) or isinstance(users, str) else list(users)
+        i = [items] if np.isscalar(items) or isinstance(items, str) else list(items)
+        if len(u) != len(i):
+            raise ValueError(
+                f"The 'users' and 'items' parameters of {type(self).__name__}.score_pairs must "
+                f"have the same length. Got {len(u)} and {len(i)}."
+            )
+        uidx = self._id_index("user").get_indexer(np.asarray(u, dtype=object)) if u else []
+        iidx = self._id_index("item").get_indexer(np.asarray(i, dtype=object)) if i else []
+        return self.score_pairs_at(uidx, iidx)
+
+    def _index_array(self, idx: Any, size: int, what: str, where: str) -> np.ndarray:
+        arr = np.asarray(idx)
+        if arr.size == 0:
+            return np.empty(0, dtype=np.int64)
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise TypeError(
+                f"The {what!r} parameter of {type(self).__name__}.{where} must be a 1-D int "
+                f"array. Got {arr.dtype} of shape {arr.shape}."
+            )
+        arr = arr.astype(np.int64, copy=False)
+        if len(arr) and (arr.min() < -1 or arr.max() >= size):
+            raise IndexError(
+                f"The {what!r} parameter of {type(self).__name__}.{where} must hold indices in "
+                f"[-1, {size}). Got values from {arr.min()} to {arr.max()}."
+            )
+        return arr
+
+    def score_pairs_at(self, uidx: Any, iidx: Any) -> np.ndarray:
+        """Scores of (user index, item index) pairs, without dense rows.
+
+        Parameters
+        ----------
+        uidx : int array of shape (k,)
+            Positions in ``user_ids_``; -1 is an unknown user (cold-start fallback).
+        iidx : int array of shape (k,)
+            Positions in ``item_ids_``; -1 gives NaN.
+
+        Returns
+        -------
+        ndarray of shape (k,), float32
+            Equal to ``score_rows(uidx)[k, iidx[k]]`` pair by pair. Rankers with
+            ``has_factors`` score the pairs from :meth:`factors` (O(k x factors)); the others
+            through ``_score_at``, a block of users at a time.
+        """
+        self._check_fitted()
+        uidx = self._index_array(uidx, len(self.user_ids_), "uidx", "score_pairs_at")
+        iidx = self._index_array(iidx, len(self.item_ids_), "iidx", "score_pairs_at")
+        if len(uidx) != len(iidx):
+            raise ValueError(
+                f"The 'uidx' and 'iidx' parameters of {type(self).__name__}.score_pairs_at must "
+                f"have the same length. Got {len(uidx)} and {len(iidx)}."
+            )
+        out = np.full(len(iidx), np.nan, dtype=np.float32)
+        ok = iidx >= 0
+        fb = self._fallback_mask(uidx)
+        out[ok & fb] = self.fallback_[iidx[ok & fb]]
+        m = ok & ~fb
+        if not m.any():
+            return out
+        f = self.factors() if self.has_factors else None
+        if f is not None:
+            uf, itf = f
+            out[m] = np.einsum("ij,ij->i", uf[uidx[m]], itf[iidx[m]])
+            return out
+        users, inv = np.unique(uidx[m], return_inverse=True)
+        im = iidx[m]
+        res = np.empty(len(im), dtype=np.float32)
+        step = self._score_at_users()
+        for s0 in range(0, len(users), step):
+            sel = (inv >= s0) & (inv < s0 + step)
+            res[sel] = self._score_at(users[s0 : s0 + step], inv[sel] - s0, im[sel])
+        out[m] = res
+        return out
+
+    def score_rows(self, uidx: Any) -> np.ndarray:
+        """Dense scores of users (by index) against every item, with the cold-start rule.
+
+        Parameters
+        ----------
+        uidx : int array of shape (k,)
+            Positions in ``user_ids_``; -1 is an unknown user.
+
+        Returns
+        -------
+        ndarray of shape (k, n_items), float32
+            Non-candidates score -inf; seen items are not masked. O(k x n_items) memory: callers
+            with many users take them in blocks (or use :meth:`score_pairs_at`).
+        """
+        self._check_fitted()
+        return self._score_block(self._index_array(uidx, len(self.user_ids_), "uidx",
+                                                   "score_rows"))
+
+    def candidates(
+        self, users: Any, n: int = 100, *, exclude_seen: bool = True, items: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate retrieval for one user or a batch: the ``n`` best items and their scores.
+
+        Same arguments and result as :meth:`recommend` (a strategy with a cheaper retrieval
+        stage may override it); callers re-rank, filter or page the candidates themselves.
+        """
+        return self.recommend(users, n=n, exclude_seen=exclude_seen, items=items)
+
+    def recommend_at(
+        self, uidx: Any, n: int = 20, *, exclude_seen: bool = True,
+        candidates: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` by index, for callers that map ids themselves (evaluation, Spark).
+
+        Parameters
+        ----------
+        uidx : int array of shape (k,)
+            Positions in ``user_ids_``; -1 is an unknown user.
+        n : int
+        exclude_seen : bool
+        candidates : bool array of shape (n_items,), optional
+            Items that may be recommended (None: all).
+
+        Returns
+        -------
+        idx : ndarray of shape (k, n), int64
+            Item indices, best first; -1 pads short lists.
+        scores : ndarray of shape (k, n), float32
+            -inf at the pads.
+        """
+        self._check_fitted()
+        n = self._check_n(n, "recommend_at")
+        uidx = self._index_array(uidx, len(self.user_ids_), "uidx", "recommend_at")
+        if candidates is not None:
+            candidates = np.asarray(candidates)
+            if candidates.dtype != bool or candidates.shape != (len(self.item_ids_),):
+                raise ValueError(
+                    f"The 'candidates' parameter of {type(self).__name__}.recommend_at must be a "
+                    f"boolean mask of shape ({len(self.item_ids_)},). Got {candidates.dtype} of "
+                    f"shape {candidates.shape}."
+                )
+        parts = [self._recommend_idx(uidx[s0 : s0 + self.batch_size], n, exclude_seen, candidates)
+                 for s0 in range(0, len(uidx), self.batch_size)]
+        if not parts:
+            return np.empty((0, n), dtype=np.int64), np.empty((0, n), dtype=np.float32)
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+    def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(user_factors, item_factors)`` of shapes (n_users, f) and (n_items, f) when
+        ``has_factors`` (a known user's model score is their dot product), else None."""
+        return None
+
+    def shared_scores(self) -> np.ndarray | None:
+        """The float32 scores of shape (n_items,) every known user gets when ``user_dependent``
+        is False, else None."""
+        return None
+
+    def learned_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted arrays a saved artifact holds (besides the vocabularies), by name."""
+        self._check_fitted()
+        return {"fallback": self.fallback_, **csr_to_arrays("seen", self.seen_), **self._state()}
+
     def _recommend_idx(
         self, uidx: np.ndarray, n: int, exclude_seen: bool, cand: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -616,11 +887,12 @@ class Ranker:
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         pass
 
-    def save(self, path: str) -> str:
+    def save(self, path: str, *, overwrite: bool = False) -> str:
         """Save the fitted ranker as one ``.npz`` of plain arrays with JSON metadata.
 
-        The write is atomic (temporary file, then rename). Load it with
-        :func:`haowurank.load_ranker`; nothing is pickled.
+        The write is atomic (temporary file, then rename). An existing file is replaced only
+        when it is a haowurank artifact; anything else raises ``FileExistsError`` unless
+        ``overwrite=True``. Load it with :func:`haowurank.load_ranker`; nothing is pickled.
         """
         self._check_fitted()
         arrays = {
@@ -636,11 +908,46 @@ class Ranker:
         except TypeError as exc:
             raise TypeError(f"{type(self).__name__} parameters must be JSON-serialisable: {exc}") from exc
         meta = {"ranker": self.name, "params": params}
-        return write_artifact(path, meta, arrays)
+        return write_artifact(path, meta, arrays, overwrite=overwrite)
 
     def _restore(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-        self.user_ids_ = _array_to_ids(arrays.pop("user_ids"))
-        self.item_ids_ = _array_to_ids(arrays.pop("item_ids"))
-        self.fallback_ = arrays.pop("fallback")
+        """Set learned state from verified artifact arrays, checking each against the
+        vocabularies before use; then score a few users (first, last, unknown) so arrays that
+        do not fit the ranker fail here, not at the first request."""
+        from .._errors import ArtifactError
+
+        self.user_ids_ = _array_to_ids(arrays.pop("user_ids"), "user_ids")
+        self.item_ids_ = _array_to_ids(arrays.pop("item_ids"), "item_ids")
+        nu, ni = len(self.user_ids_), len(self.item_ids_)
+        fb = arrays.pop("fallback")
+        if fb.shape != (ni,) or fb.dtype.kind != "f" or not np.isfinite(fb).all():
+            raise ArtifactError(
+                f"field 'fallback' must be {ni} finite floats (one per item). Got {fb.dtype} of "
+                f"shape {fb.shape}."
+            )
+        self.fallback_ = fb
         self.seen_ = arrays_to_csr("seen", arrays)
+        if self.seen_.shape != (nu, ni):
+            raise ArtifactError(
+                f"field 'seen.shape' must be ({nu}, {ni}) (users x items). Got {self.seen_.shape}."
+            )
         self._set_state(arrays)
+        self._probe_restored()
+
+    def _probe_restored(self) -> None:
+        """Score the first and last known user and an unknown one; a failure or a block of the
+        wrong shape means the artifact's arrays do not fit together."""
+        from .._errors import ArtifactError
+
+        nu, ni = len(self.user_ids_), len(self.item_ids_)
+        probe = np.unique(np.asarray([0, nu - 1, -1] if nu else [-1], dtype=np.int64))
+        with np.errstate(all="ignore"):
+            block = self._score_block(probe)
+            idx, _ = self._recommend_idx(probe, min(3, max(ni, 1)), True, None)
+        if block.shape != (len(probe), ni) or idx.shape[0] != len(probe):
+            raise ArtifactError(
+                f"the arrays give scores of shape {block.shape} for {len(probe)} users and "
+                f"{ni} items."
+            )
+        if ((idx < -1) | (idx >= ni)).any():
+            raise ArtifactError("the arrays give item indices outside the item vocabulary.")

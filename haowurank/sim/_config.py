@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._atomic import write_text
+
 __all__ = ["POLICIES", "SimulationConfig"]
 
 #: Merchant messaging policies (see :mod:`haowurank.sim._messaging`).
@@ -319,10 +321,12 @@ class SimulationConfig:
             )
         return cls(**data)
 
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
+    def to_json(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> str:
+        """JSON text of :meth:`to_dict`; with ``path`` also written there (atomically; an
+        existing file that is not a config is refused unless ``overwrite=True``)."""
         text = json.dumps(self.to_dict(), indent=1, sort_keys=False)
         if path is not None:
-            _write_atomic(path, text)
+            _write_atomic(path, text, overwrite)
         return text
 
     @classmethod
@@ -331,8 +335,9 @@ class SimulationConfig:
         text = p.read_text() if p is not None else str(text_or_path)
         return cls.from_dict(json.loads(text))
 
-    def to_toml(self, path: str | os.PathLike | None = None) -> str:
-        """TOML text (``None`` fields are omitted: they are the defaults)."""
+    def to_toml(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> str:
+        """TOML text (``None`` fields are omitted: they are the defaults); with ``path`` also
+        written there like :meth:`to_json`."""
         d = self.to_dict()
         flat = {k: v for k, v in d.items() if not isinstance(v, dict) and v is not None}
         tables = {k: v for k, v in d.items() if isinstance(v, dict)}
@@ -343,32 +348,67 @@ class SimulationConfig:
             lines.extend(f"{_toml_key(kk)} = {_toml_value(vv, f'{k}.{kk}')}" for kk, vv in tab.items())
         text = "\n".join(lines) + "\n"
         if path is not None:
-            _write_atomic(path, text)
+            _write_atomic(path, text, overwrite)
         return text
 
     @classmethod
     def from_toml(cls, text_or_path: str | os.PathLike) -> SimulationConfig:
-        s = str(text_or_path)
-        if "\n" not in s and "=" not in s:
-            s = Path(s).read_text()
-        return cls.from_dict(tomllib.loads(s))
+        """A config from TOML text or from the path of a TOML file.
+
+        A ``PathLike``, or a string naming an existing file, is read as a file (so
+        ``"run=1.toml"`` is a path when that file exists); a one-line string ending in
+        ``.toml`` that names no file raises ``FileNotFoundError``; anything else is TOML text.
+        """
+        text, where = _text_or_file(text_or_path, ".toml", "from_toml")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"SimulationConfig.from_toml: {where} is not valid TOML: {exc}") from exc
+        return cls.from_dict(data)
 
 
-def _write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place: a failed
-    write never leaves a half-written config (nor removes the previous one)."""
-    import tempfile
-
-    dest = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
+def _text_or_file(text_or_path: str | os.PathLike, suffix: str, method: str) -> tuple[str, str]:
+    """(text, where) of a ``from_*`` argument that is either the text itself or a file path."""
+    if isinstance(text_or_path, os.PathLike):
+        p = Path(text_or_path)
+    elif isinstance(text_or_path, str):
+        s = text_or_path
+        one_line = "\n" not in s and len(s) < 4096
+        p = Path(s) if one_line and (Path(s).is_file() or s.strip().endswith(suffix)) else None
+        if p is None:
+            return s, "the text"
+    else:
+        raise TypeError(
+            f"SimulationConfig.{method} expects text or a path. Got {type(text_or_path).__name__}."
+        )
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"SimulationConfig.{method}: no file at {str(p)!r} (expected a {suffix} file)."
+        )
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        return p.read_text(encoding="utf-8"), repr(str(p))
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"SimulationConfig.{method}: {str(p)!r} must be UTF-8 text; byte {exc.start} is not."
+        ) from exc
+
+
+def _is_config_file(path: Path) -> bool:
+    """An existing file that is a SimulationConfig written as JSON or TOML (ours to replace)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+    except (OSError, ValueError):
+        return False
+    known = {f.name for f in dataclasses.fields(SimulationConfig)}
+    return isinstance(data, dict) and bool(data) and set(data) <= known
+
+
+def _write_atomic(path: str | os.PathLike, text: str, overwrite: bool = False) -> None:
+    """Write ``text`` with the library's one atomic writer: a failed write never leaves a
+    half-written config (nor removes the previous one), and an existing file that is not a
+    simulation config is refused unless ``overwrite``."""
+    write_text(path, text, owned=_is_config_file, overwrite=overwrite, what="simulation config")
 
 
 def _toml_key(k: str) -> str:

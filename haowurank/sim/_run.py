@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._atomic import atomic_dir
+from .._atomic import atomic_dir, has_manifest
 from .._dataset import Dataset
 from ._config import SimulationConfig
 from ._engine import run_engine
@@ -97,12 +97,16 @@ class SimulationResult:
         return pay.reset_index(drop=True)
 
     # ------------------------------------------------------------------ persistence
-    def to_parquet(self, path: str | os.PathLike) -> Path:
+    def to_parquet(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write ``daily.parquet``, ``events.parquet``, ``initial_endorsements.parquet`` and
         ``meta.json`` (config, world, timings) to a folder, atomically (temporary folder, rename).
+
+        An existing destination is replaced only when it is a simulation result or an empty
+        folder; anything else raises ``FileExistsError`` unless ``overwrite=True``.
         """
         dest = Path(path)
-        with atomic_dir(dest) as tmp:
+        with atomic_dir(dest, owned=has_manifest(_FORMAT), overwrite=overwrite,
+                        what="simulation result") as tmp:
             self.daily.to_parquet(tmp / "daily.parquet", index=False)
             self.events.to_parquet(tmp / "events.parquet", index=False)
             self.initial_endorsements.to_parquet(tmp / "initial_endorsements.parquet", index=False)
