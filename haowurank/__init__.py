@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "datasets", "split", "metrics", "trust", "rankers", "evaluation", "feed", "search", "sim",
-    "experiments", "testing", "attacks", "report", "serving", "visibility",
+    "studies", "testing", "attacks", "report", "serving", "visibility",
 }
 _FUNCTIONS = {
     "evaluate": ("evaluation", "evaluate"),

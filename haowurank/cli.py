@@ -1,17 +1,18 @@
-"""Command line: ``haowurank compare ...`` and ``haowurank run experiments/<name>.toml``.
+"""Command line: ``haowurank compare ...`` and ``haowurank run experiments/<study>/<name>.toml``.
 
 ``compare`` evaluates every registered strategy (or those named) on one data set with the
 standard protocol (per-user random 80/20 split, seed 0; full ranking over training items, seen
 excluded) and prints the table; ``--tune light`` first tunes a few key parameters of each
 strategy on a validation split carved from train. ``run`` executes an experiment TOML file and
-writes its report under ``experiments/results/``. ``strategies`` lists the registered names.
+writes its report into ``results/`` beside the TOML file (or ``--out-dir``). ``strategies``
+lists the registered names.
 
 Examples::
 
     haowurank compare --dataset synthetic
     haowurank compare --dataset synthetic --world data/default_world.toml
     haowurank compare --dataset lastfm --data-dir ../shared/data/lastfm-hetrec2011
-    haowurank run experiments/lastfm.toml
+    haowurank run experiments/ranking_quality/lastfm.toml
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 from collections.abc import Sequence
 
 from .datasets.registry import DATASETS, DEFAULT_WORLD, read_world
-from .experiments import (
+from .studies import (
     DatasetConfig,
     EvaluationConfig,
     ExperimentConfig,
@@ -178,7 +179,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an experiment TOML file and write its report")
     r.add_argument("config", help="path of the experiment TOML file")
     r.add_argument("--strategies", nargs="+", help="run only these strategies")
-    r.add_argument("--out-dir", default="experiments/results", help="where reports go")
+    r.add_argument("--out-dir", default=None,
+                   help="where reports go (default: results/ beside the TOML file)")
     r.add_argument("--no-write", action="store_true", help="print only, write nothing")
     r.add_argument("--reuse", action="store_true",
                    help="with --strategies: keep the other strategies' rows of the last run")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from haowurank import experiments as X
+from haowurank import studies as X
 from haowurank.cli import main
 
 TINY = textwrap.dedent(
@@ -87,13 +87,15 @@ def test_config_errors(patch, match):
 
 def test_runner_writes_report(tiny_toml, tmp_path, monkeypatch):
     calls = []
-    real_tune = X.tune
+    from haowurank.studies import _runner
+
+    real_tune = _runner.tune
 
     def spy(name, grid, fit_ds, val_ds, *a, **kw):
         calls.append((fit_ds, val_ds))
         return real_tune(name, grid, fit_ds, val_ds, *a, **kw)
 
-    monkeypatch.setattr(X, "tune", spy)
+    monkeypatch.setattr(_runner, "tune", spy)  # the runner's own reference
     out = tmp_path / "results"
     res = X.run_experiment(tiny_toml, out_dir=out, command="pytest tiny", show_progress=False)
     assert sorted(p.split("/")[-1] for p in res.files) == ["tiny.csv", "tiny.md", "tiny.tuning.csv"]
@@ -184,7 +186,7 @@ def test_runner_reuse_and_failures(tiny_toml, tmp_path):
 def test_runner_skips_a_peer_that_is_not_installed(tiny_toml, caplog):
     cfg = X.load_config(tiny_toml).to_dict()
     cfg["strategies"] = [{"name": "popularity"}, {"name": "not_installed_peer", "peer": True}]
-    with caplog.at_level("WARNING", logger="haowurank.experiments"):
+    with caplog.at_level("WARNING", logger="haowurank.studies"):
         res = X.run_experiment(X.ExperimentConfig.from_dict(cfg), write=False,
                                show_progress=False)
     assert list(res.table["strategy"]) == ["popularity"]
@@ -199,10 +201,12 @@ def test_cost_ratios_are_claimed_only_when_timed_in_one_run(tiny_toml, tmp_path)
     cfg.strategies = [X.StrategyConfig(name="trust"),
                       X.StrategyConfig(name="als", peer=True,
                                        params={"factors": 4, "iterations": 2})]
+    cfg.target = X.TargetConfig(metric="NDCG@10", ratio=1.05, max_fit_ratio=5.0,
+                                min_throughput_ratio=0.7)  # the cost bars come from the config
     out = tmp_path / "res"
     X.run_experiment(cfg, out_dir=out, show_progress=False)
     md = (out / "tiny.md").read_text()
-    assert "(limit 5x:" in md and "different runs" not in md
+    assert "(limit 5x:" in md and "(target >= 0.7x:" in md and "different runs" not in md
     res = X.run_experiment(cfg, out_dir=out, strategies=["trust"], reuse=True,
                            show_progress=False)
     md = (out / "tiny.md").read_text()
