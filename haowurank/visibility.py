@@ -597,6 +597,30 @@ class EndorsementGraph:
         m.eliminate_zeros()
         return m
 
+    def public_events(self, kinds: Any = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Who publicly endorsed what, and when: the pattern of :meth:`public_endorsements`
+        restricted to the given endorsement kinds (default both).
+
+        Returns
+        -------
+        events : csr_matrix of float64, shape (n_users, n_items)
+            1 where the endorser's strongest public endorsement of the item is of those kinds.
+        times : csr_matrix of float64, shape (n_users, n_items)
+            Its timestamp (seconds, explicit zeros kept), same pattern.
+        """
+        kinds = ENDORSEMENT_KINDS if kinds is None else kinds
+        check_endorsement_kinds({k: 1.0 for k in kinds}, "kinds")
+        tab = self.public
+        keep = np.isin(tab.kind, [KINDS.index(k) for k in kinds])
+        rows = np.repeat(np.arange(self.n_users, dtype=np.int64), np.diff(tab.indptr))[keep]
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=self.n_users), out=indptr[1:])
+        shape = (self.n_users, self.n_items)
+        cols = tab.item[keep].astype(np.int32)
+        times = sp.csr_matrix((tab.ts[keep].astype(np.float64), cols, indptr), shape=shape)
+        events = sp.csr_matrix((np.ones(len(cols)), cols.copy(), indptr.copy()), shape=shape)
+        return events, times
+
     def can_see(self, viewer: int, endorser: int) -> bool:
         """Whether ``viewer`` follows ``endorser`` and has not blocked or muted them."""
         key = np.asarray([viewer * self.n_users + endorser], dtype=np.int64)

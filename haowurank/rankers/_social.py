@@ -9,7 +9,10 @@ endorser vouched for anything (no friends, or friends who endorsed nothing), get
 fallback: item popularity in the training data. Pass ``fallback="none"`` to leave such users
 with an empty list instead (what a strict friends-only feed wants).
 
-Blocks are honoured: an account ``u`` blocked never contributes to ``u``'s scores.
+Both follow the privacy rule of :mod:`haowurank.visibility`: a user's scores and explanations
+use only the endorsements that user may see (public, or "friends" from someone who follows the
+user back, within audience lists, nobody the user blocked); multi-hop trust adds other accounts'
+public endorsements in aggregate, never by name; nobody's purchases count.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from .. import trust
 from .._arrays import csr_positions
 from .._dataset import ENDORSEMENT_KINDS, KINDS, Dataset
 from ..trust._propagation import check_transition, propagate
-from ._base import Ranker, arrays_to_csr, csr_to_arrays, register, topk
+from ..visibility import (
+    ENDORSEMENT_STRENGTH,
+    EndorsementGraph,
+    VisibleEndorsements,
+)
+from ._base import Ranker, arrays_to_csr, csr_to_arrays, topk
 
 __all__ = ["FriendEndorsementRanker", "TrustRanker"]
 
@@ -49,6 +57,7 @@ def _strip_blocked(m: sp.csr_matrix, blocked: sp.csr_matrix) -> sp.csr_matrix:
 class _SocialRanker(Ranker):
     """Shared machinery: sparse candidate scores, the fallback rule, a sparse top-n path."""
 
+    uses_social = True
     handles_empty_users = True
     fallback: str
 
@@ -241,46 +250,36 @@ def _describe(n: int, kinds: dict[str, int], who: str = "friend") -> str:
     return f"{_plural(n, who)} endorsed this."
 
 
-def _resolve_kinds(ds: Dataset, kinds: Any, owner: str) -> tuple[str, ...]:
-    if kinds is not None:
-        return tuple([kinds] if isinstance(kinds, str) else kinds)
-    codes = ds.interaction_arrays()["kind"]
-    endorse = [KINDS.index(k) for k in ENDORSEMENT_KINDS]
-    if np.isin(codes, endorse).any():
-        return tuple(ENDORSEMENT_KINDS)
-    log.info(
-        "%s: the training data hold no recommendation; counting purchases as endorsements "
-        "(pass kinds=... to choose).", owner,
-    )
-    return ("purchase",)
-
-
-@register
 class FriendEndorsementRanker(_SocialRanker):
-    """The plain friends'-circle rule: score = number of the user's friends who endorsed the item.
+    """The plain friends'-circle rule: score = number of friends whose endorsement of the item
+    the user may see.
 
-    Friends are the users the user follows (social rows ``user -> friend``), minus anyone the
-    user blocked. Only items endorsed by at least one friend are candidates; others score -inf.
-    Known users with friends but no purchases of their own still get a feed.
+    Visibility is :mod:`haowurank.visibility`'s rule: the user follows the endorser and the
+    endorsement is "public", or "friends" from someone who follows the user back, within its
+    audience list if it has one, and nobody the user blocked. Only items with at least one such
+    endorsement are candidates; others score -inf. Known users with friends but no interactions
+    of their own still get a feed. Friends' purchases are never counted (they are no
+    endorsement).
 
     Parameters
     ----------
     kinds : sequence of str or None
-        Interaction kinds that count as an endorsement. ``None`` (default): the endorsement kinds
-        ("recommend", "recommend_after_purchase") when the training data hold any, otherwise
-        purchases (for data sets whose only kind is "purchase", such as LastFM, Ciao, Epinions).
-        Rows with visibility "private" never count.
+        Endorsement kinds that count, among "recommend" and "recommend_after_purchase" (None:
+        both). Other kinds raise ``ValueError``: other people's purchases, views and clicks may
+        enter only aggregate models (the privacy rule).
     fallback : {"popularity", "none"}
-        What a user whose friends endorsed nothing gets: popularity (default), or nothing.
+        What a user with no visible endorsement from a friend gets: popularity (default), or
+        nothing.
 
     Attributes
     ----------
     kinds_ : tuple of str
         The kinds actually counted.
     friends_ : csr_matrix of shape (n_users, n_users)
-        0/1 follow matrix used for scoring.
-    endorsed_ : csr_matrix of int16, shape (n_users, n_items)
-        Bit mask of the kinds each user endorsed each item with.
+        0/1 matrix of the endorsers each user may see public endorsements of (follows without
+        blocked accounts).
+    graph_ : EndorsementGraph
+        The visibility structures of the training data (:mod:`haowurank.visibility`).
 
     Examples
     --------
@@ -304,46 +303,50 @@ class FriendEndorsementRanker(_SocialRanker):
         ok = k is None or (
             isinstance(k, list | tuple | str)
             and len(k) > 0
-            and all(isinstance(x, str) and x in KINDS for x in ([k] if isinstance(k, str) else k))
+            and all(isinstance(x, str) and x in ENDORSEMENT_KINDS
+                    for x in ([k] if isinstance(k, str) else k))
         )
-        self._check_param("kinds", ok, f"None or a non-empty list of kinds among {list(KINDS)}")
+        self._check_param(
+            "kinds", ok,
+            f"None or a non-empty list of endorsement kinds among {list(ENDORSEMENT_KINDS)} "
+            "(other people's purchases, views and clicks may enter only aggregate models: the "
+            "privacy rule of haowurank.visibility)",
+        )
         self._check_fallback()
 
     def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
-        self.kinds_ = _resolve_kinds(ds, self.kinds, type(self).__name__)
-        friends = ds.social_matrix(weighted=False).astype(np.float64)
-        self.friends_ = _strip_blocked(friends, ds.block_matrix())
-        self.endorsed_ = trust.endorsement_kinds(ds, self.kinds_)
-        self._votes = self._binary_votes()
+        k = self.kinds
+        self.kinds_ = tuple(ENDORSEMENT_KINDS if k is None else ([k] if isinstance(k, str) else k))
+        self.graph_ = EndorsementGraph(ds)
+        self.friends_ = sp.csr_matrix(self.graph_.may_see("public"), dtype=np.float64)
         if callback is not None:
             callback("fit", 1.0)
 
-    def _binary_votes(self) -> sp.csr_matrix:
-        e = self.endorsed_
-        return sp.csr_matrix((np.ones(e.nnz), e.indices, e.indptr), shape=e.shape)
+    def _visible(self, uidx: np.ndarray) -> VisibleEndorsements:
+        return self.graph_.visible(uidx)
 
     def _candidates(self, uidx: np.ndarray) -> sp.csr_matrix:
-        return sp.csr_matrix(self.friends_[uidx] @ self._votes)
+        return self._visible(uidx).counts(self.kinds_)
 
     def _explain(self, u: int, i: int) -> dict[str, Any]:
-        friends = self.friends_[u].indices
-        col = self.endorsed_[:, [i]].tocsr()
-        masks = np.asarray(col[friends].toarray()).ravel().astype(np.int64)
-        who = friends[masks > 0]
-        masks = masks[masks > 0]
+        v = self._visible(np.asarray([u]))
+        keep = (v.item == i) & np.isin(v.kind, [KINDS.index(k) for k in self.kinds_])
+        order = np.argsort(v.endorser[keep], kind="stable")
+        who = v.endorser[keep][order]
+        kcodes = v.kind[keep][order].astype(np.int64)
         if not len(who):
-            if self._candidates(np.asarray([u])).nnz == 0:
-                return self._fallback_explanation(i, "No friend endorsed anything")
+            if not np.isin(v.kind, [KINDS.index(k) for k in self.kinds_]).any():
+                return self._fallback_explanation(i, "No friend endorsed anything you may see")
             return {"terms": {"friends": 0.0}, "friends": [], "kinds": {},
                     "text": "No friend endorsed this item."}
-        kinds = _kind_counts(masks)
+        kinds = _kind_counts(np.left_shift(1, kcodes))
         return {
             "terms": {"friends": float(len(who))},
             "friends": [_py(x) for x in self.user_ids_[who]],
             "kinds": kinds,
             "endorsers": [
-                {"user": _py(self.user_ids_[f]), "hop": 1, "kinds": trust.decode_kinds(mk)}
-                for f, mk in zip(who, masks)
+                {"user": _py(self.user_ids_[f]), "hop": 1, "kinds": [KINDS[int(c)]]}
+                for f, c in zip(who, kcodes)
             ],
             "text": _describe(len(who), kinds),
         }
@@ -351,44 +354,48 @@ class FriendEndorsementRanker(_SocialRanker):
     def _state(self) -> dict[str, np.ndarray]:
         return {
             "kinds": np.asarray([KINDS.index(k) for k in self.kinds_], dtype=np.int64),
-            **csr_to_arrays("friends", self.friends_),
-            **csr_to_arrays("endorsed", self.endorsed_),
+            **self.graph_.to_arrays(),
         }
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.kinds_ = tuple(KINDS[int(c)] for c in arrays["kinds"])
-        self.friends_ = arrays_to_csr("friends", arrays)
-        self.endorsed_ = arrays_to_csr("endorsed", arrays)
-        self._votes = self._binary_votes()
+        self.graph_ = EndorsementGraph.from_arrays(arrays)
+        self.friends_ = sp.csr_matrix(self.graph_.may_see("public"), dtype=np.float64)
 
 
-@register
 class TrustRanker(_SocialRanker):
     """Trust-weighted endorsements: ``score(u, i) = sum_e trust(u, e) * E[e, i]``.
 
-    Composes the pure functions of :mod:`haowurank.trust`:
+    Composes the pure functions of :mod:`haowurank.trust` under the privacy rule of
+    :mod:`haowurank.visibility`:
 
-    1. edge trust ``W = tie_strength(social, interactions, ...)``: every follow edge u -> f
-       weighs ``base + reciprocity_weight * mutual + shared_weight * cosine(I_u, I_f) +
-       adoption_weight * log1p(decayed count of u buying what f endorsed before)``, and
-       ``P = row_normalize(W)``;
-    2. multi-hop trust by truncated personalized PageRank on ``P`` from each user, with hop
-       weights ``[0, 1, trust_weight * (1 - alpha), trust_weight * (1 - alpha)^2, ...]``: direct
-       friends hold their normalised tie strength, friends-of-friends count ``trust_weight``
-       times their walk mass, and accounts with no path of at most ``max_hops`` hops count for
-       nothing (so sybils that nobody honest follows buy no exposure);
-    3. endorsements ``E = row_normalize(kind_weighted_endorsements(ds, kind_weights,
-       half_life_days), power=endorser_norm)``;
-    4. ``score = trust_rows @ E + prior_weight * popularity`` over the candidates (items some
-       trusted endorser vouched for), where popularity is the kind-weighted endorsement count
-       scaled to [0, 1]; it only orders near-ties.
+    1. edge trust ``W = tie_strength(social, public, ...)``: every follow edge u -> f (blocked
+       accounts removed) weighs ``base + reciprocity_weight * mutual + shared_weight *
+       cosine(public endorsements of u and f) + adoption_weight * log1p(decayed count of u
+       publicly recommending after buying what f publicly endorsed before)``, and
+       ``P = row_normalize(W)``; only the follow graph and public endorsements enter, so a
+       walk through other people's edges never carries their purchases or hidden endorsements;
+    2. direct trust: ``score_1(u, i) = sum_f P[u, f] * w(f, i)`` over the direct follows ``f``
+       whose endorsement of ``i`` ``u`` may see, ``w`` its kind weight times the decay (divided by
+       the total of what ``u`` sees of ``f`` to the power ``endorser_norm``);
+    3. wider circle: truncated personalized PageRank on ``P`` from each user over paths of 2 to
+       ``max_hops`` follows, with hop weights ``trust_weight * (1 - alpha)^(k - 1)``; those
+       accounts' public endorsements (without audience list) ``E_pub`` enter in aggregate:
+       ``score_2 = T_wide @ row_normalize(E_pub, power=endorser_norm)``; accounts with no path
+       count for nothing (so sybils that nobody honest follows buy no exposure);
+    4. ``score = score_1 + score_2 + prior_weight * popularity`` over the candidates (items with
+       ``score_1 + score_2 > 0``), where popularity is the kind-weighted endorsement count over
+       all users (an aggregate) scaled to [0, 1]; it only orders near-ties.
+
+    Explanations name only the direct follows whose endorsement of the item the user may see
+    and give the wider circle as a count ("endorsed in your wider circle (3 people)").
 
     Parameters
     ----------
     kind_weights : dict of str to float or None
-        Weight of each kind as an endorsement; ``None`` uses
-        :data:`haowurank.trust.DEFAULT_KIND_WEIGHTS` (recommend_after_purchase 2.0, recommend
-        1.0, purchase 0.5). Purchases count so that the ranker works on purchase-only data.
+        Weight of each endorsement kind; ``None`` uses
+        :data:`haowurank.visibility.ENDORSEMENT_STRENGTH` (recommend_after_purchase 2.0,
+        recommend 1.0). Other kinds raise ``ValueError``: purchases are nobody else's signal.
     half_life_days : float or None
         Time decay of endorsements and adoptions (None: no decay).
     reciprocity_weight, shared_weight, adoption_weight : float >= 0
@@ -429,9 +436,9 @@ class TrustRanker(_SocialRanker):
     transition_ : csr_matrix of shape (n_users, n_users)
         Row-normalised tie strength.
     endorsements_ : csr_matrix of shape (n_users, n_items)
-        E.
-    endorsed_ : csr_matrix of int16, shape (n_users, n_items)
-        Bit mask of the kinds behind E (for explanations).
+        ``E_pub``, row-normalised with ``endorser_norm`` (the wider circle's evidence).
+    graph_ : EndorsementGraph
+        The visibility structures of the training data (direct trust and explanations).
     prior_ : ndarray of shape (n_items,)
         Popularity in [0, 1].
 
@@ -448,7 +455,8 @@ class TrustRanker(_SocialRanker):
     >>> import haowurank as hr
     >>> from haowurank.testing import small_world
     >>> r = hr.rankers.make("trust", max_hops=2).fit(small_world())
-    >>> r.explain("u0", r.recommend("u0", n=1)[0][0])["endorsers"][0]["hop"] in (1, 2)
+    >>> e = r.explain("u0", r.recommend("u0", n=1)[0][0])
+    >>> all(d["hop"] == 1 for d in e["endorsers"])
     True
     """
 
@@ -495,10 +503,12 @@ class TrustRanker(_SocialRanker):
         self._check_param(
             "kind_weights",
             kw is None or (
-                isinstance(kw, dict) and all(k in KINDS for k in kw)
+                isinstance(kw, dict) and all(k in ENDORSEMENT_KINDS for k in kw)
                 and all(nonneg(v) for v in kw.values()) and any(v > 0 for v in kw.values())
             ),
-            f"None or a dict from kinds {list(KINDS)} to finite weights >= 0, one of them > 0",
+            f"None or a dict from endorsement kinds {list(ENDORSEMENT_KINDS)} to finite weights "
+            ">= 0, one of them > 0 (other people's purchases, views and clicks may enter only "
+            "aggregate models: the privacy rule of haowurank.visibility)",
         )
         h = self.half_life_days
         self._check_param("half_life_days", h is None or (nonneg(h) and h > 0), "None or a number > 0")
@@ -526,7 +536,7 @@ class TrustRanker(_SocialRanker):
 
     # ------------------------------------------------------------------ fitting
     def _kind_weights(self) -> dict[str, float]:
-        kw = trust.DEFAULT_KIND_WEIGHTS if self.kind_weights is None else self.kind_weights
+        kw = ENDORSEMENT_STRENGTH if self.kind_weights is None else self.kind_weights
         return {k: float(v) for k, v in kw.items() if v > 0}
 
     def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
@@ -534,20 +544,24 @@ class TrustRanker(_SocialRanker):
         if self.defence_report_:
             self.fallback_ = trust.item_popularity(ds)
         kw = self._kind_weights()
-        kinds = list(kw)
         blocked = ds.block_matrix()
         social = _strip_blocked(ds.social_matrix(weighted=True).astype(np.float64), blocked)
         now = int(ds.interaction_arrays()["timestamp"].max()) if ds.n_interactions else 0
         timed = ds.has_timestamps
         if self.half_life_days is not None and not timed:
             log.info("TrustRanker: the data carry no timestamps; half_life_days has no effect.")
-        # shared term: what each user bought or endorsed; adoption term: u bought what f endorsed
-        interactions, _ = trust.event_times(ds, kinds, how="last")
+        half_life = self.half_life_days if timed else None
+        self.graph_ = EndorsementGraph(ds)
+        self.now_, self.timed_ = now, bool(timed)
+        # tie strength from the follow graph and public endorsements only: a walk through
+        # other people's edges must not carry their purchases or hidden endorsements
+        public = self.graph_.public_endorsements(kw)
+        shared = sp.csr_matrix(public, dtype=np.float64)
+        shared.data[:] = 1.0
         adoption: dict[str, Any] = {}
         if self.adoption_weight:
-            bought = ["purchase", "recommend_after_purchase"]
-            adopter, adopter_t = trust.event_times(ds, bought, how="last")
-            endorser, endorser_t = trust.event_times(ds, kinds, how="first")
+            adopter, adopter_t = self.graph_.public_events(["recommend_after_purchase"])
+            endorser, endorser_t = self.graph_.public_events(list(kw))
             adoption = dict(adoptions=adopter, endorsements=endorser)
             if timed:
                 adoption.update(
@@ -556,7 +570,7 @@ class TrustRanker(_SocialRanker):
                 )
         weights = trust.tie_strength(
             social,
-            interactions,
+            shared,
             reciprocity_weight=float(self.reciprocity_weight),
             shared_weight=float(self.shared_weight),
             adoption_weight=float(self.adoption_weight),
@@ -565,11 +579,10 @@ class TrustRanker(_SocialRanker):
         self.transition_ = trust.row_normalize(weights)
         if callback is not None:
             callback("tie_strength", 0.5)
-        votes = trust.kind_weighted_endorsements(
-            ds, kw, self.half_life_days if timed else None, now if timed else None
-        )
-        self.endorsements_ = trust.row_normalize(votes, power=float(self.endorser_norm))
-        self.endorsed_ = trust.endorsement_kinds(ds, kinds)
+        decayed = self.graph_.public_endorsements(kw, half_life_days=half_life, now=now)
+        self.endorsements_ = trust.row_normalize(decayed, power=float(self.endorser_norm))
+        # the prior is an aggregate popularity count over every (non-private) endorsement
+        votes = trust.kind_weighted_endorsements(ds, kw, half_life, now if timed else None)
         pop = np.asarray(votes.sum(axis=0)).ravel()
         self.prior_ = pop / pop.max() if pop.size and pop.max() > 0 else np.zeros(ds.n_items)
         self.blocked_ = sp.csr_matrix(blocked, dtype=np.float64)
@@ -585,17 +598,39 @@ class TrustRanker(_SocialRanker):
         return w
 
     def trust_rows(self, uidx: np.ndarray) -> sp.csr_matrix:
-        """Trust of the given users (indices) in every account: sparse (len(uidx), n_users)."""
+        """Trust of the given users (indices) in every account: sparse (len(uidx), n_users).
+
+        Direct follows hold their normalised tie strength, accounts further away
+        ``trust_weight`` times their walk mass (the truncated personalized PageRank);
+        blocked accounts are removed.
+        """
         self._check_fitted()
+        uidx = self._checked_uidx(uidx)
+        t = propagate(
+            self._checked_transition(), uidx, self._hop_weights(), tol=1e-9,
+            top_k=self.max_endorsers, exclude_seeds=True,
+        )
+        return _strip_blocked(t, self.blocked_[uidx])
+
+    def _checked_uidx(self, uidx: np.ndarray) -> np.ndarray:
         uidx = np.asarray(uidx, dtype=np.int64)
         if len(uidx) and (uidx.min() < 0 or uidx.max() >= self.transition_.shape[0]):
             raise ValueError(
                 f"The 'uidx' argument must hold user indices in [0, {self.transition_.shape[0]})."
                 f" Got values from {int(uidx.min())} to {int(uidx.max())}."
             )
+        return uidx
+
+    def _wider_rows(self, uidx: np.ndarray) -> sp.csr_matrix:
+        """Multi-hop trust (paths of 2 to ``max_hops`` follows only), blocked accounts removed:
+        the accounts whose public endorsements enter in aggregate."""
+        w = self._hop_weights()
+        w[1] = 0.0
+        if len(w) < 3 or not w.any():
+            return sp.csr_matrix((len(uidx), self.transition_.shape[0]))
         t = propagate(
-            self._checked_transition(), uidx, self._hop_weights(), tol=1e-9,
-            top_k=self.max_endorsers, exclude_seeds=True,
+            self._checked_transition(), uidx, w, tol=1e-9, top_k=self.max_endorsers,
+            exclude_seeds=True,
         )
         return _strip_blocked(t, self.blocked_[uidx])
 
@@ -608,8 +643,39 @@ class TrustRanker(_SocialRanker):
             self.__dict__["_transition_checked"] = held
         return held[1]
 
+    def _direct(self, uidx: np.ndarray) -> tuple[VisibleEndorsements, np.ndarray]:
+        """The endorsements of direct follows the users may see, and each triple's
+        contribution: tie strength x kind weight x decay (x the endorser's normalisation over
+        what this viewer sees)."""
+        v = self.graph_.visible(uidx)
+        if not len(v):
+            return v, np.zeros(0)
+        kw = self._kind_weights()
+        h = self.half_life_days if self.timed_ else None
+        vals = v.values(kw, half_life_days=h, now=self.now_)
+        pos, hit = csr_positions(self.transition_, uidx[v.viewer], v.endorser)
+        tie = np.zeros(len(v))
+        tie[hit] = self.transition_.data[pos[hit]]
+        if self.endorser_norm:
+            pair = v.viewer.astype(np.int64) * self.transition_.shape[0] + v.endorser
+            _, inv = np.unique(pair, return_inverse=True)
+            tot = np.bincount(inv, weights=vals)[inv]
+            vals = np.where(tot > 0, vals / np.power(np.maximum(tot, 1e-300), self.endorser_norm), 0)
+        return v, tie * vals
+
     def _candidates(self, uidx: np.ndarray) -> sp.csr_matrix:
-        return sp.csr_matrix(self.trust_rows(uidx) @ self.endorsements_)
+        uidx = np.asarray(uidx, dtype=np.int64)
+        v, contrib = self._direct(uidx)
+        n_items = self.endorsements_.shape[1]
+        direct = sp.csr_matrix(
+            (contrib, (v.viewer, v.item.astype(np.int64))), shape=(len(uidx), n_items)
+        )
+        direct.sum_duplicates()
+        direct.eliminate_zeros()
+        wider = self._wider_rows(uidx)
+        out = sp.csr_matrix(direct + wider @ self.endorsements_) if wider.nnz else direct
+        out.sort_indices()
+        return out
 
     def _dense_offset(self) -> np.ndarray | None:
         return self.prior_weight * self.prior_ if self.prior_weight else None
@@ -619,53 +685,54 @@ class TrustRanker(_SocialRanker):
 
     # ------------------------------------------------------------------ explanations
     def _explain(self, u: int, i: int, top: int = 5) -> dict[str, Any]:
-        t = self.trust_rows(np.asarray([u]))
-        if t.nnz == 0 or (t @ self.endorsements_).nnz == 0:
+        uidx = np.asarray([u], dtype=np.int64)
+        if self._candidates(uidx).nnz == 0:
             return self._fallback_explanation(i, "No trusted endorser")
-        col = self.endorsements_[:, [i]].tocsr()
-        e_vals = np.asarray(col[t.indices].toarray()).ravel()
-        contrib = t.data * e_vals
-        nz = np.flatnonzero(contrib > 0)
-        prior = float(self.prior_weight * self.prior_[i])
-        if not len(nz):
-            return {"terms": {"trust": 0.0, "prior": prior}, "friends": [], "kinds": {},
-                    "endorsers": [], "text": "No trusted account endorsed this item."}
-        order = nz[np.lexsort((t.indices[nz], -contrib[nz]))]
-        who = t.indices[order]
-        dist = trust.hop_distances(self.transition_, u, self.max_hops)
-        kmask = np.asarray(self.endorsed_[:, [i]].tocsr()[who].toarray()).ravel()
+        v, contrib = self._direct(uidx)
+        keep = np.flatnonzero((v.item == i) & (contrib > 0))
+        order = keep[np.lexsort((v.endorser[keep], -contrib[keep]))]
+        pos, hit = csr_positions(self.transition_, np.full(len(order), u), v.endorser[order])
+        tie = np.where(hit, self.transition_.data[pos] if len(pos) else 0.0, 0.0)
         endorsers = [
             {
-                "user": _py(self.user_ids_[e]),
-                "hop": int(dist[e]),
-                "trust": float(t.data[j]),
-                "weight": float(e_vals[j]),
+                "user": _py(self.user_ids_[v.endorser[j]]),
+                "hop": 1,
+                "trust": float(t),
                 "contribution": float(contrib[j]),
-                "kinds": trust.decode_kinds(mk),
+                "kinds": [KINDS[int(v.kind[j])]],
             }
-            for e, j, mk in zip(who, order, kmask)
+            for j, t in zip(order, tie)
         ]
-        friends = [d["user"] for d in endorsers if d["hop"] == 1]
-        kinds = _kind_counts(kmask)
-        n_fof = len(endorsers) - len(friends)
-        total = float(contrib[nz].sum())
-        def where(d: dict[str, Any]) -> str:
-            return "friend" if d["hop"] == 1 else f"hop {d['hop']}"
-
-        lead = ", ".join(
-            f"{d['user']} ({where(d)}: {'/'.join(d['kinds']) or 'endorsed'})"
-            for d in endorsers[:top]
-        )
-        text = _describe(len(endorsers), kinds, "trusted account")
-        far = "friends-of-friends" if self.max_hops <= 2 else "further away"
-        text += f" {_plural(len(friends), 'friend')} and {n_fof} {far} among them. Top: {lead}."
+        named = set(int(e) for e in v.endorser[order])
+        wider = self._wider_rows(uidx)
+        col = self.endorsements_[:, [i]].tocsr()
+        e_vals = np.asarray(col[wider.indices].toarray()).ravel() if wider.nnz else np.zeros(0)
+        wc = wider.data * e_vals if wider.nnz else np.zeros(0)
+        circle = [int(a) for a, c in zip(wider.indices, wc) if c > 0 and int(a) not in named]
+        direct_total = float(contrib[keep].sum())
+        wider_total = float(wc.sum())
+        prior = float(self.prior_weight * self.prior_[i])
+        friends = [d["user"] for d in endorsers]
+        kinds = _kind_counts(np.left_shift(1, v.kind[order].astype(np.int64)))
+        if not endorsers and not circle:
+            return {"terms": {"trust": 0.0, "wider_circle": 0.0, "prior": prior}, "friends": [],
+                    "kinds": {}, "endorsers": [], "n_endorsers": 0, "n_wider_circle": 0,
+                    "text": "No trusted account endorsed this item."}
+        parts = []
+        if endorsers:
+            lead = ", ".join(f"{d['user']} ({d['kinds'][0]})" for d in endorsers[:top])
+            parts.append(_describe(len(endorsers), kinds) + f" Top: {lead}.")
+        if circle:
+            parts.append(f"Endorsed in your wider circle ({_plural(len(circle), 'person')}"
+                         .replace("persons", "people") + ").")
         return {
-            "terms": {"trust": total, "prior": prior},
+            "terms": {"trust": direct_total, "wider_circle": wider_total, "prior": prior},
             "friends": friends,
             "kinds": kinds,
             "endorsers": endorsers[:top],
             "n_endorsers": len(endorsers),
-            "text": text,
+            "n_wider_circle": len(circle),
+            "text": " ".join(parts),
         }
 
     # ------------------------------------------------------------------ persistence
@@ -673,14 +740,16 @@ class TrustRanker(_SocialRanker):
         return {
             **csr_to_arrays("transition", self.transition_),
             **csr_to_arrays("endorsements", self.endorsements_),
-            **csr_to_arrays("endorsed", self.endorsed_),
             **csr_to_arrays("blocked", self.blocked_),
             "prior": self.prior_,
+            "now": np.asarray([self.now_, int(self.timed_)], dtype=np.int64),
+            **self.graph_.to_arrays(),
         }
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.transition_ = arrays_to_csr("transition", arrays)
         self.endorsements_ = arrays_to_csr("endorsements", arrays)
-        self.endorsed_ = arrays_to_csr("endorsed", arrays)
         self.blocked_ = arrays_to_csr("blocked", arrays)
         self.prior_ = arrays["prior"]
+        self.now_, self.timed_ = int(arrays["now"][0]), bool(arrays["now"][1])
+        self.graph_ = EndorsementGraph.from_arrays(arrays)
