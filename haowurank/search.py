@@ -114,6 +114,9 @@ class SearchIndex:
     vectorizer_ : CountVectorizer
         scikit-learn's vectorizer with :func:`analyze` as its analyzer.
     n_recommenders_, n_bought_ : ndarray of int of shape (n_items,)
+    purchase_verb_ : str
+        The word explanations use for ``n_bought_``: ``ds.meta["purchase_verb"]`` where the
+        loader says what a purchase row means there ("listened", "rated"), else "bought".
 
     Examples
     --------
@@ -190,6 +193,8 @@ class SearchIndex:
 
         self.n_recommenders_ = distinct(public)
         self.n_bought_ = distinct(bought)
+        # what a purchase row means in this data ("listened" on Last.fm, "rated" on rating sets)
+        self.purchase_verb_ = str((ds.meta or {}).get("purchase_verb", "bought"))
         top = self.n_recommenders_[self.searchable_].max() if self.searchable_.any() else 0
         self._rec_norm = math.log1p(top) if top > 0 else 1.0
         self._user_index = pd.Index(ds.user_ids)
@@ -321,7 +326,7 @@ class SearchIndex:
         for k, it in zip(order.tolist(), sel.tolist()):
             txt = (
                 f"{_people(int(self.n_recommenders_[it]), 'person', 'people')} recommended, "
-                f"{int(self.n_bought_[it])} bought"
+                f"{int(self.n_bought_[it])} {self.purchase_verb_}"
             )
             friends = named.get(k)
             if friends:

@@ -90,6 +90,20 @@ def test_recommendation_counts_change_the_order():
     )["item"].tolist() == first
 
 
+def test_explanation_says_bought_only_for_purchases():
+    """A data set whose purchase rows are listens or ratings says so ("listened", "rated"), as
+    its loader records in ``meta["purchase_verb"]``; without it, purchases are "bought"."""
+    recs = [(f"f{k}", "run2", "recommend", "public") for k in range(2)]
+    ds = _world(recs)
+    listened = hr.Dataset.from_frames(ds.interactions, ds.social, ds.items,
+                                      meta={"purchase_verb": "listened"})
+    text = SearchIndex(listened, friend_weight=0).query("running shoes", n=3)["explanation"]
+    assert all(", 1 listened" in t or ", 0 listened" in t for t in text)
+    assert not any("bought" in t for t in text)
+    assert "bought" in SearchIndex(ds, friend_weight=0).query("running shoes", n=1)[
+        "explanation"].iloc[0]
+
+
 def test_friend_endorsements_boost_only_that_user():
     recs = [("amy", "run2", "recommend", "friends"), ("bob", "run2", "recommend", "public"),
             ("cat", "run2", "recommend", "private"), ("dan", "run2", "recommend", "public")]

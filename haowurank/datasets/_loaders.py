@@ -4,12 +4,17 @@ Each loader reads the files of one data set from ``path`` (the folder that holds
 ``../shared/data/ciao``), repairs the anomalies its ``SOURCE.md`` lists, and returns a validated
 :class:`haowurank.Dataset`. Nothing is downloaded. Every repair that drops or merges rows emits a
 :class:`haowurank.DataWarning` that says how many rows and why, and is recorded in
-``ds.meta["cleaning"]``; ``ds.meta`` also carries the data set's name, citation, provenance and terms.
+``ds.meta["cleaning"]``; ``ds.meta`` also carries the data set's name, citation, provenance and terms,
+and ``"purchase_verb"``: what a ``"purchase"`` row means there ("listened", "rated"), which search
+explanations use instead of "bought".
 
-All interactions are of kind ``"purchase"`` (the only kind these public data sets have); their
-``weight`` is the listen count (Last.fm) or the star rating (the rating sets), so the raw rating
-stays available as ``ds.interactions["weight"]``; use ``ds.matrix(weight="binary")`` for a plain
-implicit view or ``min_rating=`` to keep only positive ratings.
+Interactions are of kind ``"purchase"``, except that Ciao and Epinions ratings of 4-5 (with the
+default ``endorse_min_rating=4``) are ``"recommend"`` endorsements: a user who rates a product 4
+or 5 stars on a review site recommends it to the people who trust them, which is what the friends'
+feed and search show. Their ``weight`` is the listen count (Last.fm) or the star rating (the rating
+sets), so the raw rating stays available as ``ds.interactions["weight"]``; use
+``ds.matrix(weight="binary")`` for a plain implicit view or ``min_rating=`` to keep only positive
+ratings. Last.fm, FilmTrust and CiaoDVD carry no endorsements.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ _INFO: dict[str, dict[str, Any]] = {
         "url": "http://files.grouplens.org/datasets/hetrec2011/hetrec2011-lastfm-2k.zip",
         "licence": "non-commercial use (readme.txt); commercial use needs Last.fm's permission",
         "interactions": "user-artist listen counts (weight = listening count, implicit feedback)",
+        "purchase_verb": "listened",
         "social": "friendships, stored in both directions",
     },
     "ciao": {
@@ -63,6 +69,7 @@ _INFO: dict[str, dict[str, Any]] = {
         "url": "https://www.cse.msu.edu/~tangjili/trust.html",
         "licence": "research use only, citation required (no licence stated)",
         "interactions": "product ratings 1-5 (weight = rating)",
+        "purchase_verb": "rated it 1-3",
         "social": "directed trust (user trusts friend)",
     },
     "epinions": {
@@ -72,6 +79,7 @@ _INFO: dict[str, dict[str, Any]] = {
         "url": "https://www.cse.msu.edu/~tangjili/trust.html",
         "licence": "research use only, citation required (no licence stated)",
         "interactions": "product ratings 1-5 (weight = rating), no timestamps",
+        "purchase_verb": "rated it 1-3",
         "social": "directed trust (user trusts friend)",
     },
     "filmtrust": {
@@ -84,6 +92,7 @@ _INFO: dict[str, dict[str, Any]] = {
         "url": "https://guoguibing.github.io/librec/datasets.html",
         "licence": "research use with citation (Copy Right 2013 Guibing Guo; no licence stated)",
         "interactions": "movie ratings 0.5-4.0 in steps of 0.5 (weight = rating), no timestamps",
+        "purchase_verb": "rated",
         "social": "directed trust (user trusts friend)",
     },
     "ciaodvd": {
@@ -96,6 +105,7 @@ _INFO: dict[str, dict[str, Any]] = {
         "url": "https://guoguibing.github.io/librec/datasets.html",
         "licence": "research use with citation (no licence stated)",
         "interactions": "DVD ratings 1-5 (weight = rating) with dates (day resolution)",
+        "purchase_verb": "rated",
         "social": "directed trust (user trusts friend)",
     },
 }
@@ -229,6 +239,41 @@ def _category_names(codes: np.ndarray, names: dict[int, str], where: str) -> np.
         )
     table = np.array([names.get(i) for i in range(max(names) + 1)], dtype=object)
     return table[codes]
+
+
+def _check_endorse_min_rating(value: Any, loader: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not (
+        np.isfinite(value) and value > 0
+    ):
+        raise ValueError(
+            f"The 'endorse_min_rating' parameter of {loader} must be None or a finite number > 0. "
+            f"Got {value!r} instead."
+        )
+    return float(value)
+
+
+def _endorsement_kinds(
+    inter: pd.DataFrame, duplicates: str, endorse_min_rating: float | None, cleaning: dict
+) -> pd.DataFrame:
+    """Ratings >= ``endorse_min_rating`` become ``"recommend"`` rows (the rating stays the weight).
+
+    The kind follows the (user, item) pair's rating as the ``duplicates`` policy merges it, so
+    repeated rows of one pair share one kind and merge as before.
+    """
+    if endorse_min_rating is None:
+        cleaning["endorse_min_rating"] = None
+        return inter
+    order = ["user", "timestamp", "item"] if "timestamp" in inter else ["user", "item"]
+    f = inter.sort_values(order, kind="stable")
+    g = f.groupby(["user", "item"], sort=False)["weight"]
+    how = {"sum": "sum", "max": "max", "last": "last", "first": "first"}.get(duplicates)
+    merged = g.transform(how) if how else f["weight"]
+    liked = (merged >= endorse_min_rating).reindex(inter.index).to_numpy()
+    cleaning["endorse_min_rating"] = endorse_min_rating
+    cleaning["rating_rows_as_recommend"] = int(liked.sum())  # before merging repeats
+    return inter.assign(kind=np.where(liked, "recommend", "purchase"))
 
 
 def _meta(key: str, files: dict[str, Path], cleaning: dict[str, Any], **extra: Any) -> dict:
@@ -447,6 +492,7 @@ def load_ciao(
     timestamps: bool = True,
     min_rating: float | None = None,
     duplicates: Duplicates = "max",
+    endorse_min_rating: float | None = 4,
 ) -> Dataset:
     """Load Tang's Ciao product ratings and trust network from its folder.
 
@@ -480,12 +526,18 @@ def load_ciao(
         with no interactions.
     duplicates : {"sum", "max", "last", "first", "raise"}, default "max"
         Policy for repeated (user, product) rows (see :meth:`haowurank.Dataset.from_frames`).
+    endorse_min_rating : float or None, default 4
+        (User, product) pairs whose (merged) rating is >= this are ``"recommend"`` endorsements
+        (weight = the rating); the others stay ``"purchase"``. None makes every rating a
+        purchase.
 
     Returns
     -------
     Dataset
-        7,375 users, 105,114 items (``category`` = category name), 282,619 interactions of kind
-        ``"purchase"`` with ``weight`` = rating 1-5, 111,781 directed trust rows.
+        7,375 users, 105,114 items (``category`` = category name), 282,619 interactions with
+        ``weight`` = rating 1-5: 226,307 of kind ``"recommend"`` (rating 4-5) and 56,312 of kind
+        ``"purchase"`` (rating 1-3; all 282,619 are purchases with ``endorse_min_rating=None``),
+        111,781 directed trust rows.
 
     Raises
     ------
@@ -496,6 +548,7 @@ def load_ciao(
     t0 = time.perf_counter()
     _check_duplicates(duplicates, loader)
     min_rating = _check_min_rating(min_rating, loader)
+    endorse_min_rating = _check_endorse_min_rating(endorse_min_rating, loader)
     rating_file = "rating_with_timestamp.mat" if timestamps else "rating.mat"
     files = _files(path, loader, [rating_file, "trustnetwork.mat", "catalog_ciao.txt"])
     R = _read_mat(files[rating_file], "rating", 6 if timestamps else 5)
@@ -527,6 +580,7 @@ def load_ciao(
         "category_names_repaired": {str(k): "Ciao Caf? -> Ciao Café" for k in fixed},
         "helpfulness": "dropped",
     }
+    inter = _endorsement_kinds(inter, duplicates, endorse_min_rating, cleaning)
     meta = _meta(loader[5:], files, cleaning, weight="rating", timestamps=bool(timestamps))
     return _finish(
         loader, inter, social, items, duplicates=duplicates, min_rating=min_rating, meta=meta,
@@ -540,6 +594,7 @@ def load_epinions(
     trust: Literal["trustnetwork", "alt-trust-2012-07"] = "trustnetwork",
     min_rating: float | None = None,
     duplicates: Duplicates = "max",
+    endorse_min_rating: float | None = 4,
 ) -> Dataset:
     """Load Tang's Epinions product ratings and Web of Trust from its folder.
 
@@ -570,12 +625,18 @@ def load_epinions(
         Keep only interactions whose (merged) rating is >= this. None keeps every rating.
     duplicates : {"sum", "max", "last", "first", "raise"}, default "max"
         Policy for repeated (user, product) rows.
+    endorse_min_rating : float or None, default 4
+        (User, product) pairs whose (merged) rating is >= this are ``"recommend"`` endorsements
+        (weight = the rating); the others stay ``"purchase"``. None makes every rating a
+        purchase.
 
     Returns
     -------
     Dataset
-        22,165 users, 296,277 items (``category`` = category name), 912,441 interactions of kind
-        ``"purchase"`` with ``weight`` = rating 1-5, 355,503 directed trust rows.
+        22,165 users, 296,277 items (``category`` = category name), 912,441 interactions with
+        ``weight`` = rating 1-5: 673,930 of kind ``"recommend"`` (rating 4-5) and 238,511 of kind
+        ``"purchase"`` (rating 1-3; all 912,441 are purchases with ``endorse_min_rating=None``),
+        355,503 directed trust rows.
 
     Raises
     ------
@@ -586,6 +647,7 @@ def load_epinions(
     t0 = time.perf_counter()
     _check_duplicates(duplicates, loader)
     min_rating = _check_min_rating(min_rating, loader)
+    endorse_min_rating = _check_endorse_min_rating(endorse_min_rating, loader)
     trust_files = {"trustnetwork": ("trustnetwork.mat", "trustnetwork"),
                    "alt-trust-2012-07": ("alt-trust-2012-07/trust.mat", "trust")}
     if trust not in trust_files:
@@ -614,6 +676,7 @@ def load_epinions(
         "category_rule": "most frequent category of the product (ties: smallest id)",
         "trust_file": trust_file,
     }
+    inter = _endorsement_kinds(inter, duplicates, endorse_min_rating, cleaning)
     meta = _meta(loader[5:], files, cleaning, weight="rating", timestamps=False)
     return _finish(
         loader, inter, social, items, duplicates=duplicates, min_rating=min_rating, meta=meta,
