@@ -323,6 +323,79 @@ class EndorsementGraph:
         mutes: pd.DataFrame | None = None,
         kind_weights: dict[str, float] | None = None,
     ):
+        f = ds._inter
+        kind = f["kind"].to_numpy()
+        isend = (kind == _K_REC) | (kind == _K_RAP)
+        aud = ds._audiences
+        self._build(
+            ds.n_users, ds.n_items, social=ds.social_matrix(weighted=True),
+            hidden=_hidden_pairs(ds, mutes),
+            endorsements={
+                "user": f["user"].to_numpy()[isend], "item": f["item"].to_numpy()[isend],
+                "kind": kind[isend], "timestamp": f["timestamp"].to_numpy()[isend],
+                "visibility": f["visibility"].to_numpy()[isend],
+            },
+            audiences={c: aud[c].to_numpy() for c in ("user", "item", "viewer")},
+            kind_weights=kind_weights,
+        )
+
+    @classmethod
+    def from_parts(
+        cls,
+        n_users: int,
+        n_items: int,
+        *,
+        social: sp.spmatrix,
+        blocks: sp.spmatrix | None,
+        endorsements: dict[str, np.ndarray],
+        audiences: dict[str, np.ndarray] | None = None,
+        kind_weights: dict[str, float] | None = None,
+    ) -> EndorsementGraph:
+        """The graph of index-level parts instead of a Dataset (for models that keep only those).
+
+        Parameters
+        ----------
+        n_users, n_items : int
+        social : sparse matrix of shape (n_users, n_users)
+            Follow weights (entry (v, e) > 0: v follows e).
+        blocks : sparse matrix of shape (n_users, n_users) or None
+            Entry (v, b) != 0: v blocked (or muted) b.
+        endorsements : dict of arrays
+            ``user``, ``item``, ``kind`` (kind codes), ``timestamp``, ``visibility`` (codes);
+            rows of other kinds are ignored.
+        audiences : dict of arrays, optional
+            ``user``, ``item``, ``viewer``: an endorsement limited to a list of viewers.
+        kind_weights : dict, optional
+            As in the constructor.
+        """
+        g = cls.__new__(cls)
+        kind = np.asarray(endorsements["kind"])
+        isend = (kind == _K_REC) | (kind == _K_RAP)
+        hidden = sp.csr_matrix((n_users, n_users), dtype=bool) if blocks is None else blocks
+        hidden = sp.csr_matrix(hidden, dtype=bool)
+        hidden.eliminate_zeros()
+        hidden.sort_indices()
+        empty = np.zeros(0, dtype=np.int64)
+        g._build(
+            n_users, n_items, social=sp.csr_matrix(social), hidden=hidden,
+            endorsements={c: np.asarray(endorsements[c])[isend]
+                          for c in ("user", "item", "kind", "timestamp", "visibility")},
+            audiences=audiences or {"user": empty, "item": empty, "viewer": empty},
+            kind_weights=kind_weights,
+        )
+        return g
+
+    def _build(
+        self,
+        nu: int,
+        ni: int,
+        *,
+        social: sp.csr_matrix,
+        hidden: sp.csr_matrix,
+        endorsements: dict[str, np.ndarray],
+        audiences: dict[str, np.ndarray],
+        kind_weights: dict[str, float] | None,
+    ) -> None:
         kw = dict(DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights)
         bad = [k for k in kw if k not in ENDORSEMENT_KINDS]
         vals_ok = all(
@@ -335,16 +408,16 @@ class EndorsementGraph:
                 f"finite weight > 0. Got {kind_weights!r} instead."
             )
         self.kind_weights = kw
-        self.n_users, self.n_items = ds.n_users, ds.n_items
-        nu, ni = ds.n_users, ds.n_items
+        self.n_users, self.n_items = nu, ni
         table = np.zeros(len(KINDS), dtype=np.float32)
         for k, w in kw.items():
             table[KINDS.index(k)] = w
 
         # follows, split into one-way and mutual, hidden endorsers removed
-        F = ds.social_matrix(weighted=True).tocsr()
+        F = sp.csr_matrix(social, dtype=np.float64)
+        F.sum_duplicates()
+        F.eliminate_zeros()
         F.sort_indices()
-        hidden = _hidden_pairs(ds, mutes)
         fkeys = csr_keys(F)
         coo = F.tocoo()
         fv, fe, fw = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
@@ -362,17 +435,14 @@ class EndorsementGraph:
         self.mutual = graph(~hide & back)
 
         # endorsement rows
-        f = ds._inter
-        kind = f["kind"].to_numpy()
-        isend = (kind == _K_REC) | (kind == _K_RAP)
-        e = f["user"].to_numpy()[isend].astype(np.int64)
-        i = f["item"].to_numpy()[isend].astype(np.int64)
-        k = kind[isend]
-        ts = f["timestamp"].to_numpy()[isend].astype(np.int64)
-        vis = f["visibility"].to_numpy()[isend]
+        e = np.asarray(endorsements["user"]).astype(np.int64)
+        i = np.asarray(endorsements["item"]).astype(np.int64)
+        k = np.asarray(endorsements["kind"]).astype(np.int64)
+        ts = np.asarray(endorsements["timestamp"]).astype(np.int64)
+        vis = np.asarray(endorsements["visibility"])
         w = table[k]
-        aud = ds._audiences
-        rkeys = unique_sorted(aud["user"].to_numpy().astype(np.int64) * ni + aud["item"].to_numpy())
+        aud = {c: np.asarray(audiences[c]).astype(np.int64) for c in ("user", "item", "viewer")}
+        rkeys = unique_sorted(aud["user"] * ni + aud["item"])
         limited = _has(rkeys, e * ni + i)
         pub = (vis == _V_PUBLIC) & ~limited
         frd = ((vis == _V_PUBLIC) | (vis == _V_FRIENDS)) & ~limited
@@ -385,11 +455,7 @@ class EndorsementGraph:
             {"user": e[lim], "item": i[lim], "kind": k[lim], "ts": ts[lim], "w": w[lim],
              "vis": vis[lim]}
         )
-        a = pd.DataFrame(
-            {"user": aud["user"].to_numpy().astype(np.int64),
-             "item": aud["item"].to_numpy().astype(np.int64),
-             "viewer": aud["viewer"].to_numpy().astype(np.int64)}
-        )
+        a = pd.DataFrame({"user": aud["user"], "item": aud["item"], "viewer": aud["viewer"]})
         j = a.merge(rows, on=["user", "item"], how="inner")
         av, ae = j["viewer"].to_numpy(), j["user"].to_numpy()
         pair = av * nu + ae

@@ -12,7 +12,6 @@ from haowurank import rankers
 from haowurank.rankers._base import Ranker, _topk_partition, shared_topk, topk
 from haowurank.rankers._cf import ease_weights, rp3beta_weights
 from haowurank.rankers._implicit import ItemKNNModel, MFModel, Weighting, finish_topk
-from haowurank.rankers._social_als import social_feedback
 from haowurank.testing import small_world
 
 SMALL = {
@@ -203,14 +202,7 @@ def _tiny_social():
 def test_social_feedback_follows_visibility_rules_exactly():
     ds = _tiny_social()
     r = rankers.make("social_als", factors=2, iterations=2, social_weight=1.0, num_threads=1).fit(ds)
-    shape = (ds.n_users, ds.n_items)
-    from haowurank.rankers._social_als import endorsement_matrices
-
-    E_pub, E_fr = endorsement_matrices(
-        r.endorse_user_, r.endorse_item_, r.endorse_kind_, r.endorse_vis_, shape,
-        {"recommend": 1.0, "recommend_after_purchase": 2.0},
-    )
-    T = social_feedback(ds.social_matrix(), E_pub, E_fr, blocks=ds.block_matrix()).toarray()
+    T = r.social_term(np.arange(ds.n_users)).toarray()
     a = ds.user_index("a")[0]
     col = {it: ds.item_index(it)[0] for it in range(1, 8)}
     # a follows b, c (d blocked): weights 1/2 each (the blocked edge leaves the denominator)
@@ -224,8 +216,9 @@ def test_social_feedback_follows_visibility_rules_exactly():
     e = ds.user_index("e")[0]
     assert T[e, col[5]] == 0.0  # e follows a, a endorsed nothing
     # two hops: e -> a -> {b, c}: public endorsements of b reach e with the decay
-    T2 = social_feedback(ds.social_matrix(), E_pub, E_fr, blocks=ds.block_matrix(), hops=2,
-                         hop_decay=0.5).toarray()
+    r2 = rankers.make("social_als", factors=2, iterations=2, social_weight=1.0, num_threads=1,
+                      hops=2, hop_decay=0.5).fit(ds)
+    T2 = r2.social_term(np.arange(ds.n_users)).toarray()
     assert T2[e, col[1]] == pytest.approx(0.5 * 0.5)
     assert T2[e, col[5]] == 0.0  # friends-only endorsements do not travel two hops
 

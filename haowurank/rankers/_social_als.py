@@ -4,17 +4,16 @@ What it does, precisely
 -----------------------
 1. ``X`` = the user's own CF matrix, exactly as ``als`` builds it (``kind_weights``, then
    ``weighting``).
-2. ``E_pub``, ``E_fr`` = endorsement matrices (users x items): each endorsement row of a kind in
-   ``endorsement_weights`` adds that kind's weight (each (user, item, kind) counts once), split
-   by visibility; ``"private"`` endorsements never enter.
-3. ``A`` = the social graph (``A[u, f]`` = weight of ``u`` follows ``f``) without the edges to users
+2. ``A`` = the social graph (``A[u, f]`` = weight of ``u`` follows ``f``) without the edges to users
    ``u`` has blocked; ``W`` = ``A`` row-normalised (each user's friends' weights sum to 1).
-   ``W_mut`` = ``W`` kept only where ``f`` also follows ``u``.
-4. The friends term is the feed's visibility rule as a sparse product:
-   ``T = W @ E_pub + W_mut @ E_fr``: for each item, the trust-weighted share of ``u``'s friends
-   whose endorsement ``u`` may see (public, or "friends" from a friend who lists ``u`` back).
-   With ``hops=2``, ``hop_decay * W2 @ E_pub`` is added, ``W2 = W @ W`` without the diagonal and
-   without blocked users: friends of friends contribute their public endorsements only.
+3. The friends term follows the privacy rule of :mod:`haowurank.visibility`: ``T[u, i] = sum_f
+   W[u, f] * endorsement_weights[k]`` over the friends ``f`` whose endorsement of ``i`` ``u`` may
+   see (public, or "friends" from a friend who follows ``u`` back, within its audience list),
+   ``k`` the strongest kind ``u`` may see. With ``hops=2``, ``hop_decay * W2 @ E_pub`` is added,
+   ``W2 = W @ W`` without the diagonal and without blocked users, ``E_pub`` the public
+   endorsements without audience list: friends of friends contribute in aggregate only.
+4. Only endorsement kinds count: other people's purchases, views and clicks are no per-person
+   signal (they enter the model only through their own rows of ``X``, in the aggregate fit).
 5. ``C = X + social_weight * s * T`` with ``s`` = mean stored value of ``X`` (so
    ``social_weight=1`` makes an item endorsed by all of a user's friends count like an average
    own interaction, whatever the weighting scheme). With ``social_weight=0`` ``C`` is ``X``
@@ -47,63 +46,29 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._arrays import csr_positions
 from .._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
 from .._errors import warn_data
-from ._base import arrays_to_csr, csr_to_arrays, register
+from ..visibility import ENDORSEMENT_STRENGTH, EndorsementGraph
+from ._base import arrays_to_csr, csr_to_arrays
 from ._cf import ALSRanker, _is_real
 from ._implicit import replace_rows
 
 __all__ = [
     "DEFAULT_ENDORSEMENT_WEIGHTS",
     "SocialALSRanker",
-    "endorsement_matrices",
-    "social_feedback",
     "social_weights",
 ]
 
 log = logging.getLogger(__name__)
 
-#: A recommendation after purchase is worth twice a plain recommendation.
-DEFAULT_ENDORSEMENT_WEIGHTS: dict[str, float] = {"recommend": 1.0, "recommend_after_purchase": 2.0}
-
-_PUBLIC = VISIBILITIES.index("public")
-_FRIENDS = VISIBILITIES.index("friends")
+#: The friends term's kind weights: :data:`haowurank.visibility.ENDORSEMENT_STRENGTH`.
+DEFAULT_ENDORSEMENT_WEIGHTS: dict[str, float] = ENDORSEMENT_STRENGTH
 
 
 # ---------------------------------------------------------------------------------------------
 # pure functions on sparse matrices
 # ---------------------------------------------------------------------------------------------
-
-def endorsement_matrices(
-    users: np.ndarray,
-    items: np.ndarray,
-    kinds: np.ndarray,
-    visibility: np.ndarray,
-    shape: tuple[int, int],
-    endorsement_weights: dict[str, float],
-) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Public and friends-only endorsement matrices (users x items, float32).
-
-    Each distinct (user, item, kind) row of a kind in ``endorsement_weights`` adds the kind's
-    weight, in the matrix of its visibility; private rows are left out.
-    """
-    table = np.zeros(len(KINDS))
-    for k, w in endorsement_weights.items():
-        table[KINDS.index(k)] = w
-    kinds = np.asarray(kinds, dtype=np.int64)
-    out = []
-    for vis in (_PUBLIC, _FRIENDS):
-        m = (np.asarray(visibility) == vis) & (table[kinds] > 0)
-        key = pd.DataFrame({"u": users[m], "i": items[m], "k": kinds[m]}).drop_duplicates()
-        vals = table[key["k"].to_numpy()]
-        E = sp.csr_matrix(
-            (vals, (key["u"].to_numpy(), key["i"].to_numpy())), shape=shape, dtype=np.float64
-        ).astype(np.float32)
-        E.sum_duplicates()
-        E.sort_indices()
-        out.append(E)
-    return out[0], out[1]
-
 
 def _drop_blocked(A: sp.csr_matrix, blocks: sp.spmatrix | None) -> sp.csr_matrix:
     if blocks is None or blocks.nnz == 0:
@@ -137,38 +102,10 @@ def social_weights(
     return W, W_mut
 
 
-def social_feedback(
-    S: sp.csr_matrix,
-    E_public: sp.csr_matrix,
-    E_friends: sp.csr_matrix,
-    *,
-    blocks: sp.spmatrix | None = None,
-    hops: int = 1,
-    hop_decay: float = 0.5,
-) -> sp.csr_matrix:
-    """Friends' visible endorsements aggregated through the social graph (users x items, float32).
-
-    ``T = W @ E_public + W_mut @ E_friends`` (+ ``hop_decay * W2 @ E_public`` for ``hops=2``); see
-    the module docstring for ``W``, ``W_mut`` and ``W2``.
-    """
-    W, W_mut = social_weights(S, blocks)
-    T = W @ E_public + W_mut @ E_friends
-    if hops == 2 and hop_decay > 0:
-        W2 = (W @ W).tolil()
-        W2.setdiag(0.0)
-        W2 = _drop_blocked(W2.tocsr(), blocks)
-        T = T + hop_decay * (W2 @ E_public)
-    T = sp.csr_matrix(T, dtype=np.float32)
-    T.eliminate_zeros()
-    T.sort_indices()
-    return T
-
-
 # ---------------------------------------------------------------------------------------------
 # the ranker
 # ---------------------------------------------------------------------------------------------
 
-@register
 class SocialALSRanker(ALSRanker):
     """Implicit ALS over own interactions plus friends' endorsements as weighted implicit
     feedback, with optional social regularisation of user factors (module docstring: exact
@@ -179,10 +116,10 @@ class SocialALSRanker(ALSRanker):
     social_weight : float
         Weight of the friends term relative to the mean own confidence (0: plain ``als``).
     endorsement_weights : dict or None
-        Weight of each kind that counts as an endorsement in the friends term (None:
-        ``{"recommend": 1, "recommend_after_purchase": 2}``). Any kind may be named, e.g.
-        ``{"purchase": 1.0}`` to use friends' (visible) purchases or listens on data without
-        explicit endorsements.
+        Weight of each endorsement kind in the friends term (None:
+        ``{"recommend": 1, "recommend_after_purchase": 2}``). Only "recommend" and
+        "recommend_after_purchase" may be named: friends' purchases and listens are no
+        per-person signal (the privacy rule of :mod:`haowurank.visibility`).
     hops : {1, 2}
         Use friends only, or also friends of friends (public endorsements, ``hop_decay``).
     hop_decay : float
@@ -212,6 +149,7 @@ class SocialALSRanker(ALSRanker):
     """
 
     name = "social_als"
+    uses_social = True
 
     def __init__(
         self,
@@ -250,10 +188,12 @@ class SocialALSRanker(ALSRanker):
         self._check_param(
             "endorsement_weights",
             ew is None or (
-                isinstance(ew, dict) and len(ew) > 0 and all(k in KINDS for k in ew)
+                isinstance(ew, dict) and len(ew) > 0 and all(k in ENDORSEMENT_KINDS for k in ew)
                 and all(_is_real(v, 0.0) for v in ew.values())
             ),
-            f"None or a non-empty dict from kinds {list(KINDS)} to finite weights >= 0",
+            f"None or a non-empty dict from endorsement kinds {list(ENDORSEMENT_KINDS)} to finite "
+            "weights >= 0 (other people's purchases, views and clicks may enter only aggregate "
+            "models: the privacy rule of haowurank.visibility)",
         )
         self._check_param("hops", self.hops in (1, 2) and not isinstance(self.hops, bool), "1 or 2")
         self._check_param("hop_decay", _is_real(self.hop_decay, 0.0), "a finite float >= 0")
@@ -277,8 +217,14 @@ class SocialALSRanker(ALSRanker):
         self.endorse_item_ = a["item"][m].astype(np.int64)
         self.endorse_kind_ = a["kind"][m].astype(np.int8)
         self.endorse_vis_ = a["visibility"][m].astype(np.int8)
+        self.endorse_ts_ = a["timestamp"][m].astype(np.int64)
+        aud = ds._audiences
+        self.audiences_ = np.stack(
+            [aud[c].to_numpy().astype(np.int64) for c in ("user", "item", "viewer")]
+        ) if len(aud) else np.zeros((3, 0), dtype=np.int64)
         self.social_ = ds.social_matrix()
         self.blocks_ = sp.csr_matrix(ds.block_matrix(), dtype=np.float32)
+        self._set_graph()
         self.social_scale_ = float(self.own_.data.mean()) if self.own_.nnz else 1.0
         if self.social_weight > 0 and (m.sum() == 0 or self.social_.nnz == 0):
             what = "no social rows" if self.social_.nnz == 0 else (
@@ -287,7 +233,7 @@ class SocialALSRanker(ALSRanker):
             hint = "" if self.social_.nnz == 0 else (
                 f" (endorsement kinds in the data: "
                 f"{sorted({KINDS[c] for c in np.unique(a['kind'])} & set(ENDORSEMENT_KINDS))}; "
-                f"pass e.g. endorsement_weights={{'purchase': 1.0}} to use friends' purchases)"
+                f"friends' purchases never count: the privacy rule of haowurank.visibility)"
             )
             warn_data(
                 f"SocialALSRanker: the data set has {what}, so the friends term is empty and "
@@ -295,23 +241,53 @@ class SocialALSRanker(ALSRanker):
             )
         self.cf_ = self._augment(np.arange(ds.n_users))
 
-    def _social_term(self) -> sp.csr_matrix:
-        shape = (len(self.user_ids_), len(self.item_ids_))
-        E_pub, E_fr = endorsement_matrices(
-            self.endorse_user_, self.endorse_item_, self.endorse_kind_, self.endorse_vis_, shape,
-            self._endorsement_weights(),
+    def _set_graph(self) -> None:
+        """The visibility graph of the kept endorsement rows, follows, blocks and audiences."""
+        n_users, n_items = self.social_.shape[0], len(self.item_ids_)
+        self.graph_ = EndorsementGraph.from_parts(
+            n_users, n_items, social=self.social_, blocks=self.blocks_,
+            endorsements={"user": self.endorse_user_, "item": self.endorse_item_,
+                          "kind": self.endorse_kind_, "timestamp": self.endorse_ts_,
+                          "visibility": self.endorse_vis_},
+            audiences=dict(zip(("user", "item", "viewer"), self.audiences_)),
         )
-        return social_feedback(
-            self.social_, E_pub, E_fr, blocks=self.blocks_, hops=self.hops,
-            hop_decay=self.hop_decay,
-        )
+
+    def social_term(self, users: np.ndarray) -> sp.csr_matrix:
+        """Rows ``users`` (indices) of the friends term ``T`` (module docstring, step 3).
+
+        Returns
+        -------
+        csr_matrix of float32, shape (len(users), n_items)
+        """
+        users = np.asarray(users, dtype=np.int64)
+        ew = {k: w for k, w in self._endorsement_weights().items() if w > 0}
+        n_items = len(self.item_ids_)
+        if not ew:
+            return sp.csr_matrix((len(users), n_items), dtype=np.float32)
+        W, _ = social_weights(self.social_, self.blocks_)
+        W.sort_indices()
+        v = self.graph_.visible(users)
+        pos, hit = csr_positions(W, users[v.viewer], v.endorser)
+        tie = np.zeros(len(v))
+        tie[hit] = W.data[pos[hit]]
+        T = v.strength(ew, endorser_weights=tie)
+        if self.hops == 2 and self.hop_decay > 0:
+            W2 = sp.csr_matrix(W[users] @ W).tolil()
+            for r, u in enumerate(users):
+                W2[r, u] = 0.0
+            W2 = _drop_blocked(W2.tocsr(), self.blocks_[users])
+            T = T + self.hop_decay * (W2 @ self.graph_.public_endorsements(ew))
+        T = sp.csr_matrix(T, dtype=np.float32)
+        T.eliminate_zeros()
+        T.sort_indices()
+        return T
 
     def _augment(self, users: np.ndarray) -> sp.csr_matrix:
         """Rows ``users`` of ``C = own_ + social_weight * s * T``."""
         own = self.own_[users]
         if not self.social_weight:
             return own
-        T = self._social_term()[users]
+        T = self.social_term(users)
         C = sp.csr_matrix(own + (self.social_weight * self.social_scale_) * T, dtype=np.float32)
         C.eliminate_zeros()
         C.sort_indices()
@@ -370,6 +346,8 @@ class SocialALSRanker(ALSRanker):
                     [self.endorse_kind_, arrays["kind"][m].astype(np.int8)])
                 self.endorse_vis_ = np.concatenate(
                     [self.endorse_vis_, arrays["visibility"][m].astype(np.int8)])
+                self.endorse_ts_ = np.concatenate(
+                    [self.endorse_ts_, arrays["timestamp"][m].astype(np.int64)])
                 touched.append(self._followers(np.unique(arrays["user"][m])))
         if new.n_social:
             s = new._social
@@ -385,6 +363,7 @@ class SocialALSRanker(ALSRanker):
         if not touched:
             return self
         users = np.unique(np.concatenate(touched)).astype(np.int64)
+        self._set_graph()
         self._refresh_rows(users)
         return self
 
@@ -420,26 +399,17 @@ class SocialALSRanker(ALSRanker):
     # ---------------------------------------------------------------- explanations
     def visible_endorsers(self, u: int, i: int) -> tuple[np.ndarray, dict[str, int]]:
         """Friends of user index ``u`` (indices) whose endorsement of item index ``i`` ``u`` may
-        see, and the count of those endorsements by kind."""
-        m = (self.endorse_item_ == i)
-        if not m.any():
-            return np.empty(0, dtype=np.int64), {}
-        A = _drop_blocked(sp.csr_matrix(self.social_[u]), sp.csr_matrix(self.blocks_[u]))
-        friends = set(A.indices.tolist())
-        back = self.social_[:, [u]].tocoo().row
-        follows_back = set(back.tolist())
+        see (:mod:`haowurank.visibility`), and the count of those endorsers by strongest kind."""
         ew = self._endorsement_weights()
-        who: list[int] = []
+        v = self.graph_.visible(np.asarray([u]))
+        codes = [KINDS.index(k) for k, w in ew.items() if w > 0]
+        m = (v.item == i) & np.isin(v.kind, codes)
+        order = np.argsort(v.endorser[m], kind="stable")
+        who = v.endorser[m][order].astype(np.int64)
         kinds: dict[str, int] = {}
-        for e, k, v in zip(self.endorse_user_[m], self.endorse_kind_[m], self.endorse_vis_[m]):
-            e = int(e)
-            if e not in friends or not ew.get(KINDS[k], 0):
-                continue
-            if v == _PUBLIC or (v == _FRIENDS and e in follows_back):
-                if e not in who:
-                    who.append(e)
-                kinds[KINDS[k]] = kinds.get(KINDS[k], 0) + 1
-        return np.asarray(who, dtype=np.int64), kinds
+        for k in v.kind[m][order]:
+            kinds[KINDS[int(k)]] = kinds.get(KINDS[int(k)], 0) + 1
+        return who, kinds
 
     def _explain(self, u: int, i: int) -> dict[str, Any]:
         out = super()._explain(u, i)
@@ -482,6 +452,8 @@ class SocialALSRanker(ALSRanker):
             "endorse.item": self.endorse_item_,
             "endorse.kind": self.endorse_kind_,
             "endorse.vis": self.endorse_vis_,
+            "endorse.ts": self.endorse_ts_,
+            "audiences": self.audiences_,
             "social_scale": np.asarray([self.social_scale_], dtype=np.float64),
         }
 
@@ -494,5 +466,8 @@ class SocialALSRanker(ALSRanker):
         self.endorse_item_ = arrays["endorse.item"]
         self.endorse_kind_ = arrays["endorse.kind"]
         self.endorse_vis_ = arrays["endorse.vis"]
+        self.endorse_ts_ = arrays["endorse.ts"]
+        self.audiences_ = arrays["audiences"]
         self.social_scale_ = float(arrays["social_scale"][0])
+        self._set_graph()
 
