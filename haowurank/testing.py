@@ -190,3 +190,77 @@ class RankerContract:
         fin = np.isfinite(sc)
         assert f["item"].tolist() == ids[fin].tolist()
         assert isinstance(f, pd.DataFrame)
+
+    # ------------------------------------------------------------------ the public contract
+    def test_capabilities_are_declared_booleans(self):
+        from . import rankers
+
+        cls = type(self.make())
+        assert cls is rankers.STRATEGIES.get(self.name, cls)
+        for attr in ("user_dependent", "has_factors", "uses_social", "handles_empty_users"):
+            assert isinstance(getattr(cls, attr), bool), attr
+        assert set(cls.param_names()) == set(self.make().get_params())
+
+    def test_check_fitted(self, fitted, world):
+        fitted.check_fitted()
+        with pytest.raises(NotFittedError, match="not fitted"):
+            self.make().check_fitted()
+        with pytest.raises(NotFittedError, match="not fitted"):
+            self.make().score_pairs([world.user_ids[0]], [world.item_ids[0]])
+
+    def test_score_pairs_equal_dense_scores(self, fitted, world):
+        users = [*world.user_ids[:6], "no-such-user"]
+        dense = np.asarray(fitted.score(users), dtype=np.float32)
+        rng = np.random.default_rng(0)
+        cols = rng.integers(0, world.n_items, size=(len(users), 5))
+        u = np.repeat(np.arange(len(users)), 5)
+        pairs = fitted.score_pairs([users[k] for k in u], world.item_ids[cols.ravel()].tolist())
+        want = dense[u, cols.ravel()]
+        np.testing.assert_allclose(pairs, want, rtol=1e-4, atol=1e-5)
+        assert np.isnan(fitted.score_pairs([users[0]], ["no-such-item"]))[0]
+        with pytest.raises(ValueError, match="same length"):
+            fitted.score_pairs(users[:2], world.item_ids[:3].tolist())
+
+    def test_index_level_methods_equal_id_level(self, fitted, world):
+        users = list(world.user_ids[:6])
+        uidx = np.r_[np.arange(6), -1]
+        rows = fitted.score_rows(uidx)
+        np.testing.assert_allclose(rows[:6], fitted.score(users), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rows[6], fitted.score("no-such-user"), rtol=1e-5, atol=1e-6)
+        iidx = np.arange(world.n_items)
+        for k, u in enumerate(uidx):
+            np.testing.assert_allclose(
+                fitted.score_pairs_at(np.full(world.n_items, u), iidx), rows[k],
+                rtol=1e-4, atol=1e-5)
+        idx, sc = fitted.recommend_at(uidx, 5)
+        ids, sc2 = fitted.recommend([*users, "no-such-user"], n=5)
+        np.testing.assert_array_equal(fitted.item_ids_[np.maximum(idx, 0)][idx >= 0],
+                                      ids[idx >= 0])
+        np.testing.assert_allclose(sc, sc2, rtol=1e-5, atol=1e-6)
+        with pytest.raises(IndexError, match=r"\[-1, "):
+            fitted.score_rows(np.asarray([len(world.user_ids) + 5]))
+
+    def test_candidates_are_the_top_of_the_ranking(self, fitted, world):
+        users = list(world.user_ids[:4])
+        ids, sc = fitted.candidates(users, n=6)
+        ref_ids, ref_sc = fitted.recommend(users, n=6)
+        assert ids.shape == (4, 6)
+        np.testing.assert_allclose(sc, ref_sc, rtol=1e-5, atol=1e-6)
+
+    def test_declared_capabilities_hold(self, fitted, world):
+        uidx = np.flatnonzero(np.diff(fitted.seen_.indptr) > 0)[:8]
+        rows = fitted.score_rows(uidx)
+        f = fitted.latent_factors()
+        assert (f is not None) == fitted.has_factors
+        if fitted.has_factors:
+            uf, itf = f
+            assert uf.shape[0] == len(fitted.user_ids_) and itf.shape[0] == len(fitted.item_ids_)
+            np.testing.assert_allclose(uf[uidx] @ itf.T, rows, rtol=1e-4, atol=1e-5)
+        shared = fitted.shared_scores()
+        assert (shared is None) == fitted.user_dependent
+        if not fitted.user_dependent:
+            np.testing.assert_array_equal(rows, np.broadcast_to(shared, rows.shape))
+
+    def test_learned_arrays_are_arrays(self, fitted):
+        arrays = fitted.learned_arrays()
+        assert "fallback" in arrays and all(isinstance(a, np.ndarray) for a in arrays.values())

@@ -434,7 +434,7 @@ def test_cf_ranker_pair_scores_equal_dense_scores():
     r = hr.rankers.make("als", factors=8, iterations=3, random_state=0).fit(ds)
     idx = hr.feed.index_for(ds)
     view = idx._view(r, None)
-    assert view.uf is not None  # the candidate-only path is taken for factor models
+    assert r.has_factors and r.latent_factors() is not None  # declared, not probed
     users = np.repeat(np.arange(10), 4)
     items = np.tile(np.arange(4), 10)
     got = idx._pair_scores(r, view, users, items)

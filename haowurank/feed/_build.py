@@ -21,6 +21,7 @@ import pyarrow as pa
 from .._arrays import isin_sorted, unique_sorted
 from .._dataset import KINDS, Dataset
 from .._errors import UnknownIdError
+from .._time import seconds
 from ..visibility import EndorsementGraph
 from ._cursor import Cursor, StaleCursorError
 from ._rerank import greedy_rerank
@@ -163,9 +164,7 @@ def ranker_fingerprint(ranker: Any) -> str:
         h.update(json.dumps(ranker.get_params(), sort_keys=True, default=str).encode())
     except (AttributeError, TypeError):
         pass
-    arrays = [ranker.fallback_, ranker.seen_.indptr, ranker.seen_.indices]
-    arrays += list(ranker._state().values())
-    for a in arrays:
+    for a in ranker.learned_arrays().values():
         _sample_digest(h, a)
     _sample_digest(h, np.asarray(ranker.user_ids_).astype(str))
     return h.hexdigest()
@@ -179,8 +178,6 @@ class _RankerView:
     umap: np.ndarray | None  # dataset user index -> ranker user index (-1 unknown); None: same
     imap: np.ndarray | None  # dataset item index -> ranker item index; None: same
     key: str
-    uf: np.ndarray | None = None
-    itf: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -287,16 +284,16 @@ class FeedIndex:
     def _view(self, ranker: Any, ranker_key: str | None) -> _RankerView:
         if ranker is None:
             return _RankerView(None, None, None, ranker_key or "none")
-        if not hasattr(ranker, "_score_block"):
+        if not hasattr(ranker, "score_pairs_at"):
             raise TypeError(
                 f"The 'ranker' argument must be a haowurank ranker or None. "
                 f"Got {type(ranker).__name__} instead."
             )
-        ranker._check_fitted()
-        model = getattr(ranker, "model_", None)
-        # a refit or an update replaces these arrays: then the cached view is stale
-        state = (ranker.user_ids_, ranker.item_ids_, ranker.fallback_, ranker.seen_,
-                 getattr(model, "user_factors", None), getattr(model, "item_factors", None))
+        ranker.check_fitted()
+        # a refit or an update replaces learned attributes (or the factors): the view is stale
+        state = (*(v for k, v in sorted(vars(ranker).items())
+                   if k.endswith("_") and not k.startswith("_")),
+                 *(ranker.latent_factors() if ranker.has_factors else ()))
         cached = self._views.get(ranker)
         if (
             cached is not None and cached.ranker() is ranker
@@ -318,15 +315,6 @@ class FeedIndex:
             ranker_key or ranker_fingerprint(ranker),
             extra={"state": state},
         )
-        uf = getattr(model, "user_factors", None)
-        itf = getattr(model, "item_factors", None)
-        if (
-            isinstance(uf, np.ndarray) and isinstance(itf, np.ndarray)
-            and uf.ndim == 2 and itf.ndim == 2 and uf.shape[1] == itf.shape[1]
-            and uf.shape[0] == len(ranker.user_ids_) and itf.shape[0] == len(ranker.item_ids_)
-            and _factors_match(ranker, uf, itf)
-        ):
-            view.uf, view.itf = uf, itf
         with self._views_lock:
             self._views[ranker] = view
         return view
@@ -334,31 +322,12 @@ class FeedIndex:
     def _pair_scores(
         self, r: Any, view: _RankerView, vglob: np.ndarray, items: np.ndarray
     ) -> np.ndarray:
-        """Ranker scores of (viewer, item) pairs at dataset indices; NaN where none."""
+        """Ranker scores of (viewer, item) pairs at dataset indices; NaN where none
+        (:meth:`~haowurank.rankers.Ranker.score_pairs_at`: factors or candidate-only scoring,
+        the cold-start rule included)."""
         ru = vglob if view.umap is None else view.umap[vglob]
         ri = items.astype(np.int64) if view.imap is None else view.imap[items]
-        out = np.full(len(items), np.nan, dtype=np.float32)
-        okitem = ri >= 0
-        known = ru >= 0
-        use_model = known.copy()
-        if use_model.any() and not r.handles_empty_users:
-            use_model[known] = ~r._empty_users(ru[known])
-        fb = okitem & ~use_model
-        out[fb] = r.fallback_[ri[fb]]
-        m = okitem & use_model
-        if not m.any():
-            return out
-        if view.uf is not None:
-            out[m] = np.einsum("ij,ij->i", view.uf[ru[m]], view.itf[ri[m]])
-            return out
-        users, inv = np.unique(ru[m], return_inverse=True)
-        res = np.empty(int(m.sum()), dtype=np.float32)
-        step = r._score_at_users()
-        for s in range(0, len(users), step):
-            sel = (inv >= s) & (inv < s + step)
-            res[sel] = r._score_at(users[s : s + step], inv[sel] - s, ri[m][sel])
-        out[m] = res
-        return out
+        return r.score_pairs_at(ru, ri)
 
     def _repurchasable_mask(self, spec: Any, items: np.ndarray) -> np.ndarray:
         if spec is None:
@@ -694,20 +663,6 @@ class FeedIndex:
         }, more
 
 
-def _factors_match(ranker: Any, uf: np.ndarray, itf: np.ndarray) -> bool:
-    """Whether the ranker's own scores are the dot products of these factors (checked on a few
-    users), so that the feed may score only the candidate pairs."""
-    users = np.flatnonzero(~ranker._empty_users(np.arange(len(ranker.user_ids_))))[:4]
-    if len(users) == 0:
-        return False
-    try:
-        own = np.asarray(ranker._score(users), dtype=np.float32)
-    except Exception:  # noqa: BLE001 - any failure means "do not take the shortcut"
-        return False
-    dots = uf[users] @ itf.T
-    return own.shape == dots.shape and bool(np.allclose(own, dots, rtol=1e-4, atol=1e-5))
-
-
 def _starts(sorted_keys: np.ndarray) -> np.ndarray:
     """Positions where a new run of equal values begins in a sorted array."""
     if len(sorted_keys) == 0:
@@ -734,21 +689,8 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _to_seconds(now: Any) -> int:
-    if isinstance(now, bool):
-        raise TypeError(f"The 'now' parameter must be int seconds or a datetime. Got {now!r}.")
-    if isinstance(now, int | np.integer):
-        return int(now)
-    if isinstance(now, float) and math.isfinite(now):
-        return int(math.floor(now))
-    try:
-        ts = pd.Timestamp(now)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"The 'now' parameter must be int seconds or a datetime. Got {now!r} instead."
-        ) from exc
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return int(ts.value // 1_000_000_000)
+    """``now`` as int seconds by the library's one time rule (NaN, NaT, inf refused)."""
+    return seconds(now, "'now' parameter of hr.feed.build")
 
 
 def _concat(parts: list[dict[str, Any]], ulist: list, index: FeedIndex) -> pd.DataFrame:

@@ -13,7 +13,6 @@ can (social rankers use their friends), otherwise by the same fallback.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import logging
@@ -302,7 +301,7 @@ class Ranker:
     - ``user_dependent``: whether a known user's scores depend on who the user is. When False,
       every known user gets :meth:`shared_scores` (popularity).
     - ``has_factors``: whether a known user's model scores are exactly
-      ``user_factors[u] . item_factors[i]`` of :meth:`factors` (matrix factorisation), so a
+      ``user_factors[u] . item_factors[i]`` of :meth:`latent_factors` (matrix factorisation), so a
       caller may score candidate pairs from the factors.
     - ``uses_social``: whether the scores read the social graph or friends' endorsements (then
       they obey the visibility rule of :mod:`haowurank.visibility`).
@@ -321,7 +320,7 @@ class Ranker:
     show_progress, callback)`` and ``_score(uidx)`` (dense float32 rows of known users, -inf for
     non-candidates). Optional overrides: ``_validate_params``, ``_explain``, ``_state`` /
     ``_set_state`` (persistence of learned arrays), ``_score_at`` (pairs without a dense row),
-    ``_recommend_idx`` (a faster top-n path), :meth:`factors` and :meth:`shared_scores`. Add it
+    ``_recommend_idx`` (a faster top-n path), :meth:`latent_factors` and :meth:`shared_scores`. Add it
     to the table in :mod:`haowurank.rankers` or call :func:`register`; check it with
     :class:`haowurank.testing.RankerContract`.
     """
@@ -329,7 +328,7 @@ class Ranker:
     name: ClassVar[str] = ""
     #: Whether a known user's scores depend on the user (False: :meth:`shared_scores`).
     user_dependent: ClassVar[bool] = True
-    #: Whether a known user's model scores are the dot products of :meth:`factors`.
+    #: Whether a known user's model scores are the dot products of :meth:`latent_factors`.
     has_factors: ClassVar[bool] = False
     #: Whether the scores read the social graph or friends' endorsements.
     uses_social: ClassVar[bool] = False
@@ -610,7 +609,7 @@ class Ranker:
         -------
         ndarray of shape (k,), float32
             Equal to ``score_rows(uidx)[k, iidx[k]]`` pair by pair. Rankers with
-            ``has_factors`` score the pairs from :meth:`factors` (O(k x factors)); the others
+            ``has_factors`` score the pairs from :meth:`latent_factors` (O(k x factors)); the others
             through ``_score_at``, a block of users at a time.
         """
         self._check_fitted()
@@ -628,7 +627,7 @@ class Ranker:
         m = ok & ~fb
         if not m.any():
             return out
-        f = self.factors() if self.has_factors else None
+        f = self.latent_factors() if self.has_factors else None
         if f is not None:
             uf, itf = f
             out[m] = np.einsum("ij,ij->i", uf[uidx[m]], itf[iidx[m]])
@@ -710,7 +709,7 @@ class Ranker:
             return np.empty((0, n), dtype=np.int64), np.empty((0, n), dtype=np.float32)
         return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
-    def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def latent_factors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(user_factors, item_factors)`` of shapes (n_users, f) and (n_items, f) when
         ``has_factors`` (a known user's model score is their dot product), else None."""
         return None

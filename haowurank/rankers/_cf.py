@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from .._dataset import KINDS, Dataset
 from .._errors import NumericalError, warn_data
 from .._random import derive_seed
-from ._base import Ranker, arrays_to_csr, csr_to_arrays, register
+from ._base import Ranker, arrays_to_csr, csr_to_arrays
 from ._implicit import (
     SIMILARITIES,
     WEIGHTINGS,
@@ -262,6 +262,7 @@ class _MFRanker(CFRanker):
     multi-threaded C++ top-k (:meth:`MFModel.recommend`) for known users with a non-empty row, and
     the base class path (popularity fallback) for the rest."""
 
+    has_factors: ClassVar[bool] = True
     # implicit batches internally (100 users per BLAS call); large batches here only save calls
     batch_size: ClassVar[int] = 65536
     #: batch size of the dense fallback path (unknown and empty users)
@@ -269,6 +270,11 @@ class _MFRanker(CFRanker):
 
     def _score(self, uidx: np.ndarray) -> np.ndarray:
         return self.model_.scores(uidx)
+
+    def latent_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(user_factors, item_factors)`` of the implicit model, by user / item index."""
+        self._check_fitted()
+        return self.model_.user_factors, self.model_.item_factors
 
     def _recommend_idx(
         self, uidx: np.ndarray, n: int, exclude_seen: bool, cand: np.ndarray | None
@@ -314,7 +320,6 @@ class _MFRanker(CFRanker):
         return ", ".join(f"{self._item_label(j)} ({s:.3g})" for j, s in contrib[:k])
 
 
-@register
 class ALSRanker(_MFRanker):
     """Implicit-feedback matrix factorisation by alternating least squares (implicit's
     ``AlternatingLeastSquares``, conjugate-gradient solver, CPU).
@@ -424,7 +429,6 @@ class ALSRanker(_MFRanker):
         }
 
 
-@register
 class BPRRanker(_MFRanker):
     """Bayesian personalised ranking (implicit's CPU ``BayesianPersonalizedRanking``).
 
@@ -582,7 +586,6 @@ class _RowScoredRanker(CFRanker):
         return [(int(row.indices[o]), float(terms[o])) for o in order if terms[o] != 0]
 
 
-@register
 class ItemKNNRanker(_RowScoredRanker):
     """Item-item nearest neighbours (implicit's ``CosineRecommender`` / ``BM25Recommender`` /
     ``TFIDFRecommender``): ``score(u, i) = sum_j x_uj * S[j, i]`` with ``S`` the item-item
@@ -805,7 +808,6 @@ def ease_weights(
     return B
 
 
-@register
 class EaseRanker(_RowScoredRanker):
     """EASE^R (Steck 2019): a linear item-item model with a zero diagonal, fitted in closed form.
 
@@ -963,7 +965,6 @@ def rp3beta_weights(X: sp.spmatrix, alpha: float, beta: float, K: int) -> sp.csr
     return _keep_top_k_per_row(W, int(K)).astype(np.float32)  # no self-loops
 
 
-@register
 class RP3BetaRanker(_RowScoredRanker):
     """RP3beta (Paudel et al. 2017): item-item weights from a three-step random walk on the
     user-item graph with a popularity penalty; ``score(u, i) = sum_j x_uj * W[j, i]`` (see

@@ -5,10 +5,10 @@ user factors, item factors and item biases are copied into plain numpy arrays in
 user and item order; scoring, ``recommend``, ``explain`` and ``save``/``load`` use those arrays
 alone (no cornac at run time, nothing unpickled: the artifact is the usual ``.npz``).
 
-The ranker registers itself only when cornac is installed (``importlib.util.find_spec``; cornac
-itself, which pulls matplotlib, is imported lazily by ``fit`` so that ``available()`` stays cheap).
-Without cornac it is not listed by ``available()``, but a saved model still loads with
-``hr.load_ranker`` and serves.
+The strategy table of :mod:`haowurank.rankers` lists ``sbpr`` only when cornac is installed
+(:func:`cornac_available`, ``importlib.util.find_spec``; cornac itself, which pulls matplotlib,
+is imported lazily by ``fit`` so that ``available()`` stays cheap). Without cornac it is not
+listed by ``available()``, but a saved model still loads with ``hr.load_ranker`` and serves.
 
 Cornac 3.0.1's ``SBPR.fit`` does not run as shipped: it calls ``_prepare_data()`` and
 ``_prepare_social_data()`` without the train set they require (``TypeError``), and the latter
@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from .._dataset import Dataset
 from .._errors import NumericalError, warn_data
 from .._random import derive_seed
-from ._base import Ranker, arrays_to_csr, csr_to_arrays, register, register_load_only
+from ._base import Ranker, arrays_to_csr, csr_to_arrays
 from ._cf import _is_int, _is_real
 
 __all__ = ["SBPRRanker", "cornac_available", "fit_cornac_sbpr", "social_items"]
@@ -218,6 +218,8 @@ class SBPRRanker(Ranker):
     """
 
     name = "sbpr"
+    has_factors = True
+    uses_social = True
     batch_size = 1024
 
     def __init__(
@@ -273,6 +275,21 @@ class SBPRRanker(Ranker):
         self.user_factors_, self.item_factors_, self.item_bias_ = U, V, b
         if callback is not None:
             callback("sbpr: fit", 1.0)
+
+    def latent_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(user_factors_ | 1, item_factors_ | item_bias_)``: the item bias as one more
+        factor, so that the dot product is the score."""
+        self._check_fitted()
+        learned = (self.user_factors_, self.item_factors_, self.item_bias_)
+        hit = self.__dict__.get("_latent_cache")
+        if hit is None or any(a is not b for a, b in zip(hit[0], learned)):
+            ones = np.ones((len(self.user_factors_), 1), dtype=np.float32)
+            hit = (learned, (
+                np.hstack([self.user_factors_, ones]).astype(np.float32),
+                np.hstack([self.item_factors_, self.item_bias_.reshape(-1, 1)]).astype(np.float32),
+            ))
+            self.__dict__["_latent_cache"] = hit  # the same arrays while the fit stands
+        return hit[1]
 
     def _score(self, uidx: np.ndarray) -> np.ndarray:
         s = self.user_factors_[uidx] @ self.item_factors_.T
@@ -331,8 +348,3 @@ class SBPRRanker(Ranker):
         self.item_bias_ = np.ascontiguousarray(arrays["item_bias"], dtype=np.float32)
         self.social_ = arrays_to_csr("social", arrays)
 
-
-if cornac_available():
-    register(SBPRRanker)
-else:  # a saved model still loads and serves: scoring needs numpy only
-    register_load_only(SBPRRanker)

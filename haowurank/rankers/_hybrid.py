@@ -40,8 +40,10 @@ depend on which other items are ranked, and the dense scoring path and explanati
 ``uknn_norm``             user-kNN score divided by the user's best user-kNN score
 ``trust``                 trust-weighted endorsement score (0 if no trusted account endorsed it)
 ``trust_log``             ``log1p(10 * trust)``
-``friends``               ``log1p`` of the number of friends (followed accounts) who have the item
-``friend_share``          that number divided by the user's number of friends
+``friends``               ``log1p`` of the number of friends whose endorsement of the item the
+                          user may see (:mod:`haowurank.visibility`; never their purchases)
+``friend_share``          that number divided by the user's number of friends (followed
+                          accounts)
 ``popularity``            ``log1p`` of the number of training users who have the item
 ``popularity_cold``       popularity divided by ``1 + log1p(number of the user's items)``
 ``category``              share of the user's items in the item's category (0 without metadata)
@@ -95,7 +97,7 @@ from threadpoolctl import threadpool_limits
 from .._arrays import csr_positions
 from .._dataset import Dataset
 from .._random import rng as make_rng
-from ._base import Ranker, arrays_to_csr, csr_to_arrays, register
+from ._base import Ranker, arrays_to_csr, csr_to_arrays
 from ._splines import FeatureSplines
 
 __all__ = ["FEATURES", "HybridRanker"]
@@ -311,7 +313,6 @@ class _Parts:
         self.__dict__.update(kw)
 
 
-@register
 class HybridRanker(Ranker):
     """Learned additive ranker over ALS, item-kNN, RP3beta, head-EASE, trust, friend and context
     features.
@@ -426,6 +427,7 @@ class HybridRanker(Ranker):
     """
 
     name = "hybrid"
+    uses_social = True
     handles_empty_users = True
     batch_size: ClassVar[int] = 256
 
@@ -671,7 +673,7 @@ class HybridRanker(Ranker):
             knn=sk, knn_max=np.where(kmax > 0, kmax, 1.0).astype(np.float32), ease=ease,
             knn2=sk2, knn2_max=np.where(k2max > 0, k2max, 1.0).astype(np.float32),
             rp3=srp, rp3_max=np.where(rpmax > 0, rpmax, 1.0).astype(np.float32), rp3_sp=rp,
-            trust=_dense(tr), friends=_dense(parts.friends[u] @ parts.binary), uknn=ukd,
+            trust=_dense(tr), friends=_dense(parts.trust.graph_.visible(u).counts()), uknn=ukd,
             uknn_max=np.where(ukmax > 0, ukmax, 1.0).astype(np.float32),
             knn_sp=kp, trust_sp=tr, uknn_sp=uk,
             n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),

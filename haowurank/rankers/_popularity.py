@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._dataset import KINDS, Dataset
-from ._base import Ranker, register, shared_topk
+from ._base import Ranker, shared_topk
 
 #: Default kind weights: a recommendation after purchase counts more than a plain
 #: recommendation, which counts more than a purchase signal alone, which counts more than a view.
@@ -21,7 +21,6 @@ DEFAULT_KIND_WEIGHTS: dict[str, float] = {
 }
 
 
-@register
 class PopularityRanker(Ranker):
     """Rank items by how many users interacted with them, weighted by kind.
 
@@ -33,6 +32,7 @@ class PopularityRanker(Ranker):
     """
 
     name = "popularity"
+    user_dependent = False
     handles_empty_users = True
 
     def __init__(self, kind_weights: dict[str, float] | None = None):
@@ -57,6 +57,11 @@ class PopularityRanker(Ranker):
                 m = ds.matrix(kind, weight="binary")
                 scores += w * np.asarray(m.sum(axis=0)).ravel()
         self.item_scores_ = scores.astype(np.float32)
+
+    def shared_scores(self) -> np.ndarray:
+        """The weighted popularity every known user gets (``item_scores_``)."""
+        self._check_fitted()
+        return self.item_scores_
 
     def _score(self, uidx: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (len(uidx), len(self.item_scores_))).copy()
