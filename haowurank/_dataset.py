@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from ._atomic import atomic_dir, has_manifest
 from ._errors import UnknownIdError, warn_data
+from ._time import check_unit, seconds_column
 
 __all__ = [
     "ENDORSEMENT_KINDS",
@@ -50,6 +51,7 @@ _DATASET_FILES = (
     "blocks.parquet", "items.parquet", "audiences.parquet", "truth.npz",
 )
 _DUPLICATE_POLICIES = ("sum", "max", "last", "first", "raise")
+_INT64_MAX = 2**63 - 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,6 +62,12 @@ def _require_frame(obj: Any, name: str) -> pd.DataFrame:
     if not isinstance(obj, pd.DataFrame):
         raise TypeError(
             f"The '{name}' argument must be a pandas DataFrame. Got {type(obj).__name__} instead."
+        )
+    dup = obj.columns[obj.columns.duplicated()]
+    if len(dup):
+        raise ValueError(
+            f"The '{name}' frame must have distinct column names. Found {sorted(set(map(str, dup)))} "
+            f"more than once in the columns {list(map(str, obj.columns))}."
         )
     return obj
 
@@ -93,7 +101,16 @@ def _clean_ids(values: pd.Series, where: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(s.dtype):
         raise TypeError(f"The column {where} must hold int or str ids. Got booleans instead.")
     if pd.api.types.is_integer_dtype(s.dtype):
-        return s.to_numpy(dtype=np.int64)
+        raw = s.to_numpy()
+        if raw.dtype.kind == "u":  # compare before the cast: uint64 above int64 would wrap
+            big = raw > np.uint64(_INT64_MAX)
+            if big.any():
+                raise ValueError(
+                    f"The column {where} must hold int ids in the int64 range "
+                    f"[-2**63, 2**63 - 1]. Found {int(raw[np.flatnonzero(big)[0]])} in "
+                    f"{_first_bad(big, s.index)}."
+                )
+        return raw.astype(np.int64)
     if pd.api.types.is_float_dtype(s.dtype):
         arr = s.to_numpy(dtype=np.float64)
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
@@ -101,6 +118,12 @@ def _clean_ids(values: pd.Series, where: str) -> np.ndarray:
             raise TypeError(
                 f"The column {where} must hold int or str ids. Found non-integral floats in "
                 f"{_first_bad(bad, s.index)}, e.g. {arr[np.flatnonzero(bad)[0]]!r}."
+            )
+        big = (arr >= 2.0**63) | (arr < -(2.0**63))
+        if big.any():
+            raise ValueError(
+                f"The column {where} must hold int ids in the int64 range [-2**63, 2**63 - 1]. "
+                f"Found {arr[np.flatnonzero(big)[0]]!r} in {_first_bad(big, s.index)}."
             )
         return arr.astype(np.int64)
     # object / string dtypes: all str, or all ints
@@ -115,6 +138,13 @@ def _clean_ids(values: pd.Series, where: str) -> np.ndarray:
             )
         return arr
     if all(isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) for v in arr):
+        big = np.fromiter((not -(2**63) <= int(v) <= _INT64_MAX for v in arr), dtype=bool,
+                          count=len(arr))
+        if big.any():
+            raise ValueError(
+                f"The column {where} must hold int ids in the int64 range [-2**63, 2**63 - 1]. "
+                f"Found {int(arr[np.flatnonzero(big)[0]])} in {_first_bad(big, s.index)}."
+            )
         return arr.astype(np.int64)
     types = sorted({type(v).__name__ for v in arr})
     raise TypeError(
@@ -166,32 +196,9 @@ def _codes(values: pd.Series, allowed: tuple[str, ...], where: str) -> np.ndarra
     return codes.astype(np.int8)
 
 
-def _timestamps(values: pd.Series, where: str) -> np.ndarray:
-    s = values
-    isna = s.isna().to_numpy()
-    if isna.any():
-        raise ValueError(
-            f"The column {where} must hold int seconds or datetimes with no missing values. "
-            f"Found missing values in {_first_bad(isna, s.index)}."
-        )
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        if getattr(s.dt, "tz", None) is not None:
-            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-        return s.astype("datetime64[s]").to_numpy().astype(np.int64)
-    if pd.api.types.is_integer_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        return s.to_numpy(dtype=np.int64)
-    if pd.api.types.is_float_dtype(s.dtype):
-        arr = s.to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise ValueError(
-                f"The column {where} must be finite. Found {float(arr[np.flatnonzero(bad)[0]])!r} in "
-                f"{_first_bad(bad, s.index)}."
-            )
-        return np.floor(arr).astype(np.int64)
-    raise TypeError(
-        f"The column {where} must hold int seconds or datetime64 values. Got dtype {s.dtype}."
-    )
+def _timestamps(values: pd.Series, where: str, time_unit: str = "s") -> np.ndarray:
+    """Int64 seconds of a timestamp column: the library's one time rule (:mod:`haowurank._time`)."""
+    return seconds_column(values, f"column {where}", time_unit)
 
 
 def _optional_str(values: pd.Series) -> np.ndarray:
@@ -274,6 +281,7 @@ class Dataset:
         duplicates: Literal["sum", "max", "last", "first", "raise"] = "sum",
         self_loops: Literal["raise", "drop"] = "raise",
         meta: dict | None = None,
+        time_unit: Literal["s", "ms", "us", "ns"] = "s",
     ) -> Dataset:
         """Validate caller frames and build a Dataset.
 
@@ -303,6 +311,10 @@ class Dataset:
             Merging warns with the number of rows merged.
         self_loops : {"raise", "drop"}
             A social row ``user == friend`` raises, or is dropped with a warning.
+        time_unit : {"s", "ms", "us", "ns"}
+            Unit of numeric timestamps (datetimes need none). Times must fall in the years
+            1425 to 2514 once in seconds, so milliseconds passed as seconds are refused with a
+            hint instead of being read as the year 55,800 (see :mod:`haowurank._time`).
 
         Raises
         ------
@@ -321,6 +333,7 @@ class Dataset:
             raise ValueError(
                 f"The 'self_loops' parameter must be 'raise' or 'drop'. Got {self_loops!r} instead."
             )
+        check_unit(time_unit, "Dataset.from_frames")
         inter = _require_frame(interactions, "interactions")
         _require_columns(inter, "interactions", ("user", "item"))
         extra = [c for c in inter.columns if c not in _INTERACTION_COLUMNS]
@@ -337,7 +350,7 @@ class Dataset:
             if "weight" in inter else np.ones(n)
         )
         has_ts = "timestamp" in inter
-        ts = _timestamps(inter["timestamp"], "'timestamp' of interactions") if has_ts else np.zeros(
+        ts = _timestamps(inter["timestamp"], "'timestamp' of interactions", time_unit) if has_ts else np.zeros(
             n, dtype=np.int64
         )
         kind = (
@@ -952,31 +965,85 @@ class Dataset:
                 f"reads version {_FORMAT_VERSION}."
             )
         try:
-            users = _read_vocab(src / "users.parquet", info["user_id_type"])
-            items = _read_vocab(src / "item_vocab.parquet", info["item_id_type"])
-            inter = pd.read_parquet(src / "interactions.parquet")
-            social = pd.read_parquet(src / "social.parquet")
-            blocks = pd.read_parquet(src / "blocks.parquet")
-            item_meta = pd.read_parquet(src / "items.parquet")
-            audiences = (
-                pd.read_parquet(src / "audiences.parquet")
-                if (src / "audiences.parquet").is_file() else _audience_frame()
+            return cls._from_stored(src, info)
+        except (ValueError, TypeError, KeyError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            kind = TypeError if isinstance(exc, TypeError) else ValueError
+            raise kind(f"{src}: {msg}") from exc
+
+    @classmethod
+    def _from_stored(cls, src: Path, info: dict) -> Dataset:
+        """The dataset a folder holds, validated with the column rules of :meth:`from_frames`."""
+        tables = {}
+        for name in ("users", "item_vocab", "interactions", "social", "blocks", "items",
+                     "audiences"):
+            f = src / f"{name}.parquet"
+            if name == "audiences" and not f.is_file():
+                tables[name] = _audience_frame()
+                continue
+            try:
+                tables[name] = pd.read_parquet(f)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"Could not read the dataset at {src}: {f.name}: {exc}") from exc
+            _require_frame(tables[name], f"{name}.parquet")
+        users = _stored_vocab(tables["users"], info, "user")
+        items = _stored_vocab(tables["item_vocab"], info, "item")
+        inter, social, blocks = tables["interactions"], tables["social"], tables["blocks"]
+        item_meta, audiences = tables["items"], tables["audiences"]
+        for frame, name, cols in (
+            (inter, "interactions", ("user", "item", "kind", "weight", "timestamp", "visibility")),
+            (social, "social", ("user", "friend", "weight")),
+            (blocks, "blocks", ("user", "blocked")),
+            (item_meta, "items", _ITEM_COLUMNS[1:]),
+            (audiences, "audiences", ("user", "item", "viewer")),
+        ):
+            _require_columns(frame, f"{name}.parquet", cols)
+            for c in cols:
+                if c in ("user", "item", "friend", "blocked", "viewer") and not (
+                    pd.api.types.is_integer_dtype(frame[c].dtype)
+                    and not pd.api.types.is_bool_dtype(frame[c].dtype)
+                ):
+                    raise TypeError(
+                        f"The column {c!r} of {name}.parquet must hold int indices. Got dtype "
+                        f"{frame[c].dtype}."
+                    )
+        # the column rules of from_frames, with its messages
+        _positive_finite(inter["weight"], "'weight' of interactions")
+        _timestamps(inter["timestamp"], "'timestamp' of interactions")
+        _codes(_decode_codes(inter["kind"], KINDS), KINDS, "'kind' of interactions")
+        _codes(_decode_codes(inter["visibility"], VISIBILITIES), VISIBILITIES,
+               "'visibility' of interactions")
+        if "amount" in inter:
+            _positive_finite(inter["amount"].fillna(0.0), "'amount' of interactions",
+                             allow_zero=True)
+        _positive_finite(social["weight"], "'weight' of social")
+        _positive_finite(item_meta["price"].fillna(0.0), "'price' of items", allow_zero=True)
+        s = item_meta["searchable"]
+        if s.isna().any() or not pd.api.types.is_bool_dtype(s.dtype):
+            raise TypeError(
+                f"The column 'searchable' of items must be boolean with no missing values. "
+                f"Got dtype {s.dtype}."
             )
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"Could not read the dataset at {src}: {exc}") from exc
         for col in ("order_id", "source"):
             if col in inter:
                 inter[col] = _objects(inter[col])
         for col in ("title", "category", "merchant"):
             item_meta[col] = _objects(item_meta[col])
+        for col in ("kind", "visibility"):
+            inter[col] = inter[col].astype(np.int8)
         truth = {}
         if (src / "truth.npz").is_file():
             with np.load(src / "truth.npz", allow_pickle=False) as z:
                 truth = {k: z[k] for k in z.files}
+        has_ts = info.get("has_timestamps")
+        if not isinstance(has_ts, bool):
+            raise TypeError(f"meta.json: 'has_timestamps' must be true or false. Got {has_ts!r}.")
+        meta = info.get("meta", {})
+        if not isinstance(meta, dict):
+            raise TypeError(f"meta.json: 'meta' must be an object. Got {type(meta).__name__}.")
         ds = cls(
             user_ids=users, item_ids=items, _inter=inter, _social=social, _blocks=blocks,
-            _items=item_meta, has_timestamps=bool(info["has_timestamps"]), meta=info.get("meta", {}),
-            truth=truth, _audiences=audiences,
+            _items=item_meta, has_timestamps=has_ts, meta=meta, truth=truth, _audiences=audiences,
         )
         ds._check_indices()
         return ds
@@ -1122,11 +1189,51 @@ def _vocab_frame(ids: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"id": ids.astype(np.int64)})
 
 
-def _read_vocab(path: Path, kind: str) -> np.ndarray:
-    col = pd.read_parquet(path)["id"]
-    if kind == "str":
-        return np.array(col.astype(str).tolist(), dtype=object)
-    return col.to_numpy(dtype=np.int64)
+def _stored_vocab(frame: pd.DataFrame, info: dict, which: str) -> np.ndarray:
+    """A stored vocabulary, checked like caller ids (:func:`_clean_ids`), against the id type
+    ``meta.json`` declares, and for repeated ids."""
+    file = "users.parquet" if which == "user" else "item_vocab.parquet"
+    _require_columns(frame, file, ("id",))
+    declared = info.get(f"{which}_id_type")
+    if declared not in ("int", "str"):
+        raise ValueError(
+            f"meta.json: '{which}_id_type' must be 'int' or 'str'. Got {declared!r} instead."
+        )
+    col = frame["id"]
+    if pd.api.types.is_integer_dtype(col.dtype) or pd.api.types.is_float_dtype(col.dtype):
+        found = "int"
+    elif pd.api.types.is_bool_dtype(col.dtype):
+        found = "bool"
+    else:
+        col = _objects(col)
+        found = "str"
+    if found != declared:
+        raise TypeError(
+            f"meta.json declares {which}_id_type {declared!r}, but the column 'id' of {file} "
+            f"holds {found} ids (dtype {frame['id'].dtype})."
+        )
+    ids = _clean_ids(col, f"'id' of {file}")
+    dup = pd.Series(ids).duplicated().to_numpy()
+    if dup.any():
+        raise ValueError(
+            f"The column 'id' of {file} must list each {which} id once. Found duplicated ids "
+            f"in {_first_bad(dup, frame.index)}, e.g. {ids[np.flatnonzero(dup)[0]]!r}."
+        )
+    return ids
+
+
+def _decode_codes(codes: pd.Series, names: tuple[str, ...]) -> pd.Series:
+    """Stored int codes as the names ``from_frames`` accepts; an unknown code stays visible
+    as ``"<code 42>"`` so the shared rule reports it."""
+    c = codes.to_numpy()
+    if not pd.api.types.is_integer_dtype(codes.dtype):
+        return codes.astype(str)
+    table = np.asarray(names, dtype=object)
+    ok = (c >= 0) & (c < len(names))
+    out = np.empty(len(c), dtype=object)
+    out[ok] = table[c[ok].astype(np.int64)]
+    out[~ok] = [f"<code {int(v)}>" for v in c[~ok]]
+    return pd.Series(out, index=codes.index, dtype=object)
 
 
 def _objects(s: pd.Series) -> pd.Series:

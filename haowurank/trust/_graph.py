@@ -30,6 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._dataset import KINDS, VISIBILITIES, Dataset
+from .._time import seconds
 
 __all__ = [
     "DEFAULT_KIND_WEIGHTS",
@@ -205,7 +206,7 @@ def decay_weights(
     t = _to_seconds(timestamps).ravel()
     if h is None or len(t) == 0:
         return np.ones(len(t), dtype=np.float64)
-    ref = float(t.max()) if now is None else float(_to_seconds(np.asarray([now]))[0])
+    ref = float(t.max()) if now is None else float(seconds(now, "'now' parameter"))
     age_days = np.maximum(ref - t, 0.0) / SECONDS_PER_DAY
     return np.exp2(-age_days / h)
 
