@@ -22,10 +22,10 @@ sampled user standing for ``|rest| / sample`` users; the hit ratio is that weigh
 
 Run from the repository root (the machine is shared: nice it)::
 
-    nice -n 10 .venv/bin/python experiments/attack_robustness.py
-    nice -n 10 .venv/bin/python experiments/attack_robustness.py --quick   # small smoke run
+    nice -n 10 .venv/bin/python experiments/attack_robustness/run.py
+    nice -n 10 .venv/bin/python experiments/attack_robustness/run.py --quick   # small smoke run
 
-It prints every table and writes ``experiments/results/attack_robustness.md`` (+ ``.csv``,
+It prints every table and writes ``experiments/attack_robustness/results/attack_robustness.md`` (+ ``.csv``,
 ``.png``) with the command, the machine and the date.
 """
 
@@ -51,10 +51,11 @@ import pandas as pd
 
 import haowurank as hr
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
 DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
-OUT = ROOT / "experiments" / "results"
-CONFIG = ROOT / "experiments" / "attack_robustness.toml"
+OUT = HERE / "results"
+CONFIG = HERE / "config.toml"
 
 T0 = time.perf_counter()
 
@@ -69,13 +70,13 @@ def say(msg: str) -> None:
 
 #: Companion runs written beside the main report (other configs), named in its "See also".
 SEE_ALSO = {
-    "attack_robustness.knn.md": "the 100k synthetic world with the hybrid at its default "
+    "attack_robustness_knn.md": "the 100k synthetic world with the hybrid at its default "
     "`user_knn_k` (the main run turns the user-kNN feature off there), defence off and on "
-    "(config `experiments/attack_robustness.knn.toml`)",
-    "attack_robustness.threshold.md": "the buyer-sybil case with the SybilRank threshold raised "
-    "from 0.25 to 0.5 (config `experiments/attack_robustness.threshold.toml`)",
-    "attack_robustness.flagged.md": "how many accounts each threshold flags on clean data, "
-    "real and synthetic (`experiments/attack_robustness.flagged.py`): the cost of a higher "
+    "(config `experiments/attack_robustness/knn.toml`)",
+    "attack_robustness_threshold.md": "the buyer-sybil case with the SybilRank threshold raised "
+    "from 0.25 to 0.5 (config `experiments/attack_robustness/threshold.toml`)",
+    "../../defence_flags/results/defence_flags.md": "how many accounts each threshold flags on clean data, "
+    "real and synthetic (`experiments/defence_flags/run.py`): the cost of a higher "
     "threshold",
 }
 
@@ -596,7 +597,7 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
         "## Run",
         "",
         f"- Command: `{cmd}` (from the repository root; config "
-        f"`{'as in the command' if '--config' in cmd else 'experiments/attack_robustness.toml'}`)",
+        f"`{'as in the command' if '--config' in cmd else 'experiments/attack_robustness/config.toml'}`)",
         f"- Date: {dt.date.today().isoformat()}; wall time {wall / 60:.1f} min",
         f"- Machine: {platform.system()} {platform.release()}, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; shared with other jobs "
@@ -693,13 +694,19 @@ def _plain(x: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", type=Path, default=CONFIG)
+    ap.add_argument("--config", type=Path, default=CONFIG,
+                    help="config.toml (the main run) or a variant beside it (knn.toml, threshold.toml)")
     ap.add_argument("--datasets", nargs="*", help="only these dataset names of the config")
     ap.add_argument("--quick", action="store_true", help="small smoke run (5k synthetic world)")
-    ap.add_argument("--out", type=Path, default=OUT / "attack_robustness.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="report path (default: results/attack_robustness.md for config.toml, "
+                    "results/attack_robustness_<variant>.md for a variant)")
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the .md/.png from the .json of the last run")
     args = ap.parse_args(argv)
+    if args.out is None:
+        stem = "" if args.config.stem == "config" else f"_{args.config.stem}"
+        args.out = OUT / f"attack_robustness{stem}.md"
     cfg = tomllib.loads(args.config.read_text())
     acfg = dict(cfg["attack"])
     dsets = list(cfg["datasets"])
@@ -738,9 +745,9 @@ def main(argv: list[str] | None = None) -> int:
         pd.concat(frames, ignore_index=True).to_csv(csv_path, index=False)
         cost = pd.DataFrame([c for r in results for c in r["cost"]])
         if len(cost):
-            cost.to_csv(args.out.with_suffix(".cost.csv"), index=False)
+            cost.to_csv(args.out.with_name(f"{args.out.stem}_cost.csv"), index=False)
     wall = time.perf_counter() - t0
-    cmd = "nice -n 10 .venv/bin/python experiments/attack_robustness.py " + " ".join(
+    cmd = "nice -n 10 .venv/bin/python experiments/attack_robustness/run.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     load_after = os.getloadavg()[0]
     args.out.with_suffix(".json").write_text(json.dumps(

@@ -10,9 +10,9 @@ Measures, in one fresh process:
 
 Run::
 
-    .venv/bin/python experiments/bench_dashboard.py --notebooks
+    .venv/bin/python experiments/dashboard_timing/run.py --notebooks
 
-and it writes ``experiments/results/dashboard.md``.
+and it writes ``experiments/dashboard_timing/results/dashboard_timing.md``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
 APP = str(ROOT / "apps" / "dashboard.py")
 
 
@@ -82,7 +83,7 @@ def bench_notebooks() -> list[tuple[str, float]]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--notebooks", action="store_true", help="also execute every notebook")
-    p.add_argument("--out", default=str(ROOT / "experiments" / "results" / "dashboard.md"))
+    p.add_argument("--out", default=str(HERE / "results" / "dashboard.md"))
     args = p.parse_args(argv)
     rows = bench_dashboard()
     if args.notebooks:

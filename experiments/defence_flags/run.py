@@ -2,16 +2,16 @@
 
 The issue-8 buyer-sybil case (sybils that keep a real purchase, 300 attack edges on LastFM)
 passes the default threshold 0.25 and is stopped by 0.5
-(``experiments/results/attack_robustness.threshold.md``). This script measures the other side
+(``experiments/attack_robustness/results/attack_robustness_threshold.md``). This script measures the other side
 of that trade: the honest accounts each threshold flags on the real data sets and the
 synthetic worlds (their endorsements would be dropped from training data and, with the feed's
 defence on, from the feed), and whether the cleaned training data differ.
 
 Run from the repository root (the machine is shared: nice it)::
 
-    nice -n 10 .venv/bin/python experiments/attack_robustness.flagged.py
+    nice -n 10 .venv/bin/python experiments/defence_flags/run.py
 
-Writes ``experiments/results/attack_robustness.flagged.md``.
+Writes ``experiments/defence_flags/results/defence_flags.md``.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ import numpy as np
 
 import haowurank as hr
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
 DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
-OUT = ROOT / "experiments" / "results" / "attack_robustness.flagged.md"
+OUT = HERE / "results" / "attack_robustness.flagged.md"
 THRESHOLDS = (0.25, 0.5)
 
 
@@ -101,7 +102,7 @@ def main() -> int:
         "",
         "## Run",
         "",
-        "- Command: `nice -n 10 .venv/bin/python experiments/attack_robustness.flagged.py` "
+        "- Command: `nice -n 10 .venv/bin/python experiments/defence_flags/run.py` "
         "(from the repository root)",
         f"- Date: {dt.date.today().isoformat()}; wall time {(time.perf_counter() - t0) / 60:.1f} min",
         f"- Machine: {platform.system()} {platform.release()}, {platform.machine()}, "

@@ -3,7 +3,7 @@
 Issue 3 asks one strategy for three things at once: test NDCG@20 >= 1.05x (LastFM) or 1.10x
 (Ciao, Epinions) the best tuned peer, fit time <= 5x tuned ALS's, and recommend throughput
 >= 0.7x implicit's batch recommend of tuned ALS. Only factor models, scored by implicit's fused
-top-k, come near the throughput bar (experiments/results/hybrid_cost.md). This script asks how
+top-k, come near the throughput bar (experiments/hybrid_cost/results/hybrid_cost.md). This script asks how
 far a factor model gets in quality when it is free to leave the peer ALS grid: ``social_als``
 (implicit ALS, and optionally its user factors smoothed with friends' factors,
 ``social_reg``) over a wider grid of sizes and much stronger regularisation. Every point is
@@ -12,9 +12,9 @@ user, seed 1) and scored on the validation part; its fit seconds and users/s (``
 as the runner measures them) are divided by those of tuned ALS on the same data in the same
 run (timed before, in the middle of and after the grid; medians). The test parts are not used.
 
-    .venv/bin/python experiments/factor_frontier.py lastfm ciao epinions
+    .venv/bin/python experiments/factor_frontier/run.py lastfm ciao epinions
 
-writes experiments/results/factor_frontier.{md,csv,png} (and prints the summary table).
+writes experiments/factor_frontier/results/factor_frontier.{md,csv,png} (and prints the summary table).
 """
 
 from __future__ import annotations
@@ -29,19 +29,20 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 import haowurank as hr
-from haowurank._progress import tqdm
-from haowurank.experiments import (
-    _git_commit,
-    _machine,
-    _versions,
+from haowurank.studies import (
+    git_commit,
     load_config,
     load_dataset,
+    machine,
     preprocess,
+    versions,
 )
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent  # this study's folder
+QUALITY = ROOT.parent / "ranking_quality"  # the headline configs and their results
 FIT_BAR, THROUGHPUT_BAR = 5.0, 0.7
 
 
@@ -51,8 +52,8 @@ def _point(strategy: str, params: dict, fit, val) -> dict:
 
 
 def frontier(name: str, grid: dict[str, list], show_progress: bool) -> tuple[pd.DataFrame, dict]:
-    cfg = load_config(ROOT / f"{name}.toml")
-    table = pd.read_csv(ROOT / "results" / f"{name}.csv").set_index("strategy")
+    cfg = load_config(QUALITY / f"{name}.toml")
+    table = pd.read_csv(QUALITY / "results" / f"{name}.csv").set_index("strategy")
     als_params = json.loads(table.loc["als", "params"])
     ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
     train, _ = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
@@ -149,7 +150,7 @@ def _floats(text: str) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("names", nargs="+", help="experiment names (experiments/<name>.toml)")
+    p.add_argument("names", nargs="+", help="experiment names (experiments/ranking_quality/<name>.toml)")
     p.add_argument("--factors", default="32,64,128,256", help="comma-separated sizes")
     p.add_argument("--regularization", default="1,10,30,100")
     p.add_argument("--alpha", default="5,20")
@@ -177,13 +178,13 @@ def main(argv: list[str] | None = None) -> int:
              "|---|" + "---|" * len(rows)]
     table += ["| " + k + " | " + " | ".join(str(r[k]) for r in rows) + " |"
               for k in rows[0] if k != "data"]
-    cmd = "python experiments/factor_frontier.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python experiments/factor_frontier/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
     lines = [
         "# Factor models inside the cost bars of issue 3 (validation only)",
         "",
-        f"- Date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}, git {_git_commit()}",
-        f"- Machine: {_machine()}",
-        f"- Software: {_versions()}",
+        f"- Date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}, git {git_commit()}",
+        f"- Machine: {machine()}",
+        f"- Software: {versions()}",
         f"- Command: `.venv/bin/{cmd}`",
         f"- Wall time: {wall:.0f} s",
         "- Protocol: the headline split's training part cut again per user 80/20 (seed 1), as the "
@@ -197,12 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         f"(before, in the middle of and after the grid). Bars: fit <= {FIT_BAR:g}x, users/s >= "
         f"{THROUGHPUT_BAR:g}x.",
         "- Best peer: the highest validation NDCG@20 among the peers of the headline run "
-        "(experiments/results/<name>.csv); the quality bar here is the issue's ratio applied to it "
+        "(experiments/ranking_quality/results/<name>.csv); the quality bar here is the issue's ratio applied to it "
         "(a validation analogue of the test target).",
         "",
         *table,
         "",
-        f"All points: `experiments/results/{a.out}.csv`; plot: `experiments/results/{a.out}.png`.",
+        f"All points: `experiments/factor_frontier/results/{a.out}.csv`; plot: `experiments/factor_frontier/results/{a.out}.png`.",
         "",
     ]
     (res / f"{a.out}.md").write_text("\n".join(lines))

@@ -6,7 +6,7 @@ users drawn at random (seed 0), index build included; prints the 30 most expensi
 
 Run from the repository root::
 
-    python experiments/profile_feed_build.py 1000000 2000
+    python experiments/feed_profile/run.py 1000000 2000
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import haowurank as hr  # noqa: E402
 

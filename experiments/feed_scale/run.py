@@ -10,7 +10,7 @@ users, milliseconds per user (median over chunks and overall), rows, peak RSS.
 
 Run from the repository root::
 
-    python experiments/bench_feed_scale.py --sizes 100000 1000000
+    python experiments/feed_scale/run.py --sizes 100000 1000000
 """
 from __future__ import annotations
 
@@ -27,13 +27,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
 sys.path.insert(0, str(ROOT))
 
-import haowurank as hr  # noqa: E402
-from haowurank._progress import tqdm  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
-OUT = ROOT / "experiments" / "results" / "feed_scale"
+import haowurank as hr  # noqa: E402
+
+OUT = HERE / "results" / "feed_scale"
 
 
 def _rss_mb() -> float:
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.DataFrame(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out.with_suffix(".csv"), index=False)
-    cmd = "python experiments/bench_feed_scale.py " + " ".join(sys.argv[1:])
+    cmd = "python experiments/feed_scale/run.py " + " ".join(sys.argv[1:])
     lines = [
         "# Single-machine friends' feeds for every user of a large world", "",
         f"- Command: `{cmd.strip()}` (from the repository root)",

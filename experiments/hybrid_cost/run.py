@@ -1,14 +1,14 @@
 """Paired cost of `hybrid` against tuned ALS: fit seconds and recommend throughput.
 
 The headline runs measure every strategy once, minutes apart, on a shared machine whose load
-changes; this script times tuned ALS (its parameters read from experiments/results/<name>.csv)
+changes; this script times tuned ALS (its parameters read from experiments/ranking_quality/results/<name>.csv)
 and `hybrid` (defaults) back to back on the same training part, alternating, ``--repeats``
 times each, and reports medians. Recommend throughput is top-20 lists for every test user in
 batches (ALS through implicit's batch recommend, as in the runner).
 
-    .venv/bin/python experiments/bench_hybrid_cost.py lastfm ciao epinions
+    .venv/bin/python experiments/hybrid_cost/run.py lastfm ciao epinions
 
-writes experiments/results/hybrid_cost.md (and prints it).
+writes experiments/hybrid_cost/results/hybrid_cost.md (and prints it).
 """
 
 from __future__ import annotations
@@ -25,17 +25,18 @@ import numpy as np
 import pandas as pd
 
 import haowurank as hr
-from haowurank.experiments import (
-    _git_commit,
-    _machine,
-    _versions,
+from haowurank.studies import (
+    git_commit,
     load_config,
     load_dataset,
+    machine,
     preprocess,
+    versions,
 )
 from haowurank.testing import small_world
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent  # this study's folder
+QUALITY = ROOT.parent / "ranking_quality"  # the headline configs and their results
 
 
 def _throughput(ranker, users: np.ndarray) -> float:
@@ -57,8 +58,8 @@ def warm_up(hybrid_params: dict, references: list[str]) -> None:
 
 
 def bench(name: str, repeats: int, hybrid_params: dict, references: list[str]) -> dict:
-    cfg = load_config(ROOT / f"{name}.toml")
-    table = pd.read_csv(ROOT / "results" / f"{name}.csv")
+    cfg = load_config(QUALITY / f"{name}.toml")
+    table = pd.read_csv(QUALITY / "results" / f"{name}.csv")
 
     def tuned(strategy: str) -> dict:
         return json.loads(table.loc[table["strategy"] == strategy, "params"].iloc[0])
@@ -179,7 +180,7 @@ def frontier_plot(rows: list[dict], targets: dict[str, float], path: Path) -> No
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("names", nargs="+", help="experiment names (experiments/<name>.toml)")
+    p.add_argument("names", nargs="+", help="experiment names (experiments/ranking_quality/<name>.toml)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--hybrid-params", default="{}",
                    help="JSON parameters of hybrid (default: its defaults)")
@@ -188,7 +189,7 @@ def main(argv=None) -> int:
                    help="what else ran on the machine meanwhile, for the report")
     p.add_argument("--references", nargs="*", default=["item_knn"],
                    help="peers timed in the same alternation with their tuned parameters from "
-                        "experiments/results/<name>.csv, for scale (default: item_knn); "
+                        "experiments/ranking_quality/results/<name>.csv, for scale (default: item_knn); "
                         "'name:data+data' times a peer on those data sets only")
     args = p.parse_args(argv)
     hybrid_params = json.loads(args.hybrid_params)
@@ -202,11 +203,11 @@ def main(argv=None) -> int:
         " vs tuned ALS",
         "",
         f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git "
-        f"{_git_commit()}",
-        f"- Machine: {_machine()}; medians of {args.repeats} alternating runs"
+        f"{git_commit()}",
+        f"- Machine: {machine()}; medians of {args.repeats} alternating runs"
         + (f" ({args.note})" if args.note else ""),
-        f"- Software: {_versions()}",
-        f"- Command: `.venv/bin/python experiments/bench_hybrid_cost.py {' '.join(args.names)} "
+        f"- Software: {versions()}",
+        f"- Command: `.venv/bin/python experiments/hybrid_cost/run.py {' '.join(args.names)} "
         f"--repeats {args.repeats}"
         + (f" --hybrid-params '{args.hybrid_params}'" if hybrid_params else "")
         + (f" --out {args.out}" if args.out != "hybrid_cost" else "")
@@ -238,7 +239,7 @@ def main(argv=None) -> int:
         lines.append("| " + " | ".join(cells) + " |")
     out = ROOT / "results" / f"{args.out}.md"
     if args.references:
-        targets = {n: float(load_config(ROOT / f"{n}.toml").target.ratio) for n in args.names}
+        targets = {n: float(load_config(QUALITY / f"{n}.toml").target.ratio) for n in args.names}
         frontier = [f for r in rows for f in r["frontier"]]
         lines += [
             "",
@@ -246,7 +247,7 @@ def main(argv=None) -> int:
             "",
             "Cost: the paired medians above (fit / ALS <= 5 and users/s / ALS >= 0.7 for the "
             "cost bars); quality: test NDCG@20 over the best tuned peer, from the headline run "
-            "(experiments/results/<name>.csv), against each data set's target "
+            "(experiments/ranking_quality/results/<name>.csv), against each data set's target "
             f"({', '.join(f'{n} {t:.2f}x' for n, t in targets.items())}).",
             "",
             *frontier_table(frontier, targets),

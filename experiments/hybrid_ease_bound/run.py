@@ -4,7 +4,7 @@ EASE (Steck 2019) is the best single peer on Epinions, and its cubic fit is what
 not pay. Before an approximation of it (e.g. SANSA's sparse approximate inverse) is worth
 building, this measures what the exact model would add as a feature of `hybrid`'s ranking model:
 
-1. The headline split of the data set (experiments/<name>.toml), then the validation split of its
+1. The headline split of the data set (experiments/ranking_quality/<name>.toml), then the validation split of its
    training part (seed 1), as the runner tunes; ``--users`` validation users sampled (seed 0).
 2. `hybrid` with a linear score (``spline_knots=0``, the default when this ran) is fitted on
    the fit part; its ranking model's training rows
@@ -19,9 +19,9 @@ building, this measures what the exact model would add as a feature of `hybrid`'
 The test part is never touched. Two EASE fits at 30k items take about 6 minutes each and
 about 12 GB.
 
-    .venv/bin/python experiments/hybrid_ease_bound.py epinions
+    .venv/bin/python experiments/hybrid_ease_bound/run.py epinions
 
-writes experiments/results/hybrid_ease_bound_<name>.md (and .csv).
+writes experiments/hybrid_ease_bound/results/hybrid_ease_bound_<name>.md (and .csv).
 """
 
 from __future__ import annotations
@@ -37,12 +37,13 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 import haowurank as hr
-from haowurank.experiments import _git_commit, _machine, load_config, load_dataset, preprocess
 from haowurank.metrics import ndcg_at_k
-from haowurank.rankers import make
-from haowurank.rankers._hybrid import HybridRanker, _pair_differences
+from haowurank.rankers import HybridRanker, make
+from haowurank.rankers._hybrid import _pair_differences  # refits hybrid's own pairwise rows
+from haowurank.studies import git_commit, load_config, load_dataset, machine, preprocess
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent  # this study's folder
+QUALITY = ROOT.parent / "ranking_quality"  # the headline configs and their results
 
 
 class _Recording(HybridRanker):
@@ -84,7 +85,7 @@ def _ranking_weights(X: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int
 def validation_setup(name: str, n_users: int):
     """(fit part, validation matrix, sampled validation users) of the headline split's training
     part, cut as the runner tunes."""
-    cfg = load_config(ROOT / f"{name}.toml")
+    cfg = load_config(QUALITY / f"{name}.toml")
     ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
     train, _test = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
     fit_ds, val_ds = hr.split.validation_split(
@@ -201,9 +202,9 @@ def main(argv=None) -> int:
     lines = [
         f"# {args.name}: what an exact EASE feature would add to hybrid (validation only)",
         "",
-        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git {_git_commit()}",
-        f"- Machine: {_machine()}",
-        f"- Command: `.venv/bin/python experiments/hybrid_ease_bound.py {args.name} "
+        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git {git_commit()}",
+        f"- Machine: {machine()}",
+        f"- Command: `.venv/bin/python experiments/hybrid_ease_bound/run.py {args.name} "
         f"--users {args.users} --regularization {args.regularization:g}`",
         f"- Wall time: {time.perf_counter() - t0:.0f} s (hybrid fit {r0['hybrid_fit_s']:.1f} s; "
         f"EASE fits {r0['ease_inner_fit_s']:.0f} s and {r0['ease_fit_s']:.0f} s)",

@@ -2,7 +2,7 @@
 
 `hybrid` learned a linear score over its 22 features with a pairwise logistic regression (now
 ``spline_knots=0``; the default adds a spline per feature, see hybrid_validation_splines.md).
-This fits that linear `hybrid` on the validation fit part (as experiments/hybrid_ease_bound.py does),
+This fits that linear `hybrid` on the validation fit part (as experiments/hybrid_ease_bound/run.py does),
 keeps the rows its ranking model was trained on, and refits other learners on exactly those
 rows: the same pairwise regression, a pointwise logistic regression, and scikit-learn's
 HistGradientBoostingClassifier (pointwise; early stopping on a held-out 10% of the rows, or a
@@ -11,28 +11,41 @@ cannot. Each ranks `hybrid`'s own
 candidates for the sampled validation users; NDCG@20 on the validation part. The test part is
 never touched.
 
-    .venv/bin/python experiments/hybrid_ranking_model.py ciao epinions
+    .venv/bin/python experiments/hybrid_ranking_model/run.py ciao epinions
 
-writes experiments/results/hybrid_ranking_model.md (and .csv).
+writes experiments/hybrid_ranking_model/results/hybrid_ranking_model.md (and .csv).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hybrid_ease_bound import _ranking_weights, _Recording, ndcg20, validation_setup
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from haowurank.experiments import _git_commit, _machine
+from haowurank.studies import git_commit, machine
 
 ROOT = Path(__file__).resolve().parent
+
+
+def _sibling(study: str):
+    """The run.py of another study, imported as a module (its helpers are shared here)."""
+    spec = importlib.util.spec_from_file_location(study, ROOT.parent / study / "run.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_ease = _sibling("hybrid_ease_bound")  # the same validation setup and recorded training rows
+_ranking_weights, _Recording = _ease._ranking_weights, _ease._Recording
+ndcg20, validation_setup = _ease.ndcg20, _ease.validation_setup
 
 GBDT = {
     "HistGradientBoosting, 31 leaves, lr 0.1": dict(max_leaf_nodes=31, learning_rate=0.1,
@@ -103,9 +116,9 @@ def main(argv=None) -> int:
     lines = [
         "# hybrid: learners for the ranking model (validation only)",
         "",
-        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git {_git_commit()}",
-        f"- Machine: {_machine()}",
-        f"- Command: `.venv/bin/python experiments/hybrid_ranking_model.py {' '.join(args.names)} "
+        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git {git_commit()}",
+        f"- Machine: {machine()}",
+        f"- Command: `.venv/bin/python experiments/hybrid_ranking_model/run.py {' '.join(args.names)} "
         f"--users {args.users}`",
         f"- Wall time: {time.perf_counter() - t0:.0f} s",
         "- Split: the headline split's training part, cut again per user 80/20 (seed 1), as the "

@@ -1,14 +1,14 @@
 """Validation-only study of `hybrid`'s defaults on the issue-3 data sets.
 
-For each data set: the headline split (experiments/<name>.toml: per-user 80/20, seed 0), then the
+For each data set: the headline split (experiments/ranking_quality/<name>.toml: per-user 80/20, seed 0), then the
 validation split of its training part (seed 1), exactly as the runner tunes. Every variant is
 fitted on the fit part and scored by NDCG@20 on the validation part (over at most
 ``--users`` sampled validation users, the same sample for every variant). The test part is
 never touched: defaults are chosen from these figures only.
 
-    .venv/bin/python experiments/hybrid_validation.py lastfm ciao epinions
+    .venv/bin/python experiments/hybrid_validation/run.py lastfm ciao epinions
 
-writes experiments/results/hybrid_validation.md (and .csv).
+writes experiments/hybrid_validation/results/hybrid_validation.md (and .csv).
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import pandas as pd
 
 import haowurank as hr
 from haowurank.evaluation import tune
-from haowurank.experiments import _git_commit, _machine, load_config, load_dataset, preprocess
+from haowurank.studies import git_commit, load_config, load_dataset, machine, preprocess
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent  # this study's folder
+QUALITY = ROOT.parent / "ranking_quality"  # the headline configs and their results
 
 VARIANTS: dict[str, dict] = {
     "defaults": {},
@@ -61,7 +62,7 @@ VARIANTS: dict[str, dict] = {
 
 
 def run(name: str, n_users: int, variants: dict[str, dict]) -> pd.DataFrame:
-    cfg = load_config(ROOT / f"{name}.toml")
+    cfg = load_config(QUALITY / f"{name}.toml")
     ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
     train, _test = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
     fit_ds, val_ds = hr.split.validation_split(
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--variants", nargs="+", default=None,
                    help="variant labels to run (default: all; 'defaults' is always run)")
     p.add_argument("--out", default="hybrid_validation",
-                   help="results file stem under experiments/results/")
+                   help="results file stem under experiments/hybrid_validation/results/")
     args = p.parse_args(argv)
     chosen = {k: v for k, v in VARIANTS.items()
               if args.variants is None or k == "defaults" or k in args.variants}
@@ -106,9 +107,9 @@ def main(argv=None) -> int:
     lines = [
         "# hybrid defaults: validation NDCG@20 (the test parts are not used)",
         "",
-        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git {_git_commit()}",
-        f"- Machine: {_machine()} (shared with other jobs: fit_s are upper bounds)",
-        f"- Command: `.venv/bin/python experiments/hybrid_validation.py {' '.join(args.names)} "
+        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git {git_commit()}",
+        f"- Machine: {machine()} (shared with other jobs: fit_s are upper bounds)",
+        f"- Command: `.venv/bin/python experiments/hybrid_validation/run.py {' '.join(args.names)} "
         f"--users {args.users}"
         + (f" --variants {' '.join(repr(v) for v in args.variants)}" if args.variants else "")
         + (f" --out {args.out}" if args.out != "hybrid_validation" else "") + "`",

@@ -3,9 +3,9 @@
 Each loader runs ``--repeat`` times in this process (the first run includes file-cache warm-up);
 the table gives the best and the first wall time. Run from the repository root::
 
-    .venv/bin/python experiments/bench_loaders.py
+    .venv/bin/python experiments/loaders/run.py
 
-It prints a Markdown table and writes it to ``experiments/results/loaders.md``.
+It prints a Markdown table and writes it to ``experiments/loaders/results/loaders.md``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from pathlib import Path
 
 import haowurank as hr
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
 DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
-OUT = ROOT / "experiments" / "results" / "loaders.md"
+OUT = HERE / "results" / "loaders.md"
 
 LOADERS = [
     ("lastfm-hetrec2011", "load_lastfm"),
@@ -62,7 +63,7 @@ def main() -> None:
     lines = [
         "# Real-data loaders: counts after repairs, and load time",
         "",
-        f"Command: `.venv/bin/python experiments/bench_loaders.py --repeat {args.repeat}`  ",
+        f"Command: `.venv/bin/python experiments/loaders/run.py --repeat {args.repeat}`  ",
         f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
         f"Machine: {platform.platform()}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs (shared with other jobs)  ",

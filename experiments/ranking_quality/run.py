@@ -1,10 +1,10 @@
 """One table over the headline experiments: the best haowurank strategy against the best peer.
 
-Reads experiments/results/<name>.csv written by ``haowurank run experiments/<name>.toml`` (and
-experiments/results/hybrid_cost.md when present), prints the summary and writes it to
-experiments/results/headline.md.
+Reads experiments/ranking_quality/results/<name>.csv written by ``haowurank run experiments/ranking_quality/<name>.toml`` (and
+experiments/hybrid_cost/results/hybrid_cost.md when present), prints the summary and writes it to
+experiments/ranking_quality/results/headline.md.
 
-    .venv/bin/python experiments/headline_summary.py lastfm ciao epinions
+    .venv/bin/python experiments/ranking_quality/run.py lastfm ciao epinions
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from haowurank.experiments import load_config
+from haowurank.studies import load_config
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -73,9 +73,9 @@ def main(argv=None) -> int:
         "data set's TOML under experiments/).",
         "",
         f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- Command: `.venv/bin/python experiments/headline_summary.py {' '.join(names)}`",
-        "- Source: experiments/results/<name>.csv and .md (protocol, grids, machine, commands "
-        "there); paired cost measurements in experiments/results/hybrid_cost.md.",
+        f"- Command: `.venv/bin/python experiments/ranking_quality/run.py {' '.join(names)}`",
+        "- Source: experiments/ranking_quality/results/<name>.csv and .md (protocol, grids, machine, commands "
+        "there); paired cost measurements in experiments/hybrid_cost/results/hybrid_cost.md.",
         "- The runner's cost ratios are given only where `hybrid` and ALS were timed in the same "
         "run (otherwise `nan`: the rows come from runs under different load); the paired "
         "figures below are the measurement of the cost targets.",

@@ -14,9 +14,9 @@ matrix):
 Runs alternate between the two sides and the table gives medians over ``--repeat`` runs. Run from
 the repository root::
 
-    .venv/bin/python experiments/bench_recommend.py
+    .venv/bin/python experiments/recommend_throughput/run.py
 
-It prints a Markdown table and writes it to ``experiments/results/recommend_throughput.md``.
+It prints a Markdown table and writes it to ``experiments/recommend_throughput/results/recommend_throughput.md``.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from threadpoolctl import threadpool_limits
 import haowurank as hr
 from haowurank import rankers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
 DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
-OUT = ROOT / "experiments" / "results" / "recommend_throughput.md"
+OUT = HERE / "results" / "recommend_throughput.md"
 
 
 def load_lastfm() -> hr.Dataset | None:
@@ -155,7 +156,7 @@ def main() -> None:
 
     import implicit
 
-    cmd = " ".join([".venv/bin/python", "experiments/bench_recommend.py", *sys.argv[1:]])
+    cmd = " ".join([".venv/bin/python", "experiments/recommend_throughput/run.py", *sys.argv[1:]])
     load = os.getloadavg()
     lines = [
         "# Batch recommend throughput and fit time: haowurank `als` vs implicit",

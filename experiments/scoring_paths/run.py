@@ -15,9 +15,9 @@ and in the unit tests), medians of ``--repeats`` alternating runs:
   part, tuned ALS, every training user: the complement handed to implicit's top-k as
   ``filter_items`` against implicit's ``items=`` path.
 
-    .venv/bin/python experiments/bench_scoring_paths.py
+    .venv/bin/python experiments/scoring_paths/run.py
 
-writes experiments/results/scoring_paths.md (and prints it).
+writes experiments/scoring_paths/results/scoring_paths.md (and prints it).
 """
 
 from __future__ import annotations
@@ -36,18 +36,20 @@ import pandas as pd
 from scipy.interpolate import BSpline, PPoly
 
 import haowurank as hr
-from haowurank.experiments import (
-    _git_commit,
-    _machine,
-    _versions,
+from haowurank.rankers import topk
+from haowurank.rankers._base import _topk_partition  # the reference path it is timed against
+from haowurank.rankers._implicit import finish_topk
+from haowurank.studies import (
+    git_commit,
     load_config,
     load_dataset,
+    machine,
     preprocess,
+    versions,
 )
-from haowurank.rankers._base import _topk_partition, topk
-from haowurank.rankers._implicit import finish_topk
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent  # this study's folder
+QUALITY = ROOT.parent / "ranking_quality"  # the headline configs and their results
 
 
 def _paired(new, old, repeats: int, atol: float = 0.0) -> tuple[float, float]:
@@ -89,7 +91,7 @@ def main(argv=None) -> int:
     rows.append(("one cubic spline term, 2M values", "ns per value", tn / len(x) * 1e9,
                  to / len(x) * 1e9))
 
-    cfg = load_config(ROOT / "lastfm.toml")
+    cfg = load_config(QUALITY / "lastfm.toml")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
@@ -108,12 +110,12 @@ def main(argv=None) -> int:
     rows.append((f"popularity, all {len(users):,} LastFM training users", "users/s",
                  len(users) / tn, len(users) / to))
 
-    cfg = load_config(ROOT / "epinions.toml")
+    cfg = load_config(QUALITY / "epinions.toml")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess)
     train, _ = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
-    params = json.loads(pd.read_csv(ROOT / "results" / "epinions.csv")
+    params = json.loads(pd.read_csv(QUALITY / "results" / "epinions.csv")
                         .set_index("strategy").loc["als", "params"])
     als = hr.rankers.make("als", **params).fit(train)
     model, seen = als.model_, als.seen_
@@ -136,10 +138,10 @@ def main(argv=None) -> int:
         "# Exact fast paths of scoring against the paths they replace",
         "",
         f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, git "
-        f"{_git_commit()}",
-        f"- Machine: {_machine()}; medians of {args.repeats} alternating runs",
-        f"- Software: {_versions()}",
-        "- Command: `.venv/bin/python experiments/bench_scoring_paths.py"
+        f"{git_commit()}",
+        f"- Machine: {machine()}; medians of {args.repeats} alternating runs",
+        f"- Software: {versions()}",
+        "- Command: `.venv/bin/python experiments/scoring_paths/run.py"
         + (f" --repeats {args.repeats}" if args.repeats != 5 else "") + "`",
         "- Each new path's output was checked equal to the reference's in this run (the spline "
         "terms within 1e-12, the ALS scores within 1e-6).",

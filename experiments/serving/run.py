@@ -23,9 +23,9 @@ Targets (issue 4): p99 single-user feed <= 1.5x implicit's single-user recommend
 throughput >= 0.7x implicit's batch recommend throughput.
 
 Run from the repository root (it prints a Markdown report and writes
-``experiments/results/serving.md``)::
+``experiments/serving/results/serving.md``)::
 
-    nice .venv/bin/python experiments/bench_serving.py
+    nice .venv/bin/python experiments/serving/run.py
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ from threadpoolctl import threadpool_limits
 import haowurank as hr
 from haowurank.serving import RankerService
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "experiments" / "results" / "serving.md"
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
+OUT = HERE / "results" / "serving.md"
 
 
 def rss_mb() -> float:
@@ -80,7 +81,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     warnings.simplefilter("ignore", hr.DataWarning)
-    cmd = "nice .venv/bin/python experiments/bench_serving.py" + "".join(
+    cmd = "nice .venv/bin/python experiments/serving/run.py" + "".join(
         f" {a}" for a in sys.argv[1:]
     )
     stages: list[tuple[str, float]] = [("start", rss_mb())]

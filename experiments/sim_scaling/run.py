@@ -2,12 +2,12 @@
 
 Each case runs in a fresh Python process (so the peak RSS is that case's own), builds the world
 with ``hr.datasets.synthetic`` (timed separately), then simulates. Printed as a table and written
-to ``experiments/results/sim_scaling.md``.
+to ``experiments/sim_scaling/results/sim_scaling.md``.
 
 Run from the repository root::
 
-    nice .venv/bin/python experiments/bench_sim.py            # the full table (about 15 min)
-    nice .venv/bin/python experiments/bench_sim.py --quick    # small sizes only
+    nice .venv/bin/python experiments/sim_scaling/run.py            # the full table (about 15 min)
+    nice .venv/bin/python experiments/sim_scaling/run.py --quick    # small sizes only
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "experiments" / "results" / "sim_scaling.md"
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
+OUT = HERE / "results" / "sim_scaling.md"
 N_ITEMS = 10_000
 
 # (users, days, strategy, refit_every): the cheap strategy at three sizes, the dense path of a
@@ -136,7 +137,7 @@ def render(data: dict) -> str:
         "",
         *notes,
         "",
-        "- Command: `nice .venv/bin/python experiments/bench_sim.py` (from the repository root; "
+        "- Command: `nice .venv/bin/python experiments/sim_scaling/run.py` (from the repository root; "
         "`--render` rewrites this file from `sim_scaling.json` without rerunning)",
         f"- Date: {m['date']}",
         f"- Machine: {m['machine']}; shared with other jobs (load average {m['load_before']:.1f} "

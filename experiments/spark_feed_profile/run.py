@@ -22,7 +22,7 @@ measured slower at 100k users (popular items have many endorsers), so the librar
 
 Run from the repository root::
 
-    python experiments/profile_spark_feeds.py --users 100000 --sample 5000
+    python experiments/spark_feed_profile/run.py --users 100000 --sample 5000
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import haowurank as hr  # noqa: E402
 

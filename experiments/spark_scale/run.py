@@ -45,11 +45,11 @@ each step's peak RSS. ``spark.driver.memory`` bounds the JVM heap.
 
 Run from the repository root (niced: the machine is shared)::
 
-    nice -n 10 .venv/bin/python experiments/bench_spark.py
-    nice -n 10 .venv/bin/python experiments/bench_spark.py --sizes 100000   # quicker
+    nice -n 10 .venv/bin/python experiments/spark_scale/run.py
+    nice -n 10 .venv/bin/python experiments/spark_scale/run.py --sizes 100000   # quicker
 
 It prints a Markdown table and writes it, with the command, the git commit and the cluster
-note, to ``experiments/results/spark_scale.md``, and every row to ``spark_scale.csv``.
+note, to ``experiments/spark_scale/results/spark_scale.md``, and every row to ``spark_scale.csv``.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "experiments" / "results" / "spark_scale.md"  # and .csv beside it
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
+DEFAULT_OUT = HERE / "results" / "spark_scale.md"  # and .csv beside it
 STEPS = ("load", "friend", "als", "trust", "feeds")
 
 
@@ -360,12 +361,12 @@ def _partial(stderr: str) -> list[dict]:
     return rows
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                              capture_output=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                "haowurank", "experiments/bench_spark.py"], cwd=ROOT, text=True,
+                                "haowurank", "experiments/spark_scale/run.py"], cwd=ROOT, text=True,
                                capture_output=True).stdout.split()
         paths = [x for x in dirty if "/" in x or x.endswith(".py")]
         return sha + (f" (uncommitted changes in {', '.join(paths)} at run time)" if paths else "")
@@ -421,7 +422,7 @@ def render(results: list[dict], command: str, when: str, load: tuple, commit: st
         "",
         "Synthetic worlds (`hr.datasets.synthetic(n_users, n_items=min(n_users // 2, 500_000), "
         "seed=0)`) written as Parquet and run through `haowurank.spark` in `local[2]`, one fresh "
-        "process per size (see the docstring of `experiments/bench_spark.py` for each step). "
+        "process per size (see the docstring of `experiments/spark_scale/run.py` for each step). "
         "*Python RSS* is the driver process, *JVM RSS* the Spark JVM (driver and executor in "
         "one process in local mode; heap bounded by `spark.driver.memory`); both are the peak "
         "sampled during the step.",
@@ -571,12 +572,12 @@ def main() -> None:
             ap.error(f"{what} takes one value or one per size ({len(args.sizes)}); got {values}")
         return values[k]
 
-    command = "nice -n 10 .venv/bin/python experiments/bench_spark.py " + " ".join(sys.argv[1:])
+    command = "nice -n 10 .venv/bin/python experiments/spark_scale/run.py " + " ".join(sys.argv[1:])
     load0 = os.getloadavg()[0]
     start = dt.datetime.now(dt.UTC)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hr-bench-spark-"))
     results = []
-    commit = _git_commit()
+    commit = git_commit()
     try:
         for k, n_users in enumerate(args.sizes):
             iters = per_size(args.als_iterations, k, "--als-iterations")

@@ -7,10 +7,10 @@ own. Items scale as ``n_items = min(n_users // 2, 500_000)``; every other knob i
 
 Run from the repository root::
 
-    .venv/bin/python experiments/bench_synthetic.py
-    .venv/bin/python experiments/bench_synthetic.py --sizes 10000 100000   # quicker
+    .venv/bin/python experiments/synthetic_world/run.py
+    .venv/bin/python experiments/synthetic_world/run.py --sizes 10000 100000   # quicker
 
-It prints a Markdown table and writes it to ``experiments/results/synthetic_world.md``.
+It prints a Markdown table and writes it to ``experiments/synthetic_world/results/synthetic_world.md``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "experiments" / "results" / "synthetic_world.md"
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
+DEFAULT_OUT = HERE / "results" / "synthetic_world.md"
 
 
 def n_items_for(n_users: int) -> int:
@@ -120,7 +121,7 @@ def main() -> None:
     table = "\n".join(lines)
     load_after = os.getloadavg()
     sizes = " ".join(str(s) for s in args.sizes)
-    cmd = ".venv/bin/python experiments/bench_synthetic.py"
+    cmd = ".venv/bin/python experiments/synthetic_world/run.py"
     if args.sizes != [10_000, 100_000, 1_000_000]:
         cmd += f" --sizes {sizes}"
     if args.seed:

@@ -10,10 +10,10 @@ n = 20. Cold-start users: <= 5 training interactions.
 
 Run from the repository root::
 
-    .venv/bin/python experiments/bench_trust.py                 # lastfm ciao epinions
-    .venv/bin/python experiments/bench_trust.py --datasets lastfm ciao
+    .venv/bin/python experiments/trust_rankers/run.py                 # lastfm ciao epinions
+    .venv/bin/python experiments/trust_rankers/run.py --datasets lastfm ciao
 
-It prints a Markdown table and writes it to ``experiments/results/bench_trust.md`` (and .csv).
+It prints a Markdown table and writes it to ``experiments/trust_rankers/results/trust_rankers.md`` (and .csv).
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ import pandas as pd
 
 import haowurank as hr
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # this study's folder
 DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
-OUT = ROOT / "experiments" / "results" / "bench_trust.md"
+OUT = HERE / "results" / "bench_trust.md"
 
 #: Validation grid of the tuned ``trust`` (all other parameters at their defaults, fill=True).
 GRID = {"trust_weight": [0.3, 1.0], "prior_weight": [0.05, 0.5]}
@@ -136,7 +137,7 @@ def main() -> None:
     md = markdown(shown)
     header = (
         "# Social rankers vs popularity (issue 3 protocol)\n\n"
-        f"Command: `.venv/bin/python experiments/bench_trust.py --datasets {' '.join(args.datasets)}`\n\n"
+        f"Command: `.venv/bin/python experiments/trust_rankers/run.py --datasets {' '.join(args.datasets)}`\n\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
         f"Python {platform.python_version()}; date {dt.date.today().isoformat()}.\n\n"
         "Split: per-user random 80/20 (seed 0); LastFM all pairs positive; Ciao/Epinions all "
