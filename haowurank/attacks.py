@@ -30,7 +30,7 @@ Threat model (after the shilling-attack and sybil-defence literature [1]_ [2]_ [
   ``dataset.meta["refunded_orders"]`` (:data:`REFUNDS_KEY`), the convention that
   :func:`haowurank.trust.defend` reads.
 - :func:`inject`: sybils plus one of the attacks above, the scenario of the robustness
-  experiment (``experiments/attack_robustness.py``).
+  experiment (``experiments/attack_robustness/run.py``).
 
 Measurements: :func:`target_hits` (is the target in a user's top-``n``), :func:`target_ranks`
 (the target's position in each user's full ranking of unseen items), :func:`exposure` (hit

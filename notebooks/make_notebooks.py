@@ -145,7 +145,7 @@ reduced to its 5-core). They are read from their folders under `../shared/data` 
 `$HAOWURANK_DATA`), never copied. The question: does ranking by what *trusted people* chose beat
 collaborative filtering, and above all for **cold-start users** with a short history?
 
-Default parameters throughout (tuned numbers live in `experiments/results/`); the protocol is
+Default parameters throughout (tuned numbers live in `experiments/ranking_quality/results/`); the protocol is
 the library's: per-user random 80/20 split (seed 0), full ranking over training items, each
 user's training items excluded."""),
     ("py", """\

@@ -27,9 +27,9 @@ import scipy.sparse as sp
 from .. import trust
 from .._arrays import csr_positions
 from .._dataset import ENDORSEMENT_KINDS, KINDS, Dataset
-from ..trust._propagation import check_transition, propagate
+from ..kinds import ENDORSEMENT_STRENGTH
+from ..trust import check_transition, propagate
 from ..visibility import (
-    ENDORSEMENT_STRENGTH,
     EndorsementGraph,
     VisibleEndorsements,
 )
@@ -394,7 +394,7 @@ class TrustRanker(_SocialRanker):
     ----------
     kind_weights : dict of str to float or None
         Weight of each endorsement kind; ``None`` uses
-        :data:`haowurank.visibility.ENDORSEMENT_STRENGTH` (recommend_after_purchase 2.0,
+        :data:`haowurank.kinds.ENDORSEMENT_STRENGTH` (recommend_after_purchase 2.0,
         recommend 1.0). Other kinds raise ``ValueError``: purchases are nobody else's signal.
     half_life_days : float or None
         Time decay of endorsements and adoptions (None: no decay).
@@ -428,7 +428,7 @@ class TrustRanker(_SocialRanker):
         purchase claims, endorsement rate limits, SybilRank-style account trust); ``True`` uses
         :data:`haowurank.trust.DEFAULT_DEFENCE`, a dict overrides some of its keys. The
         popularity fallback then counts the cleaned data too. Default True (on: it costs no
-        measurable NDCG@20 on clean data, see ``experiments/results/attack_robustness.md``);
+        measurable NDCG@20 on clean data, see ``experiments/attack_robustness/``);
         None or False turns it off.
 
     Attributes

@@ -74,7 +74,7 @@ follow edges, ``d`` the mean out-degree, so ``S = U d``):
 Everything is per-user independent after the joins: users are the unit of parallelism, so
 doubling users doubles the work and the output at a fixed degree, while doubling friends per
 user doubles steps 2 and 5 and quadruples the 2-hop trust frontier (bounded by
-``max_endorsers``). Measured figures: ``experiments/results/spark_scale.md``.
+``max_endorsers``). Measured figures: ``experiments/spark_scale/``.
 """
 
 from __future__ import annotations
