@@ -1,31 +1,57 @@
-"""haowurank dashboard: compare ranking strategies offline, in simulation, and for one user.
+"""haowurank dashboard: which ranking strategy wins, by how much, offline, in simulation and for
+one user.
 
 Run ``make dashboard`` (or ``streamlit run apps/dashboard.py``). It opens on the embedded
-synthetic world with no set-up. This file only presents: datasets, evaluation, simulation, feeds
-and search all come from the library (``haowurank`` and ``haowurank.report``), cached with
-``st.cache_resource`` (datasets, fitted rankers, indices) and ``st.cache_data`` (tables).
+synthetic world with no set-up. This file only presents: datasets, evaluation, simulation, feeds,
+search and the verdicts (best strategy, change against a baseline, intervals) all come from the
+library (``haowurank``, ``haowurank.report``, ``haowurank.verdict``).
 
-The view lives in the URL query parameters (world, knobs, strategies, k, user, the two
+Caching: one ``st.cache_resource`` entry per world (:class:`World`) holds the dataset together
+with everything built from it (split, feed index, search index, fitted rankers), so an index can
+never meet a world it was not built for; tables are ``st.cache_data`` keyed by the world's key.
+Each tab renders inside its own error boundary (:func:`boundary`): a failure shows a readable
+message in that tab and the other tabs still render.
+
+The view lives in the URL query parameters (world, knobs, strategies, baseline, k, user, the two
 strategies of the inspector, the search text, simulation settings), so a link reproduces it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import html
 import json
+import logging
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 import haowurank as hr
-from haowurank import report
+from haowurank import report, verdict
 
 st.set_page_config(page_title="haowurank: social-trust ranking", page_icon="🤝", layout="wide")
+
+log = logging.getLogger("haowurank.dashboard")
 
 SYNTHETIC = "synthetic"
 ALL_STRATEGIES = hr.rankers.available()
 CHEAP = [s for s in ("popularity", "friend_endorsements", "trust") if s in ALL_STRATEGIES]
 POLICIES = list(hr.sim.POLICIES)
+HEADLINE_OFFLINE = ("NDCG", "Recall", "HitRate")
+HEADLINE_SIM = ("gmv", "orders", "endorsements", "longtail_gmv_share", "merchant_exposure_gini")
+LEVEL = 0.95
+N_RESAMPLES = 1000
+
+#: One fixed colour per strategy (Tableau 20, in the order of ``hr.rankers.available()``), used by
+#: every chart and legend of the page.
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+           "#ff9da7", "#9c755f", "#bab0ac", "#17becf", "#8c564b", "#bcbd22", "#1f77b4"]
+STRATEGY_COLORS = {s: PALETTE[j % len(PALETTE)] for j, s in enumerate(ALL_STRATEGIES)}
+BADGES = {"recommend": "推荐", "recommend_after_purchase": "购买后推荐"}
 
 
 def _strategies(raw: str) -> list[str]:
@@ -69,7 +95,9 @@ VIEW: dict[str, tuple[Any, Any, Any]] = {
     "homophily": (0.85, _bounded(0.0, 1.0, float), str),
     "k_core": (0, _bounded(0, 100), str),
     "strategies": (CHEAP, _strategies, ",".join),
+    "baseline": (CHEAP[0], _choice(ALL_STRATEGIES), str),
     "k": (20, _choice([5, 10, 20, 50]), str),
+    "metric": ("NDCG", _choice(HEADLINE_OFFLINE), str),
     "user": ("", str, str),
     "a": (CHEAP[0], _choice(ALL_STRATEGIES), str),
     "b": (CHEAP[-1], _choice(ALL_STRATEGIES), str),
@@ -79,6 +107,7 @@ VIEW: dict[str, tuple[Any, Any, Any]] = {
     "sim_days": (30, _bounded(1, 365), str),
     "sim_reps": (3, _bounded(1, 20), str),
     "messaging": (["none"], _policies, ",".join),
+    "sim_metric": ("gmv", _choice(HEADLINE_SIM), str),
     "sim": (False, lambda raw: raw == "1", lambda v: "1" if v else "0"),
 }
 
@@ -116,8 +145,25 @@ def share_view() -> None:
         st.query_params.from_dict(out)
 
 
+@contextlib.contextmanager
+def boundary(what: str) -> Iterator[None]:
+    """Render one part of the page; an error becomes a readable message in that part only.
+
+    Streamlit's own control flow (``st.stop``, reruns) derives from ``BaseException`` and passes
+    through. The traceback goes to the log, not to the page.
+    """
+    try:
+        yield
+    except Exception as exc:
+        log.exception("dashboard: the %s view failed", what)
+        st.error(
+            f"The {what} view could not be drawn: {type(exc).__name__}: {exc}. "
+            f"The other views still work; change a setting or reload the page to try again."
+        )
+
+
 # ------------------------------------------------------------------------------------------
-# cached library calls (the world key is a plain tuple, so every cache is keyed by value)
+# one cache entry per world: the dataset and everything built from it
 # ------------------------------------------------------------------------------------------
 
 def world_key() -> tuple:
@@ -127,45 +173,71 @@ def world_key() -> tuple:
     return (s["world"], 0, 0, 0, 0.0, s["k_core"])
 
 
+class World:
+    """A dataset with its split, feed and search indices and fitted rankers, built on first use.
+
+    Everything here is derived from ``self.ds`` and lives in the same cache entry, so evicting
+    the world evicts them too (no index outlives the dataset it was built for). A lock makes
+    concurrent sessions build each part once.
+    """
+
+    def __init__(self, key: tuple) -> None:
+        world, n_users, n_items, seed, homophily, k_core = key
+        self.key = key
+        if world == SYNTHETIC:
+            self.ds = report.load_world(SYNTHETIC, n_users=n_users, n_items=n_items, seed=seed,
+                                        homophily=homophily, k_core=k_core)
+        else:
+            self.ds = report.load_world(world, k_core=k_core)
+        self._lock = threading.RLock()
+        self._parts: dict[Any, Any] = {}
+
+    def _part(self, name: Any, build) -> Any:
+        with self._lock:
+            if name not in self._parts:
+                self._parts[name] = build()
+            return self._parts[name]
+
+    def split(self) -> tuple[hr.Dataset, hr.Dataset]:
+        return self._part("split", lambda: hr.split.random_split(self.ds, test_fraction=0.2,
+                                                                 seed=0))
+
+    def feed_index(self) -> Any:
+        return self._part("feed_index", lambda: hr.feed.FeedIndex(self.ds))
+
+    def search_index(self) -> hr.search.SearchIndex:
+        return self._part("search_index", lambda: hr.search.SearchIndex(self.ds))
+
+    def ranker(self, strategy: str) -> Any:
+        return self._part(("ranker", strategy), lambda: hr.rankers.make(strategy).fit(self.ds))
+
+    def users(self) -> pd.DataFrame:
+        return self._part("users", lambda: report.interesting_users(self.ds, n=50))
+
+    @property
+    def n_endorsements(self) -> int:
+        return self._part("n_endorse",
+                          lambda: int(self.ds.kind_mask(list(hr.ENDORSEMENT_KINDS)).sum()))
+
+
 @st.cache_resource(show_spinner="Building the world...", max_entries=4)
-def get_world(wkey: tuple) -> hr.Dataset:
-    world, n_users, n_items, seed, homophily, k_core = wkey
-    if world == SYNTHETIC:
-        return report.load_world(SYNTHETIC, n_users=n_users, n_items=n_items, seed=seed,
-                                 homophily=homophily, k_core=k_core)
-    return report.load_world(world, k_core=k_core)
-
-
-@st.cache_resource(show_spinner="Splitting 80/20 per user...", max_entries=4)
-def get_split(wkey: tuple):
-    return hr.split.random_split(get_world(wkey), test_fraction=0.2, seed=0)
+def get_world(wkey: tuple) -> World:
+    return World(wkey)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def offline_one(wkey: tuple, strategy: str, k: int):
-    train, test = get_split(wkey)
-    table, per_user = report.offline_comparison([strategy], train, test, k=(k,), per_user=True)
-    return table, per_user[strategy]
+    """One strategy's evaluation row and per-user frame on the world's 80/20 split."""
+    train, test = get_world(wkey).split()
+    row, per_user = hr.evaluation.evaluate(strategy, train, test, k=(k,), per_user=True)
+    return pd.DataFrame([row]), per_user
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def fitted(wkey: tuple, strategy: str):
-    return hr.rankers.make(strategy).fit(get_world(wkey))
-
-
-@st.cache_resource(show_spinner="Indexing the catalogue for search...", max_entries=4)
-def search_index(wkey: tuple):
-    return hr.search.SearchIndex(get_world(wkey))
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def feed_index(wkey: tuple):
-    return hr.feed.FeedIndex(get_world(wkey))
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def users_to_inspect(wkey: tuple) -> pd.DataFrame:
-    return report.interesting_users(get_world(wkey), n=50)
+@st.cache_data(show_spinner=False, max_entries=64)
+def offline_verdict(wkey: tuple, strategies: tuple, k: int, metric: str, baseline: str):
+    per_user = {s: offline_one(wkey, s, k)[1] for s in strategies}
+    return verdict.offline_verdict(per_user, metric, baseline=baseline, level=LEVEL,
+                                   n_resamples=N_RESAMPLES, seed=0)
 
 
 @st.cache_resource(show_spinner=False)
@@ -193,27 +265,59 @@ def simulation(base: hr.sim.SimulationConfig, configs: dict, replicates: int, pr
 # charts (plain Vega-Lite specs: no altair import, which costs seconds on a cold start)
 # ------------------------------------------------------------------------------------------
 
-def _color(field: str, domain: list[str]) -> dict:
-    return {"field": field, "type": "nominal", "sort": domain, "scale": {"domain": domain},
-            "title": None, "legend": {"orient": "bottom", "columns": 3}}
+def strategy_color(names: list[str], field: str = "strategy", legend: bool = True) -> dict:
+    """Colour encoding with each strategy's fixed colour."""
+    names = list(dict.fromkeys(names))
+    enc = {"field": field, "type": "nominal", "title": None, "sort": names,
+           "scale": {"domain": names, "range": [STRATEGY_COLORS.get(n, "#888888")
+                                                for n in names]}}
+    enc["legend"] = {"orient": "bottom", "columns": 4} if legend else None
+    return enc
 
 
-def grouped_bars(title: str, domain: list[str]) -> dict:
+def forest_chart(frame: pd.DataFrame, *, y: str, x: str, lo: str, hi: str, x_title: str,
+                 title: str, names: list[str], y_sort: list[str], zero: bool = True,
+                 offset: str | None = None) -> dict:
+    """Point and interval per row (a forest plot), coloured by strategy, with a rule at 0."""
+    enc_y = {"field": y, "type": "nominal", "sort": y_sort, "title": None,
+             "axis": {"labelLimit": 260}}
+    base = {"y": enc_y, "color": strategy_color(names)}
+    if offset:
+        base["yOffset"] = {"field": offset, "type": "nominal"}
+    tooltip = [{"field": y}, {"field": "config" if offset else "strategy"},
+               {"field": x, "format": ".4g", "title": "estimate"},
+               {"field": lo, "format": ".4g", "title": f"{LEVEL:.0%} low"},
+               {"field": hi, "format": ".4g", "title": f"{LEVEL:.0%} high"}]
+    layers = [
+        {"mark": {"type": "rule", "strokeWidth": 2},
+         "encoding": {**base, "x": {"field": lo, "type": "quantitative", "title": x_title},
+                      "x2": {"field": hi}}},
+        {"mark": {"type": "point", "filled": True, "size": 80},
+         "encoding": {**base, "x": {"field": x, "type": "quantitative"}, "tooltip": tooltip}},
+    ]
+    if zero:
+        layers.append({"mark": {"type": "rule", "color": "#555", "strokeDash": [4, 4]},
+                       "encoding": {"x": {"datum": 0}}})
+    n_rows = frame[y].nunique() * (frame[offset].nunique() if offset else 1)
+    return {"title": title, "height": max(120, 26 * n_rows), "layer": layers}
+
+
+def bar_chart(frame: pd.DataFrame, metric: str, names: list[str]) -> dict:
+    better = "higher" if verdict.higher_is_better(metric) else "lower"
     return {
-        "title": title,
-        "height": 260,
+        "title": {"text": verdict.label(metric), "subtitle": f"{better} is better"},
+        "height": 200,
         "mark": {"type": "bar", "tooltip": True},
         "encoding": {
-            "x": {"field": "metric", "type": "nominal", "title": None,
-                  "axis": {"labelAngle": -20, "labelLimit": 140}},
-            "xOffset": {"field": "strategy", "type": "nominal", "sort": domain},
-            "y": {"field": "value", "type": "quantitative", "title": None},
-            "color": _color("strategy", domain),
+            "x": {"field": "strategy", "type": "nominal", "sort": names, "title": None,
+                  "axis": {"labelAngle": -30, "labelLimit": 120}},
+            "y": {"field": metric, "type": "quantitative", "title": None},
+            "color": strategy_color(names, legend=False),
         },
     }
 
 
-def line_chart(title: str, x: str, x_sort: list[str], y: str, domain: list[str]) -> dict:
+def line_chart(title: str, x: str, x_sort: list[str], y: str, names: list[str]) -> dict:
     return {
         "title": title,
         "height": 260,
@@ -221,72 +325,139 @@ def line_chart(title: str, x: str, x_sort: list[str], y: str, domain: list[str])
         "encoding": {
             "x": {"field": x, "type": "nominal", "sort": x_sort, "title": "training items",
                   "axis": {"labelAngle": 0}},
-            "y": {"field": y, "type": "quantitative", "title": y},
-            "color": _color("strategy", domain),
+            "y": {"field": y, "type": "quantitative", "title": verdict.label(y)},
+            "color": strategy_color(names),
         },
     }
 
 
-#: Fixed colours (Tableau 10) for the simulation configs, so one key serves every chart.
-PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
-           "#ff9da7", "#9c755f", "#bab0ac"]
-
-
-def config_colors(configs: list[str]) -> dict[str, str]:
-    return {c: PALETTE[j % len(PALETTE)] for j, c in enumerate(configs)}
-
-
-def band_chart(metric: str, configs: list[str], level: float, shown: list[str]) -> dict:
-    """Mean line and interval band per config; colours fixed by the order of ``configs``."""
+def band_chart(metric: str, names: list[str], facet: bool, dashed: bool) -> dict:
+    """Mean line and interval band per config, coloured by strategy (dashed by messaging policy
+    when there are several), one small chart per config when ``facet``."""
     x = {"field": "day", "type": "quantitative", "title": "day"}
-    colors = {c: v for c, v in config_colors(configs).items() if c in shown}
-    color = {"field": "config", "type": "nominal", "legend": None,
-             "scale": {"domain": list(colors), "range": list(colors.values())}}
-    return {
-        "title": metric,
-        "height": 220,
-        "layer": [
-            {"mark": {"type": "area", "opacity": 0.2},
-             "encoding": {"x": x, "color": color,
-                          "y": {"field": "ci_low", "type": "quantitative", "title": None},
-                          "y2": {"field": "ci_high"}}},
-            {"mark": {"type": "line"},
-             "encoding": {
-                 "x": x, "color": color,
-                 "y": {"field": "mean", "type": "quantitative"},
-                 "tooltip": [
-                     {"field": "config"}, {"field": "day"},
-                     {"field": "mean", "format": ".4g"},
-                     {"field": "ci_low", "format": ".4g", "title": f"{level:.0%} low"},
-                     {"field": "ci_high", "format": ".4g", "title": f"{level:.0%} high"},
-                 ]}},
-        ],
-    }
+    color = strategy_color(names, legend=not facet)
+    extra = {"strokeDash": {"field": "policy", "type": "nominal", "title": "messaging"}} \
+        if dashed else {}
+    layer = [
+        {"mark": {"type": "area", "opacity": 0.2},
+         "encoding": {"x": x, "color": color, "detail": {"field": "config"},
+                      "y": {"field": "ci_low", "type": "quantitative", "title": None},
+                      "y2": {"field": "ci_high"}}},
+        {"mark": {"type": "line"},
+         "encoding": {
+             "x": x, "color": color, "detail": {"field": "config"}, **extra,
+             "y": {"field": "mean", "type": "quantitative"},
+             "tooltip": [
+                 {"field": "config"}, {"field": "day"},
+                 {"field": "mean", "format": ".4g"},
+                 {"field": "ci_low", "format": ".4g", "title": f"{LEVEL:.0%} low"},
+                 {"field": "ci_high", "format": ".4g", "title": f"{LEVEL:.0%} high"},
+             ]}},
+    ]
+    title = verdict.label(metric)
+    if facet:
+        return {"title": title, "facet": {"field": "config", "type": "nominal", "title": None},
+                "columns": 3, "spec": {"height": 120, "width": 220, "layer": layer}}
+    return {"title": title, "height": 220, "layer": layer}
 
 
-NUM = st.column_config.NumberColumn
-FEED_FIRST = ["rank", "title", "explanation", "endorsers", "merchant", "score"]
-SEARCH_FIRST = ["rank", "title", "explanation", "score", "search_rank", "n_friend_recommenders"]
+def wrap_css() -> None:
+    """Feed cards wrap inside their column (no horizontal scrolling); CJK text gets a CJK-capable
+    font stack."""
+    st.markdown(
+        """<style>
+        .hw-card {border: 1px solid #ddd; border-radius: 6px; padding: 6px 10px; margin: 4px 0;
+                  overflow-wrap: anywhere; white-space: normal;
+                  font-family: "Source Sans Pro", "Source Sans 3", "Noto Sans CJK SC",
+                               "Noto Sans SC", "WenQuanYi Micro Hei", sans-serif;}
+        .hw-badge {display: inline-block; background: #fdecea; color: #a61b1b; border-radius: 4px;
+                   padding: 0 6px; margin-right: 4px; font-size: 0.85em;}
+        .hw-badge.after {background: #e6f4ea; color: #1e6b34;}
+        .hw-moved {display: inline-block; border-radius: 4px; padding: 0 6px; font-size: 0.8em;
+                   background: #eef; color: #334; margin-left: 4px;}
+        .hw-small {color: #555; font-size: 0.85em;}
+        </style>""",
+        unsafe_allow_html=True,
+    )
 
 
-def first_columns(frame: pd.DataFrame, first: list[str]) -> list[str]:
-    """Show the columns people read first (explanations before ids), then the rest."""
-    if "title" not in frame:  # data without titles (Ciao, Epinions): the id and category
-        first = [first[0], "item", "category", *first[1:]]
-    head = [c for c in first if c in frame]
-    return head + [c for c in frame.columns if c not in head]
+def _kind_name(kind: Any) -> str:
+    return str(getattr(kind, "value", kind))
 
 
-def number_columns(frame: pd.DataFrame) -> dict:
-    cfg = {}
-    for c in frame.columns:
-        if c in ("users", "cold_users", "n", "replicate", "seed", "rank", "search_rank",
-                 "n_recommenders", "n_friend_recommenders", "history"):
-            continue
-        if pd.api.types.is_float_dtype(frame[c]):
-            fmt = "%.2f" if c.endswith("_s") else ("%.0f" if "users_per_s" in c else "%.4f")
-            cfg[c] = NUM(c, format=fmt)
-    return cfg
+def feed_card(row: Any, moved: str, shown_endorsers: int = 5) -> str:
+    """One feed entry as HTML: rank and title, 推荐 / 购买后推荐 badges with counts, what moved
+    against the other strategy, the endorsers by name and the explanation."""
+    title = row.get("title") if isinstance(row.get("title"), str) and row.get("title") else None
+    head = html.escape(title or f"item {row['item']}")
+    kinds = [_kind_name(k) for k in row["kinds"]]
+    badges = "".join(
+        f'<span class="hw-badge{" after" if kind == "recommend_after_purchase" else ""}">'
+        f"{badge} ×{kinds.count(kind)}</span>"
+        for kind, badge in BADGES.items() if kinds.count(kind)
+    )
+    names = [str(e) for e in row["endorsers"]]
+    who = ", ".join(html.escape(n) for n in names[:shown_endorsers])
+    if len(names) > shown_endorsers:
+        who += f" and {len(names) - shown_endorsers} more"
+    mark = f'<span class="hw-moved">{html.escape(moved)}</span>' if moved else ""
+    return (
+        f'<div class="hw-card"><b>{int(row["rank"])}. {head}</b>{mark}<br>{badges}'
+        f'<span class="hw-small">endorsed by {who}</span><br>'
+        f'<span class="hw-small">{html.escape(str(row["explanation"]))}</span></div>'
+    )
+
+
+def moved_marks(items: list[Any], other: list[Any], other_name: str) -> list[str]:
+    """Per entry: how its rank differs from the other strategy's list ("new" when absent)."""
+    pos = {it: j for j, it in enumerate(other)}
+    out = []
+    for j, it in enumerate(items):
+        if it not in pos:
+            out.append(f"not in {other_name}")
+        elif pos[it] > j:
+            out.append(f"▲ {pos[it] - j} vs {other_name}")
+        elif pos[it] < j:
+            out.append(f"▼ {j - pos[it]} vs {other_name}")
+        else:
+            out.append("")
+    return out
+
+
+def fmt_pct(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:+.1f}%"
+
+
+def kpi_cards(table: pd.DataFrame, metric: str, baseline: str, unit: str) -> pd.Series:
+    """The four verdict cards: best strategy, change against the baseline, its interval, and
+    whether that interval excludes zero. Returns the best row."""
+    top = verdict.best(table, metric)
+    better = "higher" if verdict.higher_is_better(metric) else "lower"
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Best strategy", str(top["strategy"]),
+              help=f"Best {verdict.label(metric)} ({better} is better): {top['mean']:.4g}.")
+    shown = top
+    if top["strategy"] == baseline:  # the runner-up's change says by how much the baseline wins
+        rest = table[table["strategy"] != baseline]
+        shown = verdict.best(rest, metric) if len(rest) else top
+    who = "" if shown is top else f"next best, {shown['strategy']}: "
+    c2.metric(f"Change vs {baseline}", who + fmt_pct(shown["change_pct"]),
+              help=f"{shown['strategy']} against the baseline {baseline}, in percent of the "
+                   f"baseline's mean.")
+    c3.metric(f"{LEVEL:.0%} interval of the change",
+              f"{fmt_pct(shown['change_ci_low_pct'])} to {fmt_pct(shown['change_ci_high_pct'])}",
+              help=f"Paired interval over {int(shown['users'])} {unit}.")
+    c4.metric("Interval excludes zero", "yes" if shown["excludes_zero"] else "no",
+              help="Yes: the difference to the baseline is resolved at this sample size. "
+                   "No: it could be noise.")
+    return top
+
+
+def glossary(metrics: list[str]) -> None:
+    with st.expander("What the metrics mean (and which direction is better)"):
+        g = verdict.glossary_table(metrics)
+        st.dataframe(g[["label", "metric", "better", "meaning"]], hide_index=True,
+                     width="stretch")
 
 
 # ------------------------------------------------------------------------------------------
@@ -295,6 +466,7 @@ def number_columns(frame: pd.DataFrame) -> dict:
 
 init_view()
 S = st.session_state
+wrap_css()
 
 with st.sidebar:
     st.header("World")
@@ -318,78 +490,125 @@ with st.sidebar:
     st.number_input("k-core (0: keep everything; 5 for Ciao / Epinions)", 0, 100, key="k_core")
     st.header("Strategies")
     st.multiselect("Strategies to compare", ALL_STRATEGIES, key="strategies")
+    if S["strategies"] and S["baseline"] not in S["strategies"]:
+        S["baseline"] = S["strategies"][0]
+    st.selectbox("Baseline (changes are measured against it)", S["strategies"] or CHEAP[:1],
+                 key="baseline")
     st.selectbox("List length k", [5, 10, 20, 50], key="k")
     st.caption("Cheap strategies: popularity, friend_endorsements, trust. Matrix factorisation "
-               "(als, bpr, social_als) and ease take seconds more on larger worlds.")
+               "(als, bpr, social_als), ease and hybrid take seconds more on larger worlds.")
+    st.markdown(" ".join(f'<span style="color:{STRATEGY_COLORS[s]}">&#9632;</span> {s}'
+                         for s in S["strategies"]), unsafe_allow_html=True)
 
 st.title("haowurank: friends' good things, ranked")
 
 wkey = world_key()
 try:
-    ds = get_world(wkey)
+    W = get_world(wkey)
 except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
     st.error(f"Could not load the world {S['world']!r}: {exc}")
     share_view()
     st.stop()
+ds = W.ds
 
-n_endorse = int(ds.kind_mask(list(hr.ENDORSEMENT_KINDS)).sum())
 st.caption(
     f"**{ds.meta.get('name', 'world')}**: {ds.n_users:,} users, {ds.n_items:,} "
-    f"items, {ds.n_interactions:,} interactions ({n_endorse:,} endorsements), "
+    f"items, {ds.n_interactions:,} interactions ({W.n_endorsements:,} endorsements), "
     f"{ds.n_social:,} follow rows. Offline protocol: per-user random 80/20 split (seed 0), full "
     f"ranking over training items, each user's training items excluded."
 )
 
 strategies: list[str] = list(S["strategies"])
+baseline: str = S["baseline"] if S["baseline"] in strategies else (strategies or CHEAP)[0]
 k = int(S["k"])
 tab_off, tab_sim, tab_user = st.tabs(
     ["Offline comparison", "Simulation over time", "One user: feed and search"]
 )
+offline_best: str | None = None
+offline_metric = f"{S['metric']}@{k}"
 
 # ---------------------------------------------------------------- offline comparison
-with tab_off:
+with tab_off, boundary("offline comparison"):
     if not strategies:
         st.info("Choose at least one strategy in the sidebar.")
     else:
         prog = st.progress(0.0, text="Evaluating...")
-        tables, per_user = [], {}
+        rows, per_user = [], {}
         for j, s in enumerate(strategies):
             prog.progress(j / len(strategies), text=f"Evaluating {s}...")
-            t, pu = offline_one(wkey, s, k)
-            tables.append(t)
+            row, pu = offline_one(wkey, s, k)
+            rows.append(row)
             per_user[s] = pu
         prog.empty()
-        full = pd.concat(tables, ignore_index=True)
-        shown = report.offline_table(full, k)
+        full = pd.concat(rows, ignore_index=True)
         st.subheader(f"Offline comparison at k = {k}")
-        st.dataframe(shown, hide_index=True, column_config=number_columns(shown),
-                     width="stretch")
-        long = report.offline_long(full, k)
-        c1, c2, c3 = st.columns(3)
-        for col, panel, title in ((c1, "accuracy", "Accuracy (all test users)"),
-                                  (c2, "cold start", f"Cold-start users (<= 5 training items: "
-                                   f"{int(full['cold_users'].iloc[0]):,})"),
-                                  (c3, "distribution", "Coverage and exposure Gini")):
-            part = long[long["panel"] == panel]
-            if len(part):
-                col.vega_lite_chart(part, grouped_bars(title, strategies), width="stretch")
+        st.selectbox("Headline metric", HEADLINE_OFFLINE, key="metric",
+                     format_func=lambda m: verdict.label(f"{m}@{k}"))
+        metric = f"{S['metric']}@{k}"
+        table = offline_verdict(wkey, tuple(strategies), k, metric, baseline)
+        top = kpi_cards(table, metric, baseline, "test users")
+        offline_best = str(top["strategy"])
+        st.markdown(verdict.sentence(table, metric, baseline, level=LEVEL))
+        shown_metrics = [f"{m}@{k}" for m in ("NDCG", "Recall", "HitRate", "Coverage", "Gini",
+                                               "MerchantGini", "Novelty")]
+        glossary(shown_metrics + [f"cold_NDCG@{k}"])
+        view = table.assign(
+            change=[fmt_pct(x) for x in table["change_pct"]],
+            interval=[f"{fmt_pct(a)} to {fmt_pct(b)}" if s != baseline else "baseline"
+                      for s, a, b in zip(table["strategy"], table["change_ci_low_pct"],
+                                         table["change_ci_high_pct"])],
+            resolved=["baseline" if s == baseline else ("yes" if e else "no")
+                      for s, e in zip(table["strategy"], table["excludes_zero"])],
+        )
+        c1, c2 = st.columns([3, 2])
+        c1.vega_lite_chart(
+            table,
+            forest_chart(table, y="strategy", x="mean", lo="ci_low", hi="ci_high",
+                         x_title=verdict.label(metric), names=strategies, y_sort=strategies,
+                         zero=False, title=f"{verdict.label(metric)}: mean and {LEVEL:.0%} "
+                                           f"interval (bootstrap over test users)"),
+            width="stretch",
+        )
+        c2.dataframe(
+            view[["strategy", "mean", "change", "interval", "resolved"]], hide_index=True,
+            width="stretch",
+            column_config={"mean": st.column_config.NumberColumn(verdict.label(metric),
+                                                                 format="%.4f"),
+                           "change": st.column_config.TextColumn(f"vs {baseline}"),
+                           "interval": st.column_config.TextColumn(f"{LEVEL:.0%} interval"),
+                           "resolved": st.column_config.TextColumn("excludes 0")},
+        )
+        cols = st.columns(4)
+        for col, m in zip(cols, [f"{x}@{k}" for x in ("Coverage", "Gini", "MerchantGini",
+                                                        "Novelty")]):
+            if m in full:
+                col.vega_lite_chart(full[["strategy", m]], bar_chart(full, m, strategies),
+                                    width="stretch")
         curve = report.cold_start_curve(per_user, k, min_users=10)
         if len(curve):
             order = list(dict.fromkeys(curve["history"]))
             st.vega_lite_chart(
                 curve,
-                line_chart(f"NDCG@{k} by length of the training history (groups of >= 10 "
-                           f"test users)", "history", order, f"NDCG@{k}", strategies),
+                line_chart(f"{verdict.label(f'NDCG@{k}')} by length of the training history "
+                           f"(groups of >= 10 test users)", "history", order, f"NDCG@{k}",
+                           strategies),
                 width="stretch",
             )
+        with st.expander("Every metric of the evaluation (library names)"):
+            shown = report.offline_table(full, k)
+            st.dataframe(shown, hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(
+                             c, help=verdict.label(c), format="%.4f")
+                             for c in shown.columns if pd.api.types.is_float_dtype(shown[c])})
         st.download_button("Download the offline table (CSV)", report.to_csv_bytes(full),
                            file_name="haowurank_offline.csv", mime="text/csv", key="dl_offline")
 
 # ---------------------------------------------------------------- one user
 search_slot = None
-with tab_user:
+pair: list[str] = []
+with tab_user, boundary("one-user inspector"):
     st.subheader("One user's friends' feed and search, under two strategies")
-    cand = users_to_inspect(wkey)
+    cand = W.users()
     options = [str(u) for u in cand["user"]]
     by_text = {str(u): u for u in cand["user"]}
     if S["user"] and S["user"] not in by_text:
@@ -415,42 +634,63 @@ with tab_user:
                        f"{int(r0['interactions'])} interactions.")
         pair = list(dict.fromkeys([S["a"], S["b"]]))
         with st.spinner("Fitting the strategies on the whole world..."):
-            rankers = {s: fitted(wkey, s) for s in pair}
-        feeds = report.user_feeds(ds, rankers, user, n=10, index=feed_index(wkey))
+            rankers = {s: W.ranker(s) for s in pair}
+        raw = {s: hr.feed.build(ds, rankers[s], user, n=10, index=W.feed_index())
+               for s in pair}
         # a search text the app suggested follows the user and world; a typed one stays
         ctx = repr((wkey, S["user"]))
         if not S["q"] or (S.get("_q_auto") == S["q"] and S.get("_q_ctx") != ctx):
             S["q"] = report.default_query(ds, user)
             S["_q_auto"], S["_q_ctx"] = S["q"], ctx
-        st.markdown("**Friends' feed**")
-        cols = st.columns(len(pair))
-        for col, s in zip(cols, pair):
-            col.markdown(f"*{s}*")
-            f = feeds[s]
-            if f.empty:
-                col.info("Empty: no friend of this user endorsed anything they may see.")
-            else:
-                col.dataframe(f, hide_index=True, column_config=number_columns(f),
-                              column_order=first_columns(f, FEED_FIRST), width="stretch")
+        st.markdown("**Friends' feed** (badges: 推荐 = recommended, 购买后推荐 = recommended "
+                    "after buying; ▲/▼ = moved up/down against the other strategy)")
+        if W.n_endorsements == 0:
+            st.info("This data set has no endorsements (no 推荐 or 购买后推荐 rows: its "
+                    "interactions are listens, ratings or purchases), so nobody has a friends' "
+                    "feed here. The offline comparison and search still work; pick a data set "
+                    "with endorsements or the synthetic world to see feeds.")
+        else:
+            cols = st.columns(len(pair))
+            for j, (col, s) in enumerate(zip(cols, pair)):
+                col.markdown(f'<span style="color:{STRATEGY_COLORS[s]}">&#9632;</span> '
+                             f"*{s}*", unsafe_allow_html=True)
+                f = raw[s]
+                if f.empty:
+                    col.info("Empty: no friend of this user endorsed anything they may see.")
+                    continue
+                other = pair[1 - j] if len(pair) == 2 else None
+                marks = (moved_marks(list(f["item"]), list(raw[other]["item"]), other)
+                         if other else [""] * len(f))
+                items = f.merge(ds.items[["item", "title"]], on="item", how="left") \
+                    if "title" in ds.items else f
+                col.markdown("".join(feed_card(r, m) for r, m in
+                                     zip(items.to_dict("records"), marks)),
+                             unsafe_allow_html=True)
         search_slot = st.container()  # filled last: it imports and indexes the most
 
-# ---------------------------------------------------------------- simulation
-with tab_sim:
+# ---------------------------------------------------------------- simulation (set-up)
+sim_slot = None
+with tab_sim, boundary("simulation"):
     st.subheader("Simulated comparison over time")
+    synthetic_world = S["world"] == SYNTHETIC
     st.caption(
-        "Each strategy ranks feeds and search for a simulated circle of buyers, endorsers and "
-        "messaging merchants. Replicates share worlds and random streams across strategies "
-        "(common random numbers); bands are t-intervals across replicates. The simulation runs "
-        "on a synthetic world (real data carry no ground truth)."
-        + (f" Homophily follows the sidebar ({S['homophily']:.2f})." if S["world"] == SYNTHETIC
-           else "")
+        "Each strategy ranks the product's feeds and search for a simulated circle of buyers, "
+        "endorsers and messaging merchants. Replicates share worlds and random streams across "
+        "strategies (common random numbers), so differences are paired per replicate; intervals "
+        "are t-intervals across replicates. "
+        + (f"The simulated world is the sidebar's synthetic world ({S['n_users']:,} users, "
+           f"{S['n_items']:,} items, seed {S['seed']}, homophily {S['homophily']:.2f})."
+           if synthetic_world else
+           "Real data carry no ground truth, so the simulation runs on a synthetic world of the "
+           "size set below.")
     )
     with st.form("sim_form"):
-        c1, c2, c3, c4 = st.columns(4)
-        c1.number_input("Simulated users", 50, 50_000, step=250, key="sim_users")
-        c2.number_input("Items", 20, 20_000, step=100, key="sim_items")
-        c3.number_input("Days", 1, 365, key="sim_days")
-        c4.number_input("Replicates", 1, 20, key="sim_reps")
+        c = st.columns(4 if not synthetic_world else 2)
+        if not synthetic_world:
+            c[0].number_input("Simulated users", 50, 50_000, step=250, key="sim_users")
+            c[1].number_input("Items", 20, 20_000, step=100, key="sim_items")
+        c[-2].number_input("Days", 1, 365, key="sim_days")
+        c[-1].number_input("Replicates", 1, 20, key="sim_reps")
         st.multiselect("Merchant messaging policies", POLICIES, key="messaging")
         pressed = st.form_submit_button("Run simulation", type="primary")
     if pressed:
@@ -459,92 +699,185 @@ with tab_sim:
 
 # ---------------------------------------------------------------- search (after everything cheap)
 if search_slot is not None:
-    with search_slot:
-        st.markdown("**Search**")
+    with search_slot, boundary("search"):
+        st.markdown("**Search** (the search score blended with each strategy's score)")
         st.text_input("Search text", key="q")
         cols = st.columns(len(pair))
-        idx = search_index(wkey)
+        idx = W.search_index()
         hits_all = []
         for col, s in zip(cols, pair):
-            col.markdown(f"*{s}* (search score blended with the strategy's score)")
+            col.markdown(f'<span style="color:{STRATEGY_COLORS[s]}">&#9632;</span> *{s}*',
+                         unsafe_allow_html=True)
             hits = (report.search_with_ranker(idx, rankers[s], S["q"], user, n=10)
                     if S["q"].strip() else pd.DataFrame())
             if hits.empty:
                 col.info("No item matches this text.")
             else:
-                col.dataframe(hits, hide_index=True, column_config=number_columns(hits),
-                              column_order=first_columns(hits, SEARCH_FIRST), width="stretch")
+                first = [c for c in ("rank", "title" if "title" in hits else "item",
+                                     "explanation", "score") if c in hits]
+                col.dataframe(hits, hide_index=True, column_order=first, width="stretch",
+                              column_config={
+                                  "score": st.column_config.NumberColumn(format="%.3f"),
+                                  "explanation": st.column_config.TextColumn(width="large")})
                 hits_all.append(hits.assign(strategy=s, list="search"))
         dl = pd.concat(
-            [f.assign(strategy=s, list="feed") for s, f in feeds.items()] + hits_all,
+            [f.assign(strategy=s, list="feed",
+                      endorsers=f["endorsers"].map(lambda xs: ", ".join(map(str, xs))),
+                      kinds=f["kinds"].map(lambda xs: ", ".join(map(_kind_name, xs))))
+             for s, f in raw.items()] + hits_all,
             ignore_index=True,
         )
         st.download_button("Download this user's lists (CSV)", report.to_csv_bytes(dl),
                            file_name=f"haowurank_user_{user}.csv", mime="text/csv", key="dl_user")
+
+
 # ---------------------------------------------------------------- simulation results
-with sim_slot:
-    if S["sim"] and strategies and S["messaging"]:
-        world_knobs = {"homophily": float(S["homophily"])} if S["world"] == SYNTHETIC else {}
-        base = hr.sim.SimulationConfig(
-            n_users=int(S["sim_users"]), n_items=int(S["sim_items"]), days=int(S["sim_days"]),
-            seed=int(S["seed"]) if S["world"] == SYNTHETIC else 0, world=world_knobs,
-        )
-        policies = list(S["messaging"])
-        configs = {
-            (s if len(policies) == 1 and policies[0] == "none" else f"{s}/{p}"):
-                {"strategy": s, "messaging": p}
-            for s in strategies for p in policies
-        }
-        bar = st.progress(0.0, text="Simulating...")
-        study = simulation(base, configs, int(S["sim_reps"]),
-                           lambda f, msg: bar.progress(f, text=msg))
-        bar.empty()
-        labels = study.configs
-        groups = report.SIM_CHART_METRICS
-        st.markdown(
-            " &nbsp; ".join(f'<span style="color:{c}">&#9632;</span> {lab}'
-                            for lab, c in config_colors(labels).items()),
-            unsafe_allow_html=True,
-        )
-        t1, t2 = st.columns(2)
-        cumulative = t1.toggle("Running totals for counts (orders, GMV, endorsements, ...)",
-                               value=True, key="sim_cumulative")
-        paired = t2.toggle(f"Differences to {labels[0]} (paired per replicate: sharper)",
-                           value=False, key="sim_paired", disabled=len(labels) < 2)
-        paired = paired and len(labels) > 1
-        shown_labels = labels[1:] if paired else labels
-        counts = {"orders", "gmv", "endorsements", "reshares", "messages_sent", "message_orders",
-                  "complaints", "opt_outs"}
-        for group, metrics in groups.items():
-            st.markdown(f"**{group.capitalize()}**")
-            cols = st.columns(len(metrics))
-            for col, m in zip(cols, metrics):
-                b = study.bands([m], cumulative=cumulative and m in counts,
-                                paired_to=labels[0] if paired else None)
-                col.vega_lite_chart(b, band_chart(m, labels, study.level, shown_labels),
-                                    width="stretch")
-        st.markdown(f"**Run totals** (mean and {study.level:.0%} interval over "
-                    f"{int(S['sim_reps'])} replicates)")
-        summary = study.table(report.SIM_KEY_METRICS)
-        st.dataframe(summary, hide_index=True, column_config=number_columns(summary),
-                     width="stretch")
-        if len(labels) > 1:
-            with st.expander(f"Paired differences to {labels[0]} (same worlds and random "
-                             f"streams; an interval that excludes 0 is a resolved difference)"):
-                diffs = study.diff_table(report.SIM_KEY_METRICS)
-                st.dataframe(diffs, hide_index=True, column_config=number_columns(diffs),
-                             width="stretch")
-        d1, d2, d3 = st.columns(3)
-        d1.download_button("Summary (CSV)", report.to_csv_bytes(study.summary),
-                           file_name="haowurank_sim_summary.csv", mime="text/csv", key="dl_sim")
-        d2.download_button("Daily, every replicate (CSV)", report.to_csv_bytes(study.daily),
-                           file_name="haowurank_sim_daily.csv", mime="text/csv", key="dl_daily")
-        d3.download_button("Runs (CSV)", report.to_csv_bytes(study.runs),
-                           file_name="haowurank_sim_runs.csv", mime="text/csv", key="dl_runs")
-    elif S["sim"]:
-        st.info("Choose at least one strategy and one messaging policy.")
-    else:
-        st.info("Set the simulation up and press **Run simulation** (the defaults take a few "
-                "seconds).")
+def config_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the strategy and messaging policy of each config label ("trust/spammer")."""
+    parts = frame["config"].astype(str).str.split("/", n=1, expand=True)
+    policy = parts[1] if parts.shape[1] > 1 else "none"
+    return frame.assign(strategy=parts[0], policy=policy)
+
+
+def clipped(bands: pd.DataFrame, metric: str) -> pd.DataFrame:
+    lo, hi = verdict.valid_range(metric)
+    return bands.assign(ci_low=bands["ci_low"].clip(lo, hi), ci_high=bands["ci_high"].clip(lo, hi))
+
+
+if sim_slot is not None:
+    with sim_slot, boundary("simulation results"):
+        if S["sim"] and strategies and S["messaging"]:
+            world_knobs = {"homophily": float(S["homophily"])} if synthetic_world else {}
+            n_users = int(S["n_users"]) if synthetic_world else int(S["sim_users"])
+            n_items = int(S["n_items"]) if synthetic_world else int(S["sim_items"])
+            base = hr.sim.SimulationConfig(
+                n_users=n_users, n_items=n_items, days=int(S["sim_days"]),
+                seed=int(S["seed"]) if synthetic_world else 0, world=world_knobs,
+            )
+            policies = list(S["messaging"])
+            ordered = [baseline] + [s for s in strategies if s != baseline]
+            configs = {
+                (s if len(policies) == 1 and policies[0] == "none" else f"{s}/{p}"):
+                    {"strategy": s, "messaging": p}
+                for s in ordered for p in policies
+            }
+            bar = st.progress(0.0, text="Simulating...")
+            study = simulation(base, configs, int(S["sim_reps"]),
+                               lambda f, msg: bar.progress(f, text=msg))
+            bar.empty()
+            labels = study.configs
+            ref = labels[0]
+            st.caption(f"Simulated world: {n_users:,} users, {n_items:,} items, "
+                       f"{int(S['sim_days'])} days, {int(S['sim_reps'])} replicates; baseline "
+                       f"config: {ref}.")
+            st.selectbox("Headline metric", HEADLINE_SIM, key="sim_metric",
+                         format_func=verdict.label)
+            sm = S["sim_metric"]
+            if len(labels) > 1:
+                vt = verdict.sim_verdict(study.summary, sm)
+                top = kpi_cards(vt, sm, ref, "replicates")
+                st.markdown(verdict.sentence(vt, sm, ref, level=study.level,
+                                             unit="replicates"))
+                sim_best = str(top["strategy"]).split("/")[0]
+                if offline_best is not None and sim_best != offline_best:
+                    st.warning(
+                        f"Offline and simulated verdicts disagree: offline, **{offline_best}** "
+                        f"ranks held-out items best ({verdict.label(offline_metric)}); in "
+                        f"simulation, **{top['strategy']}** brings the most "
+                        f"{verdict.label(sm)}. The offline test scores what users did in the "
+                        f"past; the simulation scores what the feed makes happen."
+                    )
+                elif offline_best is not None:
+                    st.success(f"Offline and simulated verdicts agree: {offline_best} is best "
+                               f"in both.")
+            else:
+                st.info("Choose at least two strategies (or policies) for a verdict against "
+                        "the baseline.")
+            level_tab = study.summary
+            keys = list(report.SIM_KEY_METRICS)
+            zero = [m for m in keys
+                    if np.allclose(level_tab.loc[level_tab["metric"] == m, "mean"], 0.0)]
+            keys = [m for m in keys if m not in zero]
+            if zero:
+                st.caption("Not shown (zero in every config): "
+                           + ", ".join(verdict.label(m) for m in zero) + ".")
+            if len(labels) > 1:
+                diffs = study.summary[study.summary["metric"].isin(keys)
+                                      & (study.summary["config"] != ref)].copy()
+                base_mean = (study.summary[study.summary["config"] == ref]
+                             .set_index("metric")["mean"])
+                scale = 100.0 / diffs["metric"].map(base_mean)
+                diffs = diffs[np.isfinite(scale) & (diffs["metric"].map(base_mean) > 0)]
+                scale = scale.loc[diffs.index]
+                diffs = config_frame(diffs.assign(
+                    pct=diffs["diff"] * scale, pct_low=diffs["diff_ci_low"] * scale,
+                    pct_high=diffs["diff_ci_high"] * scale,
+                    label=diffs["metric"].map(verdict.label)))
+                st.vega_lite_chart(
+                    diffs,
+                    forest_chart(diffs, y="label", x="pct", lo="pct_low", hi="pct_high",
+                                 x_title=f"change against {ref}, % of its run total",
+                                 names=list(dict.fromkeys(diffs["strategy"])),
+                                 y_sort=[verdict.label(m) for m in keys], offset="config",
+                                 title=f"Run totals: paired difference to {ref} with "
+                                       f"{study.level:.0%} interval"),
+                    width="stretch",
+                )
+            glossary(keys)
+            st.markdown(f"**Run totals** (mean and {study.level:.0%} interval over "
+                        f"{int(S['sim_reps'])} replicates)")
+            summary = study.table(report.SIM_KEY_METRICS)
+            fmt = {c: st.column_config.NumberColumn(
+                c, format="%.1f" if c.split(" ")[0] in verdict.COUNT_METRICS else "%.3f")
+                for c in summary.columns if c != "config"}
+            st.dataframe(summary, hide_index=True, column_config=fmt, width="stretch")
+            if len(labels) > 1:
+                with st.expander(f"Paired differences to {ref} (same worlds and random "
+                                 f"streams; an interval that excludes 0 is a resolved "
+                                 f"difference)"):
+                    dt = study.diff_table(report.SIM_KEY_METRICS)
+                    st.dataframe(dt, hide_index=True, width="stretch",
+                                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                                for c in dt.columns if c != "config"})
+            with st.expander("Curves over time"):
+                t1, t2 = st.columns(2)
+                cumulative = t1.toggle("Running totals for counts", value=True,
+                                       key="sim_cumulative")
+                paired = t2.toggle(f"Differences to {ref} (paired per replicate: sharper)",
+                                   value=False, key="sim_paired", disabled=len(labels) < 2)
+                paired = paired and len(labels) > 1
+                shown_labels = labels[1:] if paired else labels
+                facet = len(shown_labels) > 3
+                for group, metrics in report.SIM_CHART_METRICS.items():
+                    metrics = [m for m in metrics if m not in zero]
+                    if not metrics:
+                        continue
+                    st.markdown(f"**{group.capitalize()}**")
+                    cols = st.columns(1 if facet else len(metrics))
+                    for j, m in enumerate(metrics):
+                        b = study.bands([m], cumulative=cumulative and m in verdict.COUNT_METRICS,
+                                        paired_to=ref if paired else None)
+                        if not paired:
+                            b = clipped(b, m)
+                        b = config_frame(b)
+                        cols[0 if facet else j].vega_lite_chart(
+                            b, band_chart(m, list(dict.fromkeys(b["strategy"])), facet,
+                                          len(policies) > 1),
+                            width="stretch" if not facet else "content")
+            d1, d2, d3 = st.columns(3)
+            d1.download_button("Summary (CSV)", report.to_csv_bytes(study.summary),
+                               file_name="haowurank_sim_summary.csv", mime="text/csv",
+                               key="dl_sim")
+            d2.download_button("Daily, every replicate (CSV)", report.to_csv_bytes(study.daily),
+                               file_name="haowurank_sim_daily.csv", mime="text/csv",
+                               key="dl_daily")
+            d3.download_button("Runs (CSV)", report.to_csv_bytes(study.runs),
+                               file_name="haowurank_sim_runs.csv", mime="text/csv",
+                               key="dl_runs")
+        elif S["sim"]:
+            st.info("Choose at least one strategy and one messaging policy.")
+        else:
+            st.info("Set the simulation up and press **Run simulation** (the defaults take a few "
+                    "seconds).")
 
 share_view()

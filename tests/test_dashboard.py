@@ -3,6 +3,8 @@ the URL carries the view, and every number shown equals what the library compute
 
 from __future__ import annotations
 
+import html
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from conftest import data_dir  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import haowurank as hr  # noqa: E402
-from haowurank import report  # noqa: E402
+from haowurank import report, verdict  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "apps" / "dashboard.py")
 SMALL = {"n_users": "400", "n_items": "200", "seed": "3"}
@@ -38,6 +40,18 @@ def _qp(at: AppTest, key: str) -> str | None:
 def _ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def _charts(at: AppTest) -> list[tuple[dict, pd.DataFrame]]:
+    """Every Vega-Lite chart of the page: its spec and its data."""
+    import pyarrow as pa
+
+    out = []
+    for e in at.get("vega_lite_chart"):
+        data = pa.ipc.open_stream(e.proto.data.data).read_all().to_pandas() \
+            if e.proto.data.data else pd.DataFrame()
+        out.append((json.loads(e.proto.spec), data))
+    return out
 
 
 def _world(n_users=400, n_items=200, seed=3, homophily=0.85):
@@ -125,13 +139,19 @@ def test_real_data_world_lastfm():
     shown = _offline_frame(at)
     ds = report.load_world(folder)
     _assert_offline_equals_library(shown, ds, ["popularity", "trust"], 20)
-    # Last.fm has no endorsements: the feed says it is empty instead of failing
-    assert any("Empty" in i.value for i in at.info)
+    # Last.fm has no endorsements: the app says so instead of showing an empty feed
+    assert any("has no endorsements" in i.value for i in at.info)
     # switching back to the synthetic world works and resets the user
     at.sidebar.radio(key="world_kind").set_value("Synthetic world").run()
     _ok(at)
     assert _qp(at, "world") == "synthetic"
     assert str(at.selectbox(key="user").value).startswith("u")
+
+
+def _cards(at: AppTest) -> list[list[str]]:
+    """The feed cards of the inspector, one list of card HTML per strategy column."""
+    blocks = [m.value for m in at.markdown if 'class="hw-card"' in m.value]
+    return [b.split('<div class="hw-card">')[1:] for b in blocks]
 
 
 def test_user_inspector_feed_and_search_equal_the_library():
@@ -145,18 +165,32 @@ def test_user_inspector_feed_and_search_equal_the_library():
     at.selectbox(key="b").set_value("friend_endorsements")
     at.run()
     _ok(at)
-    feeds = [d.value for d in at.dataframe if "endorsers" in d.value]
-    assert len(feeds) == 2
+    cards = _cards(at)
+    assert len(cards) == 2
     rankers = {s: hr.rankers.make(s).fit(ds) for s in ("popularity", "friend_endorsements")}
-    lib = report.user_feeds(ds, rankers, user, n=10)
-    for shown, s in zip(feeds, rankers):
-        pd.testing.assert_frame_equal(shown.reset_index(drop=True), lib[s], check_dtype=False)
-        direct = hr.feed.build(ds, rankers[s], user, n=10)
-        assert list(shown["item"]) == list(direct["item"])
-        # every cited endorser is someone the user follows
-        follows = set(ds.social.loc[ds.social["user"] == user, "friend"])
-        cited = {e for row in shown["endorsers"] for e in row.split(", ") if e}
-        assert cited and cited <= follows
+    follows = set(ds.social.loc[ds.social["user"] == user, "friend"])
+    titles = ds.items.set_index("item")["title"]
+    direct = {s: hr.feed.build(ds, rankers[s], user, n=10) for s in rankers}
+    for shown, s in zip(cards, rankers):
+        lib = direct[s]
+        assert len(shown) == len(lib) > 0
+        for card, row in zip(shown, lib.itertuples()):
+            # title, rank, badges with counts, endorsers by name (plain ids, no numpy reprs)
+            assert f"<b>{row.rank}. {html.escape(titles[row.item])}</b>" in card
+            kinds = [str(x) for x in row.kinds]
+            for kind, badge in (("recommend", "推荐"), ("recommend_after_purchase", "购买后推荐")):
+                if kinds.count(kind):
+                    assert f"{badge} ×{kinds.count(kind)}</span>" in card
+            assert "endorsed by " + ", ".join(str(e) for e in row.endorsers[:5]) in card
+            assert "[" not in card.split("endorsed by")[1].split("</span>")[0]
+            assert set(row.endorsers) <= follows
+    # what moved between A and B is marked on B's entries
+    a_items, b_items = list(direct["popularity"]["item"]), list(direct["friend_endorsements"]["item"])
+    for j, (card, it) in enumerate(zip(cards[1], b_items)):
+        if it not in a_items:
+            assert "not in popularity" in card
+        elif a_items.index(it) != j:
+            assert ("▲" if a_items.index(it) > j else "▼") in card
     # search under both strategies, with a typed query
     at.text_input(key="q").set_value("tea").run()
     _ok(at)
@@ -170,6 +204,63 @@ def test_user_inspector_feed_and_search_equal_the_library():
     assert _qp(at, "user") == str(user)
     assert _qp(at, "b") == "friend_endorsements"
     assert _qp(at, "a") is None  # the default strategy A is left out of the link
+
+
+def test_offline_kpi_cards_equal_the_library():
+    at = _app(strategies="popularity,trust,item_knn", baseline="popularity")
+    _ok(at)
+    ds = _world()
+    train, test = hr.split.random_split(ds, test_fraction=0.2, seed=0)
+    per_user, rows = {}, {}
+    for s in ("popularity", "trust", "item_knn"):
+        rows[s], per_user[s] = hr.evaluation.evaluate(s, train, test, k=(20,), per_user=True)
+    v = verdict.offline_verdict(per_user, "NDCG@20", baseline="popularity", n_resamples=1000,
+                                seed=0)
+    # the verdict's means are the library's NDCG@20
+    np.testing.assert_allclose(v["mean"], [rows[s]["NDCG@20"] for s in v["strategy"]],
+                               rtol=1e-9)
+    top = verdict.best(v, "NDCG@20")
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Best strategy"] == top["strategy"]
+    shown = top if top["strategy"] != "popularity" else verdict.best(
+        v[v["strategy"] != "popularity"], "NDCG@20")
+    assert cards["Change vs popularity"].endswith(f"{shown['change_pct']:+.1f}%")
+    assert cards["95% interval of the change"] == (
+        f"{shown['change_ci_low_pct']:+.1f}% to {shown['change_ci_high_pct']:+.1f}%")
+    assert cards["Interval excludes zero"] == ("yes" if shown["excludes_zero"] else "no")
+    assert any(m.value == verdict.sentence(v, "NDCG@20", "popularity") for m in at.markdown)
+    # another baseline and headline metric move the cards with them
+    at.sidebar.selectbox(key="baseline").set_value("trust").run()
+    at.selectbox(key="metric").set_value("Recall").run()
+    _ok(at)
+    v2 = verdict.offline_verdict(per_user, "Recall@20", baseline="trust", n_resamples=1000,
+                                 seed=0)
+    assert {m.label: m.value for m in at.metric}["Best strategy"] == \
+        verdict.best(v2, "Recall@20")["strategy"]
+    assert _qp(at, "baseline") == "trust" and _qp(at, "metric") == "Recall"
+
+
+def test_a_failing_view_is_a_message_in_its_tab_and_the_rest_renders(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("inspector exploded")
+
+    monkeypatch.setattr(report, "interesting_users", broken)
+    at = _app(n_users="350")  # a world no other test caches
+    assert not at.exception
+    assert any("one-user inspector view could not be drawn" in e.value
+               and "inspector exploded" in e.value for e in at.error)
+    assert at.metric and at.metric[0].label == "Best strategy"  # the offline tab still renders
+
+
+def test_moving_the_world_away_and_back_keeps_every_cache_consistent():
+    at = _app()
+    _ok(at)
+    for h in (0.8, 0.75, 0.7, 0.65, 0.6, 0.55):  # more worlds than the cache holds
+        at.sidebar.slider(key="homophily").set_value(h).run()
+        _ok(at)
+    fresh = _app()  # the shared default link, reloaded
+    _ok(fresh)
+    assert _cards(fresh)
 
 
 def test_view_is_restored_from_the_url_and_bad_values_fall_back():
@@ -189,10 +280,10 @@ def test_view_is_restored_from_the_url_and_bad_values_fall_back():
 
 
 def test_simulation_run_with_bands_and_library_numbers():
-    at = _app(strategies="popularity,trust")
+    at = _app(strategies="popularity,trust", n_users="150", n_items="60")
     _ok(at)
-    at.number_input(key="sim_users").set_value(150)
-    at.number_input(key="sim_items").set_value(60)
+    assert not at.get("number_input") or "sim_users" not in {
+        w.key for w in at.get("number_input")}  # the sidebar's world is the simulated one
     at.number_input(key="sim_days").set_value(4)
     at.number_input(key="sim_reps").set_value(2)
     at.multiselect(key="messaging").set_value(["none", "spammer"])
@@ -216,6 +307,28 @@ def test_simulation_run_with_bands_and_library_numbers():
                                    rtol=1e-12, err_msg=m)
         np.testing.assert_allclose(shown[f"{m} ci_low"].to_numpy(),
                                    expect.loc[labels, "ci_low"].to_numpy(), rtol=1e-12, err_msg=m)
+    # the simulated world is the sidebar's world
+    assert any("Simulated world: 150 users, 60 items" in c.value for c in at.caption)
+    # the verdict cards of the simulation equal the library's paired differences
+    v = verdict.sim_verdict(lib.summary, "gmv")
+    top = verdict.best(v, "gmv")
+    cards = [(m.label, m.value) for m in at.metric][4:]
+    assert cards[0] == ("Best strategy", top["strategy"])
+    shown_row = top if top["strategy"] != labels[0] else verdict.best(v.iloc[1:], "gmv")
+    assert cards[1][1].endswith(f"{shown_row['change_pct']:+.1f}%")
+    assert cards[3][1] == ("yes" if shown_row["excludes_zero"] else "no")
+    # the forest plot of run totals, and bands clipped to what can happen (rates in [0, 1],
+    # counts >= 0), one small chart per config with more than three configs
+    charts = _charts(at)
+    assert any("Run totals: paired difference to popularity/none" in json.dumps(spec["title"])
+               for spec, _ in charts)
+    bands = [(spec, d) for spec, d in charts if {"ci_low", "day", "metric"} <= set(d.columns)]
+    assert bands
+    for spec, d in bands:
+        lo, hi = verdict.valid_range(d["metric"].iloc[0])
+        assert (d["ci_low"] >= lo).all() and (d["ci_high"] <= hi).all(), d["metric"].iloc[0]
+        assert "facet" in spec  # 4 configs
+    assert any(d["metric"].iloc[0] in verdict.RATE_METRICS for _, d in bands)
     # paired differences to the first config, as hr.sim.compare computes them
     diffs = [d.value for d in at.dataframe if "orders diff" in d.value]
     assert len(diffs) == 1 and list(diffs[0]["config"]) == labels[1:]
@@ -234,15 +347,20 @@ def test_simulation_run_with_bands_and_library_numbers():
 
 
 def test_simulation_from_a_shared_link_runs_on_load():
-    at = _app(strategies="popularity", sim="1", sim_users="120", sim_items="50", sim_days="3",
+    at = _app(strategies="popularity", sim="1", n_users="120", n_items="50", sim_days="3",
               sim_reps="2")
     _ok(at)
     shown = [d.value for d in at.dataframe if "orders ci_low" in d.value]
     assert len(shown) == 1 and list(shown[0]["config"]) == ["popularity"]
+    # no messaging: the message metrics are all zero, so their charts are hidden with a note
+    note = [c.value for c in at.caption if c.value.startswith("Not shown (zero in every config)")]
+    assert note and "merchant messages" in note[0]
+    assert not any(d["metric"].iloc[0] == "messages_sent" for _, d in _charts(at)
+                   if "metric" in d)
 
 
 def test_simulation_paired_differences_toggle():
-    at = _app(strategies="popularity,trust", sim="1", sim_users="120", sim_items="50",
+    at = _app(strategies="popularity,trust", sim="1", n_users="120", n_items="50",
               sim_days="3", sim_reps="2")
     _ok(at)
     at.toggle(key="sim_paired").set_value(True).run()
@@ -337,3 +455,56 @@ def test_inspector_helpers_follow_the_library():
     assert blended["score"].is_monotonic_decreasing
     with pytest.raises(ValueError, match="'ranker_weight'"):
         report.search_with_ranker(idx, r, q, user, ranker_weight=2)
+
+
+# ------------------------------------------------------------------------------------------
+# haowurank.verdict: the verdict layer the dashboard shows
+# ------------------------------------------------------------------------------------------
+
+def test_offline_verdict_is_a_paired_bootstrap_over_users():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 1, 300)
+    per_user = {
+        "base": pd.DataFrame({"user": range(300), "NDCG@10": base}),
+        "better": pd.DataFrame({"user": range(300)[::-1], "NDCG@10": (base + 0.1)[::-1]}),
+        "same": pd.DataFrame({"user": range(300), "NDCG@10": base + rng.normal(0, 1e-3, 300)}),
+    }
+    v = verdict.offline_verdict(per_user, "NDCG@10", baseline="base", n_resamples=500)
+    row = v.set_index("strategy")
+    assert row.loc["better", "diff"] == pytest.approx(0.1)
+    # paired: every resample moves both means together, so the difference is exactly 0.1
+    assert row.loc["better", "diff_ci_low"] == pytest.approx(0.1)
+    assert row.loc["better", "excludes_zero"] and not row.loc["base", "excludes_zero"]
+    assert row.loc["better", "change_pct"] == pytest.approx(100 * 0.1 / base.mean())
+    assert row.loc["base", "ci_low"] < base.mean() < row.loc["base", "ci_high"]
+    assert verdict.best(v)["strategy"] == "better"
+    assert verdict.best(v, "Gini@10")["strategy"] == "base"  # lower is better there
+    assert verdict.bootstrap_mean_ci(base, n_resamples=500)[1] == pytest.approx(
+        row.loc["base", "ci_low"], abs=0.02)
+    with pytest.raises(ValueError, match="'baseline' parameter of offline_verdict"):
+        verdict.offline_verdict(per_user, "NDCG@10", baseline="nope")
+    with pytest.raises(KeyError, match="lacks the columns"):
+        verdict.offline_verdict(per_user, "NDCG@20", baseline="base")
+
+
+def test_sim_verdict_follows_the_comparison_summary(study):
+    _, st = study
+    v = verdict.sim_verdict(st.summary, "orders")
+    s = st.summary[st.summary["metric"] == "orders"].set_index("config")
+    assert list(v["strategy"]) == ["popularity", "trust"]
+    np.testing.assert_allclose(v["diff"], s.loc[["popularity", "trust"], "diff"])
+    assert v["change_pct"].iloc[1] == pytest.approx(
+        100 * s.loc["trust", "diff"] / s.loc["popularity", "mean"])
+    with pytest.raises(KeyError, match="no metric 'nope'"):
+        verdict.sim_verdict(st.summary, "nope")
+
+
+def test_labels_glossary_and_ranges():
+    assert verdict.label("NDCG@20") == "ranking accuracy (NDCG@20)"
+    assert verdict.label("cold_Recall@5").endswith("short histories (Recall@5)")
+    assert verdict.label("no_such") == "no_such"
+    assert not verdict.higher_is_better("MerchantGini@20") and verdict.higher_is_better("gmv")
+    g = verdict.glossary_table(["NDCG@20", "Gini@20", "unknown"])
+    assert list(g["better"]) == ["higher", "lower"]
+    assert verdict.valid_range("repurchase_rate") == (0.0, 1.0)
+    assert verdict.valid_range("orders")[0] == 0.0
