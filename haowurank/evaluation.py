@@ -235,7 +235,7 @@ def evaluate(
     parts = []
     t0 = time.perf_counter()
     for s0 in starts:
-        idx, _ = ranker._recommend_idx(uidx[s0 : s0 + bs], n, True, cand)
+        idx, _ = ranker.recommend_at(uidx[s0 : s0 + bs], n, exclude_seen=True, candidates=cand)
         parts.append(np.asarray(idx, dtype=np.int64))
         if callback is not None:
             callback("recommend", min(1.0, (s0 + bs) / max(1, len(uidx))))

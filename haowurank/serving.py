@@ -40,6 +40,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,9 @@ import numpy as np
 import pandas as pd
 
 from ._dataset import Dataset
-from ._errors import ArtifactError, UnknownIdError
+from ._errors import ArtifactError, DataWarning, UnknownIdError
 from .feed import FeedConfig, FeedIndex, FeedPage, ranker_fingerprint
-from .rankers._base import Ranker
-from .rankers._io import read_artifact_bytes
+from .rankers import Ranker, load_ranker_checked
 from .search import SearchIndex
 
 __all__ = ["RankerService", "Snapshot", "artifact_checksum", "load_artifact"]
@@ -95,11 +95,7 @@ def load_artifact(path: str | os.PathLike) -> tuple[Ranker, str]:
     being loaded (A, B, A) gives a ranker whose checksum names exactly what it was built from.
     Never unpickles.
     """
-    from .rankers._base import ranker_from_artifact
-
-    meta, arrays, _ = read_artifact_bytes(path)
-    r = ranker_from_artifact(meta, arrays, path)
-    return r, str(meta["checksum"])
+    return load_ranker_checked(path)
 
 
 @dataclass(frozen=True)
@@ -219,7 +215,7 @@ class RankerService:
     @staticmethod
     def _resolve(ranker: Any) -> tuple[Ranker, str, str | None]:
         if isinstance(ranker, Ranker):
-            ranker._check_fitted()
+            ranker.check_fitted()
             return ranker, "obj:" + ranker_fingerprint(ranker), None
         if isinstance(ranker, str | os.PathLike):
             path = str(ranker)
@@ -397,6 +393,39 @@ class RankerService:
         return {"status": "ok", **self._snapshot.describe()}
 
 
+def _check_new_rows(
+    ds: Dataset,
+    interactions: pd.DataFrame | None,
+    social: pd.DataFrame | None,
+    blocks: pd.DataFrame | None,
+) -> None:
+    """Validate the caller's new rows on their own, before they meet the dataset's rows, so
+    every message names the caller's own rows and columns (never a value the caller did not
+    pass, such as the missing timestamps of old rows)."""
+    empty = pd.DataFrame({"user": pd.Series([], dtype=object), "item": pd.Series([], dtype=object)})
+    inter = empty if interactions is None else interactions
+    if isinstance(inter, pd.DataFrame) and "timestamp" in inter and not ds.has_timestamps:
+        raise ValueError(
+            "The new 'interactions' of RankerService.update have a 'timestamp' column, but the "
+            "service's dataset has no timestamps; drop that column."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            new = Dataset.from_frames(inter, social, blocks=blocks)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"RankerService.update: the new rows are invalid: {exc}") from exc
+    for which, have in (("user", ds.user_ids), ("item", ds.item_ids)):
+        got = new.user_ids if which == "user" else new.item_ids
+        if len(got) and len(have) and (got.dtype == object) != (have.dtype == object):
+            kind = "str" if got.dtype == object else "int"
+            raise TypeError(
+                f"RankerService.update: the new rows have {kind} {which} ids (e.g. {got[0]!r}); "
+                f"the service's dataset has {'str' if have.dtype == object else 'int'} {which} "
+                f"ids (e.g. {have[0]!r})."
+            )
+
+
 def _extend(
     ds: Dataset,
     interactions: pd.DataFrame | None,
@@ -406,6 +435,7 @@ def _extend(
     """``ds`` with rows appended, validated like any Dataset (vocabularies grow as needed)."""
     if interactions is None and social is None and blocks is None:
         raise ValueError("RankerService.update needs at least one of interactions, social, blocks.")
+    _check_new_rows(ds, interactions, social, blocks)
     inter = ds.interactions
     if not ds.has_timestamps:
         inter = inter.drop(columns=["timestamp"], errors="ignore")

@@ -53,9 +53,9 @@ import scipy.sparse as sp
 from ._arrays import csr_keys, isin_sorted, unique_sorted
 from ._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
 from ._errors import warn_data
+from .kinds import ENDORSEMENT_STRENGTH
 
 __all__ = [
-    "DEFAULT_KIND_WEIGHTS",
     "ENDORSEMENT_STRENGTH",
     "EndorsementGraph",
     "VisibleEndorsements",
@@ -64,13 +64,8 @@ __all__ = [
     "visible_strength",
 ]
 
-#: Strength of one endorsement by kind, the table of every per-person social signal: a
-#: recommendation after buying counts double. Only endorsement kinds appear: other people's
-#: purchases, views and clicks are no per-person signal (the rule above).
-ENDORSEMENT_STRENGTH: dict[str, float] = {"recommend": 1.0, "recommend_after_purchase": 2.0}
-
-#: The name ``haowurank.feed`` has always exported for :data:`ENDORSEMENT_STRENGTH`.
-DEFAULT_KIND_WEIGHTS = ENDORSEMENT_STRENGTH
+# ENDORSEMENT_STRENGTH (haowurank.kinds) is the strength of one endorsement by kind, the table
+# of every per-person social signal; only endorsement kinds appear in it (the rule above).
 
 _K_REC = KINDS.index("recommend")
 _K_RAP = KINDS.index("recommend_after_purchase")
@@ -303,7 +298,7 @@ class EndorsementGraph:
         from a muted user reaches the viewer), kept apart because it is a viewer preference that
         changes often, not part of the data. Unknown ids are ignored with a warning.
     kind_weights : dict, optional
-        Strength of one endorsement by kind (default :data:`DEFAULT_KIND_WEIGHTS`).
+        Strength of one endorsement by kind (default :data:`~haowurank.kinds.ENDORSEMENT_STRENGTH`).
 
     Attributes
     ----------
@@ -396,7 +391,7 @@ class EndorsementGraph:
         audiences: dict[str, np.ndarray],
         kind_weights: dict[str, float] | None,
     ) -> None:
-        kw = dict(DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights)
+        kw = dict(ENDORSEMENT_STRENGTH if kind_weights is None else kind_weights)
         bad = [k for k in kw if k not in ENDORSEMENT_KINDS]
         vals_ok = all(
             isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) and v > 0

@@ -25,7 +25,7 @@ Ranking, diversity, exclusions and pagination are described in :func:`build` and
 :class:`FeedConfig`; :class:`FeedIndex` is the prebuilt, thread-safe form that services keep.
 """
 
-from ..visibility import DEFAULT_KIND_WEIGHTS, EndorsementGraph, visible_endorsements
+from ..visibility import ENDORSEMENT_STRENGTH, EndorsementGraph, visible_endorsements
 from ._build import (
     FeedConfig,
     FeedIndex,
@@ -39,7 +39,7 @@ from ._cursor import Cursor, CursorError, StaleCursorError
 from ._rerank import greedy_rerank
 
 __all__ = [
-    "DEFAULT_KIND_WEIGHTS",
+    "ENDORSEMENT_STRENGTH",
     "Cursor",
     "CursorError",
     "EndorsementGraph",

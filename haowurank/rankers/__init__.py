@@ -26,7 +26,16 @@ True
 
 from __future__ import annotations
 
-from ._base import Ranker, available, load_ranker, make, register, shared_topk, topk
+from ._base import (
+    Ranker,
+    available,
+    load_ranker,
+    load_ranker_checked,
+    make,
+    register,
+    shared_topk,
+    topk,
+)
 from ._cf import ALSRanker, BPRRanker, EaseRanker, ItemKNNRanker, RP3BetaRanker
 from ._cornac import SBPRRanker, cornac_available
 from ._hybrid import HybridRanker
@@ -68,6 +77,7 @@ __all__ = [
     "TrustRanker",
     "available",
     "load_ranker",
+    "load_ranker_checked",
     "make",
     "register",
     "shared_topk",

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from .._arrays import csr_positions
 from .._dataset import Dataset
 from .._errors import NotFittedError
-from ._io import read_artifact, write_artifact
+from ._io import read_artifact, read_artifact_bytes, write_artifact
 
 __all__ = ["Ranker", "available", "load_ranker", "make", "register", "shared_topk", "topk"]
 
@@ -82,10 +82,22 @@ def load_ranker(path: str) -> Ranker:
     return ranker_from_artifact(meta, arrays, path)
 
 
+def load_ranker_checked(path: Any) -> tuple[Ranker, str]:
+    """A saved ranker and its verified checksum from one read of the artifact file.
+
+    The file's bytes are read once; the checksum is verified over the arrays parsed from those
+    bytes and the ranker is restored from the same arrays, so a file rewritten while it is
+    being loaded (A, B, A) gives a ranker whose checksum names exactly what it was built from.
+    Never unpickles.
+    """
+    meta, arrays, _ = read_artifact_bytes(path)
+    return ranker_from_artifact(meta, arrays, path), str(meta["checksum"])
+
+
 def ranker_from_artifact(meta: dict, arrays: dict[str, np.ndarray], path: Any = "") -> Ranker:
     """The ranker an artifact's verified (metadata, arrays) describe (see ``read_artifact``).
 
-    The stored parameters pass the same validation as ``fit`` (``_validate_params``), and
+    The stored parameters pass the same validation as ``fit`` (``validate_params``), and
     every learned array is checked against the vocabularies before use (:meth:`Ranker._restore`);
     any failure is an :class:`~haowurank.ArtifactError` naming the file and the field.
     """
@@ -100,7 +112,7 @@ def ranker_from_artifact(meta: dict, arrays: dict[str, np.ndarray], path: Any = 
         raise ArtifactError(
             f"{path}: field 'params' must be a JSON object. Got {type(params).__name__}."
         )
-    valid = cls._param_names()
+    valid = cls.param_names()
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ArtifactError(
@@ -109,7 +121,7 @@ def ranker_from_artifact(meta: dict, arrays: dict[str, np.ndarray], path: Any = 
         )
     try:
         r = cls(**params)
-        r._validate_params()
+        r.validate_params()
     except (TypeError, ValueError) as exc:
         raise ArtifactError(f"{path}: field 'params': {exc}") from exc
     try:

@@ -49,9 +49,9 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from .._dataset import KINDS, Dataset
+from ..kinds import CF_KIND_WEIGHTS
 
 __all__ = [
-    "DEFAULT_KIND_WEIGHTS",
     "WEIGHTINGS",
     "ItemKNNModel",
     "MFModel",
@@ -61,17 +61,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Kind weights of the CF matrix: every interaction kind counts fully except the weak
-#: browsing signals (a view or a click says much less than a purchase or an endorsement).
-DEFAULT_KIND_WEIGHTS: dict[str, float] = {
-    "purchase": 1.0,
-    "recommend": 1.0,
-    "recommend_after_purchase": 1.0,
-    "view": 0.1,
-    "click": 0.25,
-    "form": 1.0,
-}
 
 #: Weighting schemes of the CF matrix.
 WEIGHTINGS: tuple[str, ...] = ("raw", "binary", "log", "bm25", "tfidf")
@@ -139,7 +128,7 @@ def interaction_matrix(
     ds : Dataset
     kind_weights : dict, optional
         Weight of each kind; kinds not named count 0. ``None`` uses
-        :data:`DEFAULT_KIND_WEIGHTS`.
+        :data:`~haowurank.kinds.CF_KIND_WEIGHTS`.
     presence : bool
         False: the sum over a user's rows for an item of ``weight * kind_weights[kind]`` (row
         weights such as play counts or quantities add up). True: the largest
@@ -170,7 +159,7 @@ def rows_from_arrays(
 ) -> sp.csr_matrix:
     """:func:`interaction_matrix` from index-level arrays (``kinds`` as codes into
     :data:`~haowurank.KINDS`)."""
-    kw = DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights
+    kw = CF_KIND_WEIGHTS if kind_weights is None else kind_weights
     table = np.zeros(len(KINDS))
     for k, w in kw.items():
         table[KINDS.index(k)] = w

@@ -7,18 +7,8 @@ from typing import Any
 import numpy as np
 
 from .._dataset import KINDS, Dataset
+from ..kinds import POPULARITY_KIND_WEIGHTS
 from ._base import Ranker, shared_topk
-
-#: Default kind weights: a recommendation after purchase counts more than a plain
-#: recommendation, which counts more than a purchase signal alone, which counts more than a view.
-DEFAULT_KIND_WEIGHTS: dict[str, float] = {
-    "purchase": 1.0,
-    "recommend": 1.5,
-    "recommend_after_purchase": 3.0,
-    "view": 0.1,
-    "click": 0.2,
-    "form": 0.5,
-}
 
 
 class PopularityRanker(Ranker):
@@ -27,7 +17,7 @@ class PopularityRanker(Ranker):
     Parameters
     ----------
     kind_weights : dict or None
-        Weight of each interaction kind; ``None`` uses :data:`DEFAULT_KIND_WEIGHTS`. Each user
+        Weight of each interaction kind; ``None`` uses :data:`~haowurank.kinds.POPULARITY_KIND_WEIGHTS`. Each user
         counts once per (item, kind), so one heavy user cannot make an item popular.
     """
 
@@ -50,7 +40,7 @@ class PopularityRanker(Ranker):
         )
 
     def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
-        kw = self.kind_weights or DEFAULT_KIND_WEIGHTS
+        kw = self.kind_weights or POPULARITY_KIND_WEIGHTS
         scores = np.zeros(ds.n_items)
         for kind, w in kw.items():
             if w:

@@ -49,7 +49,8 @@ import scipy.sparse as sp
 from .._arrays import csr_positions
 from .._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
 from .._errors import warn_data
-from ..visibility import ENDORSEMENT_STRENGTH, EndorsementGraph
+from ..kinds import ENDORSEMENT_STRENGTH
+from ..visibility import EndorsementGraph
 from ._base import arrays_to_csr, csr_to_arrays
 from ._cf import ALSRanker, _is_real
 from ._implicit import replace_rows

@@ -334,7 +334,7 @@ def social_als_matrix(sds: SparkDataset, **params: Any) -> DataFrame:
 
 
 def _own_matrix(sds: SparkDataset, p: dict[str, Any]) -> DataFrame:
-    from ..rankers._implicit import DEFAULT_KIND_WEIGHTS as CF_KIND_WEIGHTS
+    from ..kinds import CF_KIND_WEIGHTS
 
     kw = CF_KIND_WEIGHTS if p["kind_weights"] is None else p["kind_weights"]
     kw = {k: float(v) for k, v in kw.items() if v}

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._dataset import ENDORSEMENT_KINDS, KINDS
+from ..kinds import ENDORSEMENT_STRENGTH, TRUST_EVIDENCE_WEIGHTS
 from ._dataset import SparkDataset
 from ._session import require_pyspark
 
@@ -44,14 +45,10 @@ log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400.0
 
-#: Kind weights of the feed's visibility graph (``haowurank.feed._visibility``).
-FEED_KIND_WEIGHTS: dict[str, float] = {"recommend": 1.0, "recommend_after_purchase": 2.0}
-#: Kind weights of the trust ranker (``haowurank.trust.DEFAULT_KIND_WEIGHTS``).
-TRUST_KIND_WEIGHTS: dict[str, float] = {
-    "recommend_after_purchase": 2.0,
-    "recommend": 1.0,
-    "purchase": 0.5,
-}
+#: Kind weights of the feed (the table itself: :data:`haowurank.kinds.ENDORSEMENT_STRENGTH`).
+FEED_KIND_WEIGHTS: dict[str, float] = ENDORSEMENT_STRENGTH
+#: Kind weights of the trust ranker (the table itself: ``haowurank.kinds.TRUST_EVIDENCE_WEIGHTS``).
+TRUST_KIND_WEIGHTS: dict[str, float] = TRUST_EVIDENCE_WEIGHTS
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ Examples
 True
 """
 
+from ..kinds import TRUST_EVIDENCE_WEIGHTS
 from ._defence import (
     DEFAULT_DEFENCE,
     Defence,
@@ -37,7 +38,6 @@ from ._defence import (
     unverified_rows,
 )
 from ._graph import (
-    DEFAULT_KIND_WEIGHTS,
     SECONDS_PER_DAY,
     adoption_counts,
     decay_weights,
@@ -51,11 +51,18 @@ from ._graph import (
     shared_interactions,
     tie_strength,
 )
-from ._propagation import hop_distances, hop_weights, personalized_pagerank, prune_rows
+from ._propagation import (
+    check_transition,
+    hop_distances,
+    hop_weights,
+    personalized_pagerank,
+    propagate,
+    prune_rows,
+)
 
 __all__ = [
     "DEFAULT_DEFENCE",
-    "DEFAULT_KIND_WEIGHTS",
+    "TRUST_EVIDENCE_WEIGHTS",
     "Defence",
     "account_trust",
     "defend",
@@ -74,10 +81,12 @@ __all__ = [
     "edge_dot",
     "endorsement_kinds",
     "event_times",
+    "check_transition",
     "hop_distances",
     "hop_weights",
     "kind_weighted_endorsements",
     "personalized_pagerank",
+    "propagate",
     "prune_rows",
     "reciprocity",
     "row_normalize",

@@ -10,7 +10,7 @@ a ranker fits on (``make("trust", defence=True)``, ``make("hybrid", defence=True
 2. **Verified-purchase weighting** (:func:`unverified_rows`): a ``"recommend_after_purchase"``
    with no (kept) purchase of the same item by the same account is demoted to a plain
    ``"recommend"``, so it weighs what an unverified recommendation weighs
-   (:data:`haowurank.trust.DEFAULT_KIND_WEIGHTS`: 1 instead of 2); and the endorsements of
+   (:data:`haowurank.kinds.TRUST_EVIDENCE_WEIGHTS`: 1 instead of 2); and the endorsements of
    accounts with fewer than ``min_purchases`` kept purchases of any item (accounts that
    recommend without ever buying: review padding) are dropped (:func:`non_buyer_rows`).
 3. **Per-account endorsement rate limits** (:func:`rate_limited_rows`): at most

@@ -31,9 +31,9 @@ import scipy.sparse as sp
 
 from .._dataset import KINDS, VISIBILITIES, Dataset
 from .._time import seconds
+from ..kinds import TRUST_EVIDENCE_WEIGHTS
 
 __all__ = [
-    "DEFAULT_KIND_WEIGHTS",
     "SECONDS_PER_DAY",
     "adoption_counts",
     "decay_weights",
@@ -51,18 +51,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400.0
-
-#: Default weight of each interaction kind as trust evidence. A recommendation made after buying
-#: is the strongest signal (the endorser paid for it and still vouches for it), a plain
-#: recommendation is a weaker one, and a purchase alone is half a recommendation: it is revealed
-#: preference but nobody vouched for it. Purchases are included so that trust is meaningful on
-#: data sets whose only kind is "purchase" (LastFM, Ciao, Epinions); there, the kind weights are
-#: a uniform scale and do not change rankings. Views, clicks and forms are no endorsement (0).
-DEFAULT_KIND_WEIGHTS: dict[str, float] = {
-    "recommend_after_purchase": 2.0,
-    "recommend": 1.0,
-    "purchase": 0.5,
-}
 
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 _PRIVATE = VISIBILITIES.index("private")
@@ -646,7 +634,7 @@ def kind_weighted_endorsements(
     ----------
     ds : Dataset
     kind_weights : dict of str to float, optional
-        Weight per kind; kinds not named weigh 0. Default :data:`DEFAULT_KIND_WEIGHTS`
+        Weight per kind; kinds not named weigh 0. Default :data:`~haowurank.kinds.TRUST_EVIDENCE_WEIGHTS`
         (recommend_after_purchase 2.0, recommend 1.0, purchase 0.5).
     half_life_days : float, optional
         Exponential decay of each row by its age at ``now`` (no decay when ``None`` or when the
@@ -662,7 +650,7 @@ def kind_weighted_endorsements(
     -------
     csr_matrix of float64, shape (n_users, n_items)
     """
-    kw = dict(DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights)
+    kw = dict(TRUST_EVIDENCE_WEIGHTS if kind_weights is None else kind_weights)
     for k, w in kw.items():
         _check_weight(w, f"kind_weights[{k!r}]")
     if aggregate not in ("max", "sum"):
