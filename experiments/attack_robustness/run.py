@@ -32,12 +32,10 @@ It prints every table and writes ``experiments/attack_robustness/results/attack_
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import json
 import math
 import os
-import platform
 import shlex
 import sys
 import time
@@ -50,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 import haowurank as hr
+from haowurank.studies import provenance_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
@@ -596,12 +595,10 @@ def render(results: list[dict[str, Any]], acfg: dict[str, Any], cmd: str, wall: 
     parts += [
         "## Run",
         "",
-        f"- Command: `{cmd}` (from the repository root; config "
-        f"`{'as in the command' if '--config' in cmd else 'experiments/attack_robustness/config.toml'}`)",
-        f"- Date: {dt.date.today().isoformat()}; wall time {wall / 60:.1f} min",
-        f"- Machine: {platform.system()} {platform.release()}, {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}; shared with other jobs "
-        f"(1-minute load average {load_before[0]:.1f} before, {after} after).",
+        *provenance_lines(cmd),
+        f"- Config: `{'as in the command' if '--config' in cmd else 'experiments/attack_robustness/config.toml'}`; "
+        f"wall time {wall / 60:.1f} min; 1-minute load average {load_before[0]:.1f} before, "
+        f"{after} after (shared with other jobs).",
         "- Rankers at their defaults (`hr.rankers.make(name)`; `(defence off)`: "
         "`hr.rankers.make(name, defence=None)`), fitted on the whole (clean or attacked) "
         "dataset; the CSV beside this file has every row.",

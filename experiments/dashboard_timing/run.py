@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,16 +27,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
 APP = str(ROOT / "apps" / "dashboard.py")
-
-
-def _machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{platform.system()} {cpu}, {len(os.sched_getaffinity(0))} cores usable"
 
 
 def bench_dashboard() -> list[tuple[str, float]]:
@@ -88,11 +77,12 @@ def main(argv=None) -> int:
     rows = bench_dashboard()
     if args.notebooks:
         rows += bench_notebooks()
+    from haowurank.studies import machine  # after the timings: they include the imports
     lines = [
         "# Dashboard and notebooks: wall time",
         "",
         f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- Machine: {_machine()} (shared with other jobs while measured)",
+        f"- Machine: {machine()} (shared with other jobs while measured)",
         f"- Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
         "- Dashboard measured with streamlit.testing.v1.AppTest (the script run, no browser "
         "rendering); notebooks with nbclient, cwd notebooks/.",

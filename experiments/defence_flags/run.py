@@ -16,10 +16,7 @@ Writes ``experiments/defence_flags/results/defence_flags.md``.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -28,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import haowurank as hr
+from haowurank.studies import provenance_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
@@ -50,8 +48,6 @@ def worlds():
 def main() -> int:
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                          capture_output=True).stdout.strip()
     rows = []
     for name, load in worlds():
         with warnings.catch_warnings():
@@ -102,13 +98,9 @@ def main() -> int:
         "",
         "## Run",
         "",
-        "- Command: `nice -n 10 .venv/bin/python experiments/defence_flags/run.py` "
-        "(from the repository root)",
-        f"- Date: {dt.date.today().isoformat()}; wall time {(time.perf_counter() - t0) / 60:.1f} min",
-        f"- Machine: {platform.system()} {platform.release()}, {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}; shared with other jobs "
-        f"(1-minute load average {load_before[0]:.1f} before, {la[0]:.1f} after).",
-        f"- Code: commit {head}",
+        *provenance_lines("nice -n 10 .venv/bin/python experiments/defence_flags/run.py"),
+        f"- Wall time {(time.perf_counter() - t0) / 60:.1f} min; 1-minute load average "
+        f"{load_before[0]:.1f} before, {la[0]:.1f} after (shared with other jobs).",
     ]
     OUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

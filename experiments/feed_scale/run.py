@@ -15,11 +15,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import os
-import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from tqdm.auto import tqdm  # noqa: E402
 
 import haowurank as hr  # noqa: E402
+from haowurank.studies import provenance_lines  # noqa: E402
 
 OUT = HERE / "results" / "feed_scale"
 
@@ -71,14 +68,6 @@ def run_size(n_users: int, chunk: int, n: int, limit: int | None) -> dict:
     }
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -88,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="feeds for the first LIMIT users only (default: every user)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
-    start = _dt.datetime.now(_dt.UTC)
     rows = []
     for size in args.sizes:
         res = run_size(size, args.chunk, args.n, args.limit)
@@ -100,10 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python experiments/feed_scale/run.py " + " ".join(sys.argv[1:])
     lines = [
         "# Single-machine friends' feeds for every user of a large world", "",
-        f"- Command: `{cmd.strip()}` (from the repository root)",
-        f"- Date: {start:%Y-%m-%d %H:%M} UTC; git {_commit()}",
-        f"- Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; shared with other jobs, so times are upper bounds.",
+        *provenance_lines(cmd.strip()),
+        "- The machine is shared with other jobs, so times are upper bounds.",
         f"- `hr.feed.build(ds, trust ranker (defence=None), users, n={args.n})` in chunks of "
         f"{args.chunk:,} users; *index s* is the one-off feed index (visibility graph, "
         f"exclusion keys) built before the first chunk; *peak RSS* is the process's.", "",

@@ -11,15 +11,13 @@ It prints a Markdown table and writes it to ``experiments/loaders/results/loader
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import haowurank as hr
+from haowurank.studies import provenance_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
@@ -63,11 +61,8 @@ def main() -> None:
     lines = [
         "# Real-data loaders: counts after repairs, and load time",
         "",
-        f"Command: `.venv/bin/python experiments/loaders/run.py --repeat {args.repeat}`  ",
-        f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
-        f"Machine: {platform.platform()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs (shared with other jobs)  ",
-        f"Data: {DATA}",
+        *provenance_lines(f".venv/bin/python experiments/loaders/run.py --repeat {args.repeat}"),
+        f"- Data: {DATA}",
         "",
         "Default loader arguments (rating sets: duplicates='max'; Last.fm: without tags).",
         "",

@@ -22,9 +22,6 @@ It prints a Markdown table and writes it to ``experiments/recommend_throughput/r
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import statistics
 import sys
 import time
@@ -37,6 +34,7 @@ from threadpoolctl import threadpool_limits
 
 import haowurank as hr
 from haowurank import rankers
+from haowurank.studies import provenance_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
@@ -154,19 +152,12 @@ def main() -> None:
     syn = synthetic_matrix(args.synthetic_users, args.synthetic_items, 40, seed=0)
     results.append(bench("synthetic power-law", syn, params, args.repeat, args.fit_repeat))
 
-    import implicit
 
     cmd = " ".join([".venv/bin/python", "experiments/recommend_throughput/run.py", *sys.argv[1:]])
-    load = os.getloadavg()
     lines = [
         "# Batch recommend throughput and fit time: haowurank `als` vs implicit",
         "",
-        f"Command: `{cmd}`  ",
-        f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
-        f"Machine: {platform.platform()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs shared with other jobs (load average at the end "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}); implicit {implicit.__version__}, "
-        f"numpy {np.__version__}  ",
+        *provenance_lines(cmd),
         f"Model: ALS factors={args.factors}, iterations={args.iterations}, "
         f"num_threads={args.num_threads} (0: all cores), random_state=0, haowurank defaults "
         f"otherwise (weighting='binary' with kind weights, alpha=5, regularization=0.1); "

@@ -31,9 +31,6 @@ Run from the repository root (it prints a Markdown report and writes
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import resource
 import sys
 import time
@@ -45,6 +42,7 @@ from threadpoolctl import threadpool_limits
 
 import haowurank as hr
 from haowurank.serving import RankerService
+from haowurank.studies import provenance_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
@@ -192,12 +190,7 @@ def main() -> None:
     lines = [
         "# Serving: feed and recommend latency, throughput and memory vs implicit",
         "",
-        f"Command: `{cmd}`  ",
-        f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
-        f"Machine: {platform.platform()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs shared with other jobs (load average at the end "
-        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}); implicit "
-        f"{__import__('implicit').__version__}, numpy {np.__version__}  ",
+        *provenance_lines(cmd),
         f"World: `hr.datasets.synthetic(n_users={args.users}, n_items={args.items}, "
         f"seed={args.seed})`: {ds.n_users:,} users, {ds.n_items:,} items, "
         f"{ds.n_interactions:,} interactions, {ds.n_social:,} social rows (built in "

@@ -13,15 +13,15 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from haowurank.studies import machine, provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
@@ -139,7 +139,8 @@ def render(data: dict) -> str:
         "",
         "- Command: `nice .venv/bin/python experiments/sim_scaling/run.py` (from the repository root; "
         "`--render` rewrites this file from `sim_scaling.json` without rerunning)",
-        f"- Date: {m['date']}",
+        f"- Date: {m['date']}" + (f"; git {m['commit']}" if "commit" in m else ""),
+        *([f"- Software: {m['versions']}"] if "versions" in m else []),
         f"- Machine: {m['machine']}; shared with other jobs (load average {m['load_before']:.1f} "
         f"before, {m['load_after']:.1f} after the run), so times are upper bounds.",
         "",
@@ -181,9 +182,8 @@ def main() -> None:
     data = {
         "rows": rows,
         "machine": {
-            "date": _dt.date.today().isoformat(),
-            "machine": f"{platform.system()} {platform.release()}, {platform.machine()}, "
-                       f"{os.cpu_count()} cores, Python {platform.python_version()}",
+            **{k: v for k, v in provenance().items() if k in ("date", "commit", "versions")},
+            "machine": machine(),
             "load_before": load_before[0], "load_after": load_after[0],
         },
     }

@@ -58,7 +58,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -66,6 +65,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from haowurank.studies import git_commit, machine, versions
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
@@ -361,31 +362,6 @@ def _partial(stderr: str) -> list[dict]:
     return rows
 
 
-def git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                             capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                "haowurank", "experiments/spark_scale/run.py"], cwd=ROOT, text=True,
-                               capture_output=True).stdout.split()
-        paths = [x for x in dirty if "/" in x or x.endswith(".py")]
-        return sha + (f" (uncommitted changes in {', '.join(paths)} at run time)" if paths else "")
-    except Exception:  # noqa: BLE001 - not a git checkout
-        return "unknown"
-
-
-def _machine() -> str:
-    mem = ""
-    try:
-        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines()
-                      if ln.startswith("MemTotal")).split()[1])
-        mem = f", {kb / 2**20:.0f} GiB RAM"
-    except Exception:  # noqa: BLE001
-        pass
-    return (f"{platform.system()} {platform.release()}, {platform.machine()}, "
-            f"{os.cpu_count()} cores{mem}, Python {platform.python_version()}")
-
-
 def _ratio(spark_s: float | None, single_s: float | None) -> str:
     if not spark_s or not single_s:
         return ""
@@ -476,7 +452,8 @@ def render(results: list[dict], command: str, when: str, load: tuple, commit: st
         "",
         f"- Command: `{command}` (from the repository root)",
         f"- Date: {when}; git commit {commit}",
-        f"- Machine: {_machine()}, Spark in `local[2]`. The machine is shared with other jobs "
+        f"- Software: {versions(('pyspark',))}",
+        f"- Machine: {machine()}, Spark in `local[2]`. The machine is shared with other jobs "
         f"(other engineers' experiments ran at the same time): the 1-minute load average was "
         f"{load[0]:.1f} before and {load[1]:.1f} after the run (per step in the CSV), so times are "
         f"noisy and on a quiet machine lower.",

@@ -16,15 +16,15 @@ It prints a Markdown table and writes it to ``experiments/synthetic_world/result
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from haowurank.studies import provenance_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
@@ -66,22 +66,6 @@ def child(n_users: int, seed: int) -> dict:
         "test_rows": test.n_interactions,
         "peak_rss_with_split_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-
-
-def machine() -> str:
-    mem = ""
-    try:
-        with open("/proc/meminfo") as fh:
-            kb = int(fh.readline().split()[1])
-        mem = f", {kb / 1024**2:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
-    return f"{platform.system()} {platform.release()}, {cpu}, {cores} cores{mem}, Python {platform.python_version()}"
 
 
 def main() -> None:
@@ -139,8 +123,8 @@ a friend's endorsement.
 {table}
 
 - Command: `{cmd}` (from the repository root)
-- Date: {dt.date.today().isoformat()}
-- Machine: {machine()}. The machine is shared with other jobs: the 1-minute load average was
+{chr(10).join(provenance_lines(cmd)[1:])}
+- The machine is shared with other jobs: the 1-minute load average was
   {load_before[0]:.1f} before and {load_after[0]:.1f} after the run, so on a quiet machine times are lower.
 """
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,7 @@ It prints a Markdown table and writes it to ``experiments/trust_rankers/results/
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import itertools
-import os
-import platform
 import sys
 import time
 import warnings
@@ -32,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 import haowurank as hr
+from haowurank.studies import provenance_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
@@ -137,9 +135,9 @@ def main() -> None:
     md = markdown(shown)
     header = (
         "# Social rankers vs popularity (issue 3 protocol)\n\n"
-        f"Command: `.venv/bin/python experiments/trust_rankers/run.py --datasets {' '.join(args.datasets)}`\n\n"
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
-        f"Python {platform.python_version()}; date {dt.date.today().isoformat()}.\n\n"
+        + "\n".join(provenance_lines(
+            f".venv/bin/python experiments/trust_rankers/run.py --datasets {' '.join(args.datasets)}"
+        )) + "\n\n"
         "Split: per-user random 80/20 (seed 0); LastFM all pairs positive; Ciao/Epinions all "
         "ratings positive, 5-core. Full ranking over all training items, seen items excluded, "
         f"n = {N}. Cold = users with <= 5 training interactions. `trust (tuned)`: best NDCG@20 "
