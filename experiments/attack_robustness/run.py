@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 import haowurank as hr
-from haowurank.studies import provenance_lines
+from haowurank.studies import git_commit, provenance_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
@@ -667,18 +667,8 @@ QUICK_OVERRIDES = {
 
 
 def _git_state() -> str:
-    """The commit and the package files that differed from it when the run started."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "haowurank"], cwd=ROOT,
-                               text=True, capture_output=True, check=True).stdout.split("\n")
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    changed = [ln[3:] for ln in dirty if ln.strip()]
-    return f"commit {head}" + (f", with uncommitted changes to {changed}" if changed else "")
+    """The commit when the run started (``+dirty``: tracked files differed from it)."""
+    return f"commit {git_commit()}"
 
 
 def _plain(x: Any) -> Any:
