@@ -52,14 +52,14 @@ def test_other_seed_differs(world, res):
     assert not res.daily["orders"].equals(other.daily["orders"])
 
 
-def test_results_do_not_depend_on_scoring_batches(world, monkeypatch):
-    """Dense scoring in blocks of 1 user or of all users gives the same run."""
+def test_results_do_not_depend_on_feed_batches(world, monkeypatch):
+    """The product's feed built in batches of 1 viewer or of all viewers gives the same run."""
     from haowurank.sim import _engine
 
     c = cfg(strategy="friend_endorsements", days=6, messaging="immediate")
-    monkeypatch.setattr(_engine, "SCORE_BLOCK_ELEMENTS", 1)
+    monkeypatch.setattr(_engine, "FEED_BATCH_SIZE", 1)
     a = hr.sim.run(c, dataset=world)
-    monkeypatch.setattr(_engine, "SCORE_BLOCK_ELEMENTS", 1 << 26)
+    monkeypatch.setattr(_engine, "FEED_BATCH_SIZE", 1 << 20)
     b = hr.sim.run(c, dataset=world)
     pdt.assert_frame_equal(a.events, b.events)
     assert a.daily["orders"].sum() > 0
@@ -215,19 +215,26 @@ def test_feed_clicks_come_from_visible_friend_endorsements(world, res):
 
 
 def test_feed_candidates_match_hr_feed_visibility(world):
-    """With endorsements that never expire, the simulated feed sees exactly the (viewer, item)
-    pairs of ``hr.feed``'s visibility rule on the initial world."""
-    from haowurank.visibility import visible_endorsements
+    """On day 0 each user's feed candidates are the items of ``hr.visibility``'s visible
+    endorsements of the initial world, less what the user bought or endorsed."""
     from haowurank.sim._engine import Engine
     from haowurank.sim._world import World
+    from haowurank.visibility import visible_endorsements
 
-    c = cfg(feed_window_days=0, days=1)
+    c = cfg(days=1)
     eng = Engine(c, World.from_dataset(world, c))
-    C = eng.visible_counts(np.arange(world.n_users)).tocoo()
-    ours = set(zip(world.user_ids[C.row].tolist(), world.item_ids[C.col].tolist()))
-    theirs = visible_endorsements(world)
-    theirs = set(zip(theirs["viewer"].tolist(), theirs["item"].tolist()))
-    assert ours == theirs and len(ours) > 0
+    eng.prepare_product(0)
+    users = np.arange(world.n_users)
+    ours = eng.feed_candidates(users)
+    vis = visible_endorsements(world)
+    inter = world.interactions
+    own = inter[inter["kind"].isin(["purchase", "recommend", "recommend_after_purchase"])]
+    own = set(zip(own["user"], own["item"]))
+    pairs = {(v, i) for v, i in zip(vis["viewer"], vis["item"]) if (v, i) not in own}
+    want = pd.Series([p[0] for p in pairs]).value_counts()
+    want = want.reindex(world.user_ids, fill_value=0).to_numpy()
+    np.testing.assert_array_equal(ours, want)
+    assert want.sum() > 0
 
 
 def test_repurchase_rate_is_measured(res):
@@ -298,7 +305,9 @@ def test_policies_and_messages(world):
     pdt.assert_frame_equal(none.daily.loc[:0, ["active_users", "clicks"]],
                            timed.daily.loc[:0, ["active_users", "clicks"]])
     t = timed.events[timed.events["type"] == "message"]
-    assert (t["template"] == "repurchase_reminder").all()
+    # timed merchants remind at the repurchase time and answer forms the next day
+    assert set(t["template"].astype(str)) <= {"repurchase_reminder", "form_reply"}
+    assert (t.loc[t["quota"] != "form", "template"] == "repurchase_reminder").all()
 
 
 def test_subscription_regime(world):
@@ -309,7 +318,14 @@ def test_subscription_regime(world):
     assert (msg.loc[msg["day"] >= 5, "quota"] == "subscription").all()
     assert (msg["day"] >= 5).any() and (ev["type"] == "subscribe").any()
     sub = ev[ev["type"] == "subscribe"]
-    assert (sub["day"] >= 5).all() and (sub["optin_id"] == sub["event_id"]).all()
+    assert (sub["optin_id"] == sub["event_id"]).all()
+    # before day 5 only followers of the service account are asked to opt in
+    early = sub[sub["day"] < 5]
+    follows = ev[ev["type"] == "follow"]
+    first_follow = follows.groupby(["user", "merchant"], observed=True)["event_id"].min()
+    keys = list(zip(early["user"], early["merchant"]))
+    assert all(k in first_follow.index and first_follow[k] < e
+               for k, e in zip(keys, early["event_id"]))
     assert r.check_quotas().empty
 
 
@@ -448,26 +464,23 @@ def test_gini_known_answers():
     assert hr.sim.gini(np.zeros(4)) == 0.0
 
 
-def test_feed_state_equals_live_endorsements(world):
-    """The incrementally kept feed matrices equal a recount of live endorsements."""
-    import scipy.sparse as sp
-
+def test_feed_window_drops_old_endorsements_from_the_product_state(world):
+    """With a window, the feed's state holds no endorsement older than it; purchases stay."""
     from haowurank.sim._engine import Engine
     from haowurank.sim._world import World
 
-    c = cfg(feed_window_days=3, days=9, messaging="immediate")
+    c = cfg(feed_window_days=3, days=6, messaging="immediate")
     eng = Engine(c, World.from_dataset(world, c))
     for d in range(c.days):
         eng.step(d)
-    e = eng.end
-    live = (e["day"] + 3 > c.days - 1) & (e["vis"] != 2)
-    enc = np.where(e["kind"] == 1, float(1 << 20), 1.0)
-    for code, E in ((0, eng.E_pub), (1, eng.E_fr)):
-        s = live & (e["vis"] == code)
-        want = sp.csr_matrix((enc[s], (e["user"][s], e["item"][s])), shape=E.shape)
-        assert (E.data >= 0).all()
-        assert abs(E - want).sum() == 0
-    assert len(e) > eng.first_event_id  # the run made endorsements
+    state = eng.feed_dataset.interactions
+    days = eng.world.day_of(state["timestamp"].to_numpy())
+    endorsed = state["kind"].isin(["recommend", "recommend_after_purchase"]).to_numpy()
+    assert endorsed.any() and (days[endorsed] >= c.days - 1 - 3).all()
+    platform = eng.platform.interactions  # also holds the last day's rows
+    before = eng.world.day_of(platform["timestamp"].to_numpy()) < c.days - 1
+    assert ((platform["kind"] == "purchase") & before).sum() == (state["kind"] == "purchase").sum()
+    assert eng.platform.n_interactions > state.shape[0]
 
 
 def test_world_without_endorsements_runs():

@@ -2,10 +2,12 @@
 
 ``run(SimulationConfig(...))`` simulates days of users opening their friends' feed or search,
 clicking and buying, orders moving through a logistics lifecycle, endorsements spreading friend
-to friend, and merchants messaging buyers under the platform's quota rules, with the platform
-ranking by any strategy of ``hr.rankers``. ``compare`` runs strategies on identical worlds with
-common random numbers and reports means with confidence intervals; ``check_quotas`` verifies the
-messaging rules from an event log alone.
+to friend, and merchants messaging buyers under the platform's quota rules. The simulated
+platform is the product: its feed is :func:`haowurank.feed.build` and its search
+:class:`haowurank.search.SearchIndex` on what the platform has logged so far, with the feed
+ranked by any strategy of ``hr.rankers``. ``compare`` runs strategies on identical worlds with
+common random numbers and reports means with intervals that respect each metric's range;
+``check_quotas`` verifies the messaging rules from an event log alone.
 
 Example
 -------
@@ -19,7 +21,7 @@ True
 """
 
 from ._compare import Comparison, compare
-from ._config import POLICIES, SimulationConfig
+from ._config import DEFAULT_MESSAGING, POLICIES, SEARCH_PARAMS, SimulationConfig
 from ._events import CHANNELS, EVENT_COLUMNS, EVENT_TYPES
 from ._messaging import (
     FORM_QUOTA,
@@ -32,22 +34,25 @@ from ._messaging import (
     TEMPLATES,
     check_quotas,
 )
-from ._metrics import SUMMARY_METRICS, gini, summarise
+from ._metrics import METRIC_KINDS, SUMMARY_METRICS, gini, mean_ci, summarise
 from ._run import SimulationResult, run
 from ._streams import Streams
 from ._world import World
 
 __all__ = [
     "CHANNELS",
+    "DEFAULT_MESSAGING",
     "EVENT_COLUMNS",
     "EVENT_TYPES",
     "FORM_QUOTA",
     "FORM_WINDOW_DAYS",
+    "METRIC_KINDS",
     "PAYMENT_QUOTA",
     "PAYMENT_WINDOW_DAYS",
     "PENALTY_LADDER",
     "POLICIES",
     "QUOTA_KINDS",
+    "SEARCH_PARAMS",
     "SUBSCRIPTION_QUOTA",
     "SUMMARY_METRICS",
     "TEMPLATES",
@@ -59,6 +64,7 @@ __all__ = [
     "check_quotas",
     "compare",
     "gini",
+    "mean_ci",
     "run",
     "summarise",
 ]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ._config import SimulationConfig
-from ._metrics import SUMMARY_METRICS, mean_ci
+from ._metrics import METRIC_KINDS, SUMMARY_METRICS, mean_ci
 from ._run import run
 from ._world import make_dataset
 
@@ -28,17 +28,24 @@ class Comparison:
     Attributes
     ----------
     summary : DataFrame
-        One row per (config, metric): ``mean``, ``ci_low``, ``ci_high`` (t-based interval at
-        ``level``), ``std``, ``n`` (replicates), and the paired difference to the first config
-        ``diff``, ``diff_ci_low``, ``diff_ci_high`` (common random numbers make these sharp).
+        One row per (config, metric): ``mean``, ``ci_low``, ``ci_high`` (an interval at
+        ``level`` that respects the metric's range: counts never below 0, rates inside [0, 1];
+        see :func:`haowurank.sim._metrics.mean_ci` and :data:`METRIC_KINDS`), ``std``, ``n``
+        (replicates), and the paired difference to the first config ``diff``, ``diff_ci_low``,
+        ``diff_ci_high`` (t-intervals of the paired differences, which may take either sign;
+        common random numbers make these sharp).
     runs : DataFrame
         One row per (config, replicate) with the seed and every summary metric.
     level : float
+    daily : DataFrame or None
+        With ``compare(..., keep_daily=True)``: one row per (config, replicate, day), columns
+        ``config``, ``replicate``, ``seed`` and every daily column of the runs; else None.
     """
 
     summary: pd.DataFrame
     runs: pd.DataFrame
     level: float = 0.95
+    daily: pd.DataFrame | None = None
 
     def table(self, metrics: Sequence[str] | None = None, *, digits: int = 3) -> pd.DataFrame:
         """Wide table: one row per config, one ``mean [low, high]`` cell per metric."""
@@ -105,6 +112,7 @@ def compare(
     level: float = 0.95,
     show_progress: bool = False,
     callback: Callable[[str, int, dict[str, float]], Any] | None = None,
+    keep_daily: bool = False,
 ) -> Comparison:
     """Run several strategies or configs on identical worlds and compare them.
 
@@ -125,11 +133,14 @@ def compare(
     metrics : sequence of str, optional
         Summary metrics to report (default :data:`SUMMARY_METRICS`).
     level : float
-        Confidence level of the t-based intervals.
+        Confidence level of the intervals.
     show_progress : bool
         A progress bar per run.
     callback : callable(label, replicate, summary) or None
         Called after each run.
+    keep_daily : bool
+        Also keep every run's daily frame (:attr:`Comparison.daily`), for curves over time
+        with bands across replicates (:class:`haowurank.report.SimStudy`).
 
     Returns
     -------
@@ -151,7 +162,7 @@ def compare(
     root_seed = (base if base is not None else named[0][1]).seed
     ss = np.random.SeedSequence(root_seed)
     seeds = [int(s.generate_state(1, dtype=np.uint32)[0]) for s in ss.spawn(int(replicates))]
-    rows = []
+    rows, dailies = [], []
     for r, seed in enumerate(seeds):
         worlds: dict[str, Any] = {}
         for label, cfg in named:
@@ -165,6 +176,8 @@ def compare(
             s = res.summary()
             log.info("compare: %s replicate %d: %s", label, r, {k: s[k] for k in mets[:4]})
             rows.append({"config": label, "replicate": r, "seed": seed, **{m: s[m] for m in mets}})
+            if keep_daily:
+                dailies.append(res.daily.assign(config=label, replicate=r, seed=seed))
             if callback is not None:
                 callback(label, r, s)
     runs = pd.DataFrame(rows)
@@ -174,8 +187,13 @@ def compare(
         a = runs[runs["config"] == label].sort_values("replicate")
         b = runs[runs["config"] == first].sort_values("replicate")
         for m in mets:
-            mu, lo, hi, sd = mean_ci(a[m].to_numpy(), level)
+            mu, lo, hi, sd = mean_ci(a[m].to_numpy(), level, kind=METRIC_KINDS[m])
             dmu, dlo, dhi, _ = mean_ci(a[m].to_numpy() - b[m].to_numpy(), level)
             out.append({"config": label, "metric": m, "mean": mu, "ci_low": lo, "ci_high": hi,
                         "std": sd, "n": len(a), "diff": dmu, "diff_ci_low": dlo, "diff_ci_high": dhi})
-    return Comparison(summary=pd.DataFrame(out), runs=runs, level=level)
+    daily = None
+    if keep_daily:
+        daily = pd.concat(dailies, ignore_index=True)
+        daily = daily[["config", "replicate", "seed",
+                       *[c for c in daily.columns if c not in ("config", "replicate", "seed")]]]
+    return Comparison(summary=pd.DataFrame(out), runs=runs, level=level, daily=daily)

@@ -13,10 +13,21 @@ from typing import Any
 
 from .._atomic import write_text
 
-__all__ = ["POLICIES", "SimulationConfig"]
+__all__ = ["DEFAULT_MESSAGING", "POLICIES", "SEARCH_PARAMS", "SimulationConfig"]
 
 #: Merchant messaging policies (see :mod:`haowurank.sim._messaging`).
 POLICIES: tuple[str, ...] = ("none", "immediate", "timed", "spammer")
+
+#: The default mix of merchants' messaging policies: most merchants message within the rules
+#: (order updates at once, or one reminder timed to the repurchase), some never message, and a
+#: minority maximise their quota with some marketing content (the behaviour the platform's
+#: penalties exist for). A modelling choice, not a measured share; change it with ``messaging``.
+DEFAULT_MESSAGING: dict[str, float] = {"immediate": 0.35, "timed": 0.35, "none": 0.2, "spammer": 0.1}
+
+#: Parameters of :class:`haowurank.search.SearchIndex` the ``search`` field may set.
+SEARCH_PARAMS: tuple[str, ...] = (
+    "text_weight", "rec_weight", "friend_weight", "min_text_score", "k1", "b", "max_named",
+)
 
 
 def _is_int(v: Any) -> bool:
@@ -47,6 +58,10 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "feed_size": (lambda v: _is_int(v) and v >= 1, "a positive int"),
     "search_size": (lambda v: _is_int(v) and v >= 1, "a positive int"),
     "feed_window_days": (lambda v: _is_int(v) and v >= 0, "an int >= 0 (0: never expire)"),
+    "feed": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+             "a dict of hr.feed.FeedConfig parameters"),
+    "search": (lambda v: isinstance(v, dict) and all(k in SEARCH_PARAMS for k in v),
+               f"a dict of hr.search.SearchIndex parameters among {list(SEARCH_PARAMS)}"),
     "daily_active_rate": (lambda v: _is_num(v) and 0.0 < v <= 1.0, "a float in (0, 1]"),
     "feed_share": (_prob, "a probability in [0, 1]"),
     "position_decay": (lambda v: _is_num(v) and v >= 0, "a float >= 0"),
@@ -113,7 +128,15 @@ class SimulationConfig:
     feed_size, search_size : int
         Slate lengths of a friends'-feed session and of a search session.
     feed_window_days : int
-        An endorsement stays in friends' feeds this many days (0: forever).
+        Endorsements older than this many days leave the platform's feed and search state (0:
+        they stay; the feed's freshness decay, ``feed["half_life_days"]``, still ages them).
+    feed : dict
+        Parameters of :class:`haowurank.feed.FeedConfig` (freshness half-life, endorsement
+        weight, diversity, merchant and category caps, ...): the simulated feed is
+        :func:`haowurank.feed.build` with them. Empty: the product's defaults.
+    search : dict
+        Parameters of :class:`haowurank.search.SearchIndex` (:data:`SEARCH_PARAMS`): the
+        simulated search is its ``query``. Empty: the product's defaults.
     daily_active_rate : float
         Mean share of users active on a day; each user's rate scales with their true activity.
     feed_share : float
@@ -148,12 +171,16 @@ class SimulationConfig:
         Median repurchase cycle of a consumable item (varies by category and item).
     messaging : str or dict
         Merchant messaging policy, one of :data:`POLICIES`, or a dict policy -> share of
-        merchants (e.g. ``{"timed": 0.8, "spammer": 0.2}``).
+        merchants (e.g. ``{"timed": 0.8, "spammer": 0.2}``). Default: the mix
+        :data:`DEFAULT_MESSAGING`, so a default run exercises the whole loop.
     subscription_from_day : int or None
         From this day on, template messages (payment and form quotas) are gone and merchants
         may only send one-time subscription messages (one per opt-in, no expiry).
     messages_require_follow : bool
-        Template messages reach only followers of the merchant's service account.
+        Template messages reach only followers of the merchant's service account (off by
+        default: under the platform's rules template messages need no follow). Following is
+        the long-term channel either way: a follower may be asked to opt in to one-time
+        subscription messages, which reach them after the template window.
     marketing_rate : float
         Share of a spammer's messages that carry marketing content (a rule violation).
     optin_rate : float
@@ -186,7 +213,9 @@ class SimulationConfig:
     refit_every: int = 7
     feed_size: int = 20
     search_size: int = 10
-    feed_window_days: int = 30
+    feed_window_days: int = 0
+    feed: dict = field(default_factory=dict)
+    search: dict = field(default_factory=dict)
     daily_active_rate: float = 0.1
     feed_share: float = 0.7
     position_decay: float = 0.7
@@ -209,9 +238,9 @@ class SimulationConfig:
     ship_delay_mean: float = 1.5
     transit_mean: float = 2.5
     repurchase_days: float = 14.0
-    messaging: str | dict = "none"
+    messaging: str | dict = field(default_factory=lambda: dict(DEFAULT_MESSAGING))
     subscription_from_day: int | None = None
-    messages_require_follow: bool = True
+    messages_require_follow: bool = False
     marketing_rate: float = 0.3
     optin_rate: float = 0.5
     message_response: float = 0.08
@@ -238,6 +267,7 @@ class SimulationConfig:
                 )
         self._validate_messaging()
         self._validate_strategy()
+        self._validate_product()
         if "seed" in self.world or "n_users" in self.world or "n_items" in self.world:
             raise ValueError(
                 "The 'world' field of SimulationConfig must not set 'seed', 'n_users' or 'n_items'; "
@@ -272,6 +302,24 @@ class SimulationConfig:
                 f"dict from those policies to shares >= 0 with a positive sum. Got {m!r} instead."
             )
 
+    def _validate_product(self) -> None:
+        from ..feed import FeedConfig
+
+        try:
+            FeedConfig.from_dict(self.feed)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"The 'feed' field of SimulationConfig must hold hr.feed.FeedConfig parameters "
+                f"(known: {sorted(FeedConfig().to_dict())}). Got {self.feed!r}: {exc}"
+            ) from exc
+        bad = {k: v for k, v in self.search.items()
+               if isinstance(v, bool) or not _is_num(v) or v < 0}
+        if bad:
+            raise ValueError(
+                f"The 'search' field of SimulationConfig must map SearchIndex parameters to "
+                f"finite numbers >= 0. Got {bad!r} instead."
+            )
+
     def _validate_strategy(self) -> None:
         from ..rankers import available
 
@@ -285,11 +333,14 @@ class SimulationConfig:
     # ------------------------------------------------------------------ derived
     @property
     def name(self) -> str:
-        """The label, or ``strategy`` / ``messaging`` when no label is set."""
+        """The label; without one, ``strategy`` under the default messaging mix, else
+        ``strategy/policy`` (``strategy/mix`` for another mix)."""
         if self.label:
             return self.label
+        if self.messaging == DEFAULT_MESSAGING:
+            return self.strategy
         m = self.messaging if isinstance(self.messaging, str) else "mix"
-        return self.strategy if m == "none" else f"{self.strategy}/{m}"
+        return f"{self.strategy}/{m}"
 
     def policy_shares(self) -> dict[str, float]:
         """The messaging field as normalised shares of merchants per policy."""

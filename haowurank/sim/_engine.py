@@ -1,32 +1,40 @@
 """The daily loop of the simulation, vectorised over all agents of a day.
 
+The simulated platform *is* the product: each day it holds the log it has seen so far (the
+world's history plus every simulated purchase, endorsement, click and form) as a
+:class:`~haowurank.Dataset`, and a user's friends' feed is exactly :func:`haowurank.feed.build`
+on that dataset (its visibility rule, ranking blend, diversity, caps and freshness, with the
+run's :class:`~haowurank.feed.FeedConfig`), and a search is exactly
+:meth:`haowurank.search.SearchIndex.query` (BM25 over titles and categories blended with
+recommendation counts and the searcher's visible friends). The ranker enters only through the
+feed's public scoring of its candidates; nothing scores a dense row per active user.
+
 Each day runs three phases, in this order (the event log is chronological):
 
 1. **Logistics**: orders scheduled to ship, be delivered or be refunded today move on. At
    delivery a buyer is satisfied or not (true utility and quality); an unsatisfied buyer may
    return the item (refund a few days later), a satisfied one may "recommend after purchase".
-2. **Sessions**: active users (their true activity) open the friends' feed or search. The feed
-   holds only items endorsed by friends whose endorsement the user may see (the visibility rule
-   of :mod:`haowurank.feed`: "public" to followers, "friends" to mutual friends, never
-   "private", nothing from a blocked user), within ``feed_window_days``, ranked by the
-   platform's ranker; a search is a query for a category (drawn from the user's taste) ranked
-   by the ranker among that category's searchable items. Users examine slate positions with a
-   position bias, click and buy with probabilities from true utility, price, and social proof
-   (how many friends endorsed, whether one bought). Orders are paid (synced from the merchant's
-   source platform), a buyer may follow the merchant's service account and, under the
-   subscription regime, opt in to one-time messages; a clicker who did not buy may plainly
-   "recommend" or submit a form to the merchant.
+2. **Sessions**: active users (their true activity) open the friends' feed or search. A user
+   whose feed has no candidate searches; a search is a query for a category's name, drawn from
+   the user's taste. Users examine slate positions with a position bias, click and buy with
+   probabilities from true utility and the social proof the slate shows (how many visible
+   friends endorsed; whether the feed says one bought it). Orders are paid (synced from the
+   merchant's source platform); a buyer may follow the merchant's service account, the
+   long-term channel: merchants may then ask a follower to opt in to one-time subscription
+   messages, which reach the buyer after the template window. Under the subscription regime
+   every buyer is asked. A clicker who did not buy may plainly "recommend" or submit a form.
 3. **Messages**: merchants' proposals for today pass the quota ledger and penalties; a message
    may prompt a repurchase (most likely at the item's repurchase time), annoy (opt-out,
    complaint) or, with marketing content, be caught and penalised.
 
-Endorsements made on a day enter friends' feeds the next day: the word-of-mouth cascade. Each
-endorsement records its parent (the friend endorsement through which the user found the item)
-so cascade size and depth are measured. The platform refits its ranker on the accumulated log
-every ``refit_every`` days.
+Endorsements made on a day enter the platform's log, and so friends' feeds, the next day: the
+word-of-mouth cascade. Each endorsement records its parent (the latest endorsement, among those
+the feed cited, through which the user found the item) so cascade size and depth are measured.
+The platform refits its ranker on its log every ``refit_every`` days.
 
 All randomness comes from :class:`~haowurank.sim._streams.Streams` keyed by (purpose, day,
-user, item, ...), so a run is a pure function of its config and seed.
+user, item, ...), and the product's feed and search are deterministic, so a run is a pure
+function of its config and seed.
 """
 
 from __future__ import annotations
@@ -39,9 +47,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from .._dataset import KINDS, VISIBILITIES
+from .. import ENDORSEMENT_KINDS, KINDS, VISIBILITIES
 from .._random import derive_seed
 from ._config import POLICIES, SimulationConfig
 from ._events import CHANNELS, EventLog
@@ -49,6 +59,7 @@ from ._messaging import (
     FORM,
     OPTIN_ASKS,
     PAY,
+    PAYMENT_WINDOW_DAYS,
     PENALTY_BAN_DAYS,
     PENALTY_LADDER,
     QUOTA_LIMIT,
@@ -61,23 +72,21 @@ from ._metrics import DailyMetrics
 from ._streams import Streams
 from ._world import DAY_SECONDS, World
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "run_engine"]
 
 log = logging.getLogger(__name__)
 
-_K = {k: i for i, k in enumerate(KINDS)}
+_KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 _V_PUBLIC = VISIBILITIES.index("public")
 _V_FRIENDS = VISIBILITIES.index("friends")
-_V_PRIVATE = VISIBILITIES.index("private")
-_CH = {c: i for i, c in enumerate(CHANNELS)}
-_REC, _RAP = 0, 1  # endorsement kinds inside the engine
-_RAP_BASE = float(1 << 20)
-_ENC = (1.0, _RAP_BASE)  # one endorsement in the feed count matrices: rec + 2**20 * rap
-_DAY_OFF = 1_000_000.0  # LastBuy stores day + offset (so that history days stay positive)
+_CHANNEL = {c: i for i, c in enumerate(CHANNELS)}
+#: Endorsement kinds inside the engine (index into ``ENDORSEMENT_KINDS``).
+_RECOMMEND, _AFTER_PURCHASE = 0, 1
+_ENDORSEMENT_KIND_NAME = {_RECOMMEND: "recommend", _AFTER_PURCHASE: "recommend_after_purchase"}
+_DAY_OFFSET = 1_000_000.0  # last_buy stores day + offset (so that history days stay positive)
 _NEVER = np.iinfo(np.int64).max // 4
-#: Dense scoring works on blocks of about this many (user, item) scores (memory bound); results
-#: do not depend on it (the tests change it).
-SCORE_BLOCK_ELEMENTS = 1 << 22
+#: Viewers per vectorised step of the product's feed (results do not depend on it).
+FEED_BATCH_SIZE = 1024
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -106,14 +115,21 @@ def _csr(rows, cols, vals, shape, *, combine: str = "sum") -> sp.csr_matrix:
     vals = np.asarray(vals, dtype=np.float64)
     if combine == "max" and len(rows):
         key = rows * shape[1] + cols
-        o = np.lexsort((vals, key))
-        last = np.ones(len(o), dtype=bool)
-        last[:-1] = key[o][1:] != key[o][:-1]
-        o = o[last]
-        rows, cols, vals = rows[o], cols[o], vals[o]
+        order = np.lexsort((vals, key))
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = key[order][1:] != key[order][:-1]
+        order = order[last]
+        rows, cols, vals = rows[order], cols[order], vals[order]
     m = sp.csr_matrix((vals, (rows, cols)), shape=shape)
     m.sum_duplicates()
     return m
+
+
+def _first_of_each(keys: np.ndarray) -> np.ndarray:
+    """Boolean mask of the first occurrence of each key."""
+    first = np.zeros(len(keys), dtype=bool)
+    first[np.unique(keys, return_index=True)[1]] = True
+    return first
 
 
 class _Grow:
@@ -145,6 +161,10 @@ class _Grow:
         self.n = need
         return idx
 
+    def column(self, k: str) -> np.ndarray:
+        """The whole backing array of a column (for in-place updates such as ``np.add.at``)."""
+        return self._cols[k]
+
     def __getitem__(self, k: str) -> np.ndarray:
         return self._cols[k][: self.n]
 
@@ -173,60 +193,112 @@ class _Keys:
         return len(self.keys)
 
 
+class _PlatformLog:
+    """Rows the platform logs during a day, appended to its Dataset at the end of the day."""
+
+    def __init__(self) -> None:
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def add(self, users, items, kind: str, timestamp: int, *, visibility=None, order_id=None,
+            source=None, amount=None) -> None:
+        n = len(users)
+        if n == 0:
+            return
+        self.parts.append({
+            "user": np.asarray(users, dtype=np.int64), "item": np.asarray(items, dtype=np.int64),
+            "kind": np.full(n, _KIND_CODE[kind], dtype=np.int64),
+            "timestamp": np.full(n, timestamp, dtype=np.int64),
+            "visibility": (np.full(n, _V_FRIENDS, dtype=np.int64) if visibility is None
+                           else np.asarray(visibility, dtype=np.int64)),
+            "order_id": (np.full(n, None, dtype=object) if order_id is None
+                         else np.asarray([f"sim-{k}" for k in np.asarray(order_id).tolist()],
+                                         dtype=object)),
+            "source": np.full(n, None, dtype=object) if source is None else np.asarray(source, dtype=object),
+            "amount": np.full(n, np.nan) if amount is None else np.asarray(amount, dtype=np.float64),
+        })
+
+    def frame(self, user_ids: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame | None:
+        """Today's rows with caller ids, or None when nothing was logged; then empties the log."""
+        if not self.parts:
+            return None
+        cols = {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
+        self.parts = []
+        return pd.DataFrame({
+            "user": user_ids[cols["user"]], "item": item_ids[cols["item"]],
+            "kind": pd.Categorical.from_codes(cols["kind"], categories=list(KINDS)),
+            "timestamp": cols["timestamp"],
+            "visibility": pd.Categorical.from_codes(cols["visibility"], categories=list(VISIBILITIES)),
+            "order_id": cols["order_id"], "source": cols["source"], "amount": cols["amount"],
+        })
+
+
 class Engine:
-    """State and daily loop of one run (use :func:`haowurank.sim.run`)."""
+    """State and daily loop of one run (use :func:`haowurank.sim.run`).
+
+    Attributes
+    ----------
+    config : SimulationConfig
+    world : World
+    platform : Dataset
+        What the platform has logged so far (the world's history without its ground truth, plus
+        the simulated days up to the end of the last finished day); rankers fit on it.
+    feed_dataset : Dataset or None
+        The state the product read for the latest day's sessions: ``platform``, less the
+        endorsements older than ``feed_window_days`` when a window is set.
+    feed_index, search_index : FeedIndex, SearchIndex or None
+        The product's feed and search over ``feed_dataset``.
+    last_sessions : dict
+        The latest day's sessions: ``day``, ``now`` (the feed's reference time), ``feed_users``
+        and ``search_users`` (user indices) and ``queries`` (the query text of each searcher).
+    """
 
     def __init__(self, config: SimulationConfig, world: World):
-        self.c = c = config
-        self.w = w = world
-        self.st = Streams(c.seed)
-        self.nu, self.ni, self.nm = w.n_users, w.n_items, w.n_merchants
-        self.shape = (self.nu, self.ni)
+        from ..feed import FeedConfig
+
+        self.config = cfg = config
+        self.world = world
+        self.streams = Streams(cfg.seed)
+        self.n_users, self.n_items, self.n_merchants = world.n_users, world.n_items, world.n_merchants
+        self.shape = (self.n_users, self.n_items)
         self.timings: dict[str, float] = defaultdict(float)
-        ds = w.ds
-        f = ds._inter
-        kind = f["kind"].to_numpy()
-        user = f["user"].to_numpy().astype(np.int64)
-        item = f["item"].to_numpy().astype(np.int64)
-        day = w.day_of(f["timestamp"].to_numpy())
+        self.feed_config = FeedConfig.from_dict(cfg.feed)
+        ds = world.ds
+        history = ds.interaction_arrays()
+        kind = history["kind"].astype(np.int64)
+        user = history["user"].astype(np.int64)
+        item = history["item"].astype(np.int64)
+        day = world.day_of(history["timestamp"])
 
         # ---- initial endorsements: ids 0..K0-1, each the root of its own cascade
-        is_end = (kind == _K["recommend"]) | (kind == _K["recommend_after_purchase"])
-        vis = f["visibility"].to_numpy().astype(np.int64).copy()
-        aud = getattr(ds, "_audiences", None)
-        if aud is not None and len(aud):  # audience-limited: kept out of the simulated feeds
-            ak = np.unique(aud["user"].to_numpy().astype(np.int64) * self.ni
-                           + aud["item"].to_numpy().astype(np.int64))
-            limited = np.isin(user * self.ni + item, ak)
-            vis[limited & is_end] = _V_PRIVATE
-        pos = np.flatnonzero(is_end)
+        is_endorsement = np.isin(kind, [_KIND_CODE[k] for k in ENDORSEMENT_KINDS])
+        pos = np.flatnonzero(is_endorsement)
         k0 = len(pos)
-        self.end = _Grow(user=np.int64, item=np.int64, kind=np.int8, vis=np.int8, day=np.int64,
-                         eid=np.int64, parent=np.int64, cascade=np.int64, depth=np.int64,
-                         size=np.int64, maxdepth=np.int64)
-        ekind = (kind[pos] == _K["recommend_after_purchase"]).astype(np.int8)
-        self.end.append(user=user[pos], item=item[pos], kind=ekind, vis=vis[pos], day=day[pos],
-                        eid=np.arange(k0), parent=np.full(k0, -1), cascade=np.arange(k0),
-                        depth=np.zeros(k0), size=np.ones(k0), maxdepth=np.zeros(k0))
+        self.endorsements = _Grow(user=np.int64, item=np.int64, kind=np.int8, vis=np.int8,
+                                  day=np.int64, eid=np.int64, parent=np.int64, cascade=np.int64,
+                                  depth=np.int64, size=np.int64, maxdepth=np.int64)
+        ekind = (kind[pos] == _KIND_CODE["recommend_after_purchase"]).astype(np.int8)
+        self.endorsements.append(
+            user=user[pos], item=item[pos], kind=ekind, vis=history["visibility"][pos],
+            day=day[pos], eid=np.arange(k0), parent=np.full(k0, -1), cascade=np.arange(k0),
+            depth=np.zeros(k0), size=np.ones(k0), maxdepth=np.zeros(k0))
         self.log = EventLog(first_id=k0)
         self.first_event_id = k0
 
-        # ---- feed state
-        self.E_pub = sp.csr_matrix(self.shape, dtype=np.float64)
-        self.E_fr = sp.csr_matrix(self.shape, dtype=np.float64)
-        self.L_pub = sp.csr_matrix(self.shape, dtype=np.float64)
-        self.L_fr = sp.csr_matrix(self.shape, dtype=np.float64)
-        self.OwnE = sp.csr_matrix(self.shape, dtype=np.float64)
-        self.Seen = sp.csr_matrix(self.shape, dtype=np.float64)
-        self.LastBuy = sp.csr_matrix(self.shape, dtype=np.float64)
-        self.ring: dict[int, list[np.ndarray]] = {}
-        self._apply_endorsements(np.arange(k0), initial=True)
-        is_p = kind == _K["purchase"]
-        if is_p.any():
-            lb = _csr(user[is_p], item[is_p], day[is_p] + _DAY_OFF, self.shape, combine="max")
-            self.LastBuy = lb
-            self.Seen = self.Seen + (lb > 0).astype(np.float64)
-        self.pending_end: list[np.ndarray] = []
+        # ---- per-user state the behaviour model reads
+        # own_endorsed: bit k set when the user made an endorsement of kind k of the item
+        self.own_endorsed = _csr(user[pos], item[pos], (1 << ekind.astype(np.int64)).astype(np.float64),
+                                 self.shape, combine="max")
+        # serial + 1 of each (endorser, item) endorsement, one matrix per endorsement kind
+        self.endorsement_serial = [
+            _csr(user[pos][ekind == k], item[pos][ekind == k], np.flatnonzero(ekind == k) + 1.0,
+                 self.shape, combine="max")
+            for k in (_RECOMMEND, _AFTER_PURCHASE)
+        ]
+        is_purchase = kind == _KIND_CODE["purchase"]
+        self.last_buy = (_csr(user[is_purchase], item[is_purchase], day[is_purchase] + _DAY_OFFSET,
+                              self.shape, combine="max") if is_purchase.any()
+                         else sp.csr_matrix(self.shape, dtype=np.float64))
+        self.pending_endorsements: list[np.ndarray] = []
         self.pending_keys = _Keys()
 
         # ---- orders, quota sources, calendar
@@ -234,28 +306,36 @@ class Engine:
                             amount=np.float64, eid=np.int64, parent=np.int64, ship=np.int64,
                             deliver=np.int64, refund=np.int64, satisfied=np.int8,
                             refunded=np.bool_)
-        self.src = _Grow(kind=np.int8, user=np.int64, item=np.int64, merchant=np.int64,
-                         day=np.int64, eid=np.int64, remaining=np.int64, until=np.int64,
-                         order=np.int64)
-        self.cal: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        self.sources = _Grow(kind=np.int8, user=np.int64, item=np.int64, merchant=np.int64,
+                             day=np.int64, eid=np.int64, remaining=np.int64, until=np.int64,
+                             order=np.int64)
+        self.calendar: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         self.follows = _Keys()
         self.optouts = _Keys()
-        self.msg_ring: dict[int, np.ndarray] = {}
-        self.level = np.zeros(self.nm, dtype=np.int64)
-        self.ban_until = np.full(self.nm, -1, dtype=np.int64)  # banned while day < ban_until
-        self.removed = np.zeros((self.nm, len(TEMPLATES)), dtype=bool)
-        self.policy = w.merchant_policy
+        self.messages_by_day: dict[int, np.ndarray] = {}
+        self.penalty_level = np.zeros(self.n_merchants, dtype=np.int64)
+        self.ban_until = np.full(self.n_merchants, -1, dtype=np.int64)  # banned while day < ban_until
+        self.template_removed = np.zeros((self.n_merchants, len(TEMPLATES)), dtype=bool)
+        self.policy = world.merchant_policy
 
-        # ---- the platform: log for refits and the ranker
-        base = f[["user", "item", "kind", "weight", "timestamp", "visibility"]]
-        self.base_log = {k: base[k].to_numpy() for k in base.columns}
-        self.rlog = _Grow(user=np.int32, item=np.int32, kind=np.int8, weight=np.float64,
-                          timestamp=np.int64, visibility=np.int8)
+        # ---- the platform: its log (a Dataset without ground truth) and its ranker
+        self.platform = ds.select_interactions(np.ones(ds.n_interactions, dtype=bool))
+        self.platform.truth = {}  # the platform never sees the ground truth
+        self.platform_log = _PlatformLog()
+        # clicks and forms are logged once per (user, item, kind): the platform's log has no
+        # repeated rows (a Dataset merges them)
+        self.logged_once = _Keys()
+        once = np.isin(kind, [_KIND_CODE["click"], _KIND_CODE["form"]])
+        self.logged_once.add(np.unique((user[once] * self.n_items + item[once]) * len(KINDS)
+                                       + kind[once]))
         self.ranker = self._make_ranker()
-        t = time.perf_counter()
-        self.ranker.fit(ds._replace(truth={}) if ds.truth else ds)  # the platform never sees truth
-        self._after_fit()
-        self.timings["fit"] += time.perf_counter() - t
+        self.fits = 0
+        self._fit()
+        self.feed_dataset = None
+        self.feed_index = None
+        self.search_index = None
+        self._product_day = -1
+        self.last_sessions: dict[str, Any] = {}
         self.metrics = DailyMetrics(self)
         self.day = -1
         self.messaging_done = False
@@ -264,75 +344,63 @@ class Engine:
     def _make_ranker(self):
         from ..rankers import make
 
-        params = dict(self.c.strategy_params)
-        r = make(self.c.strategy, **params)
-        names = r._param_names()
-        if "random_state" in names and "random_state" not in params:
-            r.set_params(random_state=derive_seed(self.c.seed))
-        return r
+        params = dict(self.config.strategy_params)
+        ranker = make(self.config.strategy, **params)
+        if "random_state" in ranker.get_params() and "random_state" not in params:
+            ranker.set_params(random_state=derive_seed(self.config.seed))
+        return ranker
 
-    def _after_fit(self) -> None:
-        self._pop_key = self._popularity_key()
-        self._item_scores = self._user_independent_scores()
-        if self._item_scores is not None:
-            k = min(self.c.search_size, self.ni)
-            key = np.where(np.isfinite(self._item_scores), self._item_scores, self._pop_key)
-            top = np.full((self.w.n_categories, k), -1, dtype=np.int64)
-            for qc, cand in enumerate(self.w.category_items):
-                if len(cand):
-                    best = cand[np.lexsort((cand, -key[cand]))[:k]]
-                    top[qc, : len(best)] = best
-            self._search_top = top
-
-    def _user_independent_scores(self) -> np.ndarray | None:
-        """The ranker's item scores when they provably do not depend on the user, else None.
-
-        A ranker with a learned ``item_scores_`` vector (e.g. popularity) qualifies when its
-        dense scores for a probe of users (known, empty and the first and last) equal it.
-        """
-        s = getattr(self.ranker, "item_scores_", None)
-        if s is None or np.shape(s) != (self.ni,):
-            return None
-        s = np.asarray(s, dtype=np.float32)
-        probe = np.unique(np.r_[0, self.nu - 1, np.linspace(0, self.nu - 1, 6).astype(np.int64)])
-        dense = self.ranker._score_block(probe)
-        same = np.array_equal(dense, np.broadcast_to(s, dense.shape), equal_nan=True)
-        return s if same else None
-
-    def _popularity_key(self) -> np.ndarray:
-        """Tie-break for items the ranker does not score: fallback popularity in [0, 1e28]."""
-        fb = np.asarray(self.ranker.fallback_, dtype=np.float64)
-        top = fb.max() if len(fb) and fb.max() > 0 else 1.0
-        return (-1e30 + 1e28 * fb / top).astype(np.float32)
+    def _fit(self) -> None:
+        t = time.perf_counter()
+        self.ranker.fit(self.platform)
+        self.fits += 1
+        self.timings["fit"] += time.perf_counter() - t
 
     def refit(self, day: int) -> None:
-        t = time.perf_counter()
-        r = self.rlog
-        inter = pd.DataFrame({
-            "user": np.concatenate([self.base_log["user"], r["user"]]).astype(np.int32),
-            "item": np.concatenate([self.base_log["item"], r["item"]]).astype(np.int32),
-            "kind": np.concatenate([self.base_log["kind"], r["kind"]]).astype(np.int8),
-            "weight": np.concatenate([self.base_log["weight"], r["weight"]]).astype(np.float64),
-            "timestamp": np.concatenate([self.base_log["timestamp"], r["timestamp"]]).astype(np.int64),
-            "visibility": np.concatenate([self.base_log["visibility"], r["visibility"]]).astype(np.int8),
-        })
-        meta = dict(self.w.ds.meta)
-        meta["sim_day"] = day
-        train = self.w.ds._replace(_inter=inter, truth={}, meta=meta, has_timestamps=True)
-        self.ranker.fit(train)
-        self._after_fit()
-        self.timings["fit"] += time.perf_counter() - t
-        log.debug("day %d: refit %s on %d interactions", day, self.c.strategy, len(inter))
+        """Refit the platform's ranker on its log (called after the day's rows are logged)."""
+        self._fit()
+        log.debug("day %d: refit %s on %d interactions", day, self.config.strategy,
+                  self.platform.n_interactions)
 
-    def _rlog(self, users, items, kind: str, day: int, weight=1.0, vis=None) -> None:
-        n = len(users)
-        if n == 0:
+    def now(self, day: int) -> int:
+        """Unix seconds of the middle of ``day``: when its sessions and events happen."""
+        return int(self.world.t0 + day * DAY_SECONDS + DAY_SECONDS // 2)
+
+    def prepare_product(self, day: int) -> None:
+        """Build the product's feed and search over the platform's state for ``day``
+        (``feed_dataset``, ``feed_index``, ``search_index``); once per day."""
+        if self._product_day == day:
             return
-        self.rlog.append(
-            user=users, item=items, kind=np.full(n, _K[kind]), weight=np.broadcast_to(weight, (n,)),
-            timestamp=np.full(n, self.w.t0 + day * DAY_SECONDS + DAY_SECONDS // 2),
-            visibility=np.full(n, _V_FRIENDS) if vis is None else vis,
-        )
+        from ..feed import FeedIndex
+        from ..search import SearchIndex
+
+        t = time.perf_counter()
+        state = self.platform
+        window = self.config.feed_window_days
+        if window:
+            a = state.interaction_arrays()
+            old = np.isin(a["kind"], [_KIND_CODE[k] for k in ENDORSEMENT_KINDS]) & (
+                self.world.day_of(a["timestamp"]) < day - window)
+            if old.any():
+                state = state.select_interactions(~old)
+        self.feed_dataset = state
+        self.feed_index = FeedIndex(state)
+        self.search_index = SearchIndex(state, graph=self.feed_index.graph, **self.config.search)
+        self._product_day = day
+        self.timings["product_index"] += time.perf_counter() - t
+
+    def _log_platform(self, users, items, kind: str, day: int, **cols: Any) -> None:
+        """Log rows the platform sees (they join its Dataset at the end of the day)."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        if kind in ("click", "form"):
+            key = (users * self.n_items + items) * len(KINDS) + _KIND_CODE[kind]
+            new = ~self.logged_once.contains(key) & _first_of_each(key)
+            if not new.all():
+                users, items = users[new], items[new]
+                cols = {k: np.asarray(v)[new] for k, v in cols.items()}
+            self.logged_once.add(key[new])
+        self.platform_log.add(users, items, kind, self.now(day), **cols)
 
     # ------------------------------------------------------------------ the day
     def step(self, day: int) -> dict[str, float]:
@@ -348,53 +416,60 @@ class Engine:
 
     @property
     def template_regime(self) -> bool:
-        s = self.c.subscription_from_day
-        return s is None or self.day < s
+        start = self.config.subscription_from_day
+        return start is None or self.day < start
 
     # ------------------------------------------------------------------ logistics
     def _logistics(self, day: int) -> None:
-        todo = self.cal.pop(day, None) or {}
-        o = self.orders
-        m = self.metrics
+        todo = self.calendar.pop(day, None) or {}
+        orders, metrics, world, streams = self.orders, self.metrics, self.world, self.streams
         ship = np.sort(np.concatenate(todo["ship"])) if todo.get("ship") else np.empty(0, np.int64)
         if len(ship):
-            self.log.add("ship", day, len(ship), user=o["user"][ship], item=o["item"][ship],
-                         merchant=o["merchant"][ship], order_id=o["eid"][ship],
-                         source=self.w.merchant_platform[o["merchant"][ship]])
-        m.add("shipped", len(ship))
-        dl = np.sort(np.concatenate(todo["deliver"])) if todo.get("deliver") else np.empty(0, np.int64)
-        if len(dl):
-            u, i = o["user"][dl], o["item"][dl]
-            self.log.add("deliver", day, len(dl), user=u, item=i, merchant=o["merchant"][dl],
-                         order_id=o["eid"][dl], source=self.w.merchant_platform[o["merchant"][dl]])
-            c = self.c
-            z = self.w.z_utility(u, i)
-            qz = (self.w.quality[i] - self.w.quality.mean()) / (self.w.quality.std() or 1.0)
-            p_sat = _sigmoid(c.satisfaction_base + c.satisfaction_utility * z + 0.5 * qz)
-            sat = self.st.uniform("satisfied", day, u, i) < p_sat
-            o["satisfied"][dl] = np.where(sat, 1, 0)
-            ret = ~sat & (self.st.uniform("return", day, u, i) < c.return_rate)
-            if ret.any():
-                rd = day + 1 + (self.st.uniform("return_day", day, u[ret], i[ret]) * 3).astype(np.int64)
-                o["refund"][dl[ret]] = rd
-                self._schedule(rd, "refund", dl[ret])
-            rap = sat & (self.st.uniform("rap", day, u, i) < c.rap_rate)
-            if rap.any():
-                self._endorse(u[rap], i[rap], _RAP, o["parent"][dl[rap]], day,
-                              order_eid=o["eid"][dl[rap]])
-            m.add("delivered", len(dl))
-            m.add("satisfied", int(sat.sum()))
-            m.add("returns", int(ret.sum()))
-        rf = np.sort(np.concatenate(todo["refund"])) if todo.get("refund") else np.empty(0, np.int64)
-        if len(rf):
-            self.log.add("refund", day, len(rf), user=o["user"][rf], item=o["item"][rf],
-                         merchant=o["merchant"][rf], order_id=o["eid"][rf], amount=o["amount"][rf],
-                         source=self.w.merchant_platform[o["merchant"][rf]])
-            o["refunded"][rf] = True
-            m.add("refunds", len(rf))
-            m.add("refund_amount", float(o["amount"][rf].sum()))
+            self.log.add("ship", day, len(ship), user=orders["user"][ship],
+                         item=orders["item"][ship], merchant=orders["merchant"][ship],
+                         order_id=orders["eid"][ship],
+                         source=world.merchant_platform[orders["merchant"][ship]])
+        metrics.add("shipped", len(ship))
+        delivered = (np.sort(np.concatenate(todo["deliver"])) if todo.get("deliver")
+                     else np.empty(0, np.int64))
+        if len(delivered):
+            users, items = orders["user"][delivered], orders["item"][delivered]
+            self.log.add("deliver", day, len(delivered), user=users, item=items,
+                         merchant=orders["merchant"][delivered], order_id=orders["eid"][delivered],
+                         source=world.merchant_platform[orders["merchant"][delivered]])
+            cfg = self.config
+            z = world.z_utility(users, items)
+            quality_z = (world.quality[items] - world.quality.mean()) / (world.quality.std() or 1.0)
+            p_satisfied = _sigmoid(cfg.satisfaction_base + cfg.satisfaction_utility * z
+                                   + 0.5 * quality_z)
+            satisfied = streams.uniform("satisfied", day, users, items) < p_satisfied
+            orders["satisfied"][delivered] = np.where(satisfied, 1, 0)
+            returned = ~satisfied & (streams.uniform("return", day, users, items) < cfg.return_rate)
+            if returned.any():
+                refund_day = day + 1 + (streams.uniform("return_day", day, users[returned],
+                                                        items[returned]) * 3).astype(np.int64)
+                orders["refund"][delivered[returned]] = refund_day
+                self._schedule(refund_day, "refund", delivered[returned])
+            recommends = satisfied & (streams.uniform("rap", day, users, items) < cfg.rap_rate)
+            if recommends.any():
+                self._endorse(users[recommends], items[recommends], _AFTER_PURCHASE,
+                              orders["parent"][delivered[recommends]], day,
+                              order_eid=orders["eid"][delivered[recommends]])
+            metrics.add("delivered", len(delivered))
+            metrics.add("satisfied", int(satisfied.sum()))
+            metrics.add("returns", int(returned.sum()))
+        refunds = (np.sort(np.concatenate(todo["refund"])) if todo.get("refund")
+                   else np.empty(0, np.int64))
+        if len(refunds):
+            self.log.add("refund", day, len(refunds), user=orders["user"][refunds],
+                         item=orders["item"][refunds], merchant=orders["merchant"][refunds],
+                         order_id=orders["eid"][refunds], amount=orders["amount"][refunds],
+                         source=world.merchant_platform[orders["merchant"][refunds]])
+            orders["refunded"][refunds] = True
+            metrics.add("refunds", len(refunds))
+            metrics.add("refund_amount", float(orders["amount"][refunds].sum()))
         if todo.get("msg"):
-            self.cal[day]["msg"] = todo["msg"]  # keep today's proposals for the message phase
+            self.calendar[day]["msg"] = todo["msg"]  # keep today's proposals for the message phase
 
     def _schedule(self, days: np.ndarray, what: str, idx: np.ndarray) -> None:
         if len(idx) == 0:
@@ -402,551 +477,513 @@ class Engine:
         days = np.asarray(days, dtype=np.int64)
         if days.ndim == 0:
             days = np.full(len(idx), int(days))
-        horizon = self.c.days
-        keep = days < horizon
+        keep = days < self.config.days
         days, idx = days[keep], idx[keep]
         if len(idx) == 0:
             return
         order = np.argsort(days, kind="stable")
         days, idx = days[order], idx[order]
         cut = np.flatnonzero(np.diff(days)) + 1
-        for d_chunk, i_chunk in zip(np.split(days, cut), np.split(idx, cut)):
-            self.cal[int(d_chunk[0])][what].append(i_chunk)
+        for day_chunk, idx_chunk in zip(np.split(days, cut), np.split(idx, cut)):
+            self.calendar[int(day_chunk[0])][what].append(idx_chunk)
 
     # ------------------------------------------------------------------ sessions
     def _sessions(self, day: int) -> None:
-        c, w, st, m = self.c, self.w, self.st, self.metrics
-        act = np.flatnonzero(st.uniform("active", day, np.arange(self.nu)) < w.p_active)
-        m.add("active_users", len(act))
-        if len(act) == 0:
+        cfg, world, streams, metrics = self.config, self.world, self.streams, self.metrics
+        active = np.flatnonzero(streams.uniform("active", day, np.arange(self.n_users))
+                                < world.p_active)
+        metrics.add("active_users", len(active))
+        if len(active) == 0:
+            self.last_sessions = {"day": day, "now": self.now(day), "feed_users": active,
+                                  "search_users": active, "queries": []}
             return
-        is_feed = st.uniform("session", day, act) < c.feed_share
-        Cfull = self.visible_counts(act)
-        seen = self.Seen[act]
-        seen.data[:] = 1.0
-        Cx = (Cfull - Cfull.multiply(seen)).tocsr()
-        Cx.eliminate_zeros()
-        Cx.sort_indices()
-        n_cand = np.diff(Cx.indptr)
-        is_feed &= n_cand > 0  # an empty feed sends the user to search
-        m.add("feed_sessions", int(is_feed.sum()))
-        m.add("search_sessions", int((~is_feed).sum()))
-        rows_all = np.repeat(np.arange(len(act)), n_cand)
-        fmask = is_feed[rows_all]
-        f_r, f_c = rows_all[fmask], Cx.indices[fmask].astype(np.int64)
-        f_enc = Cx.data[fmask]
-        # search queries: a category drawn from the user's taste
-        s_rows = np.flatnonzero(~is_feed)
-        logits = 2.0 * (w.user_taste[act[s_rows]] @ w.category_taste.T).astype(np.float64)
-        q = st.gumbel_argmax("query", day, logits, act[s_rows]) if len(s_rows) else np.empty(0, np.int64)
-        q_of_row = np.full(len(act), -1, dtype=np.int64)
-        q_of_row[s_rows] = q
-
+        wants_feed = streams.uniform("session", day, active) < cfg.feed_share
+        self.prepare_product(day)
         t = time.perf_counter()
-        f_key, s_parts = self._score(act, f_r, f_c, _n_endorsing(f_enc)[0], s_rows, q_of_row)
-        self.timings["scoring"] += time.perf_counter() - t
+        candidates = self.feed_candidates(active)
+        metrics.feed_candidates(candidates)
+        is_feed = wants_feed & (candidates > 0)  # an empty feed sends the user to search
+        metrics.add("feed_sessions", int(is_feed.sum()))
+        metrics.add("search_sessions", int((~is_feed).sum()))
+        feed_users, search_users = active[is_feed], active[~is_feed]
+        # search queries: a category's name, the category drawn from the user's taste
+        logits = 2.0 * (world.user_taste[search_users] @ world.category_taste.T).astype(np.float64)
+        query_category = (streams.gumbel_argmax("query", day, logits, search_users)
+                          if len(search_users) else np.empty(0, dtype=np.int64))
+        queries = [world.category_query[q] for q in query_category.tolist()]
+        self.last_sessions = {"day": day, "now": self.now(day), "feed_users": feed_users,
+                              "search_users": search_users, "queries": queries}
+        feed = self._feed_slates(feed_users, day)
+        self.timings["feed"] += time.perf_counter() - t
+        t = time.perf_counter()
+        search = self._search_slates(search_users, queries)
+        self.timings["search"] += time.perf_counter() - t
 
-        # feed slates: top feed_size per user by (key desc, item asc)
-        o = np.lexsort((f_c, -f_key, f_r))
-        f_r, f_c, f_enc = f_r[o], f_c[o], f_enc[o]
-        starts = np.searchsorted(f_r, f_r, side="left")
-        rank = np.arange(len(f_r)) - starts
-        keep = rank < c.feed_size
-        f_r, f_c, f_enc, f_rank = f_r[keep], f_c[keep], f_enc[keep], rank[keep]
-        if s_parts:
-            s_r = np.concatenate([p[0] for p in s_parts])
-            s_c = np.concatenate([p[1] for p in s_parts]).astype(np.int64)
-            s_rank = np.concatenate([p[2] for p in s_parts])
-        else:
-            s_r = s_c = s_rank = np.empty(0, dtype=np.int64)
-        o = np.lexsort((s_rank, s_r))  # canonical order: by user, then slate rank
-        s_r, s_c, s_rank = s_r[o], s_c[o], s_rank[o]
-        s_v = _lookup(Cfull, s_r, s_c)
-        f_n, f_rap = _n_endorsing(f_enc)
-        s_n, s_rap = _n_endorsing(s_v)
-        r = np.concatenate([f_r, s_r])
-        items = np.concatenate([f_c, s_c])
-        ranks = np.concatenate([f_rank, s_rank]).astype(np.int64)
-        chan = np.concatenate([np.full(len(f_r), _CH["feed"]), np.full(len(s_r), _CH["search"])])
-        n_end = np.concatenate([f_n, s_n])
-        n_rap = np.concatenate([f_rap, s_rap])
-        users = act[r]
-        m.impressions(users, items, chan)
-        if c.log_impressions and len(users):
+        users = np.concatenate([feed["user"], search["user"]])
+        items = np.concatenate([feed["item"], search["item"]])
+        ranks = np.concatenate([feed["rank"], search["rank"]])
+        channel = np.concatenate([np.full(len(feed["user"]), _CHANNEL["feed"]),
+                                  np.full(len(search["user"]), _CHANNEL["search"])])
+        n_endorsing = np.concatenate([feed["n_endorsing"], search["n_endorsing"]])
+        n_after_purchase = np.concatenate([feed["n_after_purchase"],
+                                           np.zeros(len(search["user"]), dtype=np.int64)])
+        exposing = np.concatenate([feed["exposing"], np.full(len(search["user"]), -1)])
+        metrics.impressions(users, items, channel)
+        if cfg.log_impressions and len(users):
             self.log.add("impression", day, len(users), user=users, item=items,
-                         merchant=w.item_merchant[items], channel=chan, rank=ranks)
+                         merchant=world.item_merchant[items], channel=channel, rank=ranks)
 
         # clicks and purchases
-        z = w.z_utility(users, items)
-        exam = (ranks + 1.0) ** -c.position_decay
-        p_click = exam * _sigmoid(c.click_base + c.click_utility * z
-                                  + c.click_social * np.log1p(n_end) + c.click_bought * (n_rap > 0))
-        click = st.uniform("click", day, users, items) < p_click
-        cu, ci, cch, crank = users[click], items[click], chan[click], ranks[click]
-        cz, crap = z[click], n_rap[click]
-        m.add("clicks", len(cu))
-        # attribution: the latest visible friend endorsement behind a feed click
-        parent = np.full(len(cu), -1, dtype=np.int64)
-        fc = cch == _CH["feed"]
-        parent[fc] = self._exposing(cu[fc], ci[fc])
-        parent_eid = _take(self.end["eid"], parent, -1)
-        if len(cu):
-            self.log.add("click", day, len(cu), user=cu, item=ci, merchant=w.item_merchant[ci],
-                         channel=cch, rank=crank, ref=parent_eid)
-            self._rlog(cu, ci, "click", day)
-        p_buy = _sigmoid(c.buy_base + c.buy_utility * cz + c.buy_bought * (crap > 0))
-        last = _lookup(self.LastBuy, cu, ci)
+        z = world.z_utility(users, items)
+        examined = (ranks + 1.0) ** -cfg.position_decay
+        p_click = examined * _sigmoid(cfg.click_base + cfg.click_utility * z
+                                      + cfg.click_social * np.log1p(n_endorsing)
+                                      + cfg.click_bought * (n_after_purchase > 0))
+        click = streams.uniform("click", day, users, items) < p_click
+        click_user, click_item = users[click], items[click]
+        click_channel, click_rank = channel[click], ranks[click]
+        click_z, click_after_purchase = z[click], n_after_purchase[click]
+        metrics.add("clicks", len(click_user))
+        # attribution: the latest endorsement, among those the feed cited, behind a feed click
+        parent = exposing[click]
+        parent_eid = _take(self.endorsements["eid"], parent, -1)
+        if len(click_user):
+            self.log.add("click", day, len(click_user), user=click_user, item=click_item,
+                         merchant=world.item_merchant[click_item], channel=click_channel,
+                         rank=click_rank, ref=parent_eid)
+            self._log_platform(click_user, click_item, "click", day)
+        p_buy = _sigmoid(cfg.buy_base + cfg.buy_utility * click_z
+                         + cfg.buy_bought * (click_after_purchase > 0))
+        last = _lookup(self.last_buy, click_user, click_item)
         owned = last > 0
-        if owned.any():  # a repurchase through search needs a need
-            since = day - (last[owned] - _DAY_OFF)
-            p_buy[owned] *= _need(since / w.item_cycle[ci[owned]])
-        buy = st.uniform("buy", day, cu, ci) < p_buy
-        m.session_buyers(cu[buy])
-        self._create_orders(cu[buy], ci[buy], day, cch[buy], parent[buy], parent_eid[buy], phase=0)
+        if owned.any():  # buying an item again needs a need
+            since = day - (last[owned] - _DAY_OFFSET)
+            p_buy[owned] *= _need(since / world.item_cycle[click_item[owned]])
+        buy = streams.uniform("buy", day, click_user, click_item) < p_buy
+        metrics.session_buyers(click_user[buy])
+        self._create_orders(click_user[buy], click_item[buy], day, click_channel[buy], parent[buy],
+                            parent_eid[buy], phase=0)
         # clickers who did not buy: plain recommendation or a form
-        nb = ~buy
-        rec = nb & (st.uniform("recommend", day, cu, ci) < c.recommend_rate * 2.0 * _sigmoid(cz))
-        frm = nb & (st.uniform("form", day, cu, ci) < c.form_rate)
-        if frm.any():
-            self._forms(cu[frm], ci[frm], day)
-        if rec.any():
-            self._endorse(cu[rec], ci[rec], _REC, parent[rec], day)
+        no_buy = ~buy
+        recommend = no_buy & (streams.uniform("recommend", day, click_user, click_item)
+                              < cfg.recommend_rate * 2.0 * _sigmoid(click_z))
+        form = no_buy & (streams.uniform("form", day, click_user, click_item) < cfg.form_rate)
+        if form.any():
+            self._forms(click_user[form], click_item[form], day)
+        if recommend.any():
+            self._endorse(click_user[recommend], click_item[recommend], _RECOMMEND,
+                          parent[recommend], day)
 
-    def visible_counts(self, users: np.ndarray) -> sp.csr_matrix:
-        """Friends' live endorsements each user may see: CSR (len(users), n_items), float64.
+    def feed_candidates(self, users: np.ndarray) -> np.ndarray:
+        """Number of feed candidates of each user on the current day: distinct items that
+        friends endorsed in a way the user may see (:mod:`haowurank.visibility`, through the
+        product's feed index), less the items the user bought or endorsed."""
+        counts = self.feed_index.graph.visible(users).counts()
+        counts.data[:] = 1.0
+        own = (self.own_endorsed[users] + self.last_buy[users]).tocsr()
+        own.data[:] = 1.0
+        overlap = counts.multiply(own).tocsr()
+        return (np.diff(counts.indptr) - np.diff(overlap.indptr)).astype(np.int64)
 
-        An entry encodes ``n_recommend + 2**20 * n_recommend_after_purchase`` over the user's
-        visible friends (the visibility rule of :mod:`haowurank.feed`).
-        """
-        w = self.w
-        C = (w.W_pub[users] @ self.E_pub + w.W_fr[users] @ self.E_fr).tocsr()
-        C.sort_indices()
-        return C
-
-    def _score(self, act, f_r, f_c, f_n, s_rows, q_of_row):
-        """Ranker keys of feed pairs, and top ``search_size`` items of each search row.
-
-        A ranker whose scores do not depend on the user (checked at each fit) is read from its
-        item scores; any other ranker is scored densely in batches of active users.
-        """
-        w, k = self.w, min(self.c.search_size, self.ni)
-        s_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        # candidates the ranker does not score rank last, by their number of endorsing friends
-        fallback = (-1e30 + 1e24 * np.minimum(f_n, 9e5)).astype(np.float32)
-        if self._item_scores is not None:
-            v = self._item_scores[f_c]
-            f_key = np.where(np.isfinite(v), v, fallback)
-            top = self._search_top  # (n_categories, k), -1 padded
-            if len(s_rows):
-                lists = top[q_of_row[s_rows]]
-                rr, rk = np.nonzero(lists >= 0)
-                s_parts.append((s_rows[rr], lists[rr, rk], rk))
-            return f_key, s_parts
-        f_key = np.empty(len(f_r), dtype=np.float32)
-        bs = int(np.clip(SCORE_BLOCK_ELEMENTS // max(1, self.ni), 1, 4096))
-        f_start = np.searchsorted(f_r, np.arange(0, len(act) + bs, bs))
-        for b, b0 in enumerate(range(0, len(act), bs)):
-            b1 = min(b0 + bs, len(act))
-            S = self.ranker._score_block(act[b0:b1])
-            fs, fe = f_start[b], f_start[b + 1]
-            if fe > fs:
-                v = S[f_r[fs:fe] - b0, f_c[fs:fe]]
-                f_key[fs:fe] = np.where(np.isfinite(v), v, fallback[fs:fe])
-            sr = s_rows[(s_rows >= b0) & (s_rows < b1)]
-            if len(sr):  # rank each query's category (its searchable items) by the ranker
-                qs = q_of_row[sr]
-                for qc in np.unique(qs):
-                    rows_q = sr[qs == qc]
-                    cand = w.category_items[qc]
-                    if len(cand) == 0:
-                        continue
-                    vals = S[(rows_q - b0)[:, None], cand[None, :]]
-                    bad = ~np.isfinite(vals)
-                    if bad.any():
-                        np.copyto(vals, np.broadcast_to(self._pop_key[cand], vals.shape), where=bad)
-                    kk = min(k, len(cand))
-                    part = (np.argpartition(-vals, kk - 1, axis=1)[:, :kk] if kk < len(cand)
-                            else np.broadcast_to(np.arange(kk), (len(rows_q), kk)))
-                    pv = np.take_along_axis(vals, part, axis=1)
-                    pi = cand[part]
-                    o = np.lexsort((pi, -pv), axis=1)
-                    pi = np.take_along_axis(pi, o, axis=1)
-                    rk = np.broadcast_to(np.arange(kk), pi.shape)
-                    s_parts.append((np.repeat(rows_q, kk), pi.ravel(), rk.ravel()))
-        return f_key, s_parts
-
-    def _exposing(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Serial of the latest endorsement of ``items`` visible to ``users`` (-1: none)."""
-        best = np.zeros(len(users), dtype=np.float64)
+    def _feed_slates(self, users: np.ndarray, day: int) -> dict[str, np.ndarray]:
+        """The product's feed of each user: ``hr.feed`` on the platform's state of the day."""
+        empty = np.empty(0, dtype=np.int64)
         if len(users) == 0:
-            return best.astype(np.int64) - 1
-        for W, L in ((self.w.W_pub, self.L_pub), (self.w.W_fr, self.L_fr)):
-            R = W[users]
-            pr = np.repeat(np.arange(len(users)), np.diff(R.indptr))
-            val = _lookup(L, R.indices.astype(np.int64), items[pr])
-            np.maximum.at(best, pr, val)
-        return best.astype(np.int64) - 1
+            return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty,
+                    "n_after_purchase": empty, "exposing": empty}
+        ds = self.feed_dataset
+        page = self.feed_index.build(
+            self.ranker, ds.user_ids[users], n=self.config.feed_size, config=self.feed_config,
+            now=self.now(day), ranker_key=f"sim-fit-{self.fits}", batch_size=FEED_BATCH_SIZE,
+        )
+        row_user = ds.user_index(page["user"].to_numpy())
+        row_item = ds.item_index(page["item"].to_numpy())
+        endorsers = pa.array(page["endorsers"])
+        kinds = pa.array(page["kinds"])
+        n_endorsing = pc.list_value_length(endorsers).to_numpy(zero_copy_only=False).astype(np.int64)
+        row_of = pc.list_parent_indices(endorsers).to_numpy(zero_copy_only=False).astype(np.int64)
+        flat_endorser = ds.user_index(pc.list_flatten(endorsers).to_numpy(zero_copy_only=False))
+        flat_after_purchase = pc.equal(pc.list_flatten(kinds), "recommend_after_purchase")
+        flat_after_purchase = flat_after_purchase.to_numpy(zero_copy_only=False).astype(bool)
+        n_after_purchase = np.bincount(row_of[flat_after_purchase], minlength=len(page))
+        # serial of each cited endorsement (its kind as the feed reports it); the latest per row
+        serial = np.where(
+            flat_after_purchase,
+            _lookup(self.endorsement_serial[_AFTER_PURCHASE], flat_endorser, row_item[row_of]),
+            _lookup(self.endorsement_serial[_RECOMMEND], flat_endorser, row_item[row_of]),
+        )
+        exposing = np.zeros(len(page), dtype=np.float64)
+        np.maximum.at(exposing, row_of, serial)
+        return {"user": row_user, "item": row_item,
+                "rank": page["rank"].to_numpy().astype(np.int64) - 1,
+                "n_endorsing": n_endorsing, "n_after_purchase": n_after_purchase.astype(np.int64),
+                "exposing": exposing.astype(np.int64) - 1}
+
+    def _search_slates(self, users: np.ndarray, queries: list[str]) -> dict[str, np.ndarray]:
+        """The product's search for each user's query: ``hr.search`` on the day's state."""
+        empty = np.empty(0, dtype=np.int64)
+        if len(users) == 0:
+            return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty}
+        ds, index, n = self.feed_dataset, self.search_index, self.config.search_size
+        parts, owners = [], []
+        for user, uid, text in zip(users.tolist(), ds.user_ids[users].tolist(), queries):
+            hits = index.query(text, user=uid, n=n)
+            if len(hits):
+                parts.append(hits)
+                owners.append(np.full(len(hits), user, dtype=np.int64))
+        if not parts:
+            return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty}
+        hits = pd.concat(parts, ignore_index=True)
+        return {"user": np.concatenate(owners), "item": ds.item_index(hits["item"].to_numpy()),
+                "rank": hits["rank"].to_numpy().astype(np.int64) - 1,
+                "n_endorsing": hits["n_friend_recommenders"].to_numpy().astype(np.int64)}
 
     # ------------------------------------------------------------------ orders
     def _create_orders(self, users, items, day, channel, parent, ref_eid, *, phase: int) -> None:
         n = len(users)
         if n == 0:
             return
-        c, w, st, m = self.c, self.w, self.st, self.metrics
-        mer = w.item_merchant[items]
-        qty = 1 + (st.uniform("qty", day, users, items, phase) < 0.15)
-        amount = np.round(w.price[items] * qty, 2)
-        last = _lookup(self.LastBuy, users, items)
-        rep = last > 0
-        # same user and item twice in one batch: the second is a repurchase too
-        key = users * self.ni + items
-        first = np.zeros(n, dtype=bool)
-        first[np.unique(key, return_index=True)[1]] = True
-        rep |= ~first
+        cfg, world, streams, metrics = self.config, self.world, self.streams, self.metrics
+        merchants = world.item_merchant[items]
+        quantity = 1 + (streams.uniform("qty", day, users, items, phase) < 0.15)
+        amount = np.round(world.price[items] * quantity, 2)
+        repurchase = _lookup(self.last_buy, users, items) > 0
+        # the same user and item twice in one batch: the second is a repurchase too
+        repurchase |= ~_first_of_each(users * self.n_items + items)
         eids = self.log.next_ids(n)  # an order's id is the id of its "pay" event
-        self.log.add("pay", day, n, user=users, item=items, merchant=mer, amount=amount,
-                     source=w.merchant_platform[mer], channel=channel, ref=ref_eid, order_id=eids)
-        ship_d = st.geometric("ship", day, c.ship_delay_mean, users, items, phase)
-        transit = st.geometric("transit", day, c.transit_mean, users, items, phase)
-        cancel = st.uniform("cancel", day, users, items, phase) < c.cancel_rate
-        ship = np.where(cancel, -1, day + ship_d)
-        deliver = np.where(cancel, -1, day + ship_d + transit)
+        source = world.merchant_platform[merchants]
+        self.log.add("pay", day, n, user=users, item=items, merchant=merchants, amount=amount,
+                     source=source, channel=channel, ref=ref_eid, order_id=eids)
+        ship_delay = streams.geometric("ship", day, cfg.ship_delay_mean, users, items, phase)
+        transit = streams.geometric("transit", day, cfg.transit_mean, users, items, phase)
+        cancel = streams.uniform("cancel", day, users, items, phase) < cfg.cancel_rate
+        ship = np.where(cancel, -1, day + ship_delay)
+        deliver = np.where(cancel, -1, day + ship_delay + transit)
         refund = np.where(cancel, day + 1, -1)
-        idx = self.orders.append(user=users, item=items, merchant=mer, day=np.full(n, day),
+        idx = self.orders.append(user=users, item=items, merchant=merchants, day=np.full(n, day),
                                  amount=amount, eid=eids, parent=parent, ship=ship,
                                  deliver=deliver, refund=refund, satisfied=np.full(n, -1),
                                  refunded=np.zeros(n, dtype=bool))
         self._schedule(ship[~cancel], "ship", idx[~cancel])
         self._schedule(deliver[~cancel], "deliver", idx[~cancel])
         self._schedule(refund[cancel], "refund", idx[cancel])
-        m.orders(users, items, mer, amount, channel, rep)
-        self._rlog(users, items, "purchase", day)
-        lb = _csr(users, items, np.full(n, day + _DAY_OFF), self.shape, combine="max")
-        self.LastBuy = self.LastBuy.maximum(lb).tocsr()
-        self.Seen = (self.Seen + (lb > 0).astype(np.float64)).tocsr()
-        # follow the merchant's service account
-        fk = users * self.nm + mer
-        newf = ~self.follows.contains(fk) & (st.uniform("follow", day, users, mer, phase) < c.follow_rate)
-        fk_u, fpos = np.unique(fk[newf], return_index=True)
-        if len(fk_u):
-            fu, fm = users[newf][fpos], mer[newf][fpos]
+        metrics.orders(users, items, merchants, amount, channel, repurchase)
+        self._log_platform(users, items, "purchase", day, order_id=eids,
+                           source=world.platforms[source], amount=amount)
+        bought = _csr(users, items, np.full(n, day + _DAY_OFFSET), self.shape, combine="max")
+        self.last_buy = self.last_buy.maximum(bought).tocsr()
+        # follow the merchant's service account: the long-term channel
+        follow_key = users * self.n_merchants + merchants
+        already = self.follows.contains(follow_key)
+        new_follow = ~already & (streams.uniform("follow", day, users, merchants, phase)
+                                 < cfg.follow_rate)
+        keys, first = np.unique(follow_key[new_follow], return_index=True)
+        if len(keys):
+            fu, fm = users[new_follow][first], merchants[new_follow][first]
             self.log.add("follow", day, len(fu), user=fu, merchant=fm)
-            self.follows.add(fk_u)
-            m.add("follows", len(fu))
-        # quota sources: the payment (template regime) or opt-ins (subscription regime)
+            self.follows.add(keys)
+            metrics.add("follows", len(fu))
+        # quota sources: the payment (template regime) or opt-ins (subscription regime); under
+        # templates a follower may also be asked to opt in through the service account
         if self.template_regime:
-            self._sources(PAY, users, items, mer, eids, day, order=idx, deliver=deliver)
+            self._sources(PAY, users, items, merchants, eids, day, order=idx, deliver=deliver)
+            follower = already | new_follow
+            if follower.any():
+                self._optins(users[follower], items[follower], merchants[follower], day,
+                             order=idx[follower], phase=phase)
         else:
-            self._optins(users, items, mer, day, order=idx, phase=phase)
+            self._optins(users, items, merchants, day, order=idx, phase=phase)
 
     def _forms(self, users, items, day) -> None:
-        mer = self.w.item_merchant[items]
+        merchants = self.world.item_merchant[items]
         eids = self.log.next_ids(len(users))  # a form's id is the id of its "form" event
-        self.log.add("form", day, len(users), user=users, item=items, merchant=mer, form_id=eids)
+        self.log.add("form", day, len(users), user=users, item=items, merchant=merchants,
+                     form_id=eids)
         self.metrics.add("forms", len(users))
-        self._rlog(users, items, "form", day)
+        self._log_platform(users, items, "form", day)
         if self.template_regime:
-            self._sources(FORM, users, items, mer, eids, day, order=np.full(len(users), -1))
+            self._sources(FORM, users, items, merchants, eids, day, order=np.full(len(users), -1))
         else:
-            self._optins(users, items, mer, day, order=np.full(len(users), -1), phase=2)
+            self._optins(users, items, merchants, day, order=np.full(len(users), -1), phase=2)
 
-    def _optins(self, users, items, mer, day, *, order, phase) -> None:
-        asks = OPTIN_ASKS[self.policy[mer]]
+    def _optins(self, users, items, merchants, day, *, order, phase) -> None:
+        asks = OPTIN_ASKS[self.policy[merchants]]
         slot = np.arange(int(OPTIN_ASKS.max()))
-        acc = (self.st.uniform("optin", day, users[:, None], items[:, None], slot[None, :], phase)
-               < self.c.optin_rate) & (slot[None, :] < asks[:, None])
-        r, _ = np.nonzero(acc)
-        if len(r) == 0:
+        accepted = (self.streams.uniform("optin", day, users[:, None], items[:, None],
+                                         slot[None, :], phase)
+                    < self.config.optin_rate) & (slot[None, :] < asks[:, None])
+        rows, _ = np.nonzero(accepted)
+        if len(rows) == 0:
             return
-        u, i, mm = users[r], items[r], mer[r]
-        eids = self.log.next_ids(len(r))  # an opt-in's id is the id of its "subscribe" event
-        self.log.add("subscribe", day, len(r), user=u, item=i, merchant=mm, optin_id=eids)
-        self.metrics.add("optins", len(r))
-        self._sources(SUB, u, i, mm, eids, day, order=order[r])
+        u, i, m = users[rows], items[rows], merchants[rows]
+        eids = self.log.next_ids(len(rows))  # an opt-in's id is the id of its "subscribe" event
+        self.log.add("subscribe", day, len(rows), user=u, item=i, merchant=m, optin_id=eids)
+        self.metrics.add("optins", len(rows))
+        self._sources(SUB, u, i, m, eids, day, order=order[rows])
 
-    def _sources(self, kind, users, items, mer, eids, day, *, order, deliver=None) -> None:
+    def _sources(self, kind, users, items, merchants, eids, day, *, order, deliver=None) -> None:
+        """Register quota sources (a payment, a form or an opt-in) and the merchants' plans."""
         n = len(users)
         if n == 0:
             return
         window = QUOTA_WINDOW[kind]
         until = np.full(n, _NEVER) if window is None else np.full(n, day + window)
-        idx = self.src.append(kind=np.full(n, kind), user=users, item=items, merchant=mer,
-                              day=np.full(n, day), eid=eids, remaining=np.full(n, QUOTA_LIMIT[kind]),
-                              until=until, order=order)
-        pol = self.policy[mer]
-        if not (pol != POLICIES.index("none")).any():
+        idx = self.sources.append(kind=np.full(n, kind), user=users, item=items,
+                                  merchant=merchants, day=np.full(n, day), eid=eids,
+                                  remaining=np.full(n, QUOTA_LIMIT[kind]), until=until,
+                                  order=order)
+        self.metrics.add("quota_granted", n * QUOTA_LIMIT[kind])
+        policy = self.policy[merchants]
+        if not (policy != POLICIES.index("none")).any():
             return
-        draw = self.st.uniform("marketing", day, users[:, None], items[:, None],
-                               np.arange(3)[None, :] + 3 * kind)
-        s, d, tpl, mkt = plan(pol, kind, np.full(n, day), self.w.item_cycle[items], deliver, draw,
-                              self.c.marketing_rate)
+        draw = self.streams.uniform("marketing", day, users[:, None], items[:, None],
+                                    np.arange(3)[None, :] + 3 * kind)
+        src, send_day, template, marketing = plan(
+            policy, kind, np.full(n, day), self.world.item_cycle[items], deliver, draw,
+            self.config.marketing_rate)
+        if kind == SUB and self.template_regime:
+            # an opt-in through the service account carries messages beyond the template window
+            send_day = np.maximum(send_day, day + PAYMENT_WINDOW_DAYS)
         if self.messaging_done:  # proposals for today made after the message phase wait a day
-            d = np.where(d <= day, day + 1, d)
+            send_day = np.where(send_day <= day, day + 1, send_day)
         if kind != SUB:
-            ok = d < until[s]
-            s, d, tpl, mkt = s[ok], d[ok], tpl[ok], mkt[ok]
-        if len(s) == 0:
+            ok = send_day < until[src]
+            src, send_day, template, marketing = src[ok], send_day[ok], template[ok], marketing[ok]
+        if len(src) == 0:
             return
-        order_ = np.argsort(d, kind="stable")
-        s, d, tpl, mkt = s[order_], d[order_], tpl[order_], mkt[order_]
-        keep = d < self.c.days
-        s, d, tpl, mkt = s[keep], d[keep], tpl[keep], mkt[keep]
-        cut = np.flatnonzero(np.diff(d)) + 1
-        for ss, dd, tt, mk in zip(np.split(s, cut), np.split(d, cut), np.split(tpl, cut),
-                                  np.split(mkt, cut)):
-            if len(ss):
-                self.cal[int(dd[0])]["msg"].append((idx[ss], tt, mk))
+        order_ = np.argsort(send_day, kind="stable")
+        src, send_day, template, marketing = (a[order_] for a in (src, send_day, template, marketing))
+        keep = send_day < self.config.days
+        src, send_day, template, marketing = src[keep], send_day[keep], template[keep], marketing[keep]
+        cut = np.flatnonzero(np.diff(send_day)) + 1
+        for s, d, t, mk in zip(np.split(src, cut), np.split(send_day, cut), np.split(template, cut),
+                               np.split(marketing, cut)):
+            if len(s):
+                self.calendar[int(d[0])]["msg"].append((idx[s], t, mk))
 
     # ------------------------------------------------------------------ endorsements
     def _endorse(self, users, items, kind, parent, day, *, order_eid=None) -> None:
         n = len(users)
         if n == 0:
             return
-        st = self.st
-        key = (users * self.ni + items) * 2 + kind
-        bit = 1 << kind
-        done = (_lookup(self.OwnE, users, items).astype(np.int64) & bit) > 0
+        key = (users * self.n_items + items) * 2 + kind
+        done = (_lookup(self.own_endorsed, users, items).astype(np.int64) & (1 << kind)) > 0
         done |= self.pending_keys.contains(key)
-        first = np.zeros(n, dtype=bool)
-        first[np.unique(key, return_index=True)[1]] = True
-        ok = ~done & first
+        ok = ~done & _first_of_each(key)
         if not ok.any():
             return
         users, items, parent, key = users[ok], items[ok], np.asarray(parent)[ok], key[ok]
         if order_eid is not None:
             order_eid = np.asarray(order_eid)[ok]
         n = len(users)
-        vis = np.where(st.uniform("visibility", day, users, items, kind) < self.c.public_share,
-                       _V_PUBLIC, _V_FRIENDS)
-        e = self.end
-        has_p = parent >= 0
+        visibility = np.where(self.streams.uniform("visibility", day, users, items, kind)
+                              < self.config.public_share, _V_PUBLIC, _V_FRIENDS)
+        e = self.endorsements
+        has_parent = parent >= 0
         cascade = _take(e["cascade"], parent, -1)
-        depth = np.where(has_p, _take(e["depth"], parent, -1) + 1, 0)
+        depth = np.where(has_parent, _take(e["depth"], parent, -1) + 1, 0)
         ref = _take(e["eid"], parent, -1)
-        typ = "recommend_after_purchase" if kind == _RAP else "recommend"
+        kind_name = _ENDORSEMENT_KIND_NAME[kind]
         eids = self.log.next_ids(n)
         serial = np.arange(e.n, e.n + n)
-        root = np.where(has_p, cascade, serial)
-        root_eid = np.where(has_p, _take(e["eid"], cascade, -1), eids)
-        cols = dict(user=users, item=items, merchant=self.w.item_merchant[items], ref=ref,
-                    visibility=vis, depth=depth, cascade=root_eid)
+        root = np.where(has_parent, cascade, serial)
+        root_eid = np.where(has_parent, _take(e["eid"], cascade, -1), eids)
+        cols = dict(user=users, item=items, merchant=self.world.item_merchant[items], ref=ref,
+                    visibility=visibility, depth=depth, cascade=root_eid)
         if order_eid is not None:
             cols["order_id"] = order_eid
-        self.log.add(typ, day, n, **cols)
-        e.append(user=users, item=items, kind=np.full(n, kind), vis=vis, day=np.full(n, day),
-                 eid=eids, parent=parent, cascade=root, depth=depth, size=np.ones(n),
-                 maxdepth=np.zeros(n))
-        np.add.at(e._cols["size"], root[has_p], 1)
-        np.maximum.at(e._cols["maxdepth"], root[has_p], depth[has_p])
-        self.pending_end.append(serial)
+        self.log.add(kind_name, day, n, **cols)
+        e.append(user=users, item=items, kind=np.full(n, kind), vis=visibility,
+                 day=np.full(n, day), eid=eids, parent=parent, cascade=root, depth=depth,
+                 size=np.ones(n), maxdepth=np.zeros(n))
+        np.add.at(e.column("size"), root[has_parent], 1)
+        np.maximum.at(e.column("maxdepth"), root[has_parent], depth[has_parent])
+        self.pending_endorsements.append(serial)
         self.pending_keys.add(key)
-        self.metrics.endorsements(kind, has_p)
-        self._rlog(users, items, "recommend_after_purchase" if kind == _RAP else "recommend", day,
-                   vis=vis)
+        self.metrics.endorsements(kind, has_parent)
+        self._log_platform(users, items, kind_name, day, visibility=visibility)
 
-    def _apply_endorsements(self, serial: np.ndarray, *, initial: bool = False) -> None:
-        """Put endorsements into the feed state (visible from the next day)."""
+    def _apply_endorsements(self, serial: np.ndarray) -> None:
+        """Record the day's endorsements as the endorsers' own (the platform logs them too)."""
         if len(serial) == 0:
             return
-        e = self.end
-        u, i, k = e["user"][serial], e["item"][serial], e["kind"][serial].astype(np.int64)
-        v, d = e["vis"][serial], e["day"][serial]
-        own = _csr(u, i, (1 << k).astype(np.float64), self.shape)
-        self.OwnE = (self.OwnE + own).tocsr()
-        self.Seen = (self.Seen + (own > 0).astype(np.float64)).tocsr()
-        for vis_code, attr in ((_V_PUBLIC, "pub"), (_V_FRIENDS, "fr")):
-            s = v == vis_code
-            if not s.any():
-                continue
-            Lnew = _csr(u[s], i[s], serial[s] + 1.0, self.shape, combine="max")
-            setattr(self, f"L_{attr}", getattr(self, f"L_{attr}").maximum(Lnew).tocsr())
-        win = self.c.feed_window_days
-        live = np.ones(len(serial), dtype=bool) if win == 0 else d + win >= (0 if initial else self.day)
-        live &= v != _V_PRIVATE
-        if not live.any():
-            return
-        enc = np.asarray(_ENC)[k]
-        for vis_code, attr in ((_V_PUBLIC, "pub"), (_V_FRIENDS, "fr")):
-            s = live & (v == vis_code)
+        e = self.endorsements
+        users, items = e["user"][serial], e["item"][serial]
+        kinds = e["kind"][serial].astype(np.int64)
+        own = _csr(users, items, (1 << kinds).astype(np.float64), self.shape)
+        self.own_endorsed = (self.own_endorsed + own).tocsr()
+        for k in (_RECOMMEND, _AFTER_PURCHASE):
+            s = kinds == k
             if s.any():
-                add = _csr(u[s], i[s], enc[s], self.shape)
-                setattr(self, f"E_{attr}", (getattr(self, f"E_{attr}") + add).tocsr())
-        if win:
-            s = np.flatnonzero(live)
-            exp_day = d[s] + win
-            for dd in np.unique(exp_day):
-                self.ring.setdefault(int(dd), []).append(serial[s[exp_day == dd]])
-
-    def _expire(self, day: int) -> None:
-        parts = self.ring.pop(day, None)
-        if not parts:
-            return
-        s = np.concatenate(parts)
-        e = self.end
-        u, i, k, v = e["user"][s], e["item"][s], e["kind"][s].astype(np.int64), e["vis"][s]
-        enc = np.asarray(_ENC)[k]
-        for vis_code, attr in ((_V_PUBLIC, "pub"), (_V_FRIENDS, "fr")):
-            sel = v == vis_code
-            if sel.any():
-                sub = _csr(u[sel], i[sel], enc[sel], self.shape)
-                E = (getattr(self, f"E_{attr}") - sub).tocsr()
-                E.data[np.abs(E.data) < 0.5] = 0.0
-                E.eliminate_zeros()
-                setattr(self, f"E_{attr}", E)
+                new = _csr(users[s], items[s], serial[s] + 1.0, self.shape, combine="max")
+                self.endorsement_serial[k] = self.endorsement_serial[k].maximum(new).tocsr()
 
     # ------------------------------------------------------------------ messages
     def _messages(self, day: int) -> None:
-        props = (self.cal.get(day) or {}).pop("msg", None)
+        proposals = (self.calendar.get(day) or {}).pop("msg", None)
         self.messaging_done = True
-        m = self.metrics
-        s = self.src
-        m.quota_available(self._quota_available(day))
-        if not props:
-            self.cal.pop(day, None)
+        metrics, sources = self.metrics, self.sources
+        metrics.quota_available(self._quota_available(day))
+        self.calendar.pop(day, None)
+        if not proposals:
             return
-        self.cal.pop(day, None)
-        src = np.concatenate([p[0] for p in props])
-        tpl = np.concatenate([p[1] for p in props])
-        mkt = np.concatenate([p[2] for p in props])
-        o = np.lexsort((tpl, src))
-        src, tpl, mkt = src[o], tpl[o], mkt[o]
-        kind = s["kind"][src].astype(np.int64)
-        u, i, mer = s["user"][src], s["item"][src], s["merchant"][src]
-        regime_ok = np.where(kind == SUB, not self.template_regime, self.template_regime)
-        window_ok = (day >= s["day"][src]) & (day < s["until"][src])
-        ban_ok = day >= self.ban_until[mer]
-        tpl_ok = ~self.removed[mer, tpl]
-        opt_ok = ~self.optouts.contains(u * self.nm + mer)
-        follow_ok = (kind == SUB) | (not self.c.messages_require_follow) | self.follows.contains(
-            u * self.nm + mer)
-        ok = regime_ok & window_ok & ban_ok & tpl_ok & opt_ok & follow_ok
+        src = np.concatenate([p[0] for p in proposals])
+        template = np.concatenate([p[1] for p in proposals])
+        marketing = np.concatenate([p[2] for p in proposals])
+        order = np.lexsort((template, src))
+        src, template, marketing = src[order], template[order], marketing[order]
+        kind = sources["kind"][src].astype(np.int64)
+        users, items = sources["user"][src], sources["item"][src]
+        merchants = sources["merchant"][src]
+        follow_key = users * self.n_merchants + merchants
+        # templates only while they are in force; opt-ins (one-time subscription messages)
+        # always, those taken while templates are in force came through the service account
+        regime_ok = (kind == SUB) | self.template_regime
+        window_ok = (day >= sources["day"][src]) & (day < sources["until"][src])
+        ban_ok = day >= self.ban_until[merchants]
+        template_ok = ~self.template_removed[merchants, template]
+        optout_ok = ~self.optouts.contains(follow_key)
+        follow_ok = (kind == SUB) | (not self.config.messages_require_follow) | self.follows.contains(
+            follow_key)
+        ok = regime_ok & window_ok & ban_ok & template_ok & optout_ok & follow_ok
         # quota ledger: at most `remaining` of each source, in proposal order
-        grp_start = np.searchsorted(src[ok], src[ok], side="left")
-        rank = np.arange(int(ok.sum())) - grp_start
-        within = rank < s["remaining"][src[ok]]
+        group_start = np.searchsorted(src[ok], src[ok], side="left")
+        rank = np.arange(int(ok.sum())) - group_start
+        within = rank < sources["remaining"][src[ok]]
         send = np.zeros(len(src), dtype=bool)
         send[np.flatnonzero(ok)[within]] = True
-        m.blocked(regime=~regime_ok | ~window_ok, ban=regime_ok & window_ok & ~ban_ok,
-                  template=regime_ok & window_ok & ban_ok & ~tpl_ok,
-                  optout=regime_ok & window_ok & ban_ok & tpl_ok & ~opt_ok,
-                  follow=regime_ok & window_ok & ban_ok & tpl_ok & opt_ok & ~follow_ok,
-                  quota=ok & ~send)
+        passed = regime_ok & window_ok
+        metrics.blocked(regime=~passed, ban=passed & ~ban_ok,
+                        template=passed & ban_ok & ~template_ok,
+                        optout=passed & ban_ok & template_ok & ~optout_ok,
+                        follow=passed & ban_ok & template_ok & optout_ok & ~follow_ok,
+                        quota=ok & ~send)
         if not send.any():
             return
-        src, tpl, mkt, kind, u, i, mer = (a[send] for a in (src, tpl, mkt, kind, u, i, mer))
-        np.subtract.at(s._cols["remaining"], src, 1)
-        sref = s["eid"][src]
+        src, template, marketing, kind, users, items, merchants = (
+            a[send] for a in (src, template, marketing, kind, users, items, merchants))
+        np.subtract.at(sources.column("remaining"), src, 1)
+        source_eid = sources["eid"][src]
         n = len(src)
-        order_id = np.where(kind == PAY, sref, -1)
-        order_idx = s["order"][src]
+        order_idx = sources["order"][src]
         has_order = order_idx >= 0
+        order_id = np.where(kind == PAY, source_eid, -1)
         order_id = np.where(has_order, _take(self.orders["eid"], order_idx, -1), order_id)
-        mids = self.log.add(
-            "message", day, n, user=u, item=i, merchant=mer, ref=sref, quota=kind, template=tpl,
-            marketing=mkt, order_id=order_id, form_id=np.where(kind == FORM, sref, -1),
-            optin_id=np.where(kind == SUB, sref, -1),
+        message_ids = self.log.add(
+            "message", day, n, user=users, item=items, merchant=merchants, ref=source_eid,
+            quota=kind, template=template, marketing=marketing, order_id=order_id,
+            form_id=np.where(kind == FORM, source_eid, -1),
+            optin_id=np.where(kind == SUB, source_eid, -1),
         )
-        m.messages(n, int(mkt.sum()))
+        metrics.messages(n, int(marketing.sum()))
         # annoyance: messages from this merchant to this user in the last 7 days
-        keys = u * self.nm + mer
-        recent = [self.msg_ring[d] for d in range(day - 6, day) if d in self.msg_ring]
+        keys = users * self.n_merchants + merchants
+        recent = [self.messages_by_day[d] for d in range(day - 6, day) if d in self.messages_by_day]
         prior = np.concatenate(recent) if recent else np.empty(0, dtype=np.int64)
         prior.sort()
-        n_prior = np.searchsorted(prior, keys, side="right") - np.searchsorted(prior, keys, side="left")
-        korder = np.argsort(keys, kind="stable")
-        ks = keys[korder]
-        within_today = np.empty(n, dtype=np.int64)
-        within_today[korder] = np.arange(n) - np.searchsorted(ks, ks, side="left")
-        n7 = n_prior + within_today + 1
-        self.msg_ring[day] = keys.copy()
-        self.msg_ring.pop(day - 7, None)
-        c, st = self.c, self.st
-        p_out = _sigmoid(c.optout_base + c.optout_per_message * (n7 - 1) + 1.0 * mkt)
-        p_cmp = _sigmoid(c.complaint_base + c.optout_per_message * (n7 - 1) + c.complaint_marketing * mkt)
-        optout = st.uniform("optout", day, u, mer, tpl) < p_out
-        complaint = st.uniform("complaint", day, u, mer, tpl) < p_cmp
+        n_prior = (np.searchsorted(prior, keys, side="right")
+                   - np.searchsorted(prior, keys, side="left"))
+        key_order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[key_order]
+        earlier_today = np.empty(n, dtype=np.int64)
+        earlier_today[key_order] = np.arange(n) - np.searchsorted(sorted_keys, sorted_keys,
+                                                                  side="left")
+        in_7_days = n_prior + earlier_today + 1
+        self.messages_by_day[day] = keys.copy()
+        self.messages_by_day.pop(day - 7, None)
+        cfg, streams = self.config, self.streams
+        p_optout = _sigmoid(cfg.optout_base + cfg.optout_per_message * (in_7_days - 1)
+                            + 1.0 * marketing)
+        p_complaint = _sigmoid(cfg.complaint_base + cfg.optout_per_message * (in_7_days - 1)
+                               + cfg.complaint_marketing * marketing)
+        optout = streams.uniform("optout", day, users, merchants, template) < p_optout
+        complaint = streams.uniform("complaint", day, users, merchants, template) < p_complaint
         # a response: a (re)purchase of the item, most likely at its repurchase time
-        z = self.w.z_utility(u, i)
-        last = _lookup(self.LastBuy, u, i)
-        need = np.where(last > 0, _need((day - (last - _DAY_OFF)) / self.w.item_cycle[i]), 0.6)
-        sat = np.where(has_order, _take(self.orders["satisfied"], order_idx, -1), -1)
+        z = self.world.z_utility(users, items)
+        last = _lookup(self.last_buy, users, items)
+        need = np.where(last > 0, _need((day - (last - _DAY_OFFSET)) / self.world.item_cycle[items]),
+                        0.6)
+        satisfied = np.where(has_order, _take(self.orders["satisfied"], order_idx, -1), -1)
         refunded = has_order & _take(self.orders["refunded"], order_idx, False)
-        sat_f = np.where(sat == 1, 1.0, np.where(sat == 0, 0.1, 0.5))
-        sat_f = np.where(refunded, 0.05, sat_f)
-        p_resp = c.message_response * need * sat_f * 2.0 * _sigmoid(z) * np.where(mkt, 1.2, 1.0)
-        resp = ~optout & ~complaint & (st.uniform("response", day, u, i, tpl) < np.minimum(p_resp, 1.0))
+        satisfaction = np.where(satisfied == 1, 1.0, np.where(satisfied == 0, 0.1, 0.5))
+        satisfaction = np.where(refunded, 0.05, satisfaction)
+        p_response = (cfg.message_response * need * satisfaction * 2.0 * _sigmoid(z)
+                      * np.where(marketing, 1.2, 1.0))
+        respond = ~optout & ~complaint & (streams.uniform("response", day, users, items, template)
+                                          < np.minimum(p_response, 1.0))
         if complaint.any():
-            self.log.add("complaint", day, int(complaint.sum()), user=u[complaint], item=i[complaint],
-                         merchant=mer[complaint], ref=mids[complaint], template=tpl[complaint],
-                         marketing=mkt[complaint])
-        ok_keys = keys[optout]
-        new_out = ~self.optouts.contains(ok_keys)
-        if new_out.any():
-            uk, first = np.unique(ok_keys[new_out], return_index=True)
-            sel = np.flatnonzero(optout)[new_out][first]
-            self.log.add("opt_out", day, len(sel), user=u[sel], merchant=mer[sel], ref=mids[sel])
-            self.optouts.add(uk)
-        m.add("complaints", int(complaint.sum()))
-        m.add("opt_outs", len(uk) if new_out.any() else 0)
-        ru, ri = u[resp], i[resp]
-        key = ru * self.ni + ri
-        first = np.zeros(len(ru), dtype=bool)
-        first[np.unique(key, return_index=True)[1]] = True  # one repurchase per item and day
-        self._create_orders(ru[first], ri[first], day, np.full(int(first.sum()), _CH["message"]),
-                            np.full(int(first.sum()), -1), mids[resp][first], phase=1)
+            self.log.add("complaint", day, int(complaint.sum()), user=users[complaint],
+                         item=items[complaint], merchant=merchants[complaint],
+                         ref=message_ids[complaint], template=template[complaint],
+                         marketing=marketing[complaint])
+        optout_keys = keys[optout]
+        new_optout = ~self.optouts.contains(optout_keys)
+        n_new_optouts = 0
+        if new_optout.any():
+            unique_keys, first = np.unique(optout_keys[new_optout], return_index=True)
+            sel = np.flatnonzero(optout)[new_optout][first]
+            self.log.add("opt_out", day, len(sel), user=users[sel], merchant=merchants[sel],
+                         ref=message_ids[sel])
+            self.optouts.add(unique_keys)
+            n_new_optouts = len(unique_keys)
+        metrics.add("complaints", int(complaint.sum()))
+        metrics.add("opt_outs", n_new_optouts)
+        ru, ri = users[respond], items[respond]
+        first = _first_of_each(ru * self.n_items + ri)  # one repurchase per item and day
+        n_first = int(first.sum())
+        self._create_orders(ru[first], ri[first], day, np.full(n_first, _CHANNEL["message"]),
+                            np.full(n_first, -1), message_ids[respond][first], phase=1)
         # marketing content caught by a complaint or the audit -> penalties
-        caught = mkt & (complaint | (st.uniform("audit", day, u, mer, tpl) < c.audit_rate))
+        caught = marketing & (complaint | (streams.uniform("audit", day, users, merchants, template)
+                                           < cfg.audit_rate))
         if caught.any():
-            cm = mer[caught]
-            um, first_pos = np.unique(cm, return_index=True)
+            caught_merchants, first_pos = np.unique(merchants[caught], return_index=True)
             sel = np.flatnonzero(caught)[first_pos]
-            self._penalise(um, tpl[sel], mids[sel], day)
+            self._penalise(caught_merchants, template[sel], message_ids[sel], day)
 
-    def _penalise(self, merchants, templates, msg_eids, day) -> None:
-        lvl = np.minimum(self.level[merchants], len(PENALTY_LADDER) - 1)
-        active = self.level[merchants] < len(PENALTY_LADDER)
-        merchants, templates, msg_eids, lvl = (a[active] for a in (merchants, templates, msg_eids, lvl))
+    def _penalise(self, merchants, templates, message_eids, day) -> None:
+        level = np.minimum(self.penalty_level[merchants], len(PENALTY_LADDER) - 1)
+        active = self.penalty_level[merchants] < len(PENALTY_LADDER)
+        merchants, templates, message_eids, level = (
+            a[active] for a in (merchants, templates, message_eids, level))
         if len(merchants) == 0:
             return
-        self.level[merchants] += 1
+        self.penalty_level[merchants] += 1
         self.log.add("penalty", day, len(merchants), merchant=merchants, template=templates,
-                     penalty=lvl, ref=msg_eids)
-        for m_, t_, l_ in zip(merchants.tolist(), templates.tolist(), lvl.tolist()):
-            ban = PENALTY_BAN_DAYS[l_]
-            if l_ == 0:
-                self.removed[m_, t_] = True
+                     penalty=level, ref=message_eids)
+        for merchant, template, lvl in zip(merchants.tolist(), templates.tolist(), level.tolist()):
+            ban = PENALTY_BAN_DAYS[lvl]
+            if lvl == 0:
+                self.template_removed[merchant, template] = True
             elif ban is None:
-                self.ban_until[m_] = _NEVER
+                self.ban_until[merchant] = _NEVER
             else:
-                self.ban_until[m_] = max(self.ban_until[m_], day + 1 + ban)
+                self.ban_until[merchant] = max(self.ban_until[merchant], day + 1 + ban)
         self.metrics.add("penalties", len(merchants))
 
     def _quota_available(self, day: int) -> int:
-        s = self.src
+        s = self.sources
         if len(s) == 0:
             return 0
-        k = s["kind"]
         live = (s["remaining"] > 0) & (s["day"] <= day) & (s["until"] > day)
-        live &= np.where(k == SUB, not self.template_regime, self.template_regime)
+        live &= (s["kind"] == SUB) | self.template_regime
         return int(s["remaining"][live].sum())
 
     # ------------------------------------------------------------------ end of day
     def _end_of_day(self, day: int) -> None:
-        if self.pending_end:
-            self._apply_endorsements(np.concatenate(self.pending_end))
-            self.pending_end = []
+        if self.pending_endorsements:
+            self._apply_endorsements(np.concatenate(self.pending_endorsements))
+            self.pending_endorsements = []
             self.pending_keys = _Keys()
-        if self.c.feed_window_days:
-            self._expire(day)
-        self.metrics.merchant_state(self.ban_until, self.level, day)
-        if self.c.refit_every and (day + 1) % self.c.refit_every == 0 and day + 1 < self.c.days:
+        t = time.perf_counter()
+        rows = self.platform_log.frame(self.platform.user_ids, self.platform.item_ids)
+        if rows is not None:
+            self.platform = self.platform.add_interactions(rows, duplicates="raise")
+        self.timings["platform_log"] += time.perf_counter() - t
+        self.metrics.merchant_state(self.ban_until, self.penalty_level, day)
+        every = self.config.refit_every
+        if every and (day + 1) % every == 0 and day + 1 < self.config.days:
             self.refit(day)
-
-
-def _n_endorsing(enc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Decode visible-endorsement counts: (endorsements of both kinds, after-purchase ones)."""
-    n_rap = np.floor(enc / _RAP_BASE)
-    return n_rap + np.round(enc - _RAP_BASE * n_rap), n_rap
 
 
 def _need(x: np.ndarray) -> np.ndarray:
@@ -963,23 +1000,22 @@ def run_engine(
     callback: Callable[[int, dict], Any] | None = None,
 ) -> Engine:
     """Run all days; returns the engine (state, log, metrics)."""
-    eng = Engine(config, world)
-    days = range(config.days)
+    engine = Engine(config, world)
     bar = None
     if show_progress:
         from .._progress import tqdm
 
         bar = tqdm(total=config.days, desc=f"sim {config.name}", unit="day")
     try:
-        for d in days:
-            row = eng.step(d)
+        for day in range(config.days):
+            row = engine.step(day)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(orders=int(row["orders"]), gmv=f"{row['gmv']:.0f}")
-            if callback is not None and callback(d, dict(row)) is False:
-                log.info("simulation stopped by the callback after day %d", d)
+            if callback is not None and callback(day, dict(row)) is False:
+                log.info("simulation stopped by the callback after day %d", day)
                 break
     finally:
         if bar is not None:
             bar.close()
-    return eng
+    return engine

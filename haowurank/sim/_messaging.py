@@ -6,10 +6,15 @@ The rules (the platform's, as merchants live under them):
   most :data:`PAYMENT_QUOTA` (3) template messages to that buyer within
   :data:`PAYMENT_WINDOW_DAYS` (7) days, counting the day of payment as the first; each form
   submission allows at most :data:`FORM_QUOTA` (1) within :data:`FORM_WINDOW_DAYS` (7) days;
-  a form id is single-use. Template messages reach only followers of the merchant's service
-  account when ``messages_require_follow``.
+  a form id is single-use. With ``messages_require_follow`` template messages reach only
+  followers of the merchant's service account.
 * **One-time subscription messages** (from ``subscription_from_day``): each opt-in of a user
   allows exactly :data:`SUBSCRIPTION_QUOTA` (1) message, with no expiry.
+* **The service account** is the long-term channel: a buyer who follows it may be asked to opt
+  in to one-time subscription messages while templates are still in force (the engine plans
+  those messages after the template window), so a follow enables later messages beyond the
+  template quotas under the subscription rules. It is no gate on template messages, unless a
+  run sets ``messages_require_follow``.
 * A user who opted out of a merchant gets no more messages from it.
 * **Marketing content** in a message breaks the rules. Once caught (a complaint, or the
   platform's audit), penalties escalate per merchant along :data:`PENALTY_LADDER`: the template
@@ -239,13 +244,31 @@ def check_quotas(
     over = rank >= limit
     flag(k[over], "over_quota", pd.Series(
         [f"message {r + 1} on a quota of {lim}" for r, lim in zip(rank[over], limit[over])]))
+    d = msgs["day"].to_numpy()
+    q = msgs["quota"].to_numpy()
     if subscription_from_day is not None:
-        d = msgs["day"].to_numpy()
-        q = msgs["quota"].to_numpy()
-        wrong = ((q != "subscription") & (d >= subscription_from_day)) | (
-            (q == "subscription") & (d < subscription_from_day))
-        flag(msgs[wrong], "regime", f"quota kind not allowed on this day (subscriptions from day "
-                                    f"{subscription_from_day})")
+        wrong = (q != "subscription") & (d >= subscription_from_day)
+        flag(msgs[wrong], "regime", f"template quota used after templates ended (subscriptions "
+                                    f"from day {subscription_from_day})")
+    # while templates are in force, an opt-in is taken only through the service account: the
+    # recipient followed the merchant before the opt-in
+    early_sub = (q == "subscription") & (
+        True if subscription_from_day is None else d < subscription_from_day)
+    if early_sub.any():
+        fo = ev[typ == "follow"][["event_id", "user", "merchant"]].rename(
+            columns={"event_id": "f_event"})
+        fo = fo.assign(merchant=fo["merchant"].astype(object)).groupby(
+            ["user", "merchant"], as_index=False)["f_event"].min()
+        es = msgs[early_sub]
+        opt = ev.loc[typ == "subscribe", ["event_id", "optin_id"]].rename(
+            columns={"event_id": "o_event", "optin_id": "ref"}).drop_duplicates("ref")
+        mf = es[["event_id", "user", "merchant", "ref"]].merge(opt, on="ref", how="left").merge(
+            fo, on=["user", "merchant"], how="left")
+        ok = mf["f_event"].notna() & (mf["f_event"] < mf["o_event"].fillna(-1))
+        ids = set(mf.loc[~ok.to_numpy(), "event_id"].tolist())
+        flag(es[es["event_id"].isin(ids).to_numpy()], "regime",
+             "subscription message while templates are in force without an opt-in taken through "
+             "the service account (no earlier follow)")
 
     # penalties: bans and removed templates apply from the day after the penalty
     pen = ev[typ == "penalty"]

@@ -192,7 +192,7 @@ def run(
     t1 = time.perf_counter()
     events = eng.log.frame(ds.user_ids, ds.item_ids, world.merchant_names, world.platforms)
     assert tuple(events.columns) == EVENT_COLUMNS
-    e = eng.end
+    e = eng.endorsements
     k0 = eng.first_event_id
     from ._events import _ids
 

@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from .._dataset import KINDS, VISIBILITIES, Dataset
+from .. import Dataset
 from ._config import POLICIES, SimulationConfig
 from ._streams import Streams
 
@@ -31,12 +30,6 @@ REQUIRED_TRUTH: tuple[str, ...] = (
     "user_community", "user_activity", "user_price_sensitivity",
 )
 DAY_SECONDS = 86_400
-_K_PURCHASE = KINDS.index("purchase")
-_K_REC = KINDS.index("recommend")
-_K_RAP = KINDS.index("recommend_after_purchase")
-_V_PUBLIC = VISIBILITIES.index("public")
-_V_FRIENDS = VISIBILITIES.index("friends")
-_V_PRIVATE = VISIBILITIES.index("private")
 
 
 def make_dataset(config: SimulationConfig, *, show_progress: bool = False) -> Dataset:
@@ -74,17 +67,19 @@ class World:
     category_taste : ndarray of shape (n_categories, d), float32
         Mean item taste per category (the query model).
     category_items : ndarray of shape (n_categories,), object
-        The searchable items (int64 arrays) of each category: what a query can return.
+        The searchable items (int64 arrays) of each category.
+    category_query : ndarray of shape (n_categories,), object
+        The text a user types to search a category: its name, underscores as spaces.
     merchant_size : ndarray of shape (n_merchants,)
     merchant_policy : ndarray of shape (n_merchants,), int64
         Index into :data:`POLICIES`.
     merchant_platform : ndarray of shape (n_merchants,), int64
         Index into ``platforms``: the source platform its orders sync from.
     longtail : ndarray of shape (n_merchants,), bool
-        Merchants outside the largest ``longtail_top_share``.
-    W_pub, W_fr : csr_matrix of shape (n_users, n_users), float64
-        Row ``v`` has a 1 at ``e`` when viewer ``v`` may see ``e``'s "public" (v follows e) or
-        "friends" (v follows e and e follows v) endorsements; blocked pairs are removed.
+        Merchants outside the largest ``longtail_top_share`` (by number of items).
+    longtail_items : ndarray of shape (n_items,), bool
+        Items outside the ``longtail_top_share`` most popular items of the initial world (by
+        rows of the history; ties by index). Fixed for the run, like ``longtail``.
     util_mean, util_sd : float
         Moments of the true utility over random pairs (to standardise it).
     t0 : int
@@ -107,14 +102,14 @@ class World:
     item_cycle: np.ndarray
     category_taste: np.ndarray
     category_items: np.ndarray
+    category_query: np.ndarray
     merchant_size: np.ndarray
     merchant_names: np.ndarray
     merchant_policy: np.ndarray
     merchant_platform: np.ndarray
     platforms: np.ndarray
     longtail: np.ndarray
-    W_pub: sp.csr_matrix
-    W_fr: sp.csr_matrix
+    longtail_items: np.ndarray
     util_mean: float
     util_sd: float
     t0: int
@@ -182,7 +177,7 @@ class World:
         if len(msize) < n_m:
             msize = np.bincount(merchant, minlength=n_m).astype(np.float64)
 
-        items = ds._items
+        items = ds.items
         names = items["merchant"].to_numpy(dtype=object)
         mnames = np.array([f"m{k}" for k in range(n_m)], dtype=object)
         has = pd.notna(names)
@@ -201,6 +196,7 @@ class World:
             cat_names = np.array([f"c{k}" for k in range(V.shape[1])], dtype=object)
         cat = cat.astype(np.int64)
         n_c = len(cat_names)
+        cat_query = np.array([str(c).replace("_", " ") for c in cat_names], dtype=object)
         cnt = np.bincount(cat, minlength=n_c).astype(np.float64)
         cat_taste = np.zeros((n_c, V.shape[1]), dtype=np.float64)
         np.add.at(cat_taste, cat, V)
@@ -231,8 +227,11 @@ class World:
         rank = np.lexsort((np.arange(n_m), -msize))
         longtail = np.ones(n_m, dtype=bool)
         longtail[rank[:top]] = False
-
-        W_pub, W_fr = _visibility_graphs(ds)
+        popularity = np.bincount(ds.interaction_arrays()["item"], minlength=ni)
+        head = np.lexsort((np.arange(ni), -popularity))[: max(1, int(np.ceil(
+            config.longtail_top_share * ni)))]
+        longtail_items = np.ones(ni, dtype=bool)
+        longtail_items[head] = False
 
         # moments of the true utility over random pairs (standardise click / buy logits)
         k = min(200_000, max(1000, nu * 4))
@@ -242,7 +241,7 @@ class World:
                - sens[su] * logp[si])
         mu, sd = float(raw.mean()), float(raw.std()) or 1.0
 
-        ts = ds._inter["timestamp"].to_numpy()
+        ts = ds.interaction_arrays()["timestamp"]
         end = ds.meta.get("end")
         t_end = int(end) if isinstance(end, int | np.integer) else (int(ts.max()) + 1 if len(ts) else 0)
         t0 = (t_end // DAY_SECONDS + 1) * DAY_SECONDS
@@ -251,10 +250,10 @@ class World:
             log_price_rel=logp, price_sensitivity=sens, p_active=p_active,
             item_merchant=merchant, item_category=cat, category_names=cat_names,
             searchable=searchable, item_cycle=cycle, category_taste=cat_taste,
-            category_items=cat_items,
+            category_items=cat_items, category_query=cat_query,
             merchant_size=msize, merchant_names=mnames, merchant_policy=policy,
-            merchant_platform=mplat, platforms=platforms, longtail=longtail, W_pub=W_pub,
-            W_fr=W_fr, util_mean=mu, util_sd=sd, t0=t0,
+            merchant_platform=mplat, platforms=platforms, longtail=longtail,
+            longtail_items=longtail_items, util_mean=mu, util_sd=sd, t0=t0,
         )
 
     # ------------------------------------------------------------------ behaviour helpers
@@ -279,7 +278,6 @@ class World:
             "users": self.n_users, "items": self.n_items, "merchants": self.n_merchants,
             "categories": self.n_categories, "social_rows": int(self.ds.n_social),
             "history_interactions": int(self.ds.n_interactions),
-            "visible_public_edges": int(self.W_pub.nnz), "visible_friend_edges": int(self.W_fr.nnz),
             "policies": {p: int((self.merchant_policy == k).sum()) for k, p in enumerate(POLICIES)
                          if (self.merchant_policy == k).any()},
         }
@@ -289,14 +287,14 @@ def _merchant_platforms(
     ds: Dataset, merchant: np.ndarray, n_m: int, ws: Streams
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each merchant's main source platform: the most frequent ``source`` of its past orders."""
-    f = ds._inter
+    f = ds.interaction_arrays()
     names: list[str] = []
     if "source" in f:
         codes, uniq = pd.factorize(f["source"], sort=True)
         ok = codes >= 0
         if ok.any():
             names = [str(x) for x in uniq]
-            m = merchant[f["item"].to_numpy()[ok]]
+            m = merchant[f["item"][ok]]
             counts = np.bincount(m * len(names) + codes[ok], minlength=n_m * len(names))
             counts = counts.reshape(n_m, len(names))
     if not names:
@@ -309,21 +307,3 @@ def _merchant_platforms(
         draw = (ws.uniform("source", 0, np.flatnonzero(none)) * len(names)).astype(np.int64)
         pick[none] = np.minimum(draw, len(names) - 1)
     return np.array(names, dtype=object), pick.astype(np.int64)
-
-
-def _visibility_graphs(ds: Dataset) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Who may see whose endorsements (the rule of ``haowurank.feed``), blocks removed."""
-    S = ds.social_matrix(weighted=False).astype(np.float64).tocsr()
-    S.data[:] = 1.0
-    mutual = S.multiply(S.T).tocsr()
-    B = ds.block_matrix()
-    if B.nnz:
-        Bf = B.astype(np.float64)
-        S = (S - S.multiply(Bf)).tocsr()
-        mutual = (mutual - mutual.multiply(Bf)).tocsr()
-        S.eliminate_zeros()
-        mutual.eliminate_zeros()
-    S.sort_indices()
-    mutual = sp.csr_matrix(mutual)
-    mutual.sort_indices()
-    return S, mutual

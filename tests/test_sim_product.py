@@ -1,0 +1,220 @@
+"""The simulation runs the product: its feed is ``hr.feed.build`` and its search
+``hr.search.SearchIndex.query`` on the platform's state of the day; its defaults run the whole
+loop (messages, populated feeds); its metrics are honest (quota use, exposure, intervals)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandas.testing as pdt
+import pytest
+
+import haowurank as hr
+from haowurank.sim import SimulationConfig
+from haowurank.sim._engine import Engine
+from haowurank.sim._world import World
+
+N_USERS, N_ITEMS = 400, 150
+
+
+@pytest.fixture(scope="module")
+def world():
+    return hr.datasets.synthetic(n_users=N_USERS, n_items=N_ITEMS, seed=7)
+
+
+def cfg(**kw) -> SimulationConfig:
+    base = dict(n_users=N_USERS, n_items=N_ITEMS, days=3, seed=3, world_seed=7, refit_every=2,
+                daily_active_rate=0.3, log_impressions=True)
+    base.update(kw)
+    return SimulationConfig(**base)
+
+
+def _run_days(c: SimulationConfig, world: hr.Dataset) -> tuple[Engine, pd.DataFrame]:
+    eng = Engine(c, World.from_dataset(world, c))
+    for d in range(c.days):
+        eng.step(d)
+    events = eng.log.frame(world.user_ids, world.item_ids, eng.world.merchant_names,
+                           eng.world.platforms)
+    return eng, events
+
+
+@pytest.mark.parametrize("strategy,feed", [
+    ("trust", {}),
+    ("popularity", {"diversity": 0.0, "merchant_cap": None, "half_life_days": 7.0}),
+    ("als", {"endorsement_weight": 0.2}),
+])
+def test_simulated_feed_and_search_are_the_product(world, strategy, feed):
+    """On the last day (after a refit), every feed session shows exactly ``hr.feed.build`` and
+    every search exactly ``SearchIndex.query`` on the day's state, for the same users."""
+    c = cfg(strategy=strategy, feed=feed)
+    eng, events = _run_days(c, world)
+    day = c.days - 1
+    s = eng.last_sessions
+    assert s["day"] == day and eng.fits == 2  # the initial fit and the refit after day 1
+    imp = events[(events["type"] == "impression") & (events["day"] == day)]
+    state = eng.feed_dataset
+
+    feed_users = world.user_ids[s["feed_users"]]
+    assert len(feed_users) > 0
+    want = hr.feed.build(state, eng.ranker, feed_users, n=c.feed_size, now=s["now"],
+                         **hr.feed.FeedConfig.from_dict(feed).to_dict())
+    got = imp[imp["channel"] == "feed"]
+    pdt.assert_frame_equal(
+        got[["user", "item", "rank"]].astype({"rank": np.int64}).reset_index(drop=True),
+        want[["user", "item"]].assign(rank=want["rank"] - 1).reset_index(drop=True),
+        check_dtype=False,
+    )
+
+    index = hr.search.SearchIndex(state)
+    got = imp[imp["channel"] == "search"]
+    n_checked = 0
+    for u, q in zip(world.user_ids[s["search_users"]], s["queries"]):
+        hits = index.query(q, user=u, n=c.search_size)
+        mine = got[got["user"] == u]
+        assert mine["item"].tolist() == hits["item"].tolist(), (u, q)
+        assert mine["rank"].tolist() == (hits["rank"] - 1).tolist()
+        n_checked += len(hits) > 0
+    assert n_checked > 0
+
+
+def test_the_day_state_is_the_world_plus_the_logged_days(world):
+    """The state the product reads on day d: the world's rows and every simulated purchase and
+    endorsement of the days before d (none of day d itself), and no ground truth."""
+    c = cfg(days=3, log_impressions=False)
+    eng, events = _run_days(c, world)
+    state = eng.feed_dataset
+    assert state.truth == {} and eng.platform.truth == {}
+    kinds = state.interactions["kind"].astype(str).value_counts()
+    before = events[events["day"] < c.days - 1]
+    hist = world.interactions["kind"].astype(str).value_counts()
+    for kind, event_type in (("purchase", "pay"), ("recommend", "recommend"),
+                             ("recommend_after_purchase", "recommend_after_purchase")):
+        assert kinds.get(kind, 0) == hist.get(kind, 0) + (before["type"] == event_type).sum(), kind
+    assert (before["type"] == "pay").sum() > 0
+
+
+def test_default_run_logs_messages_and_populates_feeds():
+    """The default config runs the whole loop: merchants message (a mix of policies), feeds
+    have candidates, and the quota rules hold."""
+    c = SimulationConfig(n_users=1000, n_items=300, days=8, seed=1)
+    assert isinstance(c.messaging, dict) and len(c.policy_shares()) >= 3
+    assert c.messages_require_follow is False
+    res = hr.sim.run(c)
+    d = res.daily
+    assert d["messages_sent"].sum() > 0
+    assert res.check_quotas().empty
+    assert {"feed_candidates_p10", "feed_candidates_median", "feed_candidates_p90",
+            "feed_empty_share"} <= set(d.columns)
+    assert (d["feed_candidates_p10"] <= d["feed_candidates_median"]).all()
+    assert (d["feed_candidates_median"] <= d["feed_candidates_p90"]).all()
+    assert d["feed_sessions"].sum() > d["search_sessions"].sum()
+    # template messages need no follow: some go to buyers who never followed the merchant
+    assert not hr.sim.check_quotas(res.events, require_follow=True).empty
+    assert res.config.name == res.config.strategy
+
+
+@pytest.mark.slow
+def test_default_world_median_feed_candidates_at_day_30():
+    """Issue 18: with the default world, the median active user has >= 10 feed candidates on
+    day 30."""
+    res = hr.sim.run(SimulationConfig(days=31, seed=0))
+    assert res.daily.loc[30, "feed_candidates_median"] >= 10
+
+
+def test_follow_is_a_long_term_channel(world):
+    """Under templates a follower may opt in through the service account; those one-time
+    messages arrive after the template window, and only to followers."""
+    c = cfg(days=16, messaging="timed", follow_rate=1.0, optin_rate=1.0, log_impressions=False,
+            refit_every=0)
+    res = hr.sim.run(c, dataset=world)
+    ev = res.events
+    msg = ev[(ev["type"] == "message") & (ev["quota"] == "subscription")]
+    assert len(msg) > 0
+    sub = ev[ev["type"] == "subscribe"].set_index("optin_id")
+    gap = msg["day"].to_numpy() - sub.loc[msg["ref"], "day"].to_numpy()
+    assert (gap >= hr.sim.PAYMENT_WINDOW_DAYS).all()
+    assert res.check_quotas().empty
+    # the checker refuses a subscription message in the template regime without a follow
+    no_follow = ev[ev["type"] != "follow"]
+    bad = hr.sim.check_quotas(no_follow)
+    assert (bad["rule"] == "regime").sum() == len(msg)
+
+
+def test_quota_utilisation_is_sends_used_over_sends_granted(world):
+    """A policy that uses every allowed send scores 1; the daily figure is cumulative."""
+    res = hr.sim.run(cfg(days=10, messaging="spammer", marketing_rate=0.0, optout_base=-30.0,
+                         complaint_base=-30.0, optout_per_message=0.0, form_rate=0.0,
+                         optin_rate=0.0, log_impressions=False), dataset=world)
+    d = res.daily
+    granted = d["quota_granted"].cumsum()
+    np.testing.assert_allclose(d["quota_utilisation"], d["messages_sent"].cumsum() / granted)
+    assert d["quota_utilisation"].between(0, 1).all()
+    # every payment's three sends fall inside the run, except those of the last days
+    pay = res.events[res.events["type"] == "pay"]
+    early = pay[pay["day"] <= res.config.days - 6]
+    msg = res.events[res.events["type"] == "message"]
+    used = msg[msg["ref"].isin(early["order_id"])].groupby("ref").size()
+    assert (used.reindex(early["order_id"], fill_value=0) == hr.sim.PAYMENT_QUOTA).all()
+
+
+def test_exposure_normalised_by_catalogue_share(world):
+    res = hr.sim.run(cfg(days=4, log_impressions=True), dataset=world)
+    ev = res.events
+    imp = ev[ev["type"] == "impression"]
+    eng_world = World.from_dataset(world, res.config)
+    cat = np.bincount(eng_world.item_merchant, minlength=eng_world.n_merchants).astype(float)
+    names = [str(x) for x in eng_world.merchant_names]
+    for day, g in imp.groupby("day"):
+        per_m = g["merchant"].astype(str).value_counts().reindex(names, fill_value=0).to_numpy()
+        row = res.daily.loc[day]
+        assert row["merchant_exposure_gini"] == pytest.approx(hr.sim.gini(per_m))
+        ok = cat > 0
+        assert row["merchant_exposure_gini_normalised"] == pytest.approx(
+            hr.sim.gini(per_m[ok] / cat[ok]))
+        lt = eng_world.longtail
+        share = per_m[lt].sum() / per_m.sum()
+        assert row["longtail_exposure_ratio"] == pytest.approx(share / (cat[lt].sum() / cat.sum()))
+        lti = eng_world.longtail_items[world.item_index(g["item"].tolist())]
+        assert row["longtail_item_impression_share"] == pytest.approx(lti.mean())
+
+
+def test_longtail_heads_are_fixed_by_the_world(world):
+    a = World.from_dataset(world, cfg(strategy="popularity"))
+    b = World.from_dataset(world, cfg(strategy="trust", seed=9))
+    np.testing.assert_array_equal(a.longtail_items, b.longtail_items)
+    np.testing.assert_array_equal(a.longtail, b.longtail)
+    head = ~a.longtail_items
+    assert head.sum() == int(np.ceil(a.config.longtail_top_share * world.n_items))
+    pop = np.bincount(world.item_index(world.interactions["item"].tolist()),
+                      minlength=world.n_items)
+    assert pop[head].min() >= pop[~head].max()
+
+
+def test_intervals_respect_the_metric_range():
+    from haowurank.sim._metrics import mean_ci
+
+    counts = np.array([0.0, 0.0, 1.0])  # complaints: a t-interval would go below 0
+    mu, lo, hi, _ = mean_ci(counts, 0.95, kind="count")
+    assert lo >= 0 and lo <= mu <= hi
+    rates = np.array([0.97, 0.99, 1.0])
+    mu, lo, hi, _ = mean_ci(rates, 0.95, kind="rate")
+    assert 0 <= lo <= mu <= hi <= 1
+    real = np.array([-1.0, 0.5, 2.0])
+    mu, lo, hi, _ = mean_ci(real, 0.95, kind="real")
+    assert lo < 0 < hi  # a plain t-interval
+    with pytest.raises(ValueError, match="kind"):
+        mean_ci(real, 0.95, kind="ratio")
+
+
+def test_compare_intervals_stay_in_range(world):
+    base = cfg(days=3, log_impressions=False, messaging="spammer")
+    cmp = hr.sim.compare(["popularity", "trust"], replicates=3, base=base)
+    s = cmp.summary
+    from haowurank.sim import METRIC_KINDS
+
+    for _, r in s.iterrows():
+        if METRIC_KINDS[r["metric"]] in ("count", "rate"):
+            assert r["ci_low"] >= 0, r["metric"]
+            assert r["ci_low"] <= r["mean"] <= r["ci_high"], r["metric"]
+        if METRIC_KINDS[r["metric"]] == "rate":
+            assert r["ci_high"] <= 1, r["metric"]
