@@ -46,11 +46,14 @@ HEADLINE_SIM = ("gmv", "orders", "endorsements", "longtail_gmv_share", "merchant
 LEVEL = 0.95
 N_RESAMPLES = 1000
 
-#: One fixed colour per strategy (Tableau 20, in the order of ``hr.rankers.available()``), used by
-#: every chart and legend of the page.
+#: One fixed colour per strategy (Tableau colours; the cheap strategies and hybrid get the most
+#: distinct ones), used by every chart and legend of the page.
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac", "#17becf", "#8c564b", "#bcbd22", "#1f77b4"]
-STRATEGY_COLORS = {s: PALETTE[j % len(PALETTE)] for j, s in enumerate(ALL_STRATEGIES)}
+_COLOR_ORDER = [*CHEAP, "hybrid", "als", "item_knn", "ease", "social_als", "bpr", "rp3beta",
+                "sbpr"]
+STRATEGY_COLORS = {s: PALETTE[j % len(PALETTE)] for j, s in enumerate(
+    dict.fromkeys([s for s in _COLOR_ORDER if s in ALL_STRATEGIES] + ALL_STRATEGIES))}
 BADGES = {"recommend": "推荐", "recommend_after_purchase": "购买后推荐"}
 
 
@@ -254,8 +257,18 @@ def simulation(base: hr.sim.SimulationConfig, configs: dict, replicates: int, pr
     key = json.dumps([base.to_dict(), configs, replicates], sort_keys=True)
     store = simulation_store()
     if key not in store:
-        store[key] = report.simulate(configs, replicates=replicates, base=base,
-                                     callback=progress)
+        n_runs = max(1, len(configs) * replicates)
+        done = []
+
+        def on_run(label: str, replicate: int, _summary: dict) -> None:
+            done.append(label)
+            if progress is not None:
+                progress(min(1.0, len(done) / n_runs),
+                         f"{label}: replicate {replicate + 1}/{replicates}")
+
+        cmp = hr.sim.compare(configs, replicates=replicates, base=base, keep_daily=True,
+                             callback=on_run)
+        store[key] = report.SimStudy.from_comparison(cmp)
         while len(store) > 8:  # keep the 8 most recent
             store.pop(next(iter(store)))
     return store[key]
@@ -298,20 +311,20 @@ def forest_chart(frame: pd.DataFrame, *, y: str, x: str, lo: str, hi: str, x_tit
     if zero:
         layers.append({"mark": {"type": "rule", "color": "#555", "strokeDash": [4, 4]},
                        "encoding": {"x": {"datum": 0}}})
-    n_rows = frame[y].nunique() * (frame[offset].nunique() if offset else 1)
-    return {"title": title, "height": max(120, 26 * n_rows), "layer": layers}
+    step = 14 * frame[offset].nunique() + 8 if offset else 28
+    return {"title": title, "height": {"step": step}, "layer": layers}
 
 
 def bar_chart(frame: pd.DataFrame, metric: str, names: list[str]) -> dict:
     better = "higher" if verdict.higher_is_better(metric) else "lower"
     return {
         "title": {"text": verdict.label(metric), "subtitle": f"{better} is better"},
-        "height": 200,
+        "height": {"step": 22},
         "mark": {"type": "bar", "tooltip": True},
         "encoding": {
-            "x": {"field": "strategy", "type": "nominal", "sort": names, "title": None,
-                  "axis": {"labelAngle": -30, "labelLimit": 120}},
-            "y": {"field": metric, "type": "quantitative", "title": None},
+            "y": {"field": "strategy", "type": "nominal", "sort": names, "title": None,
+                  "axis": {"labelLimit": 200}},
+            "x": {"field": metric, "type": "quantitative", "title": None},
             "color": strategy_color(names, legend=False),
         },
     }
@@ -560,8 +573,7 @@ with tab_off, boundary("offline comparison"):
             resolved=["baseline" if s == baseline else ("yes" if e else "no")
                       for s, e in zip(table["strategy"], table["excludes_zero"])],
         )
-        c1, c2 = st.columns([3, 2])
-        c1.vega_lite_chart(
+        st.vega_lite_chart(
             table,
             forest_chart(table, y="strategy", x="mean", lo="ci_low", hi="ci_high",
                          x_title=verdict.label(metric), names=strategies, y_sort=strategies,
@@ -569,7 +581,7 @@ with tab_off, boundary("offline comparison"):
                                            f"interval (bootstrap over test users)"),
             width="stretch",
         )
-        c2.dataframe(
+        st.dataframe(
             view[["strategy", "mean", "change", "interval", "resolved"]], hide_index=True,
             width="stretch",
             column_config={"mean": st.column_config.NumberColumn(verdict.label(metric),
@@ -578,7 +590,7 @@ with tab_off, boundary("offline comparison"):
                            "interval": st.column_config.TextColumn(f"{LEVEL:.0%} interval"),
                            "resolved": st.column_config.TextColumn("excludes 0")},
         )
-        cols = st.columns(4)
+        cols = st.columns(2) + st.columns(2)
         for col, m in zip(cols, [f"{x}@{k}" for x in ("Coverage", "Gini", "MerchantGini",
                                                         "Novelty")]):
             if m in full:
@@ -827,10 +839,25 @@ if sim_slot is not None:
             st.markdown(f"**Run totals** (mean and {study.level:.0%} interval over "
                         f"{int(S['sim_reps'])} replicates)")
             summary = study.table(report.SIM_KEY_METRICS)
-            fmt = {c: st.column_config.NumberColumn(
-                c, format="%.1f" if c.split(" ")[0] in verdict.COUNT_METRICS else "%.3f")
-                for c in summary.columns if c != "config"}
-            st.dataframe(summary, hide_index=True, column_config=fmt, width="stretch")
+            for m in report.SIM_KEY_METRICS:  # intervals clipped to what can happen
+                lo, hi = verdict.valid_range(m)
+                for c in (f"{m} ci_low", f"{m} ci_high"):
+                    if c in summary:
+                        summary[c] = summary[c].clip(lo, hi)
+
+            def cell(m: str, r: pd.Series) -> str:
+                f = ".1f" if m in verdict.COUNT_METRICS else ".3f"
+                return f"{r[m]:{f}} ({r[f'{m} ci_low']:{f}} to {r[f'{m} ci_high']:{f}})"
+
+            readable = pd.DataFrame(
+                {r["config"]: [cell(m, r) for m in keys] for _, r in summary.iterrows()},
+                index=[verdict.label(m) for m in keys])
+            st.dataframe(readable, width="stretch")
+            with st.expander("Run totals as numbers (one column per statistic)"):
+                fmt = {c: st.column_config.NumberColumn(
+                    c, format="%.1f" if c.split(" ")[0] in verdict.COUNT_METRICS else "%.3f")
+                    for c in summary.columns if c != "config"}
+                st.dataframe(summary, hide_index=True, column_config=fmt, width="stretch")
             if len(labels) > 1:
                 with st.expander(f"Paired differences to {ref} (same worlds and random "
                                  f"streams; an interval that excludes 0 is a resolved "

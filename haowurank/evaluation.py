@@ -419,23 +419,47 @@ def compare(
     cold_start_max: int = 5,
     show_progress: bool = False,
     callback: Callback | None = None,
-) -> pd.DataFrame:
-    """Evaluate several strategies (name -> params, or a list of names) into one table."""
+    per_user: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Evaluate several strategies (name -> params, or a list of names) into one table.
+
+    Parameters
+    ----------
+    strategies : list of names or dict name -> params
+    train, test : Dataset
+    k, cold_start_max
+        As in :func:`evaluate`.
+    show_progress : bool
+        A progress bar over the strategies.
+    callback : callable(stage, fraction_done), optional
+        Called with ``("compare", fraction)`` after each strategy.
+    per_user : bool
+        Also return each strategy's per-user frame (``evaluate(..., per_user=True)``).
+
+    Returns
+    -------
+    DataFrame
+        One row per strategy, in the order given: every column :func:`evaluate` returns.
+    dict strategy -> DataFrame
+        With ``per_user=True``: the per-user frames.
+    """
     items = (
         list(strategies.items()) if isinstance(strategies, Mapping)
         else [(s, {}) for s in strategies]
     )
-    rows = []
+    rows, frames = [], {}
     it = items
     if show_progress:
         from ._progress import tqdm
 
         it = tqdm(items, desc="compare", unit="strategy")
     for j, (name, p) in enumerate(it):
-        rows.append(
-            evaluate(name, train, test, k=k, params=p, cold_start_max=cold_start_max,
-                     show_progress=False)
-        )
+        res = evaluate(name, train, test, k=k, params=p, cold_start_max=cold_start_max,
+                       show_progress=False, per_user=per_user)
+        if per_user:
+            res, frames[name] = res
+        rows.append(res)
         if callback is not None:
             callback("compare", (j + 1) / len(items))
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return (table, frames) if per_user else table

@@ -2,11 +2,11 @@
 feed and search side by side. Pure functions over library objects, so the dashboard
 (``apps/dashboard.py``) and the notebooks only present what this module returns and can cache it.
 
-Nothing here ranks, evaluates or simulates by itself: :func:`offline_comparison` calls
-:func:`haowurank.evaluate` per strategy, :func:`simulate` calls :func:`haowurank.sim.run` per
-(config, replicate) exactly as :func:`haowurank.sim.compare` does (same seeds, same shared worlds,
-same intervals) and also keeps each run's daily frame, so that curves over time can carry
-confidence bands; :func:`user_feeds` calls :func:`haowurank.feed.build`.
+Nothing here ranks, evaluates or simulates by itself; there is one compare per concern and
+this module formats what it returns: :func:`haowurank.evaluation.compare` (``per_user=True``
+for :func:`cold_start_curve`) gives the table :func:`offline_table` formats;
+:func:`haowurank.sim.compare` (``keep_daily=True``) gives the runs that :class:`SimStudy` turns
+into tables and bands over time; :func:`user_feeds` calls :func:`haowurank.feed.build`.
 
 Example
 -------
@@ -14,18 +14,17 @@ Example
 >>> from haowurank import report
 >>> ds = report.load_world("synthetic", n_users=300, n_items=150, seed=1)
 >>> train, test = hr.split.random_split(ds, seed=0)
->>> table = report.offline_comparison(["popularity", "trust"], train, test, k=(10,))
->>> list(table["strategy"])
+>>> table = hr.evaluation.compare(["popularity", "trust"], train, test, k=(10,))
+>>> list(report.offline_table(table, 10)["strategy"])
 ['popularity', 'trust']
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,11 +49,9 @@ __all__ = [
     "interesting_users",
     "load_world",
     "loader_for_folder",
-    "offline_comparison",
     "offline_long",
     "offline_table",
     "search_with_ranker",
-    "simulate",
     "to_csv_bytes",
     "user_feeds",
 ]
@@ -144,52 +141,6 @@ def load_world(
 # offline comparison
 # ------------------------------------------------------------------------------------------
 
-def offline_comparison(
-    strategies: Sequence[str] | Mapping[str, Mapping[str, Any]],
-    train: Dataset,
-    test: Dataset,
-    *,
-    k: int | Iterable[int] = (10, 20),
-    cold_start_max: int = 5,
-    callback: Callable[[str, float], None] | None = None,
-    per_user: bool = False,
-) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """One row per strategy: :func:`haowurank.evaluate` on the split (the library's protocol).
-
-    Parameters
-    ----------
-    strategies : list of names or dict name -> params
-    train, test : Dataset
-    k, cold_start_max
-        As in :func:`haowurank.evaluate`.
-    callback : callable(strategy, fraction_done), optional
-    per_user : bool
-        Also return each strategy's per-user frame (for :func:`cold_start_curve`).
-
-    Returns
-    -------
-    DataFrame
-        Every column :func:`haowurank.evaluate` returns, in the order of ``strategies``.
-    dict strategy -> DataFrame
-        With ``per_user=True``: the per-user frames of :func:`haowurank.evaluate`.
-    """
-    from .evaluation import evaluate
-
-    items = (list(strategies.items()) if isinstance(strategies, Mapping)
-             else [(s, {}) for s in strategies])
-    rows, frames = [], {}
-    for j, (name, params) in enumerate(items):
-        res = evaluate(name, train, test, k=k, params=params, cold_start_max=cold_start_max,
-                       per_user=per_user)
-        if per_user:
-            res, frames[name] = res
-        rows.append(res)
-        if callback is not None:
-            callback(name, (j + 1) / len(items))
-    table = pd.DataFrame(rows)
-    return (table, frames) if per_user else table
-
-
 def offline_table(table: pd.DataFrame, k: int) -> pd.DataFrame:
     """The columns people read, at one cutoff: accuracy, distribution, cold start and cost.
 
@@ -203,7 +154,7 @@ def offline_table(table: pd.DataFrame, k: int) -> pd.DataFrame:
     if missing:
         raise KeyError(
             f"The 'table' of offline_table lacks the columns {missing}; pass the frame of "
-            f"offline_comparison with {k} among its cutoffs."
+            f"hr.evaluation.compare with {k} among its cutoffs."
         )
     return table[[c for c in cols if c in table]].reset_index(drop=True)
 
@@ -295,6 +246,24 @@ class SimStudy:
     daily: pd.DataFrame
     level: float = 0.95
 
+    @classmethod
+    def from_comparison(cls, comparison: Any) -> SimStudy:
+        """The study of ``hr.sim.compare(..., keep_daily=True)``'s result (no simulation here).
+
+        Raises
+        ------
+        ValueError
+            The comparison was run without ``keep_daily=True``.
+        """
+        daily = getattr(comparison, "daily", None)
+        if daily is None:
+            raise ValueError(
+                "The 'comparison' of SimStudy.from_comparison must come from "
+                "hr.sim.compare(..., keep_daily=True); its 'daily' is None."
+            )
+        return cls(summary=comparison.summary, runs=comparison.runs, daily=daily,
+                   level=comparison.level)
+
     @property
     def configs(self) -> list[str]:
         return list(dict.fromkeys(self.runs["config"]))
@@ -355,7 +324,7 @@ class SimStudy:
         DataFrame
             config, day, metric, mean, ci_low, ci_high, n.
         """
-        from .sim._metrics import mean_ci
+        from .sim import mean_ci
 
         unknown = [m for m in metrics if m not in self.daily]
         if unknown:
@@ -383,94 +352,6 @@ class SimStudy:
                 rows.append((cfg, int(day), m, mu, lo, hi, len(g)))
         return pd.DataFrame(rows, columns=["config", "day", "metric", "mean", "ci_low", "ci_high",
                                            "n"])
-
-
-def simulate(
-    configs: Any,
-    *,
-    replicates: int = 3,
-    base: Any = None,
-    level: float = 0.95,
-    callback: Callable[[float, str], Any] | None = None,
-) -> SimStudy:
-    """:func:`haowurank.sim.compare` that also keeps every run's daily frame.
-
-    Replicate ``r`` uses the seed :func:`haowurank.sim.compare` gives it and every config of a
-    replicate runs on the same world with common random numbers, so :attr:`SimStudy.summary`
-    equals ``hr.sim.compare(configs, replicates=..., base=...).summary``.
-
-    Parameters
-    ----------
-    configs : sequence or dict
-        Strategy names (applied to ``base``), SimulationConfigs, or dicts of config fields; a dict
-        ``{label: ...}`` names them.
-    replicates : int
-    base : SimulationConfig, optional
-    level : float
-    callback : callable(fraction_done, message), optional
-        Called after every simulated day of every run (drives a progress bar).
-
-    Returns
-    -------
-    SimStudy
-    """
-    from .sim import SUMMARY_METRICS, run
-    from .sim._metrics import mean_ci
-    from .sim._world import make_dataset
-
-    if isinstance(replicates, bool) or not isinstance(replicates, int | np.integer) or replicates < 1:
-        raise ValueError(
-            f"The 'replicates' parameter of simulate must be a positive int. Got {replicates!r}."
-        )
-    from .sim._compare import _as_configs
-
-    named = _as_configs(configs, base)
-    root_seed = (base if base is not None else named[0][1]).seed
-    ss = np.random.SeedSequence(root_seed)
-    seeds = [int(s.generate_state(1, dtype=np.uint32)[0]) for s in ss.spawn(int(replicates))]
-    total_days = sum(cfg.days for _, cfg in named) * len(seeds)
-    done = 0
-    rows, dailies = [], []
-    for r, seed in enumerate(seeds):
-        worlds: dict[str, Dataset] = {}
-        for label, cfg in named:
-            cfg_r = cfg.replace(seed=seed)
-            wkey = json.dumps([cfg_r.n_users, cfg_r.n_items, cfg_r.world,
-                               cfg_r.world_seed if cfg_r.world_seed is not None else seed],
-                              sort_keys=True, default=str)
-            if wkey not in worlds:
-                worlds[wkey] = make_dataset(cfg_r)
-
-            def on_day(day: int, metrics: dict, _label: str = label, _r: int = r) -> None:
-                nonlocal done
-                done += 1
-                if callback is not None:
-                    callback(min(1.0, done / total_days),
-                             f"{_label}: replicate {_r + 1}/{len(seeds)}, day {day + 1}")
-
-            res = run(cfg_r, dataset=worlds[wkey], callback=on_day)
-            s = res.summary()
-            rows.append({"config": label, "replicate": r, "seed": seed,
-                         **{m: s[m] for m in SUMMARY_METRICS}})
-            d = res.daily.copy()
-            d.insert(0, "seed", seed)
-            d.insert(0, "replicate", r)
-            d.insert(0, "config", label)
-            dailies.append(d)
-    runs = pd.DataFrame(rows)
-    first = named[0][0]
-    out = []
-    for label, _ in named:
-        a = runs[runs["config"] == label].sort_values("replicate")
-        b = runs[runs["config"] == first].sort_values("replicate")
-        for m in SUMMARY_METRICS:
-            mu, lo, hi, sd = mean_ci(a[m].to_numpy(), level)
-            dmu, dlo, dhi, _ = mean_ci(a[m].to_numpy() - b[m].to_numpy(), level)
-            out.append({"config": label, "metric": m, "mean": mu, "ci_low": lo, "ci_high": hi,
-                        "std": sd, "n": len(a), "diff": dmu, "diff_ci_low": dlo,
-                        "diff_ci_high": dhi})
-    return SimStudy(summary=pd.DataFrame(out), runs=runs,
-                    daily=pd.concat(dailies, ignore_index=True), level=level)
 
 
 # ------------------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ WITH_HYBRID = False
 extra = ["hybrid"] if WITH_HYBRID and "hybrid" in hr.rankers.available() else []
 strategies = ["popularity", "friend_endorsements", "trust", "item_knn", "als", *extra]
 train, test = hr.split.random_split(lastfm, test_fraction=0.2, seed=0)
-lf_table = report.offline_comparison(strategies, train, test, k=(10, 20))
+lf_table = hr.evaluation.compare(strategies, train, test, k=(10, 20))
 report.offline_table(lf_table, 20).round(4)"""),
     ("md", """\
 ## Ciao (5-core)
@@ -187,8 +187,8 @@ ciao"""),
     ("py", """\
 ciao_strategies = ["popularity", "friend_endorsements", "trust", "als", *extra]
 train_c, test_c = hr.split.random_split(ciao, test_fraction=0.2, seed=0)
-ciao_table, ciao_users = report.offline_comparison(ciao_strategies, train_c, test_c,
-                                                   k=(10, 20), per_user=True)
+ciao_table, ciao_users = hr.evaluation.compare(ciao_strategies, train_c, test_c,
+                                               k=(10, 20), per_user=True)
 report.offline_table(ciao_table, 20).round(4)"""),
     ("md", """\
 ## Cold-start users
@@ -257,11 +257,12 @@ base = hr.sim.SimulationConfig(n_users=1000, n_items=400, days=30, seed=0)
 strategies = ["popularity", "friend_endorsements", "trust"]
 policies = ["none", "timed", "spammer"]
 configs = {f"{s}/{p}": {"strategy": s, "messaging": p} for s in strategies for p in policies}
-study = report.simulate(configs, replicates=3, base=base)
+comparison = hr.sim.compare(configs, replicates=3, base=base, keep_daily=True)
+study = report.SimStudy.from_comparison(comparison)
 study.runs.shape, study.daily.shape"""),
     ("md", """\
-`report.simulate` is `hr.sim.compare` that also keeps every run's daily frame (its summary
-equals `hr.sim.compare`'s). Run totals with 95% t-intervals over the replicates:"""),
+`hr.sim.compare(..., keep_daily=True)` also keeps every run's daily frame; `report.SimStudy`
+formats it (tables and bands over time). Run totals with 95% intervals over the replicates:"""),
     ("py", """\
 metrics = ["orders", "gmv", "repurchase_rate", "endorsements", "cascade_size_mean",
            "merchant_exposure_gini", "longtail_impression_share", "messages_sent",

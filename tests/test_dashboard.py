@@ -305,8 +305,11 @@ def test_simulation_run_with_bands_and_library_numbers():
         expect = lib.summary[lib.summary["metric"] == m].set_index("config")
         np.testing.assert_allclose(shown[m].to_numpy(), expect.loc[labels, "mean"].to_numpy(),
                                    rtol=1e-12, err_msg=m)
+        lo, hi = verdict.valid_range(m)  # intervals are shown clipped to what can happen
         np.testing.assert_allclose(shown[f"{m} ci_low"].to_numpy(),
-                                   expect.loc[labels, "ci_low"].to_numpy(), rtol=1e-12, err_msg=m)
+                                   expect.loc[labels, "ci_low"].clip(lo, hi).to_numpy(),
+                                   rtol=1e-12, err_msg=m)
+        assert (shown[f"{m} ci_high"] <= hi).all() and (shown[f"{m} ci_low"] >= lo).all()
     # the simulated world is the sidebar's world
     assert any("Simulated world: 150 users, 60 items" in c.value for c in at.caption)
     # the verdict cards of the simulation equal the library's paired differences
@@ -388,15 +391,20 @@ def test_loader_for_folder():
 @pytest.fixture(scope="module")
 def study():
     base = hr.sim.SimulationConfig(n_users=150, n_items=60, days=4, seed=5)
-    return base, report.simulate(["popularity", "trust"], replicates=3, base=base)
+    cmp = hr.sim.compare(["popularity", "trust"], replicates=3, base=base, keep_daily=True)
+    return base, report.SimStudy.from_comparison(cmp)
 
 
-def test_simulate_equals_sim_compare_and_keeps_the_days(study):
+def test_study_formats_sim_compare_and_keeps_the_days(study):
     base, st = study
     lib = hr.sim.compare(["popularity", "trust"], replicates=3, base=base)
+    assert lib.daily is None
     pd.testing.assert_frame_equal(st.summary, lib.summary)
     pd.testing.assert_frame_equal(st.runs, lib.runs)
     assert len(st.daily) == 2 * 3 * 4
+    assert list(st.daily.columns[:3]) == ["config", "replicate", "seed"]
+    with pytest.raises(ValueError, match="keep_daily=True"):
+        report.SimStudy.from_comparison(lib)
     # the run totals are the sums of the kept days
     tot = st.daily.groupby(["config", "replicate"])["orders"].sum()
     runs = st.runs.set_index(["config", "replicate"])["orders"]

@@ -342,7 +342,7 @@ def _reranker(params: dict[str, Any]) -> Callable[[Iterator[pd.DataFrame]], Iter
 
 
 def _rerank_chunk(pdf: pd.DataFrame, p: dict[str, Any]) -> pd.DataFrame:
-    from ..feed._rerank import greedy_rerank
+    from ..feed import greedy_rerank
 
     pdf = pdf.reset_index(drop=True)
     users = pdf["user"].to_numpy()

@@ -292,9 +292,9 @@ class SparkTrust(SparkModel):
 # --------------------------------------------------------------------------------------------
 
 def _social_als_params(params: dict[str, Any], where: str) -> dict[str, Any]:
-    from ..rankers._social_als import SocialALSRanker
+    from ..rankers import SocialALSRanker
 
-    known = set(SocialALSRanker._param_names())
+    known = set(SocialALSRanker.param_names())
     unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(
@@ -302,7 +302,7 @@ def _social_als_params(params: dict[str, Any], where: str) -> dict[str, Any]:
             f"{unknown}."
         )
     r = SocialALSRanker(**params)
-    r._validate_params()
+    r.validate_params()
     return r.get_params()
 
 
@@ -378,7 +378,7 @@ def _augmented(sds: SparkDataset, p: dict[str, Any]) -> tuple[DataFrame, DataFra
         return x.select("user", "item", F.col("x").alias("c")), x
     ew = p["endorsement_weights"]
     if ew is None:
-        from ..rankers._social_als import DEFAULT_ENDORSEMENT_WEIGHTS as ew
+        from ..kinds import ENDORSEMENT_STRENGTH as ew
     ew = {k: float(v) for k, v in ew.items() if v > 0}
     kwc = F.lit(0.0)
     for k, v in ew.items():

@@ -452,9 +452,9 @@ def _prune(df: DataFrame, key: str, node: str, val: str, tol: float, top_k: int 
 def _trust_ranker_params(params: dict[str, Any], where: str) -> dict[str, Any]:
     """Validate TrustRanker hyperparameters with the ranker's own checks and fill its defaults,
     so that the Spark path and the single-machine ranker can never drift apart silently."""
-    from ..rankers._social import TrustRanker
+    from ..rankers import TrustRanker
 
-    known = set(TrustRanker._param_names())
+    known = set(TrustRanker.param_names())
     unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(
@@ -469,7 +469,7 @@ def _trust_ranker_params(params: dict[str, Any], where: str) -> dict[str, Any]:
             f"Got {params['defence']!r}."
         )
     r = TrustRanker(**{**params, "defence": None})
-    r._validate_params()
+    r.validate_params()
     p = r.get_params()
     if p.get("fill"):
         raise ValueError(

@@ -1,0 +1,33 @@
+"""One implementation per concern: report formats, evaluation and sim compare."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+import haowurank as hr
+from haowurank import report
+from haowurank.testing import small_world
+
+
+def test_report_only_formats():
+    for twin in ("simulate", "offline_comparison", "DATASET_FOLDERS"):
+        assert not hasattr(report, twin), twin
+    assert "simulate" not in report.__all__ and "offline_comparison" not in report.__all__
+
+
+def test_evaluation_compare_per_user():
+    ds = small_world()
+    train, test = hr.split.random_split(ds, seed=0)
+    table, frames = hr.evaluation.compare(["popularity", "trust"], train, test, k=(5,),
+                                          per_user=True)
+    assert list(table["strategy"]) == ["popularity", "trust"] and set(frames) == {"popularity",
+                                                                                   "trust"}
+    for name, frame in frames.items():
+        row = table.set_index("strategy").loc[name]
+        assert len(frame) == row["users"]
+        assert frame["NDCG@5"].mean() == row["NDCG@5"]
+    plain = hr.evaluation.compare(["popularity", "trust"], train, test, k=(5,))
+    cols = [c for c in plain.columns if not c.endswith("_s") and c != "users_per_s"]
+    pd.testing.assert_frame_equal(plain[cols], table[cols])
+    curve = report.cold_start_curve(frames, 5, min_users=1)
+    assert set(curve["strategy"]) == {"popularity", "trust"}
