@@ -339,55 +339,71 @@ class RankerService:
             bad = [users[k] for k in np.flatnonzero(idx < 0)[:5]]
             raise UnknownIdError(f"Unknown user id(s) {bad}: not in the service's dataset.")
 
-    def recommend(self, users: Any, n: int = 20, *, exclude_seen: bool = True) -> pd.DataFrame:
+    def recommend(
+        self, users: Any, n: int = 20, *, exclude_seen: bool = True,
+        snapshot: Snapshot | None = None,
+    ) -> pd.DataFrame:
         """Top-``n`` items of the ranker for one user id or a sequence of them.
 
         Returns the ranker's ``recommend_frame`` (columns user, item, score, rank). Ids must be
         users of the service's dataset (unknown ids raise :class:`~haowurank.UnknownIdError`);
-        users the ranker never saw get its documented cold-start result.
+        users the ranker never saw get its documented cold-start result. ``snapshot``: answer
+        from this snapshot (one a request read once) instead of the current one.
         """
-        snap = self._snapshot
+        snap = snapshot or self._snapshot
         n = self._check_n(n)
         ulist = [users] if np.isscalar(users) or isinstance(users, str) else list(users)
         self._check_users(snap, ulist)
         return snap.ranker.recommend_frame(ulist, n=n, exclude_seen=exclude_seen)
 
-    def feed(self, users: Any, n: int = 20, *, cursor: str | None = None) -> pd.DataFrame:
+    def feed(
+        self, users: Any, n: int = 20, *, cursor: str | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> pd.DataFrame:
         """One page of the friends' feed (see :func:`haowurank.feed.build`)."""
-        snap = self._snapshot
+        snap = snapshot or self._snapshot
         n = self._check_n(n)
         return snap.feed_index.build(
             snap.ranker, users, n, cursor=cursor, config=self.feed_config,
             ranker_key=snap.ranker_key,
         )
 
-    def feed_page(self, user: Any, n: int = 20, *, cursor: str | None = None) -> FeedPage:
+    def feed_page(
+        self, user: Any, n: int = 20, *, cursor: str | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> FeedPage:
         """One page of one user's feed as plain lists (the low-latency path of the HTTP
         service); the same rows as :meth:`feed` (``FeedPage.to_frame()``)."""
-        snap = self._snapshot
+        snap = snapshot or self._snapshot
         n = self._check_n(n)
         return snap.feed_index.page(
             snap.ranker, user, n, cursor=cursor, config=self.feed_config,
             ranker_key=snap.ranker_key,
         )
 
-    def search(self, text: str, user: Any = None, n: int = 20) -> pd.DataFrame:
+    def search(
+        self, text: str, user: Any = None, n: int = 20, *, snapshot: Snapshot | None = None
+    ) -> pd.DataFrame:
         """Search hits (see :meth:`haowurank.search.SearchIndex.query`)."""
-        snap = self._snapshot
+        snap = snapshot or self._snapshot
         n = self._check_n(n)
         return snap.search_index.query(text, user=user, n=n)
 
-    def parse_user(self, raw: str) -> Any:
+    def parse_user(self, raw: str, *, snapshot: Snapshot | None = None) -> Any:
         """A user id from its text form (query strings): int for int vocabularies."""
-        ids = self._snapshot.dataset.user_ids
+        ids = (snapshot or self._snapshot).dataset.user_ids
         if ids.dtype == object:
             return raw
         try:
-            return int(raw)
+            value = int(raw)
         except (TypeError, ValueError):
+            value = None
+        if value is None or not -(2**63) <= value < 2**63:
             raise ValueError(
-                f"The 'user' parameter must be an integer id in this service. Got {raw!r}."
-            ) from None
+                f"The 'user' parameter must be an integer id (int64) in this service. "
+                f"Got {raw!r:.80}."
+            )
+        return value
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", **self._snapshot.describe()}

@@ -142,8 +142,9 @@ def test_admin_reload_swaps_and_stale_cursor_is_410(paths, tmp_path):
 
     art = tmp_path / "live.npz"
     shutil.copy(paths["artifact"], art)
-    app = service.create_app(art, paths["dataset"], enable_admin=True)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    app = service.create_app(art, paths["dataset"], enable_admin=True, admin_token="s3cret")
+    with TestClient(app, raise_server_exceptions=False,
+                    headers={"Authorization": "Bearer s3cret"}) as c:
         page = c.get("/feed", params={"user": "u0", "n": 2}).json()
         before = c.get("/recommend", params={"user": "u5", "n": 10}).json()["items"]
         shutil.copy(paths["artifact2"], art)
@@ -213,3 +214,186 @@ def test_real_uvicorn_server(paths):
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+# ----------------------------------------------------------------------------- hardening (issue 22)
+def _forged(path: Path, dst: Path, *, params=None, huge=False) -> Path:
+    """A copy of an artifact with a changed parameter (checksum recomputed, as an attacker
+    would) or with an array header claiming 8 TiB."""
+    import io
+    import json
+    import zipfile
+
+    from haowurank.rankers._io import checksum
+
+    with np.load(path, allow_pickle=False) as z:
+        stored = {k: z[k] for k in z.files}
+    meta = json.loads(stored.pop("__meta__").tobytes())
+    meta["params"].update(params or {})
+    meta["checksum"] = checksum(meta, stored)
+    stored["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **stored)
+    if huge:
+        out = io.BytesIO()
+        with zipfile.ZipFile(buf) as zin, zipfile.ZipFile(out, "w") as zout:
+            for info in zin.infolist():
+                data = zin.read(info)
+                if info.filename == "fallback.npy":
+                    hdr = io.BytesIO()
+                    np.lib.format.write_array_header_1_0(
+                        hdr, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)})
+                    data = hdr.getvalue()
+                zout.writestr(info.filename, data)
+        buf = out
+    dst.write_bytes(buf.getvalue())
+    return dst
+
+
+@pytest.mark.parametrize("case,forge,status,text", [
+    ("unknown param", {"params": {"no_such_param": 1}}, 409, "unknown parameter"),
+    ("invalid param", {"params": {"kind_weights": {"view": -1.0}}}, 409, "kind_weights"),
+    ("huge declared size", {"huge": True}, 409, "declares shape"),
+])
+def test_admin_reload_of_a_bad_artifact_is_409(paths, tmp_path, case, forge, status, text):
+    import shutil
+
+    art = tmp_path / "live.npz"
+    shutil.copy(paths["artifact"], art)
+    app = service.create_app(art, paths["dataset"], enable_admin=True, admin_token="t0k")
+    with TestClient(app, raise_server_exceptions=False,
+                    headers={"Authorization": "Bearer t0k"}) as c:
+        _forged(Path(paths["artifact"]), art, **forge)
+        r = c.post("/admin/reload")
+        assert r.status_code == status, r.text
+        assert text in r.json()["detail"] and str(art) in r.json()["detail"]
+        assert c.get("/health").json()["version"] == 1
+
+
+def test_admin_needs_the_token_from_the_environment(paths, monkeypatch):
+    monkeypatch.delenv(service.ADMIN_TOKEN_ENV, raising=False)
+    with pytest.raises(ValueError, match=service.ADMIN_TOKEN_ENV):
+        service.create_app(paths["artifact"], paths["dataset"], enable_admin=True)
+    monkeypatch.setenv(service.ADMIN_TOKEN_ENV, "from-env")
+    app = service.create_app(paths["artifact"], paths["dataset"], enable_admin=True)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert c.post("/admin/reload").status_code == 401
+        r = c.post("/admin/reload", headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 403 and "wrong" in r.json()["detail"]
+        ok = c.post("/admin/reload", headers={"Authorization": "Bearer from-env"})
+        assert ok.status_code == 200 and ok.json()["version"] == 2
+
+
+def test_docs_can_be_turned_off(paths, monkeypatch):
+    with TestClient(service.create_app(paths["artifact"], paths["dataset"])) as c:
+        assert c.get("/docs").status_code == 200
+    with TestClient(service.create_app(paths["artifact"], paths["dataset"], docs=False)) as c:
+        assert c.get("/docs").status_code == 404
+        assert c.get("/openapi.json").status_code == 404
+        assert c.get("/health").status_code == 200
+    monkeypatch.setenv(service.DOCS_ENV, "0")
+    with TestClient(service.create_app(paths["artifact"], paths["dataset"])) as c:
+        assert c.get("/docs").status_code == 404
+
+
+def _cursor_token(offset: int, now: int, snap: str, key: bytes) -> str:
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    body = json.dumps({"v": 2, "o": offset, "t": now, "s": snap}, separators=(",", ":"),
+                      sort_keys=True).encode()
+    tag = hmac.new(key, body, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(tag + body).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("case,offset,now,key,status,text", [
+    ("public-key forgery", 0, 0, b"haowurank.feed.cursor", 400, "signature"),
+    ("huge offset, leaked secret", 10**30, 0, None, 400, "offset"),
+    ("negative offset, leaked secret", -1, 0, None, 400, "offset"),
+    ("huge time, leaked secret", 0, 10**30, None, 400, "time"),
+])
+def test_cursors_are_signed_and_bounded(client, monkeypatch, case, offset, now, key, status,
+                                        text):
+    from haowurank.feed import _cursor
+
+    page = client.get("/feed", params={"user": "u0", "n": 1}).json()
+    real = _cursor.Cursor.decode(page["next_cursor"]) if page["next_cursor"] else None
+    snap = real.snapshot if real else "ab" * 12
+    token = _cursor_token(offset, now, snap, key or _cursor._secret())
+    r = client.get("/feed", params={"user": "u0", "n": 1, "cursor": token})
+    assert r.status_code == status, r.text
+    assert text in r.json()["detail"]
+
+
+def test_cursor_secret_comes_from_the_environment(monkeypatch):
+    from haowurank.feed import Cursor, CursorError
+
+    monkeypatch.setenv("HAOWURANK_CURSOR_SECRET", "one")
+    tok = Cursor(5, 100, "abcd").encode()
+    assert Cursor.decode(tok) == Cursor(5, 100, "abcd")
+    monkeypatch.setenv("HAOWURANK_CURSOR_SECRET", "two")
+    with pytest.raises(CursorError, match="signature"):
+        Cursor.decode(tok)
+
+
+def test_recommend_reads_the_live_snapshot_once(client, monkeypatch):
+    svc = client.app.state.service
+    reads = {"n": 0}
+    cls = type(svc)
+    real = cls.snapshot
+
+    def counting(self):
+        reads["n"] += 1
+        return real.fget(self)
+
+    monkeypatch.setattr(cls, "snapshot", property(counting))
+    monkeypatch.setattr(svc, "_snapshot", svc._snapshot)
+    r = client.get("/recommend", params={"user": "u1", "n": 3})
+    assert r.status_code == 200
+    assert reads["n"] == 1
+
+
+def test_huge_and_odd_query_values_are_4xx(client):
+    for params in ({"user": "u" * 5000}, {"user": "u1\x00"}, {"user": "u1", "n": "9" * 5000}):
+        r = client.get("/recommend", params=params)
+        assert 400 <= r.status_code < 500, (params, r.status_code)
+    r = client.get("/search", params={"q": "tea " * 2000})
+    assert r.status_code == 422 and "at most" in r.json()["detail"]
+
+
+def test_fuzz_every_endpoint_of_the_openapi_schema_never_answers_5xx(paths):
+    """Hypothesis over the service's own OpenAPI schema: every query parameter of every
+    route gets generated values (missing, text, unicode, huge numbers, signed-looking
+    cursors); no answer may be a 5xx. Bounded examples: well under a minute."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    app = service.create_app(paths["artifact"], paths["dataset"], max_n=50, enable_admin=True,
+                             admin_token="fuzz")
+    schema = app.openapi()
+    value = st.one_of(
+        st.none(), st.text(max_size=40), st.sampled_from(["u0", "u1", "u5", "nobody", ""]),
+        st.integers(min_value=-(10**30), max_value=10**30).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.binary(max_size=64).map(lambda b: __import__("base64").urlsafe_b64encode(b).decode()),
+    )
+    routes = [(path, method, [p["name"] for p in op.get("parameters", [])
+                              if p.get("in") == "query"])
+              for path, ops in schema["paths"].items() for method, op in ops.items()]
+    assert {"/recommend", "/feed", "/search", "/health", "/admin/reload"} <= {r[0] for r in routes}
+    auth = st.sampled_from([None, "Bearer fuzz", "Bearer nope", "junk"])
+    request = st.sampled_from(routes).flatmap(
+        lambda r: st.tuples(st.just(r), st.fixed_dictionaries({n: value for n in r[2]}), auth))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(request)
+        def one(req):
+            (path, method, _), params, token = req
+            q = {k: v for k, v in params.items() if v is not None}
+            h = {"Authorization": token} if token else {}
+            r = c.request(method.upper(), path, params=q, headers=h)
+            assert r.status_code < 500, (path, q, r.status_code, r.text[:300])
+
+        one()

@@ -150,6 +150,59 @@ def _files(path: str | os.PathLike, loader: str, required: Sequence[str]) -> dic
     return out
 
 
+_BOMS = (
+    (b"\xef\xbb\xbf", "a UTF-8 byte-order mark"),
+    (b"\xff\xfe", "a UTF-16 (little-endian) byte-order mark"),
+    (b"\xfe\xff", "a UTF-16 (big-endian) byte-order mark"),
+)
+
+
+def _decode_error(path: Path, encoding: str, exc: UnicodeDecodeError) -> ValueError:
+    bad = exc.object[exc.start : exc.start + 4] if isinstance(exc.object, bytes) else b""
+    return ValueError(
+        f"{str(path)!r} must be {encoding} text; byte {exc.start} holds {bad!r}, which is not "
+        f"{encoding}. The file may have been re-saved in another encoding (e.g. Latin-1 or "
+        f"UTF-16); restore the original file."
+    )
+
+
+def _check_text(path: Path, encoding: str, *, header_sep: str | None = None) -> None:
+    """The one check of every text file a loader reads: not empty, no byte-order mark, no NUL
+    bytes (UTF-16), decodable in ``encoding``, and (``header_sep``) distinct header names.
+
+    Each failure is a ``ValueError`` naming the file, what was expected and what was found.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"{str(path)!r} is empty (0 bytes); expected {encoding} text.")
+    with open(path, "rb") as fh:
+        data = fh.read()
+    for bom, what in _BOMS:
+        if data.startswith(bom):
+            raise ValueError(
+                f"{str(path)!r} must be {encoding} text without a byte-order mark; it starts "
+                f"with {what}. Restore the original file (or re-save it as {encoding})."
+            )
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise ValueError(
+            f"{str(path)!r} must be {encoding} text; byte {nul} is a NUL byte (the file looks "
+            f"like UTF-16 or binary). Restore the original file."
+        )
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, encoding, exc) from exc
+    if header_sep is not None:
+        header = text.split("\n", 1)[0].rstrip("\r").split(header_sep)
+        dup = sorted({h for h in header if header.count(h) > 1})
+        if dup:
+            raise ValueError(
+                f"{str(path)!r} must have distinct header column names. Found {dup} more than "
+                f"once in the header {header}."
+            )
+
+
 def _check_duplicates(duplicates: Any, loader: str) -> None:
     if duplicates not in _DUPLICATE_POLICIES:
         raise ValueError(
@@ -175,6 +228,8 @@ def _read_mat(path: Path, var: str, ncols: int) -> np.ndarray:
     """One 2-D numeric variable from a MATLAB v5 file, as int64 (the trust files are uint16)."""
     from scipy.io import loadmat
 
+    if path.stat().st_size == 0:
+        raise ValueError(f"{str(path)!r} is empty (0 bytes); expected a MATLAB v5 file.")
     try:
         mat = loadmat(path, variable_names=[var])
     except Exception as exc:  # scipy raises several types for a corrupt or foreign file
@@ -215,6 +270,7 @@ def _majority(item: np.ndarray, value: np.ndarray) -> tuple[pd.DataFrame, int]:
 def _read_catalog(path: Path) -> dict[int, str]:
     """``categoryid name`` lines (space-separated, ASCII) into a dict."""
     out: dict[int, str] = {}
+    _check_text(path, "latin-1")
     text = path.read_text(encoding="latin-1")
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -342,10 +398,16 @@ def _finish(
 # --------------------------------------------------------------------------------------------
 
 def _read_tsv(path: Path, encoding: str, dtype: dict | None = None) -> pd.DataFrame:
-    return pd.read_csv(
-        path, sep="\t", header=0, encoding=encoding, quoting=csv.QUOTE_NONE,
-        keep_default_na=False, na_values=[], dtype=dtype, engine="c",
-    )
+    _check_text(path, encoding, header_sep="\t")
+    try:
+        return pd.read_csv(
+            path, sep="\t", header=0, encoding=encoding, quoting=csv.QUOTE_NONE,
+            keep_default_na=False, na_values=[], dtype=dtype, engine="c",
+        )
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, encoding, exc) from exc
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"Could not parse {str(path)!r} as tab-separated columns: {exc}") from exc
 
 
 def load_lastfm(
@@ -689,6 +751,7 @@ def load_epinions(
 # --------------------------------------------------------------------------------------------
 
 def _read_text(path: Path, sep: str, names: list[str], dtype: dict) -> pd.DataFrame:
+    _check_text(path, "ascii")
     try:
         return pd.read_csv(
             path, sep=sep, header=None, names=names, dtype=dtype, engine="c", encoding="ascii",

@@ -7,6 +7,13 @@ dataset's visibility structures, the ranker and the feed parameters) and the ref
 repeat or skip an entry. When the world changed in between (new data, a new ranker artifact,
 other parameters) the key no longer matches and :class:`CursorError` says so, instead of silently
 serving a page of a different ranking.
+
+Cursors are signed with a server secret (HMAC-SHA256), so nobody else can forge one: the secret
+is read from the environment variable :data:`SECRET_ENV` (``HAOWURANK_CURSOR_SECRET``; set it
+to the same value on every worker behind one load balancer) or, when it is unset, generated
+once per process (cursors then do not survive a restart). A decoded cursor is also bounded: its
+offset lies in ``[0, MAX_OFFSET]``, its time in the library's time range and its snapshot key is
+a short hex string, so even a cursor signed with a leaked secret cannot ask for a huge page.
 """
 
 from __future__ import annotations
@@ -16,14 +23,32 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
+import re
+import secrets
 from dataclasses import dataclass
 
-__all__ = ["Cursor", "CursorError", "StaleCursorError"]
+__all__ = ["MAX_OFFSET", "SECRET_ENV", "Cursor", "CursorError", "StaleCursorError"]
 
-_VERSION = 1
-# Integrity tag over the payload: not a secret (cursors carry nothing private), it only turns a
-# mangled or hand-edited token into a clear error rather than a page at a made-up offset.
-_TAG_KEY = b"haowurank.feed.cursor"
+_VERSION = 2
+#: Environment variable holding the server secret that signs feed cursors.
+SECRET_ENV = "HAOWURANK_CURSOR_SECRET"
+#: Largest offset a cursor may carry.
+MAX_OFFSET = 1_000_000
+_TAG_BYTES = 16
+_PROCESS_SECRET = secrets.token_bytes(32)
+
+
+def _secret() -> bytes:
+    """The signing key: ``$HAOWURANK_CURSOR_SECRET`` if set, else this process's random key."""
+    env = os.environ.get(SECRET_ENV)
+    if env:
+        return hashlib.sha256(b"haowurank.feed.cursor\0" + env.encode("utf-8")).digest()
+    return _PROCESS_SECRET
+
+
+def _tag(body: bytes) -> bytes:
+    return hmac.new(_secret(), body, hashlib.sha256).digest()[:_TAG_BYTES]
 
 
 class CursorError(ValueError):
@@ -47,8 +72,7 @@ class Cursor:
             {"v": _VERSION, "o": int(self.offset), "t": int(self.now), "s": self.snapshot},
             separators=(",", ":"), sort_keys=True,
         ).encode()
-        tag = hmac.new(_TAG_KEY, body, hashlib.sha256).digest()[:8]
-        return base64.urlsafe_b64encode(tag + body).decode().rstrip("=")
+        return base64.urlsafe_b64encode(_tag(body) + body).decode().rstrip("=")
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
@@ -61,9 +85,13 @@ class Cursor:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError) as exc:
             raise CursorError(f"The 'cursor' parameter is not a feed cursor ({exc}).") from exc
-        tag, body = raw[:8], raw[8:]
-        if not hmac.compare_digest(tag, hmac.new(_TAG_KEY, body, hashlib.sha256).digest()[:8]):
-            raise CursorError("The 'cursor' parameter is not a feed cursor (its tag does not match).")
+        tag, body = raw[:_TAG_BYTES], raw[_TAG_BYTES:]
+        if not hmac.compare_digest(tag, _tag(body)):
+            raise CursorError(
+                "The 'cursor' parameter is not a feed cursor this server issued (its signature does "
+                "not match; cursors also expire when the server restarts without "
+                f"${SECRET_ENV} set)."
+            )
         try:
             d = json.loads(body.decode())
             if d["v"] != _VERSION:
@@ -71,7 +99,22 @@ class Cursor:
             offset, now, snap = d["o"], d["t"], d["s"]
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise CursorError(f"The 'cursor' parameter is not a feed cursor ({exc}).") from exc
-        if not (isinstance(offset, int) and offset >= 0 and isinstance(now, int)
-                and isinstance(snap, str)):
-            raise CursorError("The 'cursor' parameter is not a feed cursor (bad fields).")
+        from .._time import MAX_SECONDS, MIN_SECONDS
+
+        if not (isinstance(offset, int) and not isinstance(offset, bool)
+                and 0 <= offset <= MAX_OFFSET):
+            raise CursorError(
+                f"The 'cursor' offset must be an int in [0, {MAX_OFFSET}]. Got {offset!r:.40}."
+            )
+        if not (isinstance(now, int) and not isinstance(now, bool)
+                and MIN_SECONDS <= now <= MAX_SECONDS):
+            raise CursorError(
+                f"The 'cursor' time must be int seconds in [{MIN_SECONDS}, {MAX_SECONDS}]. "
+                f"Got {now!r:.40}."
+            )
+        if not (isinstance(snap, str) and _SNAPSHOT.fullmatch(snap)):
+            raise CursorError(f"The 'cursor' snapshot key must be 1-64 hex digits. Got {snap!r:.40}.")
         return cls(offset=offset, now=now, snapshot=snap)
+
+
+_SNAPSHOT = re.compile(r"[0-9a-f]{1,64}")
