@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._atomic import write_text
 from ._provenance import git_commit, machine, versions
 
 if TYPE_CHECKING:
@@ -230,16 +231,34 @@ def render_markdown(result: ExperimentResult, command: str | None = None) -> str
     return "\n".join(lines)
 
 
+def _is_results_file(path: Path) -> bool:
+    """An existing file that a previous :func:`write_results` wrote (ours to replace)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            head = fh.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if path.suffix == ".csv":
+        return head.startswith(("strategy,", "combo,"))
+    return head.startswith("# ") and "- Command: `" in head
+
+
 def write_results(
-    result: ExperimentResult, out_dir: str | os.PathLike, *, command: str | None = None
+    result: ExperimentResult, out_dir: str | os.PathLike, *, command: str | None = None,
+    overwrite: bool = False,
 ) -> list[str]:
-    """Write ``<name>.md``, ``<name>.csv`` and (when tuned) ``<name>.tuning.csv``."""
+    """Write ``<name>.md``, ``<name>.csv`` and (when tuned) ``<name>.tuning.csv``.
+
+    Each file is written atomically by the library's one writer; an existing file is replaced
+    only when a previous run wrote it (anything else raises ``FileExistsError`` unless
+    ``overwrite=True``).
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     name = result.config.name
+    kw = {"owned": _is_results_file, "overwrite": overwrite, "what": "results file"}
     files = []
     csv = out / f"{name}.csv"
-    result.table.to_csv(csv, index=False, float_format="%.6g")
+    write_text(csv, result.table.to_csv(index=False, float_format="%.6g"), **kw)
     files.append(str(csv))
     if len(result.tuning):
         tcsv = out / f"{name}.tuning.csv"
@@ -249,10 +268,10 @@ def write_results(
                 tuning[c] = tuning[c].map(
                     lambda v: json.dumps(v) if isinstance(v, dict | list) else v
                 )
-        tuning.to_csv(tcsv, index=False, float_format="%.6g")
+        write_text(tcsv, tuning.to_csv(index=False, float_format="%.6g"), **kw)
         files.append(str(tcsv))
     md = out / f"{name}.md"
-    md.write_text(render_markdown(result, command=command))
+    write_text(md, render_markdown(result, command=command), **kw)
     files.append(str(md))
     log.info("experiment %s: wrote %s", name, files)
     return files
