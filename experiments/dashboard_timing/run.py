@@ -72,7 +72,7 @@ def bench_notebooks() -> list[tuple[str, float]]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--notebooks", action="store_true", help="also execute every notebook")
-    p.add_argument("--out", default=str(HERE / "results" / "dashboard.md"))
+    p.add_argument("--out", default=str(HERE / "results" / "dashboard_timing.md"))
     args = p.parse_args(argv)
     rows = bench_dashboard()
     if args.notebooks:

@@ -16,6 +16,7 @@ Writes ``experiments/defence_flags/results/defence_flags.md``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -30,7 +31,7 @@ from haowurank.studies import provenance_lines
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
 DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
-OUT = HERE / "results" / "attack_robustness.flagged.md"
+OUT = HERE / "results" / "defence_flags.md"
 THRESHOLDS = (0.25, 0.5)
 
 
@@ -45,7 +46,8 @@ def worlds():
                                                           show_progress=False)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     rows = []

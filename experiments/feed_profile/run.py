@@ -10,6 +10,7 @@ Run from the repository root::
 """
 from __future__ import annotations
 
+import argparse
 import cProfile
 import pstats
 import sys
@@ -24,7 +25,11 @@ import haowurank as hr  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
-    n, k = (int(argv[0]), int(argv[1])) if len(argv) >= 2 else (1_000_000, 2_000)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("users", type=int, nargs="?", default=1_000_000, help="world size")
+    ap.add_argument("sample", type=int, nargs="?", default=2_000, help="feeds profiled")
+    args = ap.parse_args(argv)
+    n, k = args.users, args.sample
     t = time.perf_counter()
     ds = hr.datasets.synthetic(n, n_items=n // 2, seed=0)
     print(f"world {time.perf_counter() - t:.1f} s", flush=True)

@@ -1,21 +1,24 @@
-"""One table over the headline experiments: the best haowurank strategy against the best peer.
+"""Ranking quality: how does `hybrid` compare with the tuned peers on LastFM, Ciao and Epinions?
 
-Reads experiments/ranking_quality/results/<name>.csv written by ``haowurank run experiments/ranking_quality/<name>.toml`` (and
-experiments/hybrid_cost/results/hybrid_cost.md when present), prints the summary and writes it to
-experiments/ranking_quality/results/headline.md.
+Runs each data set's experiment (``<name>.toml`` beside this script: every strategy tuned on a
+validation split, refitted on train, evaluated once on test; ``haowurank run`` does the same for
+one file), then writes one table over them: the best haowurank strategy against the best peer,
+from ``results/<name>.csv`` (and the paired cost from
+``experiments/hybrid_cost/results/hybrid_cost.md`` when present) to ``results/headline.md``.
 
-    .venv/bin/python experiments/ranking_quality/run.py lastfm ciao epinions
+    .venv/bin/python experiments/ranking_quality/run.py                    # all three, then the table
+    .venv/bin/python experiments/ranking_quality/run.py --summary-only     # the table only
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import argparse
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from haowurank.studies import load_config
+from haowurank.studies import load_config, provenance_lines, run_experiment
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -63,7 +66,16 @@ def summarize(name: str) -> dict:
 
 
 def main(argv=None) -> int:
-    names = list(sys.argv[1:] if argv is None else argv) or ["lastfm", "ciao", "epinions"]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", default=["lastfm", "ciao", "epinions"],
+                    help="experiments to run and summarise (<name>.toml beside this script)")
+    ap.add_argument("--summary-only", action="store_true",
+                    help="only rewrite results/headline.md from the existing results")
+    args = ap.parse_args(argv)
+    names = args.names
+    if not args.summary_only:
+        for name in names:
+            run_experiment(ROOT / f"{name}.toml", out_dir=RESULTS)
     rows = [summarize(n) for n in names if (RESULTS / f"{n}.csv").is_file()]
     cols = list(rows[0]) if rows else []
     lines = [
@@ -72,8 +84,9 @@ def main(argv=None) -> int:
         "Every peer is tuned on the validation split, never on the test split (grids in each "
         "data set's TOML under experiments/).",
         "",
-        f"- Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- Command: `.venv/bin/python experiments/ranking_quality/run.py {' '.join(names)}`",
+        *provenance_lines(
+            f".venv/bin/python experiments/ranking_quality/run.py --summary-only {' '.join(names)}"
+        ),
         "- Source: experiments/ranking_quality/results/<name>.csv and .md (protocol, grids, machine, commands "
         "there); paired cost measurements in experiments/hybrid_cost/results/hybrid_cost.md.",
         "- The runner's cost ratios are given only where `hybrid` and ALS were timed in the same "
@@ -86,7 +99,7 @@ def main(argv=None) -> int:
     for r in rows:
         cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()]
         lines.append("| " + " | ".join(cells) + " |")
-    cost = RESULTS / "hybrid_cost.md"
+    cost = ROOT.parent / "hybrid_cost" / "results" / "hybrid_cost.md"
     if cost.is_file():
         lines += ["", "## Paired cost (from hybrid_cost.md)", ""]
         cost_md, table = cost.read_text(), []

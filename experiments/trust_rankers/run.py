@@ -34,7 +34,7 @@ from haowurank.studies import provenance_lines
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
 DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
-OUT = HERE / "results" / "bench_trust.md"
+OUT = HERE / "results" / "trust_rankers.md"
 
 #: Validation grid of the tuned ``trust`` (all other parameters at their defaults, fill=True).
 GRID = {"trust_weight": [0.3, 1.0], "prior_weight": [0.05, 0.5]}
