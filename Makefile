@@ -30,13 +30,14 @@ dashboard: $(STAMP)
 # Debian chromium + chromedriver for the real-browser dashboard test. Installed when missing and
 # running as root; otherwise the one command to run is printed and the browser test skips.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+	    || ! fc-list 2>/dev/null | grep -qi "CJK"; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian chromium and chromium-driver for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	    echo "installing Debian chromium, chromium-driver and fonts-noto-cjk for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk; \
 	  else \
-	    echo "chromium/chromedriver missing: the browser test will skip. To run it:"; \
-	    echo "  sudo apt-get install -y chromium chromium-driver"; \
+	    echo "chromium/chromedriver or a CJK font missing: the browser test will skip. To run it:"; \
+	    echo "  sudo apt-get install -y chromium chromium-driver fonts-noto-cjk"; \
 	  fi; \
 	fi
 

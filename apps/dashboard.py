@@ -330,7 +330,7 @@ def bar_chart(frame: pd.DataFrame, metric: str, names: list[str]) -> dict:
     }
 
 
-def line_chart(title: str, x: str, x_sort: list[str], y: str, names: list[str]) -> dict:
+def line_chart(title: str | dict, x: str, x_sort: list[str], y: str, names: list[str]) -> dict:
     return {
         "title": title,
         "height": 260,
@@ -338,7 +338,7 @@ def line_chart(title: str, x: str, x_sort: list[str], y: str, names: list[str]) 
         "encoding": {
             "x": {"field": x, "type": "nominal", "sort": x_sort, "title": "training items",
                   "axis": {"labelAngle": 0}},
-            "y": {"field": y, "type": "quantitative", "title": verdict.label(y)},
+            "y": {"field": y, "type": "quantitative", "title": y},
             "color": strategy_color(names),
         },
     }
@@ -601,9 +601,9 @@ with tab_off, boundary("offline comparison"):
             order = list(dict.fromkeys(curve["history"]))
             st.vega_lite_chart(
                 curve,
-                line_chart(f"{verdict.label(f'NDCG@{k}')} by length of the training history "
-                           f"(groups of >= 10 test users)", "history", order, f"NDCG@{k}",
-                           strategies),
+                line_chart({"text": f"{verdict.label(f'NDCG@{k}')} by length of the training "
+                                    f"history", "subtitle": "groups of >= 10 test users"},
+                           "history", order, f"NDCG@{k}", strategies),
                 width="stretch",
             )
         with st.expander("Every metric of the evaluation (library names)"):
