@@ -150,7 +150,8 @@ def _floats(text: str) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("names", nargs="+", help="experiment names (experiments/ranking_quality/<name>.toml)")
+    p.add_argument("names", nargs="*", default=["lastfm", "ciao", "epinions"],
+                   help="experiment names (experiments/ranking_quality/<name>.toml)")
     p.add_argument("--factors", default="32,64,128,256", help="comma-separated sizes")
     p.add_argument("--regularization", default="1,10,30,100")
     p.add_argument("--alpha", default="5,20")

@@ -180,7 +180,8 @@ def frontier_plot(rows: list[dict], targets: dict[str, float], path: Path) -> No
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("names", nargs="+", help="experiment names (experiments/ranking_quality/<name>.toml)")
+    p.add_argument("names", nargs="*", default=["lastfm", "ciao", "epinions"],
+                   help="experiment names (experiments/ranking_quality/<name>.toml)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--hybrid-params", default="{}",
                    help="JSON parameters of hybrid (default: its defaults)")

@@ -189,7 +189,7 @@ def run(name: str, n_users: int, regularization: float) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("name")
+    p.add_argument("name", nargs="?", default="epinions")
     p.add_argument("--users", type=int, default=5000, help="validation users sampled")
     p.add_argument("--regularization", type=float, default=100.0,
                    help="EASE's lambda (default: the value the runner chose on Epinions)")

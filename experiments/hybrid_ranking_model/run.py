@@ -106,7 +106,7 @@ def run(name: str, n_users: int) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("names", nargs="+")
+    p.add_argument("names", nargs="*", default=["ciao", "epinions"])
     p.add_argument("--users", type=int, default=5000, help="validation users sampled")
     args = p.parse_args(argv)
     t0 = time.perf_counter()

@@ -86,7 +86,7 @@ def run(name: str, n_users: int, variants: dict[str, dict]) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("names", nargs="+")
+    p.add_argument("names", nargs="*", default=["lastfm", "ciao", "epinions"])
     p.add_argument("--users", type=int, default=5000, help="validation users sampled per data set")
     p.add_argument("--variants", nargs="+", default=None,
                    help="variant labels to run (default: all; 'defaults' is always run)")
