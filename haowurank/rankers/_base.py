@@ -934,7 +934,8 @@ class Ranker:
         if fb.shape != (ni,) or fb.dtype.kind != "f" or not np.isfinite(fb).all():
             raise ArtifactError(
                 f"field 'fallback' must be {ni} finite floats (one per item). Got {fb.dtype} of "
-                f"shape {fb.shape}."
+                f"shape {fb.shape}"
+                f"{'' if fb.dtype.kind != 'f' or np.isfinite(fb).all() else ' with non-finite values'}."
             )
         self.fallback_ = fb
         self.seen_ = arrays_to_csr("seen", arrays)
