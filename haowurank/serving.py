@@ -35,23 +35,21 @@ from __future__ import annotations
 
 import copy
 import inspect
-import io
 import logging
 import os
 import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ._dataset import Dataset
-from ._errors import ArtifactError, DataWarning, UnknownIdError
+from ._errors import DataWarning, UnknownIdError
 from .feed import FeedConfig, FeedIndex, FeedPage, ranker_fingerprint
-from .rankers import Ranker, load_ranker_checked
+from .rankers import Ranker, load_ranker_checked, read_artifact_meta
 from .search import SearchIndex
 
 __all__ = ["RankerService", "Snapshot", "artifact_checksum", "load_artifact"]
@@ -65,26 +63,11 @@ CLOSED_FORM_RANKERS = frozenset({"popularity", "friend_endorsements", "trust"})
 def artifact_checksum(path: str | os.PathLike | bytes) -> str:
     """The checksum recorded in a ranker artifact's metadata (a path or the artifact's bytes).
 
-    The file is read once and only the ``__meta__`` member is parsed; this does *not* verify
-    the arrays (:func:`load_artifact` does).
+    The file is read once and only the ``__meta__`` member is parsed (its header checked
+    before anything is allocated); this does *not* verify the arrays (:func:`load_artifact`
+    does).
     """
-    import json
-    import zipfile
-
-    if isinstance(path, bytes | bytearray | memoryview):
-        data, name = bytes(path), "<artifact bytes>"
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"No ranker artifact at {p}.")
-        data, name = p.read_bytes(), str(p)
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            raw = z["__meta__"]
-        return str(json.loads(raw.tobytes().decode("utf-8"))["checksum"])
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError, TypeError,
-            UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{name} is not a readable haowurank artifact: {exc}") from exc
+    return str(read_artifact_meta(path)["checksum"])
 
 
 def load_artifact(path: str | os.PathLike) -> tuple[Ranker, str]:

@@ -39,6 +39,7 @@ from ._base import (
 from ._cf import ALSRanker, BPRRanker, EaseRanker, ItemKNNRanker, RP3BetaRanker
 from ._cornac import SBPRRanker, cornac_available
 from ._hybrid import HybridRanker
+from ._io import read_artifact_meta
 from ._popularity import PopularityRanker
 from ._social import FriendEndorsementRanker, TrustRanker
 from ._social_als import SocialALSRanker
@@ -79,6 +80,7 @@ __all__ = [
     "load_ranker",
     "load_ranker_checked",
     "make",
+    "read_artifact_meta",
     "register",
     "shared_topk",
     "topk",

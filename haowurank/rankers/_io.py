@@ -45,7 +45,7 @@ _STR = "str"  # manifest dtype of a string array (stored as UTF-8 bytes + length
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "MAX_INT_DIGITS", "artifact_owned", "checksum",
-    "read_artifact", "read_artifact_bytes", "write_artifact",
+    "read_artifact", "read_artifact_bytes", "read_artifact_meta", "write_artifact",
 ]
 
 
@@ -380,6 +380,31 @@ def read_artifact_bytes(
             f"after saving."
         )
     return meta, _decode(meta, stored, name), data
+
+
+def read_artifact_meta(source: str | os.PathLike | bytes | bytearray | memoryview) -> dict:
+    """The metadata of an artifact (a path or its bytes) without reading its arrays; its
+    ``checksum`` field is returned as recorded, not verified. ``ArtifactError`` when there is
+    no readable metadata."""
+    data, name = _source_bytes(source)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            info = zf.getinfo("__meta__.npy")
+            if info.file_size > MAX_META_BYTES:
+                raise ArtifactError(
+                    f"{name}: field '__meta__' declares {info.file_size} bytes (limit "
+                    f"{MAX_META_BYTES})."
+                )
+            raw = _read_member(zf, info, name, len(data))
+    except ArtifactError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError, KeyError,
+            NotImplementedError, OverflowError, MemoryError) as exc:
+        raise ArtifactError(f"{name} is not a readable haowurank artifact: {exc}") from exc
+    meta = _parse_meta(raw, name)
+    if not isinstance(meta.get("checksum"), str):
+        raise ArtifactError(f"{name}: field 'checksum' is missing.")
+    return meta
 
 
 def read_artifact(
