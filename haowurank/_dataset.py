@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -472,7 +472,7 @@ class Dataset:
             frame["source"] = source
         if amount is not None:
             frame["amount"] = amount
-        frame = _merge_duplicates(frame, duplicates)
+        frame = merge_duplicates(frame, duplicates)
 
         soc_frame = pd.DataFrame(
             {"user": _index_of(uix, su), "friend": _index_of(uix, sf), "weight": sw}
@@ -634,6 +634,47 @@ class Dataset:
         """Index-level interaction columns (user, item, kind codes, weight, timestamp, visibility)."""
         return {c: self._inter[c].to_numpy() for c in self._inter.columns}
 
+    # The index-level frames below are the Dataset's own storage, shared with the library's
+    # other parts without a copy: read them, never modify them in place (derive a new Dataset
+    # with :meth:`replace` instead).
+
+    @property
+    def indexed_interactions(self) -> pd.DataFrame:
+        """Interactions with dense indices: ``user``, ``item`` (indices), ``kind`` (codes into
+        ``KINDS``), ``weight``, ``timestamp``, ``visibility`` (codes into ``VISIBILITIES``)
+        and, where given, ``order_id``, ``source``, ``amount``. Read-only."""
+        return self._inter
+
+    @property
+    def indexed_social(self) -> pd.DataFrame:
+        """Social rows with dense indices: ``user``, ``friend``, ``weight``; sorted. Read-only."""
+        return self._social
+
+    @property
+    def indexed_blocks(self) -> pd.DataFrame:
+        """Blocks with dense indices: ``user``, ``blocked``; sorted. Read-only."""
+        return self._blocks
+
+    @property
+    def indexed_audiences(self) -> pd.DataFrame:
+        """Audience lists with dense indices: endorser ``user``, ``item``, allowed ``viewer``.
+        Read-only."""
+        return self._audiences
+
+    @property
+    def item_metadata(self) -> pd.DataFrame:
+        """Item metadata in item-index order (row ``i`` is item index ``i``; no id column).
+        Read-only."""
+        return self._items
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """A structure derived from this (immutable) Dataset, built once by ``make()`` and kept
+        under ``key`` for the Dataset's lifetime (e.g. the feed's index)."""
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = make()
+        return hit
+
     def kind_mask(self, kinds: str | Iterable[str] | None) -> np.ndarray:
         """Boolean mask over interaction rows of the given kind(s) (None: all)."""
         codes = self._inter["kind"].to_numpy()
@@ -727,6 +768,44 @@ class Dataset:
         return np.diff(self.matrix(weight="binary").indptr)
 
     # ---------------------------------------------------------------- derived datasets
+    def replace(
+        self,
+        *,
+        user_ids: np.ndarray | None = None,
+        indexed_interactions: pd.DataFrame | None = None,
+        indexed_audiences: pd.DataFrame | None = None,
+        indexed_social: pd.DataFrame | None = None,
+        indexed_blocks: pd.DataFrame | None = None,
+        meta: dict | None = None,
+        truth: dict | None = None,
+        has_timestamps: bool | None = None,
+    ) -> Dataset:
+        """A Dataset with the same item vocabulary and metadata and the given parts replaced.
+
+        Parameters
+        ----------
+        user_ids : ndarray, optional
+            A new user vocabulary (sorted, unique) that every index-level frame indexes; e.g.
+            the old one with new users appended (then pass every frame re-indexed).
+        indexed_interactions, indexed_audiences, indexed_social, indexed_blocks : DataFrame
+            Index-level frames with the columns of the properties of the same name, indexed by
+            this Dataset's vocabularies (not validated again: derive them from this Dataset).
+        meta, truth : dict
+        has_timestamps : bool
+
+        Returns
+        -------
+        Dataset
+        """
+        changes: dict[str, Any] = {}
+        for name, value in (("user_ids", user_ids), ("_inter", indexed_interactions), ("_audiences", indexed_audiences),
+                            ("_social", indexed_social), ("_blocks", indexed_blocks),
+                            ("meta", meta), ("truth", truth),
+                            ("has_timestamps", has_timestamps)):
+            if value is not None:
+                changes[name] = value
+        return self._replace(**changes)
+
     def _replace(self, **changes: Any) -> Dataset:
         fields = dict(
             user_ids=self.user_ids, item_ids=self.item_ids, _inter=self._inter,
@@ -794,26 +873,46 @@ class Dataset:
         old = self._inter
         frame = pd.concat([old, add], ignore_index=True)
         for col in ("order_id", "source"):
-            if col in frame:
+            if col in frame and (col not in old or col not in add):
                 frame[col] = _objects(frame[col])
-        # rows that may repeat an existing key: same (user, item, kind), then order_id
+            elif col in frame:  # both parts are already object columns with None for missing
+                frame[col] = pd.concat([old[col], _objects(add[col])], ignore_index=True)
+        # rows that may repeat an existing key: same (user, item, kind), then order_id; the
+        # sorted keys of the rows are kept in the cache, so appending costs O(r log n + n)
         ni = max(self.n_items, 1)
 
         def key(f: pd.DataFrame) -> np.ndarray:
             return (f["user"].to_numpy().astype(np.int64) * ni
                     + f["item"].to_numpy().astype(np.int64)) * len(KINDS) + f["kind"].to_numpy()
 
-        cand = np.isin(key(add), key(old))
+        def member(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+            if len(sorted_keys) == 0:
+                return np.zeros(len(values), dtype=bool)
+            pos = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
+            return sorted_keys[pos] == values
+
+        old_sorted = self._cache.get(("row_keys",))
+        if old_sorted is None:
+            old_sorted = np.sort(key(old))
+        add_keys = key(add)
+        cand = member(add_keys, old_sorted)
+        merged = False
         if cand.any():
             oid = "order_id" in frame
             cols = ["user", "item", "kind"] + (["order_id"] if oid else [])
             a = frame.iloc[len(old):][cand][cols].astype(object).fillna("\0na")
-            o = old[np.isin(key(old), key(add)[cand])][cols].astype(object).fillna("\0na")
+            o = old[member(key(old), np.unique(add_keys[cand]))][cols].astype(object).fillna("\0na")
             if pd.MultiIndex.from_frame(a).isin(pd.MultiIndex.from_frame(o)).any():
-                frame = _merge_duplicates(frame, duplicates)
+                frame = merge_duplicates(frame, duplicates)
+                merged = True
         frame["user"] = frame["user"].astype(np.int32)
         frame["item"] = frame["item"].astype(np.int32)
-        return self._replace(_inter=frame, has_timestamps=self.has_timestamps or new.has_timestamps)
+        out = self._replace(_inter=frame, has_timestamps=self.has_timestamps or new.has_timestamps)
+        if not merged:
+            new_sorted = np.sort(add_keys)
+            out._cache[("row_keys",)] = np.insert(
+                old_sorted, np.searchsorted(old_sorted, new_sorted), new_sorted)
+        return out
 
     def k_core(self, k: int) -> Dataset:
         """Iteratively keep users and items with at least ``k`` distinct interactions.
@@ -1069,7 +1168,9 @@ class Dataset:
 # module helpers
 # --------------------------------------------------------------------------------------------
 
-def _merge_duplicates(frame: pd.DataFrame, policy: str) -> pd.DataFrame:
+def merge_duplicates(frame: pd.DataFrame, policy: str) -> pd.DataFrame:
+    """Merge index-level interaction rows that repeat (user, item, kind[, order_id]) by
+    ``policy`` (as ``Dataset.from_frames``'s ``duplicates``), warning how many were merged."""
     keys = ["user", "item", "kind"] + (["order_id"] if "order_id" in frame else [])
     # a total order once keys are unique, so the row order of the input does not matter
     order = ["user", "timestamp", "item", "kind"] + (["order_id"] if "order_id" in frame else [])

@@ -71,7 +71,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ._dataset import KINDS, VISIBILITIES, Dataset, _merge_duplicates
+from ._dataset import KINDS, VISIBILITIES, Dataset, merge_duplicates
 from ._errors import UnknownIdError
 from ._random import SeedLike, rng
 
@@ -306,7 +306,7 @@ def _extend(
             out[c] = old_map[out[c].to_numpy()].astype(np.int32)
         return out
 
-    inter = remap(ds._inter, ("user",))
+    inter = remap(ds.indexed_interactions, ("user",))
     if rows is not None and len(rows):
         add = pd.DataFrame({
             "user": vix.get_indexer(np.asarray(rows["user"], dtype=object)).astype(np.int32),
@@ -333,15 +333,15 @@ def _extend(
         add = add[list(inter.columns)]
         new_u = add["user"].to_numpy()
         if np.isin(new_u, inter["user"].to_numpy()).any():
-            inter = _merge_duplicates(pd.concat([inter, add], ignore_index=True), "max")
+            inter = merge_duplicates(pd.concat([inter, add], ignore_index=True), "max")
         else:
             # accounts with no earlier rows: the canonical order (user, timestamp, item, ...) is
             # the old order and the new rows' own order, interleaved by user (a stable sort)
-            add = _merge_duplicates(add, "max")
+            add = merge_duplicates(add, "max")
             both = pd.concat([inter, add], ignore_index=True)
             order = np.argsort(both["user"].to_numpy(), kind="stable")
             inter = both.iloc[order].reset_index(drop=True)
-    soc = remap(ds._social, ("user", "friend"))
+    soc = remap(ds.indexed_social, ("user", "friend"))
     if social is not None and len(social):
         add_s = pd.DataFrame({
             "user": vix.get_indexer(np.asarray(social["user"], dtype=object)).astype(np.int32),
@@ -366,12 +366,12 @@ def _extend(
                 out = np.full((len(vocab), *a.shape[1:]), fill, dtype=a.dtype)
                 out[old_map] = a
                 truth[k] = out
-    return ds._replace(
+    return ds.replace(
         user_ids=vocab,
-        _inter=inter,
-        _social=soc,
-        _blocks=remap(ds._blocks, ("user", "blocked")),
-        _audiences=remap(ds._audiences, ("user", "viewer")),
+        indexed_interactions=inter,
+        indexed_social=soc,
+        indexed_blocks=remap(ds.indexed_blocks, ("user", "blocked")),
+        indexed_audiences=remap(ds.indexed_audiences, ("user", "viewer")),
         meta=meta,
         truth=truth,
     )
@@ -538,7 +538,7 @@ def add_sybils(
     if isinstance(victims, str):
         _check_choice(victims, "victims", func, ("random", "hubs"))
         if victims == "hubs":
-            indeg = np.bincount(ds._social["friend"].to_numpy(), minlength=ds.n_users)[honest]
+            indeg = np.bincount(ds.indexed_social["friend"].to_numpy(), minlength=ds.n_users)[honest]
             p = (indeg + 1.0) / (indeg + 1.0).sum()
         else:
             p = None

@@ -157,7 +157,7 @@ class SearchIndex:
             raise ValueError("Pass 'mutes' or a prebuilt 'graph', not both.")
         self.ds = ds
         self.graph_ = graph if graph is not None else EndorsementGraph(ds, mutes=mutes)
-        items = ds._items
+        items = ds.item_metadata
         self.searchable_ = items["searchable"].to_numpy(dtype=bool)
         docs = [
             " ".join(str(x) for x in (t, c) if x is not None and not _isnan(x))
@@ -178,7 +178,7 @@ class SearchIndex:
         self._vocab = self.vectorizer_.vocabulary_ if self.vectorizer_ is not None else {}
         self.bm25_ = self._bm25(X).tocsc()
         # global counts
-        f = ds._inter
+        f = ds.indexed_interactions
         kind = f["kind"].to_numpy()
         u = f["user"].to_numpy().astype(np.int64)
         i = f["item"].to_numpy().astype(np.int64)
@@ -296,54 +296,126 @@ class SearchIndex:
                     f"dataset's user vocabulary."
                 )
             vidx = int(pos)
-        ts = self.text_scores(text)
-        best = float(ts.max()) if len(ts) else 0.0
-        if best <= 0:
-            return _empty(self.ds)
-        hits = np.flatnonzero((ts > 0) & (ts >= self.min_text_score * best))
-        score = self.text_weight * ts[hits].astype(np.float64) / best
-        score += self.rec_weight * np.log1p(self.n_recommenders_[hits]) / self._rec_norm
-        nfriend = np.zeros(len(hits), dtype=np.int64)
-        named: dict[int, list] = {}
-        if vidx is not None:
-            t = self.graph_.triples(np.asarray([vidx]))
-            on_hit = np.isin(t["item"], hits)
-            if on_hit.any():
-                it, en, w = t["item"][on_hit], t["endorser"][on_hit], t["weight"][on_hit]
-                order = np.lexsort((en, -w, it))
-                it, en = it[order], en[order]
-                pos = np.searchsorted(hits, it)
-                nfriend = np.bincount(pos, minlength=len(hits)).astype(np.int64)
-                uids = self.ds.user_ids
-                for p, e in zip(pos.tolist(), en.tolist()):
-                    named.setdefault(p, []).append(uids[e])
-                top = nfriend.max()
-                if top > 0:
-                    score += self.friend_weight * np.log1p(nfriend) / math.log1p(top)
-        order = np.lexsort((hits, -score))[:n]
-        sel = hits[order]
-        expl = []
-        for k, it in zip(order.tolist(), sel.tolist()):
-            txt = (
-                f"{_people(int(self.n_recommenders_[it]), 'person', 'people')} recommended, "
-                f"{int(self.n_bought_[it])} {self.purchase_verb_}"
+        out = self._ranked([text], None if vidx is None else np.asarray([vidx]), int(n))
+        return out.drop(columns="query")
+
+    def query_many(self, texts: Any, users: Any = None, n: int = 20) -> pd.DataFrame:
+        """The ``n`` best hits of many queries at once (batch form of :meth:`query`).
+
+        Parameters
+        ----------
+        texts : sequence of str
+            One query per row.
+        users : sequence of ids, optional
+            The searcher of each row (same length as ``texts``); None: no searcher.
+        n : int
+            Number of hits per query.
+
+        Returns
+        -------
+        DataFrame
+            Column ``query`` (the row's position in ``texts``), then the columns of
+            :meth:`query`; the rows of each query are exactly what ``query(texts[k], users[k],
+            n)`` returns, in the order of ``texts``.
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        bad = [t for t in texts if not isinstance(t, str) or not t.strip()]
+        if bad:
+            raise ValueError(
+                f"The 'texts' parameter of SearchIndex.query_many must hold non-empty strings. "
+                f"Got {bad[0]!r} among them."
             )
-            friends = named.get(k)
-            if friends:
-                shown = ", ".join(str(f) for f in friends[: self.max_named])
-                more = len(friends) - self.max_named
-                noun = "your friend" if len(friends) == 1 else "your friends"
-                txt += f"; {noun} {shown}" + (f" and {more} more" if more > 0 else "")
-                txt += " recommended it"
-            expl.append(txt)
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(
+                f"The 'n' parameter of SearchIndex.query_many must be a positive int. "
+                f"Got {n!r} instead."
+            )
+        vidx = None
+        if users is not None:
+            ulist = list(users)
+            if len(ulist) != len(texts):
+                raise ValueError(
+                    f"The 'users' of SearchIndex.query_many must give one searcher per text "
+                    f"({len(texts)}). Got {len(ulist)}."
+                )
+            vidx = self._user_index.get_indexer(np.asarray(ulist, dtype=object)).astype(np.int64)
+            if (vidx < 0).any():
+                unknown = [ulist[k] for k in np.flatnonzero(vidx < 0)[:5]]
+                raise UnknownIdError(
+                    f"Unknown user id(s) {unknown} in the 'users' of SearchIndex.query_many: "
+                    f"not in the dataset's user vocabulary."
+                )
+        return self._ranked(texts, vidx, int(n))
+
+    def _ranked(self, texts: list[str], vidx: np.ndarray | None, n: int) -> pd.DataFrame:
+        """Hits of each (text, viewer index) row: the one ranking behind query and query_many."""
+        by_text: dict[str, list[int]] = {}
+        for k, t in enumerate(texts):
+            by_text.setdefault(t, []).append(k)
+        per_row: dict[int, tuple] = {}
+        uids = self.ds.user_ids
+        for text, rows in by_text.items():
+            ts = self.text_scores(text)
+            best = float(ts.max()) if len(ts) else 0.0
+            if best <= 0:
+                continue
+            hits = np.flatnonzero((ts > 0) & (ts >= self.min_text_score * best))
+            base = self.text_weight * ts[hits].astype(np.float64) / best
+            base += self.rec_weight * np.log1p(self.n_recommenders_[hits]) / self._rec_norm
+            score = np.tile(base, (len(rows), 1))
+            nfriend = np.zeros((len(rows), len(hits)), dtype=np.int64)
+            named: dict[tuple[int, int], list] = {}
+            if vidx is not None:
+                t = self.graph_.triples(vidx[np.asarray(rows)])
+                on_hit = np.isin(t["item"], hits)
+                if on_hit.any():
+                    v, it = t["viewer"][on_hit], t["item"][on_hit]
+                    en, w = t["endorser"][on_hit], t["weight"][on_hit]
+                    order = np.lexsort((en, -w, it, v))
+                    v, it, en = v[order], it[order], en[order]
+                    pos = np.searchsorted(hits, it)
+                    np.add.at(nfriend, (v, pos), 1)
+                    for r, p, e in zip(v.tolist(), pos.tolist(), en.tolist()):
+                        named.setdefault((r, p), []).append(uids[e])
+                    for r, top in enumerate(nfriend.max(axis=1).tolist()):
+                        if top > 0:
+                            score[r] += self.friend_weight * np.log1p(nfriend[r]) / math.log1p(top)
+            ranked = np.argsort(-score, axis=1, kind="stable")[:, :n]  # ties by item order
+            for r, row in enumerate(rows):
+                order = ranked[r]
+                sel = hits[order]
+                expl = []
+                for k, it in zip(order.tolist(), sel.tolist()):
+                    txt = (
+                        f"{_people(int(self.n_recommenders_[it]), 'person', 'people')} "
+                        f"recommended, {int(self.n_bought_[it])} {self.purchase_verb_}"
+                    )
+                    friends = named.get((r, k))
+                    if friends:
+                        shown = ", ".join(str(f) for f in friends[: self.max_named])
+                        more = len(friends) - self.max_named
+                        noun = "your friend" if len(friends) == 1 else "your friends"
+                        txt += f"; {noun} {shown}" + (f" and {more} more" if more > 0 else "")
+                        txt += " recommended it"
+                    expl.append(txt)
+                per_row[row] = (sel, score[r, order], nfriend[r, order], expl)
+        if not per_row:
+            return _empty(self.ds).assign(query=pd.Series([], dtype=np.int64))[
+                ["query", *_COLUMNS]]
+        rows_in_order = sorted(per_row)
+        sel = np.concatenate([per_row[r][0] for r in rows_in_order])
         return pd.DataFrame(
             {
+                "query": np.repeat(np.asarray(rows_in_order, dtype=np.int64),
+                                   [len(per_row[r][0]) for r in rows_in_order]),
                 "item": self.ds.item_ids[sel],
-                "score": score[order],
-                "rank": np.arange(1, len(sel) + 1, dtype=np.int64),
+                "score": np.concatenate([per_row[r][1] for r in rows_in_order]),
+                "rank": np.concatenate([np.arange(1, len(per_row[r][0]) + 1, dtype=np.int64)
+                                        for r in rows_in_order]),
                 "n_recommenders": self.n_recommenders_[sel],
-                "n_friend_recommenders": nfriend[order],
-                "explanation": pd.Series(expl, dtype=object),
+                "n_friend_recommenders": np.concatenate([per_row[r][2] for r in rows_in_order]),
+                "explanation": pd.Series([x for r in rows_in_order for x in per_row[r][3]],
+                                         dtype=object),
             }
         )
 

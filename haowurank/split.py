@@ -99,7 +99,7 @@ def _normalise_kinds(kinds: str | Iterable[str] | None, func: str) -> tuple[str,
 
 def _pair_keys(ds: Dataset) -> np.ndarray:
     """One int64 key per interaction row: user * n_items + item (sorted like (user, item))."""
-    f = ds._inter
+    f = ds.indexed_interactions
     return f["user"].to_numpy().astype(np.int64) * max(ds.n_items, 1) + f["item"].to_numpy()
 
 
@@ -363,7 +363,7 @@ def temporal_split(
     ks = _normalise_kinds(kinds, func)
     if not given:
         test_fraction = 0.2
-    f = ds._inter
+    f = ds.indexed_interactions
     ts = f["timestamp"].to_numpy()
     users = f["user"].to_numpy()
     keys = _pair_keys(ds)

@@ -53,6 +53,7 @@ import scipy.sparse as sp
 from ._arrays import csr_keys, isin_sorted, unique_sorted
 from ._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
 from ._errors import warn_data
+from ._time import seconds
 from .kinds import ENDORSEMENT_STRENGTH
 
 __all__ = [
@@ -136,7 +137,7 @@ def _kind_table(kind_weights: dict[str, float]) -> np.ndarray:
 def _decay(ts: np.ndarray, half_life_days: float | None, now: int | None) -> np.ndarray:
     if half_life_days is None or len(ts) == 0:
         return np.ones(len(ts), dtype=np.float64)
-    ref = float(ts.max()) if now is None else float(now)
+    ref = float(ts.max()) if now is None else float(seconds(now, "'now' parameter"))
     age = np.maximum(ref - ts.astype(np.float64), 0.0) / 86_400.0
     return np.power(0.5, age / float(half_life_days))
 
@@ -318,10 +319,10 @@ class EndorsementGraph:
         mutes: pd.DataFrame | None = None,
         kind_weights: dict[str, float] | None = None,
     ):
-        f = ds._inter
+        f = ds.indexed_interactions
         kind = f["kind"].to_numpy()
         isend = (kind == _K_REC) | (kind == _K_RAP)
-        aud = ds._audiences
+        aud = ds.indexed_audiences
         self._build(
             ds.n_users, ds.n_items, social=ds.social_matrix(weighted=True),
             hidden=_hidden_pairs(ds, mutes),

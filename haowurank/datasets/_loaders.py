@@ -378,10 +378,10 @@ def _finish(
         inter, social, items, duplicates=duplicates, self_loops="drop", meta=meta
     )
     raters = np.zeros(ds.n_users, dtype=bool)
-    raters[ds._inter["user"].to_numpy()] = True
+    raters[ds.indexed_interactions["user"].to_numpy()] = True
     cleaning["social_only_users"] = int((~raters).sum())
     if min_rating is not None:
-        keep = ds._inter["weight"].to_numpy() >= min_rating
+        keep = ds.indexed_interactions["weight"].to_numpy() >= min_rating
         cleaning["min_rating"] = min_rating
         cleaning["below_min_rating_removed"] = int((~keep).sum())
         logger.info(

@@ -245,7 +245,7 @@ class FeedIndex:
         source, self.suppressed, self.defence_report = _apply_defence(ds, defence)
         self.graph = EndorsementGraph(source, mutes=mutes, kind_weights=kind_weights)
         ni = ds.n_items
-        f = ds._inter
+        f = ds.indexed_interactions
         kind = f["kind"].to_numpy()
         u = f["user"].to_numpy().astype(np.int64)
         i = f["item"].to_numpy().astype(np.int64)
@@ -253,7 +253,7 @@ class FeedIndex:
         self._bought_keys = unique_sorted(u[bought] * ni + i[bought])
         endorsed = (kind == _K_REC) | (kind == _K_RAP)
         self._endorsed_keys = unique_sorted(u[endorsed] * ni + i[endorsed])
-        items = ds._items
+        items = ds.item_metadata
         self._category, self._cat_names = _codes(items["category"].to_numpy(dtype=object))
         self._merchant, _ = _codes(items["merchant"].to_numpy(dtype=object))
         ts = f["timestamp"].to_numpy()
@@ -866,7 +866,7 @@ def _defence_mask(ds: Dataset, defence: Any) -> np.ndarray:
 def _apply_defence(ds: Dataset, defence: Any) -> tuple[Dataset, np.ndarray | None, dict]:
     """(the dataset whose endorsements the feed reads, suppressed accounts, report)."""
     from .. import trust
-    from ..trust._defence import without_endorsements_of
+    from ..trust import without_endorsements_of
 
     if defence is None or defence is False:
         return ds, None, {}
@@ -916,11 +916,7 @@ def index_for(
     if dkey is None:
         return FeedIndex(ds, kind_weights=kind_weights, defence=defence)
     key = (_INDEX_CACHE_KEY, tuple(sorted((kind_weights or {}).items()))) + dkey
-    idx = ds._cache.get(key)
-    if idx is None:
-        idx = FeedIndex(ds, kind_weights=kind_weights, defence=defence)
-        ds._cache[key] = idx
-    return idx
+    return ds.cached(key, lambda: FeedIndex(ds, kind_weights=kind_weights, defence=defence))
 
 
 def build(

@@ -219,7 +219,7 @@ class SocialALSRanker(ALSRanker):
         self.endorse_kind_ = a["kind"][m].astype(np.int8)
         self.endorse_vis_ = a["visibility"][m].astype(np.int8)
         self.endorse_ts_ = a["timestamp"][m].astype(np.int64)
-        aud = ds._audiences
+        aud = ds.indexed_audiences
         self.audiences_ = np.stack(
             [aud[c].to_numpy().astype(np.int64) for c in ("user", "item", "viewer")]
         ) if len(aud) else np.zeros((3, 0), dtype=np.int64)
@@ -351,7 +351,7 @@ class SocialALSRanker(ALSRanker):
                     [self.endorse_ts_, arrays["timestamp"][m].astype(np.int64)])
                 touched.append(self._followers(np.unique(arrays["user"][m])))
         if new.n_social:
-            s = new._social
+            s = new.indexed_social
             su = self._grow_users(new.user_ids[s["user"].to_numpy()])
             sf = self._grow_users(new.user_ids[s["friend"].to_numpy()])
             n = len(self.user_ids_)

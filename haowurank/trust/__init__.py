@@ -36,6 +36,7 @@ from ._defence import (
     sybil_rank,
     trust_seeds,
     unverified_rows,
+    without_endorsements_of,
 )
 from ._graph import (
     SECONDS_PER_DAY,
@@ -74,6 +75,7 @@ __all__ = [
     "sybil_rank",
     "trust_seeds",
     "unverified_rows",
+    "without_endorsements_of",
     "SECONDS_PER_DAY",
     "adoption_counts",
     "decay_weights",

@@ -64,7 +64,7 @@ import scipy.sparse as sp
 
 from .._arrays import isin_sorted as _in_sorted
 from .._arrays import unique_sorted as _unique_sorted
-from .._dataset import ENDORSEMENT_KINDS, KINDS, Dataset, _merge_duplicates
+from .._dataset import ENDORSEMENT_KINDS, KINDS, Dataset, merge_duplicates
 from .._errors import DataWarning
 from .._random import SeedLike, rng
 from ._graph import _as_csr, row_normalize
@@ -605,7 +605,7 @@ def defend(
         keep &= ~who
         report["suspicious_accounts"] = int(suspicious.sum())
         report["suspicious_rows_dropped"] = int(dropped.sum())
-    inter = ds._inter
+    inter = ds.indexed_interactions
     changed = (~keep).any() or demote.any()
     if changed:
         frame = inter.copy()
@@ -617,22 +617,23 @@ def defend(
         if demote.any():  # a demoted row may meet a plain recommend (one vote) or move
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DataWarning)
-                frame = _merge_duplicates(frame, "max")
+                frame = merge_duplicates(frame, "max")
         # else: dropping rows keeps the canonical order, nothing to merge
     else:
         frame = inter
     report["rows_out"] = int(len(frame))
     meta = dict(ds.meta)
     meta["defence"] = dict(report)
-    out = ds._replace(_inter=frame, meta=meta, _audiences=_kept_audiences(ds, frame)) if changed \
-        else ds._replace(meta=meta)
+    out = ds.replace(indexed_interactions=frame, meta=meta,
+                     indexed_audiences=_kept_audiences(ds, frame)) if changed \
+        else ds.replace(meta=meta)
     log.info("trust.defend: %s", report)
     return Defence(out, suspicious, trust_vec, report)
 
 
 def _kept_audiences(ds: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
     """Audience rows whose (user, item) still has an endorsement in ``frame``."""
-    aud = ds._audiences
+    aud = ds.indexed_audiences
     if not len(aud):
         return aud
     n = max(ds.n_items, 1)
@@ -657,7 +658,7 @@ def without_endorsements_of(ds: Dataset, accounts: np.ndarray) -> Dataset:
             "The 'accounts' parameter of trust.without_endorsements_of must be a boolean array "
             f"of shape ({ds.n_users},). Got dtype {acc.dtype} and shape {acc.shape}."
         )
-    inter = ds._inter
+    inter = ds.indexed_interactions
     if not acc.any() or not len(inter):
         return ds
     u = inter["user"].to_numpy()
@@ -665,7 +666,7 @@ def without_endorsements_of(ds: Dataset, accounts: np.ndarray) -> Dataset:
     if not drop.any():
         return ds
     frame = inter[~drop].reset_index(drop=True)
-    return ds._replace(_inter=frame, _audiences=_kept_audiences(ds, frame))
+    return ds.replace(indexed_interactions=frame, indexed_audiences=_kept_audiences(ds, frame))
 
 
 def defended_training_data(ds: Dataset, defence: bool | Mapping[str, Any] | None) -> tuple[Dataset, dict]:
