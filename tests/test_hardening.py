@@ -212,6 +212,22 @@ def test_artifact_sizes_and_dtypes_are_checked_before_allocation(saved, tmp_path
     assert str(dst) in str(err.value)
 
 
+def test_artifact_checksum_reads_only_checked_metadata(saved, tmp_path):
+    dst = tmp_path / "huge.npz"
+    dst.write_bytes(_member(Path(saved["popularity"]), "__meta__.npy", _npy_header_only()))
+    with pytest.raises(hr.ArtifactError, match="__meta__"):
+        hr.serving.artifact_checksum(dst)
+    assert hr.serving.artifact_checksum(saved["popularity"]) == _stored(saved["popularity"])[0][
+        "checksum"]
+
+
+def _npy_header_only() -> bytes:
+    hdr = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        hdr, {"descr": "|u1", "fortran_order": False, "shape": (2**43,)})
+    return hdr.getvalue()
+
+
 def test_ids_round_trip_losslessly(tmp_path):
     ids = ["a", "a\x00", "\x00", "é", "a b", "日本"]
     inter = pd.DataFrame({"user": ids, "item": ids[::-1]})
