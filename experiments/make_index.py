@@ -288,7 +288,8 @@ def render_index() -> str:
         "",
         "One folder per question: `experiments/<study>/` holds `run.py`, its configuration "
         "(`*.toml`, where it has one), a `README.md` (question, command, answer) and `results/` "
-        "(each results file records its command, date, commit, machine and versions). "
+        "(each results file says how it was produced: command, date, machine; runs since the "
+        "provenance helper `haowurank.studies.provenance` also the commit and versions). "
         "`make results STUDY=<study>` reruns one study; `make index` rewrites this page and the "
         "results table of the top-level README.",
         "",
