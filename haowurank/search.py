@@ -380,7 +380,9 @@ class SearchIndex:
                     for r, top in enumerate(nfriend.max(axis=1).tolist()):
                         if top > 0:
                             score[r] += self.friend_weight * np.log1p(nfriend[r]) / math.log1p(top)
-            ranked = np.argsort(-score, axis=1, kind="stable")[:, :n]  # ties by item order
+            from .rankers import topk  # the library's one top-k kernel (ties: item order)
+
+            ranked = topk(score, min(n, score.shape[1]))[0]
             for r, row in enumerate(rows):
                 order = ranked[r]
                 sel = hits[order]

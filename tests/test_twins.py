@@ -31,3 +31,26 @@ def test_evaluation_compare_per_user():
     pd.testing.assert_frame_equal(plain[cols], table[cols])
     curve = report.cold_start_curve(frames, 5, min_users=1)
     assert set(curve["strategy"]) == {"popularity", "trust"}
+
+
+def test_one_topk_kernel():
+    """topk (dense) and sparse_topk (triples) are one kernel: same lists, same tie-break."""
+    import numpy as np
+
+    from haowurank.rankers import sparse_topk, topk
+
+    rng = np.random.default_rng(3)
+    for n_items, n in ((40, 5), (3000, 7)):
+        s = rng.integers(0, 6, size=(9, n_items)).astype(np.float32)  # many ties
+        s[s == 0] = -np.inf
+        s[4] = -np.inf  # a row without candidates
+        r, c = np.nonzero(np.isfinite(s))
+        i1, v1 = topk(s, n)
+        i2, v2 = sparse_topk(r, c, s[r, c], s.shape[0], n)
+        np.testing.assert_array_equal(i1, i2)
+        np.testing.assert_array_equal(v1, v2)
+        assert (i1[4] == -1).all()
+        for row in range(9):  # ties by the lower item index
+            fin = i1[row] >= 0
+            key = list(zip(-v1[row][fin], i1[row][fin]))
+            assert key == sorted(key)

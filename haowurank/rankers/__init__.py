@@ -34,6 +34,7 @@ from ._base import (
     make,
     register,
     shared_topk,
+    sparse_topk,
     topk,
 )
 from ._cf import ALSRanker, BPRRanker, EaseRanker, ItemKNNRanker, RP3BetaRanker
@@ -83,5 +84,6 @@ __all__ = [
     "read_artifact_meta",
     "register",
     "shared_topk",
+    "sparse_topk",
     "topk",
 ]

@@ -28,7 +28,9 @@ from .._dataset import Dataset
 from .._errors import NotFittedError
 from ._io import read_artifact, read_artifact_bytes, write_artifact
 
-__all__ = ["Ranker", "available", "load_ranker", "make", "register", "shared_topk", "topk"]
+__all__ = [
+    "Ranker", "available", "load_ranker", "make", "register", "shared_topk", "sparse_topk", "topk",
+]
 
 log = logging.getLogger(__name__)
 
@@ -205,21 +207,51 @@ def topk(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     if heavy.any():
         mask[heavy] = False
     r, c = np.nonzero(mask)
-    v = scores[r, c]
-    order = np.lexsort((c, -v, r))
-    r, c, v = r[order], c[order], v[order]
-    cnt = np.bincount(r, minlength=b)
-    rank = np.arange(len(r)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    sel = rank < k
-    idx = np.full((b, n), -1, dtype=np.int64)
-    sc = np.full((b, n), -np.inf, dtype=np.float32)
-    idx[r[sel], rank[sel]] = c[sel]
-    sc[r[sel], rank[sel]] = v[sel]
-    bad = ~np.isfinite(sc)
-    idx[bad] = -1
-    sc[bad] = -np.inf
+    idx, sc = sparse_topk(r, c, scores[r, c], b, n)
     if heavy.any():
         idx[heavy], sc[heavy] = _topk_partition(scores[heavy], n)
+    return idx, sc
+
+
+def sparse_topk(
+    rows: np.ndarray, cols: np.ndarray, scores: np.ndarray, n_rows: int, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top ``n`` of scored (row, column) triples: the one top-k kernel.
+
+    :func:`topk` (dense blocks) and the strategies that score sparse candidate sets call it, so
+    every ranked list breaks ties the same way: score descending, then the lower column.
+
+    Parameters
+    ----------
+    rows, cols : int arrays of shape (k,)
+        Row in ``[0, n_rows)`` and column (item index) of each candidate; a (row, column) pair
+        appears at most once.
+    scores : float array of shape (k,)
+        Non-finite scores are never candidates.
+    n_rows, n : int
+
+    Returns
+    -------
+    idx : ndarray of shape (n_rows, n), int64
+        Columns, best first; -1 pads rows with fewer than ``n`` finite candidates.
+    sc : ndarray of shape (n_rows, n), float32
+        Their scores; -inf at the pads.
+    """
+    r = np.asarray(rows, dtype=np.int64)
+    c = np.asarray(cols, dtype=np.int64)
+    v = np.asarray(scores)
+    ok = np.isfinite(v)
+    if not ok.all():
+        r, c, v = r[ok], c[ok], v[ok]
+    order = np.lexsort((c, -v, r))
+    r, c, v = r[order], c[order], v[order]
+    cnt = np.bincount(r, minlength=n_rows)
+    rank = np.arange(len(r)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    sel = rank < n
+    idx = np.full((n_rows, n), -1, dtype=np.int64)
+    sc = np.full((n_rows, n), -np.inf, dtype=np.float32)
+    idx[r[sel], rank[sel]] = c[sel]
+    sc[r[sel], rank[sel]] = v[sel]
     return idx, sc
 
 

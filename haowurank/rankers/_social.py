@@ -33,7 +33,7 @@ from ..visibility import (
     EndorsementGraph,
     VisibleEndorsements,
 )
-from ._base import Ranker, arrays_to_csr, csr_to_arrays, topk
+from ._base import Ranker, arrays_to_csr, csr_to_arrays, sparse_topk, topk
 
 __all__ = ["FriendEndorsementRanker", "TrustRanker"]
 
@@ -174,6 +174,7 @@ class _SocialRanker(Ranker):
                 if cand is not None:
                     gorder = gorder[cand[gorder]]
                 mark = np.zeros(len(base), dtype=bool)  # scratch: this row's exclusions
+            t_rows, t_cols, t_vals = [], [], []
             for r in np.flatnonzero(has):
                 lo, hi = ptr[r], ptr[r + 1]
                 v, ci = vals[lo:hi], cols[lo:hi]
@@ -200,9 +201,13 @@ class _SocialRanker(Ranker):
                     cut = np.partition(v, len(v) - n)[len(v) - n]
                     sel = v >= cut
                     v, ci = v[sel], ci[sel]
-                order = np.lexsort((ci, -v))[:n]
-                out_i[known[r], : len(order)] = ci[order]
-                out_s[known[r], : len(order)] = v[order]
+                t_rows.append(np.full(len(v), known[r], dtype=np.int64))
+                t_cols.append(ci)
+                t_vals.append(v)
+            rows_has = known[np.flatnonzero(has)]
+            i, s = sparse_topk(np.concatenate(t_rows), np.concatenate(t_cols),
+                               np.concatenate(t_vals), b, n)
+            out_i[rows_has], out_s[rows_has] = i[rows_has], s[rows_has]
         return out_i, out_s
 
     def _fallback_explanation(self, i: int, why: str) -> dict[str, Any]:
