@@ -17,7 +17,7 @@ N_USERS, N_ITEMS = 400, 150
 
 @pytest.fixture(scope="module")
 def world():
-    return hr.datasets.synthetic(n_users=N_USERS, n_items=N_ITEMS, seed=7)
+    return hr.datasets.synthetic(n_users=N_USERS, n_items=N_ITEMS, seed=7, **hr.sim.SIM_WORLD)
 
 
 def cfg(**kw) -> SimulationConfig:

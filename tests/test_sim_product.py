@@ -19,7 +19,7 @@ N_USERS, N_ITEMS = 400, 150
 
 @pytest.fixture(scope="module")
 def world():
-    return hr.datasets.synthetic(n_users=N_USERS, n_items=N_ITEMS, seed=7)
+    return hr.datasets.synthetic(n_users=N_USERS, n_items=N_ITEMS, seed=7, **hr.sim.SIM_WORLD)
 
 
 def cfg(**kw) -> SimulationConfig:
@@ -218,3 +218,68 @@ def test_compare_intervals_stay_in_range(world):
             assert r["ci_low"] <= r["mean"] <= r["ci_high"], r["metric"]
         if METRIC_KINDS[r["metric"]] == "rate":
             assert r["ci_high"] <= 1, r["metric"]
+
+
+def test_add_interactions_equals_from_frames_on_all_rows():
+    """The simulated platform grows its Dataset day by day with ``add_interactions``; that
+    equals building it from every row at once (and keeps the vocabularies and truth)."""
+    import warnings
+
+    ds = hr.datasets.synthetic(n_users=200, n_items=60, seed=5)
+    inter = ds.interactions
+    half = len(inter) // 2
+    full = hr.Dataset.from_frames(inter, social=ds.social, items=ds.items, blocks=ds.blocks)
+    grown = full.select_interactions(np.arange(full.n_interactions) < half)  # same vocabularies
+    rest = full.interactions.iloc[half:]
+    for chunk in np.array_split(np.arange(len(rest)), 3):
+        grown = grown.add_interactions(rest.iloc[chunk])
+
+    def canon(d):
+        f = d.interactions.astype({"order_id": object, "source": object})
+        return f.sort_values(["user", "item", "kind", "timestamp", "order_id"]).reset_index(drop=True)
+
+    pdt.assert_frame_equal(canon(grown), canon(full))
+    np.testing.assert_array_equal(grown.user_ids, full.user_ids)
+    # a repeated (user, item, kind, order_id) merges with duplicates="sum" and warns
+    with pytest.warns(hr.DataWarning, match="merged 3 duplicated"):
+        again = grown.add_interactions(inter.iloc[:3])
+    assert again.n_interactions == grown.n_interactions
+    with pytest.raises(ValueError, match="repeat an earlier"):
+        grown.add_interactions(inter.iloc[:3], duplicates="raise")
+    with pytest.raises(hr.UnknownIdError, match="'interactions' of add_interactions"):
+        grown.add_interactions(pd.DataFrame({"user": ["nobody"], "item": [ds.item_ids[0]],
+                                             "timestamp": [0]}))
+    with pytest.raises(ValueError, match="timestamp"):
+        grown.add_interactions(pd.DataFrame({"user": [ds.user_ids[0]], "item": [ds.item_ids[0]]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = ds.add_interactions(pd.DataFrame({"user": [ds.user_ids[0]], "item": [ds.item_ids[0]],
+                                              "timestamp": [1], "kind": ["click"]}))
+    assert t.truth is ds.truth and t.n_interactions == ds.n_interactions + 1
+
+
+def test_search_query_many_equals_one_query_per_row(world):
+    """The simulation searches in batches; each batch row is exactly ``SearchIndex.query``."""
+    index = hr.search.SearchIndex(world)
+    cats = sorted(world.items["category"].unique().tolist())
+    rng = np.random.default_rng(1)
+    texts = [cats[k].replace("_", " ") for k in rng.integers(0, len(cats), 40)]
+    texts += ["no such words at all", texts[0]]
+    users = world.user_ids[rng.integers(0, world.n_users, len(texts))].tolist()
+    many = index.query_many(texts, users, n=7)
+    assert many["query"].is_monotonic_increasing
+    for k, (text, user) in enumerate(zip(texts, users)):
+        one = index.query(text, user=user, n=7)
+        got = many[many["query"] == k].drop(columns="query").reset_index(drop=True)
+        if len(one):
+            pdt.assert_frame_equal(got, one)
+        else:
+            assert len(got) == 0
+    assert (many["n_friend_recommenders"] > 0).any()
+    anonymous = index.query_many(texts[:3], n=4)
+    pdt.assert_frame_equal(anonymous[anonymous["query"] == 1].drop(columns="query")
+                           .reset_index(drop=True), index.query(texts[1], n=4))
+    with pytest.raises(ValueError, match="one searcher per text"):
+        index.query_many(texts[:2], users[:1])
+    with pytest.raises(hr.UnknownIdError, match="query_many"):
+        index.query_many(texts[:1], ["nobody"])

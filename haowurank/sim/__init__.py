@@ -21,7 +21,7 @@ True
 """
 
 from ._compare import Comparison, compare
-from ._config import DEFAULT_MESSAGING, POLICIES, SEARCH_PARAMS, SimulationConfig
+from ._config import DEFAULT_MESSAGING, POLICIES, SEARCH_PARAMS, SIM_WORLD, SimulationConfig
 from ._events import CHANNELS, EVENT_COLUMNS, EVENT_TYPES
 from ._messaging import (
     FORM_QUOTA,
@@ -53,6 +53,7 @@ __all__ = [
     "POLICIES",
     "QUOTA_KINDS",
     "SEARCH_PARAMS",
+    "SIM_WORLD",
     "SUBSCRIPTION_QUOTA",
     "SUMMARY_METRICS",
     "TEMPLATES",

@@ -13,7 +13,7 @@ from typing import Any
 
 from .._atomic import write_text
 
-__all__ = ["DEFAULT_MESSAGING", "POLICIES", "SEARCH_PARAMS", "SimulationConfig"]
+__all__ = ["DEFAULT_MESSAGING", "POLICIES", "SEARCH_PARAMS", "SIM_WORLD", "SimulationConfig"]
 
 #: Merchant messaging policies (see :mod:`haowurank.sim._messaging`).
 POLICIES: tuple[str, ...] = ("none", "immediate", "timed", "spammer")
@@ -23,6 +23,15 @@ POLICIES: tuple[str, ...] = ("none", "immediate", "timed", "spammer")
 #: minority maximise their quota with some marketing content (the behaviour the platform's
 #: penalties exist for). A modelling choice, not a measured share; change it with ``messaging``.
 DEFAULT_MESSAGING: dict[str, float] = {"immediate": 0.35, "timed": 0.35, "none": 0.2, "spammer": 0.1}
+
+#: Knobs of :func:`haowurank.datasets.synthetic` the simulation's world uses unless the
+#: ``world`` field overrides them: more friends and more endorsements than the library's default
+#: world, so that friends' feeds are populated (the median active user has ten or more feed
+#: candidates on day 30; ``experiments/sim_product`` records the distribution). A modelling
+#: choice, not a calibration against data.
+SIM_WORLD: dict[str, float] = {
+    "mean_degree": 18.0, "p_recommend_after_purchase": 0.45, "p_plain_recommend": 0.2,
+}
 
 #: Parameters of :class:`haowurank.search.SearchIndex` the ``search`` field may set.
 SEARCH_PARAMS: tuple[str, ...] = (
@@ -117,7 +126,8 @@ class SimulationConfig:
         Seed of the synthetic world (None: ``seed``). Runs that share it share the world.
     world : dict
         Further knobs of :func:`haowurank.datasets.synthetic` (e.g. ``homophily``,
-        ``n_merchants``, ``platforms``: the source platforms orders are synced from).
+        ``n_merchants``, ``platforms``: the source platforms orders are synced from). They
+        override :data:`SIM_WORLD`, the simulation's own defaults (see :meth:`world_knobs`).
     strategy : str
         The platform's ranker, any name in :func:`haowurank.rankers.available`.
     strategy_params : dict
@@ -341,6 +351,10 @@ class SimulationConfig:
             return self.strategy
         m = self.messaging if isinstance(self.messaging, str) else "mix"
         return f"{self.strategy}/{m}"
+
+    def world_knobs(self) -> dict[str, Any]:
+        """The knobs the synthetic world is built with: :data:`SIM_WORLD` updated by ``world``."""
+        return {**SIM_WORLD, **self.world}
 
     def policy_shares(self) -> dict[str, float]:
         """The messaging field as normalised shares of merchants per policy."""

@@ -620,21 +620,17 @@ class Engine:
                 "exposing": exposing.astype(np.int64) - 1}
 
     def _search_slates(self, users: np.ndarray, queries: list[str]) -> dict[str, np.ndarray]:
-        """The product's search for each user's query: ``hr.search`` on the day's state."""
+        """The product's search for each user's query: ``hr.search`` on the day's state
+        (:meth:`~haowurank.search.SearchIndex.query_many`, which equals one ``query`` per user)."""
         empty = np.empty(0, dtype=np.int64)
         if len(users) == 0:
             return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty}
-        ds, index, n = self.feed_dataset, self.search_index, self.config.search_size
-        parts, owners = [], []
-        for user, uid, text in zip(users.tolist(), ds.user_ids[users].tolist(), queries):
-            hits = index.query(text, user=uid, n=n)
-            if len(hits):
-                parts.append(hits)
-                owners.append(np.full(len(hits), user, dtype=np.int64))
-        if not parts:
+        ds = self.feed_dataset
+        hits = self.search_index.query_many(queries, ds.user_ids[users], n=self.config.search_size)
+        if len(hits) == 0:
             return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty}
-        hits = pd.concat(parts, ignore_index=True)
-        return {"user": np.concatenate(owners), "item": ds.item_index(hits["item"].to_numpy()),
+        return {"user": users[hits["query"].to_numpy()],
+                "item": ds.item_index(hits["item"].to_numpy()),
                 "rank": hits["rank"].to_numpy().astype(np.int64) - 1,
                 "n_endorsing": hits["n_friend_recommenders"].to_numpy().astype(np.int64)}
 

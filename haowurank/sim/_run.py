@@ -163,7 +163,7 @@ def run(
     config : SimulationConfig
     dataset : Dataset, optional
         The initial world; by default ``hr.datasets.synthetic(n_users, n_items,
-        seed=world_seed or seed, **config.world)``. It must carry the synthetic ground truth.
+        seed=world_seed or seed, **config.world_knobs())``. It must carry the synthetic ground truth.
     show_progress : bool
         A tqdm bar over days.
     callback : callable(day, metrics) or None

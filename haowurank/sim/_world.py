@@ -33,13 +33,14 @@ DAY_SECONDS = 86_400
 
 
 def make_dataset(config: SimulationConfig, *, show_progress: bool = False) -> Dataset:
-    """The initial world of a run: ``hr.datasets.synthetic`` with the config's size and knobs."""
+    """The initial world of a run: ``hr.datasets.synthetic`` with the config's size and knobs
+    (:meth:`SimulationConfig.world_knobs`)."""
     from ..datasets import synthetic
 
     seed = config.seed if config.world_seed is None else config.world_seed
     return synthetic(
         n_users=config.n_users, n_items=config.n_items, seed=seed, show_progress=show_progress,
-        **config.world,
+        **config.world_knobs(),
     )
 
 
