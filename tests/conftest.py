@@ -21,3 +21,19 @@ def data_dir(name: str) -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return DATA
+
+
+#: Test tiers (pyproject's markers): whole modules that start Spark, drive a real browser or
+#: run notebooks. `make test-fast` deselects them with -m "not spark and not browser and ...".
+MODULE_MARKERS = {
+    "test_spark.py": "spark",
+    "test_dashboard_browser.py": "browser",
+    "test_notebooks.py": "notebook",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marker = MODULE_MARKERS.get(item.path.name)
+        if marker:
+            item.add_marker(getattr(pytest.mark, marker))
