@@ -283,3 +283,24 @@ def test_search_query_many_equals_one_query_per_row(world):
         index.query_many(texts[:2], users[:1])
     with pytest.raises(hr.UnknownIdError, match="query_many"):
         index.query_many(texts[:1], ["nobody"])
+
+
+def test_own_endorsements_keep_both_kinds_of_one_item(world):
+    """A user who both recommended and recommended-after-purchase an item before day 0 makes
+    neither again (the platform's log would repeat a row)."""
+    c = cfg(days=1)
+    eng = Engine(c, World.from_dataset(world, c))
+    inter = world.interactions
+    both = (inter[inter["kind"].isin(["recommend", "recommend_after_purchase"])]
+            .groupby(["user", "item"], observed=True)["kind"].nunique())
+    for kinds_seen, bits in ((1, None), (2, 3)):
+        pairs = both[both == kinds_seen].index[:50]
+        if len(pairs) == 0:
+            continue
+        u = world.user_index([p[0] for p in pairs])
+        i = world.item_index([p[1] for p in pairs])
+        got = np.asarray(eng.own_endorsed[u, i]).ravel().astype(int)
+        if bits is None:
+            assert set(got) <= {1, 2}
+        else:
+            assert (got == bits).all()

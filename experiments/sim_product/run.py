@@ -18,7 +18,8 @@ Run from the repository root::
     .venv/bin/python experiments/sim_product/run.py
     .venv/bin/python experiments/sim_product/run.py --repo /tmp/old-checkout --label before
 
-``--repo`` imports ``haowurank`` from another checkout (e.g. a ``git worktree`` of an older
+``--render`` only rewrites the Markdown from the JSON. ``--repo`` imports ``haowurank`` from
+another checkout (e.g. a ``git worktree`` of an older
 commit) so a "before" row is measured by the same script; ``--label`` names the rows. Results
 are appended to ``experiments/sim_product/results/sim_product.json`` (one entry per label and
 case, replaced when rerun) and rendered to ``results/sim_product.md``.
@@ -86,7 +87,8 @@ def render(entries: list[dict]) -> str:
                              f"{v['feed_empty_share']:.3f} |")
     lines += ["", "Provenance of each entry:", ""]
     for e in entries:
-        lines.append(f"- {e['label']} / {e['case']}: {e['command']}; {e['machine']}; {e['date']}")
+        lines += [f"- {e['label']} / {e['case']}: Command: `{e['command']}`; Git: {e['commit']}; "
+                  f"Machine: {e['machine']}", f"  - Date: {e['date']}"]
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +97,12 @@ def main() -> None:
     ap.add_argument("--repo", default=None, help="import haowurank from this checkout")
     ap.add_argument("--label", default="after")
     ap.add_argument("--cases", nargs="*", default=["default", "trust_5000x40"])
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite results/sim_product.md from results/sim_product.json")
     args = ap.parse_args()
+    if args.render:
+        OUT.write_text(render(json.loads(RAW.read_text())))
+        return
     if args.repo:
         sys.path.insert(0, str(Path(args.repo).resolve()))
     import datetime as dt
@@ -117,9 +124,10 @@ def main() -> None:
     for name in args.cases:
         row = case(name, **cases[name])
         row.update(label=args.label, commit=commit + ("+dirty" if dirty else ""),
-                   command="python experiments/sim_product/run.py " + " ".join(sys.argv[1:]),
+                   command=" ".join([".venv/bin/python experiments/sim_product/run.py",
+                                     *sys.argv[1:]]),
                    machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
-                   date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                   date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
         print(json.dumps(row))
         entries = [e for e in entries if (e["label"], e["case"]) != (args.label, name)] + [row]
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -285,9 +285,12 @@ class Engine:
         self.first_event_id = k0
 
         # ---- per-user state the behaviour model reads
-        # own_endorsed: bit k set when the user made an endorsement of kind k of the item
-        self.own_endorsed = _csr(user[pos], item[pos], (1 << ekind.astype(np.int64)).astype(np.float64),
-                                 self.shape, combine="max")
+        # own_endorsed: bit k set when the user made an endorsement of kind k of the item (a
+        # user may have both kinds of one item, and one kind in several rows)
+        bits = (user[pos] * self.n_items + item[pos]) * 2 + ekind
+        bits = np.unique(bits)
+        self.own_endorsed = _csr(bits // 2 // self.n_items, bits // 2 % self.n_items,
+                                 (1 << (bits % 2)).astype(np.float64), self.shape)
         # serial + 1 of each (endorser, item) endorsement, one matrix per endorsement kind
         self.endorsement_serial = [
             _csr(user[pos][ekind == k], item[pos][ekind == k], np.flatnonzero(ekind == k) + 1.0,
