@@ -559,6 +559,11 @@ def test_from_toml_treats_an_existing_path_as_a_path(tmp_path, monkeypatch):
     assert hr.sim.SimulationConfig.from_toml("days = 3\nn_users = 20\n").days == 3
     with pytest.raises(ValueError, match="not valid TOML"):
         hr.sim.SimulationConfig.from_toml("days = = 3\n")
+    cfg.to_json("{odd}.json")
+    assert hr.sim.SimulationConfig.from_json("{odd}.json") == cfg
+    assert hr.sim.SimulationConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(FileNotFoundError, match="no file at 'nope.json'"):
+        hr.sim.SimulationConfig.from_json("nope.json")
 
 
 @pytest.mark.parametrize("case,kwargs,exc,match", [

@@ -396,9 +396,19 @@ class SimulationConfig:
 
     @classmethod
     def from_json(cls, text_or_path: str | os.PathLike) -> SimulationConfig:
-        p = Path(text_or_path) if not str(text_or_path).lstrip().startswith("{") else None
-        text = p.read_text() if p is not None else str(text_or_path)
-        return cls.from_dict(json.loads(text))
+        """A config from JSON text or from the path of a JSON file (read like
+        :meth:`from_toml`: an existing file is always a path)."""
+        if isinstance(text_or_path, str) and text_or_path.lstrip().startswith("{") and not (
+            "\n" not in text_or_path and Path(text_or_path).is_file()
+        ):
+            text, where = text_or_path, "the text"
+        else:
+            text, where = _text_or_file(text_or_path, ".json", "from_json")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"SimulationConfig.from_json: {where} is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
 
     def to_toml(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> str:
         """TOML text (``None`` fields are omitted: they are the defaults); with ``path`` also
