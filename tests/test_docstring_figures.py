@@ -25,7 +25,9 @@ FIGURES: dict[str, re.Pattern[str]] = {
         r"\b\d[\d.,]*\s?(?:ms|ns|µs|us)\b"
         r"|\b\d[\d.,]*\s(?:s|sec|secs|seconds|minutes|hours)\b(?!\w)"
     ),
-    "throughput": re.compile(r"\b(?:users|items|rows|requests|queries)/s\b|\bper second\b"),
+    "throughput": re.compile(
+        r"\b\d[\d.,]*\s*(?:users|items|rows|requests|queries)/s\b|\b\d[\d.,]*\s\w+ per second\b"
+    ),
     "ratio": re.compile(r"\b\d+(?:\.\d+)?x\b"),
     "percentage of a metric": re.compile(
         r"(?=.*\b(?:NDCG|Recall|HitRate|MAP|LastFM|Ciao|Epinions|FilmTrust)\b)"
