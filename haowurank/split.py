@@ -269,6 +269,19 @@ def validation_split(
 
 
 def _to_seconds(cut: Any) -> int:
+    """``cut`` as int seconds (floats rounded up) in the int64 range (compared with int64
+    timestamps: a larger value would overflow, any value inside it gives a clear split or an
+    "empty part" error)."""
+    s = _cut_seconds(cut)
+    if not -(2**63) <= s < 2**63:
+        raise ValueError(
+            f"The 'cut' parameter of temporal_split must be a time in int64 seconds. "
+            f"Got {cut!r} instead."
+        )
+    return s
+
+
+def _cut_seconds(cut: Any) -> int:
     if isinstance(cut, bool):
         raise TypeError(f"The 'cut' parameter of temporal_split must be a timestamp. Got {cut!r}.")
     if isinstance(cut, numbers.Integral):

@@ -485,6 +485,12 @@ def test_feed_refuses_a_garbage_now(world, now, exc, match):
         hr.feed.build(world, None, "u0", n=3, now=now)
 
 
+@pytest.mark.parametrize("cut", [1e30, 2**64, -(2**70)])
+def test_temporal_split_refuses_a_cut_that_would_wrap(world, cut):
+    with pytest.raises(ValueError, match="'cut' parameter of temporal_split must be a time in int64"):
+        hr.split.temporal_split(world, cut=cut)
+
+
 def test_trust_decay_refuses_a_nan_now():
     with pytest.raises(ValueError, match="'now' parameter"):
         hr.trust.decay_weights([0, 86400], half_life_days=1.0, now=float("nan"))
