@@ -38,8 +38,16 @@ def _log_class():
 
 
 def tqdm(*args: Any, **kwargs: Any):
-    """``tqdm.auto.tqdm(*args, **kwargs)``, or a quiet bar when writing to a log."""
-    from tqdm.auto import tqdm as auto_tqdm
+    """``tqdm.auto.tqdm(*args, **kwargs)``, or a quiet bar when writing to a log.
+
+    In a notebook without ipywidgets, ``tqdm.auto`` falls back to text bars; its TqdmWarning
+    about the missing widgets is not shown (text bars are what this module wants there).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from tqdm.auto import tqdm as auto_tqdm
 
     if not any(c.__module__ == "tqdm.notebook" for c in auto_tqdm.__mro__):  # not a widget
         out = kwargs.get("file") or sys.stderr

@@ -69,10 +69,16 @@ _NEG = -np.finfo(np.float32).max
 
 
 def _implicit():
-    """Import implicit lazily (it checks the BLAS configuration on import of its models)."""
-    import implicit.als
-    import implicit.bpr
-    import implicit.nearest_neighbours
+    """Import implicit lazily (it checks the BLAS configuration on import of its models).
+
+    implicit imports ``tqdm.auto``; in a notebook without ipywidgets that falls back to text bars
+    with a TqdmWarning, which is not shown (as in :func:`haowurank._progress.tqdm`).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import implicit.als
+        import implicit.bpr
+        import implicit.nearest_neighbours
 
     return implicit
 
