@@ -304,3 +304,32 @@ def test_own_endorsements_keep_both_kinds_of_one_item(world):
             assert set(got) <= {1, 2}
         else:
             assert (got == bits).all()
+
+
+def test_complaints_and_fatigue_lower_activity_and_churn(world):
+    """Consequences: complaints churn users (no session or order after it) and, with fatigue,
+    lower activity; without them the same seed gives more sessions."""
+    base = dict(days=14, messaging="spammer", marketing_rate=0.0, log_impressions=False,
+                refit_every=0, follow_rate=1.0, optin_rate=1.0)
+    harsh = hr.sim.run(cfg(complaint_base=0.0, churn_per_complaint=0.5,
+                           complaint_activity_drop=0.5, fatigue_activity_drop=0.2,
+                           fatigue_free_messages=0, **base), dataset=world)
+    mild = hr.sim.run(cfg(complaint_base=0.0, churn_per_complaint=0.0,
+                          complaint_activity_drop=0.0, fatigue_activity_drop=0.0, **base),
+                      dataset=world)
+    ev = harsh.events
+    churn = ev[ev["type"] == "churn"]
+    assert len(churn) > 0 and churn["user"].is_unique
+    assert harsh.daily["churned"].sum() == len(churn)
+    assert harsh.daily["churned_users"].iloc[-1] == len(churn)
+    gone = churn.set_index("user")["day"]
+    acts = ev[ev["type"].isin(["click", "pay"]) & ev["user"].isin(gone.index)]
+    assert (acts["day"].to_numpy() <= gone.loc[acts["user"]].to_numpy()).all()
+    # churn refers to the complained-about message
+    msgs = ev[ev["type"] == "message"].set_index("event_id")
+    assert (msgs.loc[churn["ref"], "user"].to_numpy() == churn["user"].to_numpy()).all()
+    assert harsh.daily["activity_mean"].iloc[-1] < 1.0 == mild.daily["activity_mean"].iloc[-1]
+    assert harsh.daily["fatigued_messages"].sum() > 0
+    assert harsh.daily["active_users"].sum() < mild.daily["active_users"].sum()
+    assert (harsh.daily["active_users"] <= mild.daily["active_users"]).all()  # common numbers
+    assert harsh.check_quotas().empty

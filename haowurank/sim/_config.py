@@ -103,6 +103,10 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "optout_per_message": (lambda v: _is_num(v) and v >= 0, "a float >= 0"),
     "complaint_base": (_is_num, "a finite float (a logit)"),
     "complaint_marketing": (lambda v: _is_num(v) and v >= 0, "a float >= 0"),
+    "fatigue_free_messages": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
+    "fatigue_activity_drop": (_prob, "a probability in [0, 1]"),
+    "complaint_activity_drop": (_prob, "a probability in [0, 1]"),
+    "churn_per_complaint": (_prob, "a probability in [0, 1]"),
     "audit_rate": (_prob, "a probability in [0, 1]"),
     "longtail_top_share": (lambda v: _is_num(v) and 0.0 < v < 1.0, "a float in (0, 1)"),
     "log_impressions": (lambda v: isinstance(v, bool), "a bool"),
@@ -202,6 +206,16 @@ class SimulationConfig:
     complaint_base, complaint_marketing : float
         Complaint logit per message (plus ``optout_per_message`` per extra message, plus
         ``complaint_marketing`` when the message is marketing).
+    fatigue_free_messages, fatigue_activity_drop : int, float
+        Message fatigue: each message a user receives beyond ``fatigue_free_messages`` in 7 days
+        (from all merchants together) multiplies the user's activity (their probability of a
+        session on a day) by ``1 - fatigue_activity_drop``.
+    complaint_activity_drop, churn_per_complaint : float
+        Each complaint multiplies the complaining user's activity by
+        ``1 - complaint_activity_drop``, and with probability ``churn_per_complaint`` the user
+        leaves (no more sessions; a "churn" event). An opt-out mutes that merchant's messages
+        for that user. The sizes of these effects are modelling assumptions, not calibrated
+        against data; a sensitivity study over them is still to be done (issue 18).
     audit_rate : float
         Probability that a marketing message is caught by the platform's audit without a complaint.
     longtail_top_share : float
@@ -258,6 +272,10 @@ class SimulationConfig:
     optout_per_message: float = 0.8
     complaint_base: float = -5.5
     complaint_marketing: float = 2.5
+    fatigue_free_messages: int = 3
+    fatigue_activity_drop: float = 0.02
+    complaint_activity_drop: float = 0.2
+    churn_per_complaint: float = 0.1
     audit_rate: float = 0.05
     longtail_top_share: float = 0.2
     log_impressions: bool = False

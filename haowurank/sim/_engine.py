@@ -320,6 +320,9 @@ class Engine:
         self.ban_until = np.full(self.n_merchants, -1, dtype=np.int64)  # banned while day < ban_until
         self.template_removed = np.zeros((self.n_merchants, len(TEMPLATES)), dtype=bool)
         self.policy = world.merchant_policy
+        # consequences of messages: a user's activity multiplier (fatigue, complaints; 0: left)
+        self.activity = np.ones(self.n_users, dtype=np.float64)
+        self.churned = np.zeros(self.n_users, dtype=bool)
 
         # ---- the platform: its log (a Dataset without ground truth) and its ranker
         self.platform = ds.select_interactions(np.ones(ds.n_interactions, dtype=bool))
@@ -494,7 +497,7 @@ class Engine:
     def _sessions(self, day: int) -> None:
         cfg, world, streams, metrics = self.config, self.world, self.streams, self.metrics
         active = np.flatnonzero(streams.uniform("active", day, np.arange(self.n_users))
-                                < world.p_active)
+                                < world.p_active * self.activity)
         metrics.add("active_users", len(active))
         if len(active) == 0:
             self.last_sessions = {"day": day, "now": self.now(day), "feed_users": active,
@@ -908,8 +911,8 @@ class Engine:
         satisfaction = np.where(refunded, 0.05, satisfaction)
         p_response = (cfg.message_response * need * satisfaction * 2.0 * _sigmoid(z)
                       * np.where(marketing, 1.2, 1.0))
-        respond = ~optout & ~complaint & (streams.uniform("response", day, users, items, template)
-                                          < np.minimum(p_response, 1.0))
+        respond = ~optout & ~complaint & ~self.churned[users] & (
+            streams.uniform("response", day, users, items, template) < np.minimum(p_response, 1.0))
         if complaint.any():
             self.log.add("complaint", day, int(complaint.sum()), user=users[complaint],
                          item=items[complaint], merchant=merchants[complaint],
@@ -927,6 +930,7 @@ class Engine:
             n_new_optouts = len(unique_keys)
         metrics.add("complaints", int(complaint.sum()))
         metrics.add("opt_outs", n_new_optouts)
+        self._consequences(day, users, keys // self.n_merchants, complaint, message_ids)
         ru, ri = users[respond], items[respond]
         first = _first_of_each(ru * self.n_items + ri)  # one repurchase per item and day
         n_first = int(first.sum())
@@ -939,6 +943,39 @@ class Engine:
             caught_merchants, first_pos = np.unique(merchants[caught], return_index=True)
             sel = np.flatnonzero(caught)[first_pos]
             self._penalise(caught_merchants, template[sel], message_ids[sel], day)
+
+    def _consequences(self, day, users, user_keys, complaint, message_ids) -> None:
+        """Fatigue and complaints lower the recipients' activity; a complaint may churn."""
+        cfg, metrics = self.config, self.metrics
+        # messages each user received in the last 7 days (all merchants), this one included
+        recent = [self.messages_by_day[d] // self.n_merchants
+                  for d in range(day - 6, day + 1) if d in self.messages_by_day]
+        received = np.sort(np.concatenate(recent)) if recent else np.empty(0, dtype=np.int64)
+        order = np.argsort(user_keys, kind="stable")
+        rank_today = np.empty(len(users), dtype=np.int64)
+        sorted_users = user_keys[order]
+        rank_today[order] = np.arange(len(users)) - np.searchsorted(sorted_users, sorted_users,
+                                                                    side="left")
+        today = np.searchsorted(sorted_users, user_keys, side="right") - np.searchsorted(
+            sorted_users, user_keys, side="left")
+        in_window = (np.searchsorted(received, user_keys, side="right")
+                     - np.searchsorted(received, user_keys, side="left"))
+        nth = in_window - today + rank_today + 1  # this message is the user's nth in 7 days
+        tiring = nth > cfg.fatigue_free_messages
+        factor = np.where(tiring, 1.0 - cfg.fatigue_activity_drop, 1.0)
+        factor = np.where(complaint, factor * (1.0 - cfg.complaint_activity_drop), factor)
+        np.multiply.at(self.activity, users, factor)
+        leave = complaint & ~self.churned[users] & (
+            self.streams.uniform("churn", day, users, message_ids) < cfg.churn_per_complaint)
+        n_gone = 0
+        if leave.any():
+            gone, first = np.unique(users[leave], return_index=True)
+            self.log.add("churn", day, len(gone), user=gone, ref=message_ids[leave][first])
+            self.churned[gone] = True
+            self.activity[gone] = 0.0
+            n_gone = len(gone)
+        metrics.add("churned", n_gone)
+        metrics.add("fatigued_messages", int(tiring.sum()))
 
     def _penalise(self, merchants, templates, message_eids, day) -> None:
         level = np.minimum(self.penalty_level[merchants], len(PENALTY_LADDER) - 1)

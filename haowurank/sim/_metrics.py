@@ -35,7 +35,10 @@ Daily columns (one row per day):
   ``blocked_quota``, ``blocked_window``, ``blocked_ban``, ``blocked_template``,
   ``blocked_optout``, ``blocked_follow``, ``message_orders``, ``message_conversion``,
   ``complaints``, ``opt_outs``, ``follows``, ``forms``, ``optins``, ``penalties``,
-  ``bans_active`` (merchants banned on that day), ``merchants_banned_permanent``.
+  ``bans_active`` (merchants banned on that day), ``merchants_banned_permanent``;
+* consequences: ``fatigued_messages`` (messages beyond a user's ``fatigue_free_messages`` in 7
+  days), ``churned`` (users who left that day after a complaint), ``churned_users`` (so far),
+  ``activity_mean`` (mean activity multiplier over users: 1 until fatigue and complaints).
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ _COUNTERS = (
     "recommend_after_purchase", "reshares", "messages_sent", "messages_marketing",
     "quota_available", "blocked_quota", "blocked_window", "blocked_ban", "blocked_template",
     "blocked_optout", "blocked_follow", "complaints", "opt_outs", "follows", "forms", "optins",
-    "penalties", "longtail_gmv", "quota_granted", "longtail_item_gmv",
+    "penalties", "longtail_gmv", "quota_granted", "longtail_item_gmv", "churned",
+    "fatigued_messages",
 )
 
 
@@ -198,6 +202,8 @@ class DailyMetrics:
         row["message_conversion"] = _ratio(row["orders_message"], row["messages_sent"])
         row["bans_active"] = float(c.get("bans_active", 0))
         row["merchants_banned_permanent"] = float(c.get("merchants_banned_permanent", 0))
+        row["churned_users"] = float(self.engine.churned.sum())
+        row["activity_mean"] = float(self.engine.activity.mean())
         row["events"] = float(len(self.engine.log))
         self.rows.append(row)
         return row
@@ -218,6 +224,7 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "longtail_exposure_ratio", "longtail_gmv_share", "longtail_item_impression_share",
     "longtail_item_gmv_share", "messages_sent", "quota_utilisation", "message_orders",
     "message_conversion", "complaints", "opt_outs", "penalties", "bans", "refund_rate",
+    "churned_users",
 )
 
 #: The range of each summary metric, which decides its interval (:func:`mean_ci`): ``"count"``
@@ -234,6 +241,7 @@ METRIC_KINDS: dict[str, str] = {
     "longtail_item_gmv_share": "rate", "messages_sent": "count", "quota_utilisation": "rate",
     "message_orders": "count", "message_conversion": "rate", "complaints": "count",
     "opt_outs": "count", "penalties": "count", "bans": "count", "refund_rate": "rate",
+    "churned_users": "count",
 }
 
 
@@ -274,6 +282,7 @@ def summarise(daily: pd.DataFrame) -> dict[str, float]:
         "penalties": float(tot["penalties"]),
         "bans": float(last["bans_active"]),
         "refund_rate": _ratio(tot["refunds"], tot["orders"]),
+        "churned_users": float(last["churned_users"]),
     }
 
 
