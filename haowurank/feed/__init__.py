@@ -26,16 +26,10 @@ Ranking, diversity, exclusions and pagination are described in :func:`build` and
 """
 
 from ..visibility import ENDORSEMENT_STRENGTH, EndorsementGraph, visible_endorsements
-from ._build import (
-    FeedConfig,
-    FeedIndex,
-    FeedPage,
-    build,
-    explanation_text,
-    index_for,
-    ranker_fingerprint,
-)
+from ._build import FeedConfig, FeedIndex, build, index_for
 from ._cursor import Cursor, CursorError, StaleCursorError
+from ._fingerprint import ranker_fingerprint
+from ._paging import FeedPage, explanation_text
 from ._rerank import greedy_rerank
 
 __all__ = [

@@ -24,6 +24,9 @@ from .._errors import UnknownIdError
 from .._time import seconds
 from ..visibility import EndorsementGraph
 from ._cursor import Cursor, StaleCursorError
+from ._defence import _apply_defence, _defence_cache_key
+from ._fingerprint import _sample_digest, ranker_fingerprint
+from ._paging import FeedPage, _concat, _explain_cached, explanation_text
 from ._rerank import greedy_rerank
 
 __all__ = ["FeedConfig", "FeedIndex", "FeedPage", "build", "explanation_text"]
@@ -37,18 +40,6 @@ _KIND_NAMES = np.asarray(KINDS, dtype=object)
 _COLUMNS = ["user", "item", "score", "rank", "endorsers", "kinds", "explanation"]
 #: Scoring batch of :meth:`FeedIndex.build` (viewers per vectorised step).
 BATCH_SIZE = 1024
-
-
-def explanation_text(n_friends: int, n_after_purchase: int) -> str:
-    """``"3 friends recommended this; 2 after buying it"`` (singular and all-bought forms too)."""
-    who = f"{n_friends} friend{'s' if n_friends != 1 else ''} recommended this"
-    if n_after_purchase == 0:
-        return who
-    if n_friends == 1:
-        return f"{who} after buying it"
-    if n_after_purchase == n_friends:
-        return f"{who}; all {n_friends} after buying it"
-    return f"{who}; {n_after_purchase} after buying it"
 
 
 @dataclass(frozen=True)
@@ -139,35 +130,6 @@ class FeedConfig:
         if d.get("repurchasable") is not None:
             d["repurchasable"] = tuple(d["repurchasable"])
         return cls(**d)
-
-
-def _sample_digest(h: Any, a: np.ndarray) -> None:
-    a = np.asarray(a)
-    h.update(str((a.dtype.str, a.shape)).encode())
-    flat = a.reshape(-1)
-    step = max(1, len(flat) // 65536)
-    h.update(np.ascontiguousarray(flat[::step]).tobytes())
-
-
-def ranker_fingerprint(ranker: Any) -> str:
-    """A digest of a fitted ranker: name, parameters, and a strided sample of its arrays.
-
-    Two different fits practically never collide; an in-place update that touches few values can,
-    so callers that update rankers in place pass their own ``ranker_key`` to :meth:`FeedIndex.build`
-    (``haowurank.serving`` does).
-    """
-    if ranker is None:
-        return "none"
-    h = hashlib.blake2b(digest_size=12)
-    h.update(str(getattr(ranker, "name", type(ranker).__name__)).encode())
-    try:
-        h.update(json.dumps(ranker.get_params(), sort_keys=True, default=str).encode())
-    except (AttributeError, TypeError):
-        pass
-    for a in ranker.learned_arrays().values():
-        _sample_digest(h, a)
-    _sample_digest(h, np.asarray(ranker.user_ids_).astype(str))
-    return h.hexdigest()
 
 
 @dataclass
@@ -693,59 +655,6 @@ def _to_seconds(now: Any) -> int:
     return seconds(now, "'now' parameter of hr.feed.build")
 
 
-def _concat(parts: list[dict[str, Any]], ulist: list, index: FeedIndex) -> pd.DataFrame:
-    """Assemble the page frame from per-batch selections (rows grouped by user in input order)."""
-    users_out, items, scores, ranks, nfs, nraps, flat_e, flat_k = ([] for _ in range(8))
-    base = 0
-    for p in parts:
-        if len(p["item"]):
-            users_out.append(p["viewer"] + base)
-            items.append(p["item"])
-            scores.append(p["score"])
-            ranks.append(p["rank"])
-            nfs.append(p["nf"])
-            nraps.append(p["nrap"])
-            lens = p["nf"]
-            offs = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
-            epos = np.repeat(p["tstart"], lens) + offs
-            flat_e.append(p["endorser"][epos])
-            flat_k.append(p["kind"][epos])
-        base += len(p["vidx"])
-
-    def cat(chunks: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype)
-
-    uo, it = cat(users_out, np.int64), cat(items, np.int64)
-    nf, nrap = cat(nfs, np.int64), cat(nraps, np.int64)
-    fe, fk = cat(flat_e, np.int64), cat(flat_k, np.int8)
-    offsets = pa.array(np.r_[0, np.cumsum(nf)].astype(np.int32))
-    endorsers = pa.ListArray.from_arrays(offsets, index._user_pa.take(pa.array(fe)))
-    kinds = pa.ListArray.from_arrays(offsets, index._kind_pa.take(pa.array(fk.astype(np.int64))))
-    if len(nf):
-        keys = nf * (int(nrap.max()) + 1) + nrap
-        uniq, inv = np.unique(keys, return_inverse=True)
-        width = int(nrap.max()) + 1
-        texts = np.asarray(
-            [_explain_cached(int(k // width), int(k % width)) for k in uniq], dtype=object
-        )[inv]
-    else:
-        texts = np.empty(0, dtype=object)
-    user_col = np.asarray(ulist, dtype=object)[uo] if len(ulist) else np.empty(0, dtype=object)
-    if not index._str_users:
-        user_col = user_col.astype(np.int64)
-    return pd.DataFrame(
-        {
-            "user": user_col,
-            "item": index.ds.item_ids[it],
-            "score": cat(scores, np.float32).astype(np.float64),
-            "rank": cat(ranks, np.int64).astype(np.int64),
-            "endorsers": pd.arrays.ArrowExtensionArray(endorsers),
-            "kinds": pd.arrays.ArrowExtensionArray(kinds),
-            "explanation": texts,
-        }
-    )
-
-
 @dataclass(frozen=True)
 class _Request:
     ranker: Any
@@ -765,142 +674,12 @@ class _Request:
         return Cursor(self.depth, self.now, self.snapshot).encode() if more else None
 
 
-@dataclass
-class FeedPage:
-    """One page of one user's feed as plain lists (JSON-ready); ``to_frame()`` gives the rows
-    :func:`build` returns."""
-
-    user: Any
-    items: list
-    scores: list[float]
-    ranks: list[int]
-    endorsers: list[list]
-    kinds: list[list[str]]
-    explanations: list[str]
-    next_cursor: str | None
-    snapshot: str
-    now: int
-    offset: int
-    str_users: bool = True
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def records(self) -> list[dict[str, Any]]:
-        """One dict per entry: item, score, rank, endorsers, kinds, explanation."""
-        return [
-            {"item": i, "score": s, "rank": r, "endorsers": e, "kinds": k, "explanation": x}
-            for i, s, r, e, k, x in zip(self.items, self.scores, self.ranks, self.endorsers,
-                                        self.kinds, self.explanations)
-        ]
-
-    def to_frame(self) -> pd.DataFrame:
-        ut = pa.string() if self.str_users else pa.int64()
-        f = pd.DataFrame(
-            {
-                "user": np.asarray([self.user] * len(self.items), dtype=object)
-                if self.str_users else np.full(len(self.items), self.user, dtype=np.int64),
-                "item": np.asarray(self.items) if self.items else np.empty(0, dtype=object),
-                "score": np.asarray(self.scores, dtype=np.float64),
-                "rank": np.asarray(self.ranks, dtype=np.int64),
-                "endorsers": pd.arrays.ArrowExtensionArray(
-                    pa.array(self.endorsers, type=pa.list_(ut))),
-                "kinds": pd.arrays.ArrowExtensionArray(
-                    pa.array(self.kinds, type=pa.list_(pa.string()))),
-                "explanation": np.asarray(self.explanations, dtype=object),
-            }
-        )
-        f.attrs.update(next_cursor=self.next_cursor, snapshot=self.snapshot, now=self.now,
-                       offset=self.offset)
-        return f
-
-
-_EXPLAIN: dict[tuple[int, int], str] = {}
-
-
-def _explain_cached(n_friends: int, n_after_purchase: int) -> str:
-    key = (n_friends, n_after_purchase)
-    text = _EXPLAIN.get(key)
-    if text is None:
-        text = explanation_text(n_friends, n_after_purchase)
-        if len(_EXPLAIN) < 100_000:
-            _EXPLAIN[key] = text
-    return text
-
-
 def _plain(u: Any) -> Any:
     """numpy scalars as Python values, for dict lookups."""
     return u.item() if isinstance(u, np.generic) else u
 
 
 _INDEX_CACHE_KEY = "haowurank.feed.FeedIndex"
-
-
-def _defence_mask(ds: Dataset, defence: Any) -> np.ndarray:
-    """A boolean mask of shape (n_users,) from a mask or a collection of user ids."""
-    if isinstance(defence, np.ndarray) and defence.dtype == bool:
-        if defence.shape != (ds.n_users,):
-            raise ValueError(
-                f"The 'defence' mask of the feed must have shape (n_users={ds.n_users},). "
-                f"Got shape {defence.shape}."
-            )
-        return defence.copy()
-    if isinstance(defence, str | bytes | dict) or not isinstance(defence, Iterable):
-        raise TypeError(
-            "The 'defence' parameter of the feed must be None, a bool, a dict of trust.defend "
-            "parameters, a trust.Defence, a boolean mask over users or a collection of user ids. "
-            f"Got {type(defence).__name__} instead."
-        )
-    ids = list(defence)
-    idx = ds.user_index(ids, missing="ignore") if ids else np.empty(0, dtype=np.int64)
-    if (np.asarray(idx) < 0).any():
-        bad = [ids[k] for k in np.flatnonzero(np.asarray(idx) < 0)[:5]]
-        raise UnknownIdError(
-            f"Unknown user id(s) {bad} in the 'defence' accounts of the feed: not in the dataset."
-        )
-    mask = np.zeros(ds.n_users, dtype=bool)
-    mask[np.asarray(idx, dtype=np.int64)] = True
-    return mask
-
-
-def _apply_defence(ds: Dataset, defence: Any) -> tuple[Dataset, np.ndarray | None, dict]:
-    """(the dataset whose endorsements the feed reads, suppressed accounts, report)."""
-    from .. import trust
-    from ..trust import without_endorsements_of
-
-    if defence is None or defence is False:
-        return ds, None, {}
-    if defence is True or isinstance(defence, dict):
-        params = {**trust.DEFAULT_DEFENCE, **(defence if isinstance(defence, dict) else {})}
-        res = trust.defend(ds, **params)
-    elif isinstance(defence, trust.Defence):
-        res = defence
-        d = res.dataset
-        if not (
-            d.n_users == ds.n_users and d.n_items == ds.n_items
-            and np.array_equal(d.user_ids, ds.user_ids) and np.array_equal(d.item_ids, ds.item_ids)
-        ):
-            raise ValueError(
-                f"The 'defence' result was computed on another dataset ({d.n_users} users, "
-                f"{d.n_items} items) than the feed's ({ds.n_users} users, {ds.n_items} items); "
-                "run hr.trust.defend on the feed's dataset."
-            )
-    else:
-        mask = _defence_mask(ds, defence)
-        return without_endorsements_of(ds, mask), mask, {"suspicious_accounts": int(mask.sum())}
-    # the defended data keeps the follows, blocks and vocabularies of ds: only endorsements differ
-    return res.dataset, np.asarray(res.suspicious, dtype=bool).copy(), dict(res.report)
-
-
-def _defence_cache_key(ds: Dataset, defence: Any) -> tuple | None:
-    """A hashable key of ``defence`` for the index cache (None: do not cache)."""
-    if defence is None or defence is False:
-        return ()
-    if defence is True:
-        return ("defence", "default")
-    if isinstance(defence, dict):
-        return ("defence", json.dumps(defence, sort_keys=True, default=repr))
-    return None
 
 
 def index_for(
