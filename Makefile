@@ -7,7 +7,7 @@ PIP    := $(VENV)/bin/pip
 EXTRAS ?= dev,app,notebooks,spark,peers
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-8)-$(subst $(comma),_,$(EXTRAS))
 
-.PHONY: demo test test-fast install lint browser clean dashboard results index
+.PHONY: demo test test-fast install lint browser clean dashboard results index notebooks
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python >= 3.11) on PATH"; exit 2; }
@@ -58,6 +58,14 @@ results: $(STAMP)
 # Rewrite experiments/README.md and the README's results table from the results files.
 index: $(STAMP)
 	$(PY) experiments/make_index.py
+
+# Execute every notebook source (jupytext percent format, notebooks/0N_name.py) into its paired
+# .ipynb with outputs, which is committed so the plots show on the repository page.
+notebooks: $(STAMP)
+	cd notebooks && for src in 0*_*.py; do \
+	  echo "executing $$src"; \
+	  ../$(VENV)/bin/jupytext --to ipynb --execute "$$src" || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check haowurank tests experiments apps
