@@ -446,7 +446,8 @@ def kpi_cards(table: pd.DataFrame, metric: str, baseline: str, unit: str) -> pd.
     whether that interval excludes zero. Returns the best row."""
     top = verdict.best(table, metric)
     better = "higher" if verdict.higher_is_better(metric) else "lower"
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2 = st.columns(2)  # two by two: long strategy names stay readable
+    c3, c4 = st.columns(2)
     c1.metric("Best strategy", str(top["strategy"]),
               help=f"Best {verdict.label(metric)} ({better} is better): {top['mean']:.4g}.")
     shown = top
@@ -795,9 +796,12 @@ if sim_slot is not None:
                     st.warning(
                         f"Offline and simulated verdicts disagree: offline, **{offline_best}** "
                         f"ranks held-out items best ({verdict.label(offline_metric)}); in "
-                        f"simulation, **{top['strategy']}** brings the most "
-                        f"{verdict.label(sm)}. The offline test scores what users did in the "
-                        f"past; the simulation scores what the feed makes happen."
+                        f"simulation, **{top['strategy']}** is best by {verdict.label(sm)}"
+                        + ("" if top["excludes_zero"] or top["strategy"] == ref else
+                           " (though that simulated difference is not resolved: its interval "
+                           "includes zero)")
+                        + ". The offline test scores what users did in the past; the "
+                          "simulation scores what the feed makes happen."
                     )
                 elif offline_best is not None:
                     st.success(f"Offline and simulated verdicts agree: {offline_best} is best "

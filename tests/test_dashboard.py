@@ -320,6 +320,18 @@ def test_simulation_run_with_bands_and_library_numbers():
     shown_row = top if top["strategy"] != labels[0] else verdict.best(v.iloc[1:], "gmv")
     assert cards[1][1].endswith(f"{shown_row['change_pct']:+.1f}%")
     assert cards[3][1] == ("yes" if shown_row["excludes_zero"] else "no")
+    # a sentence says whether the offline and the simulated verdicts agree
+    ds = _world(n_users=150, n_items=60)
+    train, test = hr.split.random_split(ds, test_fraction=0.2, seed=0)
+    per_user = {s: hr.evaluation.evaluate(s, train, test, k=(20,), per_user=True)[1]
+                for s in ("popularity", "trust")}
+    offline_best = verdict.best(verdict.offline_verdict(per_user, "NDCG@20",
+                                                        baseline="popularity"))["strategy"]
+    if offline_best != top["strategy"].split("/")[0]:
+        assert any(w.value.startswith("Offline and simulated verdicts disagree") and
+                   f"**{offline_best}**" in w.value for w in at.warning)
+    else:
+        assert any("verdicts agree" in x.value for x in at.success)
     # the forest plot of run totals, and bands clipped to what can happen (rates in [0, 1],
     # counts >= 0), one small chart per config with more than three configs
     charts = _charts(at)
