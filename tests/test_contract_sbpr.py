@@ -132,22 +132,29 @@ def test_bad_params_name_the_field(world, field, value):
 
 
 def test_explain_names_model_terms_and_followees(fitted, world):
-    S = world.social_matrix(weighted=False)
+    """The explanation names exactly the friends whose endorsement of the item the user may see
+    (haowurank.visibility); it used to name every followee with any interaction, purchases too."""
     X = world.matrix(weight="binary")
-    # a (user, item) pair the user has not seen but someone the user follows has
-    C = sp.csr_matrix(S @ X)
-    C = sp.csr_matrix(C - C.multiply(X))
-    C.eliminate_zeros()
-    u = int(np.flatnonzero(np.diff(C.indptr))[0])
-    i = int(C[u].indices[0])
-    e = fitted.explain(world.user_ids[u], world.item_ids[i])
+    every = hr.visibility.visible_endorsements(world)
+    seen = {(world.user_ids[u], world.item_ids[i]) for u, i in zip(*X.nonzero())}
+    vis = every[[(v, i) not in seen for v, i in zip(every["viewer"], every["item"])]]
+    v, item = vis["viewer"].iloc[0], vis["item"].iloc[0]
+    e = fitted.explain(v, item)
     assert np.isclose(e["score"], e["terms"]["dot"] + e["terms"]["item_bias"], rtol=1e-4,
                       atol=1e-5)
     assert len(e["factor_terms"]) == 5 and e["contributions"]
-    followees = set(S[u].indices.tolist())
-    want = {world.user_ids[f] for f in followees if X[f, i] > 0}
+    want = set(vis.loc[(vis["viewer"] == v) & (vis["item"] == item), "endorser"])
     assert set(e["friends"]) == want and want
     assert "SBPR" in e["text"]
+    # a followee's purchase is never named
+    S = world.social_matrix(weighted=False)
+    C = sp.csr_matrix(S @ X)
+    for u in np.flatnonzero(np.diff(C.indptr))[:20]:
+        for i in C[u].indices[:3]:
+            named = set(fitted.explain(world.user_ids[u], world.item_ids[i])["friends"])
+            mine = every[(every["viewer"] == world.user_ids[u])
+                         & (every["item"] == world.item_ids[i])]
+            assert named <= set(mine["endorser"])
 
 
 @pytest.mark.parametrize("installed", [True, False])

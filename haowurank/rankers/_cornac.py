@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from .._dataset import Dataset
 from .._errors import NumericalError, warn_data
 from .._random import derive_seed
+from ..visibility import EndorsementGraph
 from ._base import Ranker, arrays_to_csr, csr_to_arrays
 from ._cf import _is_int, _is_real
 
@@ -201,6 +202,9 @@ class SBPRRanker(Ranker):
         Zero rows for users without training interactions (they get the popularity fallback).
     item_factors_ : ndarray of shape (n_items, k), float32
     item_bias_ : ndarray of shape (n_items,), float32
+    graph_ : EndorsementGraph
+        Who may see whose endorsement (:mod:`haowurank.visibility`): explanations name only
+        friends whose endorsement of the item the user may see.
     social_ : csr_matrix of shape (n_users, n_users)
         Who follows whom (binary), kept for explanations.
 
@@ -253,6 +257,7 @@ class SBPRRanker(Ranker):
         social = sp.csr_matrix(ds.social_matrix(weighted=False), dtype=np.float32)
         social.data[:] = 1.0
         self.social_ = social
+        self.graph_ = EndorsementGraph(ds)
         n_users, n_items = X.shape
         if X.nnz == 0:
             warn_data(f"{type(self).__name__}: no interactions; every user gets the popularity "
@@ -313,9 +318,9 @@ class SBPRRanker(Ranker):
             cos = (a @ qi) / (np.linalg.norm(a, axis=1) * np.linalg.norm(qi) + 1e-12)
             top = np.argsort(-cos, kind="stable")[:n]
             contrib = [(int(liked[o]), float(cos[o])) for o in top]
-        followees = self.social_[u].indices
-        endorsers = followees[self.seen_[followees][:, i].toarray().ravel() > 0] if len(
-            followees) else followees
+        # only people whose endorsement of the item u may see (haowurank.visibility)
+        v = self.graph_.visible(np.asarray([u]))
+        endorsers = np.unique(v.endorser[v.item == i])
         friends = [self.user_ids_[f] for f in endorsers]
         text = f"SBPR: user factors . item factors {dot:.3g} + item bias {bi:.3g}."
         if contrib:
@@ -325,7 +330,7 @@ class SBPRRanker(Ranker):
         if friends:
             shown = ", ".join(str(f) for f in friends[:3])
             more = f" and {len(friends) - 3} more" if len(friends) > 3 else ""
-            text += f" People you follow who have it (SBPR's social positives): {shown}{more}."
+            text += f" Friends who endorsed it: {shown}{more}."
         return {
             "terms": {"dot": dot, "item_bias": bi},
             "factor_terms": factor_terms,
@@ -340,6 +345,7 @@ class SBPRRanker(Ranker):
             "item_factors": np.ascontiguousarray(self.item_factors_),
             "item_bias": np.ascontiguousarray(self.item_bias_),
             **csr_to_arrays("social", self.social_),
+            **self.graph_.to_arrays(),
         }
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
@@ -347,4 +353,5 @@ class SBPRRanker(Ranker):
         self.item_factors_ = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
         self.item_bias_ = np.ascontiguousarray(arrays["item_bias"], dtype=np.float32)
         self.social_ = arrays_to_csr("social", arrays)
+        self.graph_ = EndorsementGraph.from_arrays(arrays)
 
