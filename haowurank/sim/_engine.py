@@ -120,9 +120,9 @@ def _csr(rows, cols, vals, shape, *, combine: str = "sum") -> sp.csr_matrix:
         last[:-1] = key[order][1:] != key[order][:-1]
         order = order[last]
         rows, cols, vals = rows[order], cols[order], vals[order]
-    m = sp.csr_matrix((vals, (rows, cols)), shape=shape)
-    m.sum_duplicates()
-    return m
+    matrix = sp.csr_matrix((vals, (rows, cols)), shape=shape)
+    matrix.sum_duplicates()
+    return matrix
 
 
 def _first_of_each(keys: np.ndarray) -> np.ndarray:
@@ -717,11 +717,12 @@ class Engine:
         rows, _ = np.nonzero(accepted)
         if len(rows) == 0:
             return
-        u, i, m = users[rows], items[rows], merchants[rows]
+        users, items, merchants = users[rows], items[rows], merchants[rows]
         eids = self.log.next_ids(len(rows))  # an opt-in's id is the id of its "subscribe" event
-        self.log.add("subscribe", day, len(rows), user=u, item=i, merchant=m, optin_id=eids)
+        self.log.add("subscribe", day, len(rows), user=users, item=items, merchant=merchants,
+                     optin_id=eids)
         self.metrics.add("optins", len(rows))
-        self._sources(SUB, u, i, m, eids, day, order=order[rows])
+        self._sources(SUB, users, items, merchants, eids, day, order=order[rows])
 
     def _sources(self, kind, users, items, merchants, eids, day, *, order, deliver=None) -> None:
         """Register quota sources (a payment, a form or an opt-in) and the merchants' plans."""
