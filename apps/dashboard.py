@@ -402,7 +402,8 @@ def feed_card(row: Any, moved: str, shown_endorsers: int = 5) -> str:
     """One feed entry as HTML: rank and title, 推荐 / 购买后推荐 badges with counts, what moved
     against the other strategy, the endorsers by name and the explanation."""
     title = row.get("title") if isinstance(row.get("title"), str) and row.get("title") else None
-    head = html.escape(title or f"item {row['item']}")
+    category = row.get("category") if isinstance(row.get("category"), str) else None
+    head = html.escape(title or f"item {row['item']}" + (f" ({category})" if category else ""))
     kinds = [_kind_name(k) for k in row["kinds"]]
     badges = "".join(
         f'<span class="hw-badge{" after" if kind == "recommend_after_purchase" else ""}">'
@@ -674,8 +675,8 @@ with tab_user, boundary("one-user inspector"):
                 other = pair[1 - j] if len(pair) == 2 else None
                 marks = (moved_marks(list(f["item"]), list(raw[other]["item"]), other)
                          if other else [""] * len(f))
-                items = f.merge(ds.items[["item", "title"]], on="item", how="left") \
-                    if "title" in ds.items else f
+                meta = [c for c in ("item", "title", "category") if c in ds.items]
+                items = f.merge(ds.items[meta], on="item", how="left")
                 col.markdown("".join(feed_card(r, m) for r, m in
                                      zip(items.to_dict("records"), marks)),
                              unsafe_allow_html=True)

@@ -154,6 +154,20 @@ def _cards(at: AppTest) -> list[list[str]]:
     return [b.split('<div class="hw-card">')[1:] for b in blocks]
 
 
+@pytest.mark.slow
+def test_real_data_world_ciao_has_feeds_and_honest_search():
+    """Ciao's 4-5 star ratings are 推荐 endorsements: real feeds; search says "rated", never
+    "bought", for its other ratings."""
+    at = _app(world=str(data_dir("ciao")), k_core="5", strategies="popularity,trust")
+    _ok(at)
+    cards = _cards(at)
+    assert cards and all(cards) and "推荐 ×" in cards[0][0]
+    assert "(" in cards[0][0].split("</b>")[0]  # no titles: the id and the category
+    hits = [d.value for d in at.dataframe if "search_rank" in d.value]
+    assert hits and all("rated it 1-3" in e and "bought" not in e
+                        for h in hits for e in h["explanation"])
+
+
 def test_user_inspector_feed_and_search_equal_the_library():
     at = _app()
     _ok(at)

@@ -87,6 +87,9 @@ def test_lastfm_counts(lastfm):
     assert ds.item_ids.min() == 1 and ds.item_ids.max() == 18745
     assert ds.n_interactions == 92834
     assert not ds.has_timestamps
+    # listens, not purchases: no endorsements, and search says "listened", not "bought"
+    assert (ds.interactions["kind"].astype(str) == "purchase").all()
+    assert ds.meta["purchase_verb"] == "listened"
     w = ds.interactions["weight"].to_numpy()
     assert w.min() == 1 and w.max() == 352698
     assert w.sum() == 69_183_975
