@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .._atomic import check_destination, has_manifest, write_text
 from .._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
 from .._errors import warn_data
 from ._session import require_pyspark
@@ -680,9 +681,24 @@ class SparkDataset:
         return out
 
     # ---------------------------------------------------------------- output
-    def to_parquet(self, path: str | os.PathLike, mode: str = "overwrite") -> Path:
-        """Write the clean tables (caller ids) as Parquet directories plus ``meta.json``."""
-        dest = Path(path)
+    def to_parquet(
+        self, path: str | os.PathLike, mode: str = "overwrite", *, overwrite: bool = False
+    ) -> Path:
+        """Write the clean tables (caller ids) as Parquet directories plus ``meta.json``.
+
+        ``mode`` is Spark's write mode for each table. The destination follows the library's
+        one writer rule (:mod:`haowurank._atomic`): an existing folder is written into only
+        when it is empty or a dataset written by this method (its ``meta.json``); anything else
+        raises ``FileExistsError`` unless ``overwrite=True``. ``meta.json`` is written last,
+        atomically, so a folder without it is an unfinished write.
+        """
+        dest = check_destination(
+            path, kind="dir", overwrite=overwrite, what="Spark dataset",
+            owned=has_manifest(_FORMAT, files=("interactions", "social", "blocks", "items",
+                                                 "audiences")),
+        )
+        if overwrite and dest.exists() and not dest.is_dir():
+            dest.unlink()
         dest.mkdir(parents=True, exist_ok=True)
         for name in ("interactions", "social", "blocks", "items", "audiences"):
             getattr(self, name).write.mode(mode).parquet(str(dest / name))
@@ -694,7 +710,7 @@ class SparkDataset:
             "user_id_type": self.user_id_type,
             "item_id_type": self.item_id_type, "meta": self.meta,
         }
-        (dest / "meta.json").write_text(json.dumps(info, indent=1, default=str))
+        write_text(dest / "meta.json", json.dumps(info, indent=1, default=str), overwrite=True)
         return dest
 
     def to_dataset(self) -> Dataset:

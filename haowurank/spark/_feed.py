@@ -11,11 +11,13 @@ import logging
 import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._atomic import check_destination
 from ._dataset import SparkDataset
 from ._scoring import _check_sds, _latest_timestamp, _only, visible_endorsements
 from ._session import require_pyspark
@@ -379,9 +381,25 @@ def _rerank_chunk(pdf: pd.DataFrame, p: dict[str, Any]) -> pd.DataFrame:
     return out
 
 
+def _is_spark_output(path: Path) -> bool:
+    """A folder holding only what a Spark Parquet write leaves (part files, markers, CRCs)."""
+    try:
+        names = [p.name for p in path.iterdir()]
+    except OSError:
+        return False
+    return bool(names) and all(
+        n.startswith(("part-", "_SUCCESS", "_committed", "_started", ".part-", "._SUCCESS"))
+        for n in names
+    )
+
+
 def write_feeds(feeds: DataFrame, path: str, *, mode: str = "overwrite",
-                partitions: int | None = None) -> str:
+                partitions: int | None = None, overwrite: bool = False) -> str:
     """Write feed rows to Parquet (one directory; ``endorsers`` and ``kinds`` as list columns).
+
+    The destination follows the library's one writer rule (:mod:`haowurank._atomic`): an
+    existing folder is replaced only when it is empty or a Spark Parquet output; anything else
+    raises ``FileExistsError`` unless ``overwrite=True``.
 
     Parameters
     ----------
@@ -399,6 +417,8 @@ def write_feeds(feeds: DataFrame, path: str, *, mode: str = "overwrite",
         raise ValueError(
             f"The 'feeds' frame must have the columns {FEED_COLUMNS}; missing {missing}."
         )
+    check_destination(path, kind="dir", owned=_is_spark_output, overwrite=overwrite,
+                      what="feed output")
     out = feeds.select(*FEED_COLUMNS)
     if partitions is not None:
         out = out.repartition(int(partitions), "user")

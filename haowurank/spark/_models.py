@@ -21,9 +21,11 @@ from ._scoring import (
     _check_sds,
     _hidden,
     _strip,
+    endorsement_table,
     friend_endorsement_scores,
     popularity,
     top_n,
+    visible_endorsements,
 )
 from ._session import require_pyspark
 
@@ -142,9 +144,12 @@ class SparkModel:
         return build_feeds(self.sds_, self.score_pairs, n=n, users=users, **config)
 
     def write_feeds(self, path: str, n: int = 20, *, mode: str = "overwrite",
-                    users: DataFrame | None = None, **config: Any) -> str:
-        """Build every user's feed (:meth:`feeds`) and write it to Parquet at ``path``."""
-        return write_feeds(self.feeds(n, users=users, **config), path, mode=mode)
+                    users: DataFrame | None = None, overwrite: bool = False,
+                    **config: Any) -> str:
+        """Build every user's feed (:meth:`feeds`) and write it to Parquet at ``path`` (an
+        existing folder that is not a Spark output is refused unless ``overwrite=True``)."""
+        return write_feeds(self.feeds(n, users=users, **config), path, mode=mode,
+                           overwrite=overwrite)
 
     def unpersist(self) -> None:
         """Release the persisted frames."""
@@ -316,11 +321,12 @@ def social_als_matrix(sds: SparkDataset, **params: Any) -> DataFrame:
       ``"binary"`` the largest kind weight of the user's kinds for the item; otherwise the sum
       of ``weight * kind_weight`` transformed by ``raw`` / ``log`` (log1p) / ``bm25`` / ``tfidf``
       (implicit's formulas on the items x users matrix; entries <= 0 dropped); float32.
-    - ``E_pub``, ``E_fr``: each distinct non-private (user, item, kind) endorsement adds its
-      kind's ``endorsement_weights``, split by visibility.
-    - ``W``: follows without blocked accounts, row-normalised; ``W_mut``: ``W`` where the friend
-      follows back; ``T = W @ E_pub + W_mut @ E_fr`` (+ ``hop_decay * W2 @ E_pub`` with
-      ``hops=2``, ``W2 = W @ W`` without the diagonal and blocked accounts).
+    - ``W``: follows without blocked accounts, row-normalised;
+      ``T[u, i] = sum_f W[u, f] * endorsement_weights[k]`` over the visible endorsements
+      (:func:`~haowurank.spark.visible_endorsements`: the rule of :mod:`haowurank.visibility`
+      as joins; ``k`` the strongest visible kind), ``+ hop_decay * W2 @ E_pub`` with
+      ``hops=2`` (``W2 = W @ W`` without the diagonal and blocked accounts, ``E_pub`` the public
+      endorsements without audience list).
     - ``s``: the mean stored value of ``X``.
 
     Returns
@@ -383,27 +389,18 @@ def _augmented(sds: SparkDataset, p: dict[str, Any]) -> tuple[DataFrame, DataFra
     kwc = F.lit(0.0)
     for k, v in ew.items():
         kwc = F.when(F.col("kind") == k, F.lit(v)).otherwise(kwc)
-    e = (
-        sds.interactions.where(F.col("kind").isin(*ew) & F.col("visibility").isin("public",
-                                                                                  "friends"))
-        .select("user", "item", "kind", "visibility").distinct()
-        .groupBy("user", "item", "visibility").agg(F.sum(kwc).cast("float").cast("double")
-                                                   .alias("e"))
-    )
     hidden = _hidden(sds, None)
     a = _strip(sds.social.select("user", "friend", F.col("weight").cast("float").cast("double")
                                  .alias("a")), hidden, "user", "friend")
     rs = a.groupBy("user").agg(F.sum("a").alias("_rs"))
     W = a.join(rs, "user").select(
-        "user", "friend", (F.col("a") / F.col("_rs")).cast("float").cast("double").alias("w"))
-    back = sds.social.select(F.col("friend").alias("user"), F.col("user").alias("friend"),
-                             F.lit(True).alias("mutual"))
-    W = W.join(back, ["user", "friend"], "left").withColumn(
-        "mutual", F.coalesce("mutual", F.lit(False))).persist(StorageLevel.MEMORY_AND_DISK)
-    ef = e.withColumnRenamed("user", "friend")
-    t1 = W.join(ef, "friend").where(
-        (F.col("visibility") == "public") | F.col("mutual")
-    ).select("user", "item", (F.col("w") * F.col("e")).alias("t"))
+        "user", "friend", (F.col("a") / F.col("_rs")).cast("float").cast("double").alias("w")
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    # the friends term: the same rule as haowurank.visibility, as joins (visible_endorsements)
+    vis = visible_endorsements(sds).where(F.col("kind").isin(*ew))
+    t1 = vis.join(W.select(F.col("user").alias("viewer"), F.col("friend").alias("endorser"), "w"),
+                  ["viewer", "endorser"]).select(
+        F.col("viewer").alias("user"), "item", (F.col("w") * kwc).alias("t"))
     if int(p["hops"]) == 2 and float(p["hop_decay"]) > 0:
         w2 = (
             W.select("user", F.col("friend").alias("mid"), F.col("w").alias("w1"))
@@ -412,7 +409,11 @@ def _augmented(sds: SparkDataset, p: dict[str, Any]) -> tuple[DataFrame, DataFra
             .where(F.col("user") != F.col("friend"))
         )
         w2 = _strip(w2, hidden, "user", "friend")
-        t2 = w2.join(ef.where(F.col("visibility") == "public"), "friend").select(
+        # public endorsements without audience list, strongest kind per (endorser, item)
+        ef = (endorsement_table(sds).where((F.col("visibility") == "public") & ~F.col("limited"))
+              .where(F.col("kind").isin(*ew))
+              .groupBy(F.col("endorser").alias("friend"), "item").agg(F.max(kwc).alias("e")))
+        t2 = w2.join(ef, "friend").select(
             "user", "item", (float(p["hop_decay"]) * F.col("w") * F.col("e")).alias("t"))
         t1 = t1.unionByName(t2)
     T = t1.groupBy("user", "item").agg(F.sum("t").cast("float").cast("double").alias("t"))
