@@ -182,9 +182,11 @@ def visible_endorsements(
     mutes: DataFrame | None = None,
     viewers: DataFrame | None = None,
 ) -> DataFrame:
-    """Every (viewer, endorser, item) the visibility rule of ``haowurank.feed`` lets through.
+    """Every (viewer, endorser, item) the privacy rule of :mod:`haowurank.visibility` lets
+    through.
 
-    The Spark form of ``haowurank.feed.EndorsementGraph.triples`` (API.md, "Feed and search"): a
+    The same rule as joins: the Spark form of ``haowurank.visibility.EndorsementGraph.triples``
+    (API.md, "Feed and search"), parity-tested against it (``tests/test_spark.py``): a
     viewer v sees endorser e's endorsement when v follows e and it is "public", or "friends" and
     e also follows v; "private" is seen by nobody; nothing from a user v blocked (or muted); an
     endorsement with an audience list is seen only by listed viewers who also pass the rule.
@@ -285,9 +287,10 @@ def friend_endorsement_scores(
         ``"visibility"`` (default): the friends whose endorsement (``recommend`` /
         ``recommend_after_purchase``) the user may see by the feed's visibility rule
         (:func:`visible_endorsements`: public, friends-only from a mutual friend, audience
-        lists, blocks and mutes). ``"follow"``: the rule of the single-machine
-        ``friend_endorsements`` ranker: every followed, non-blocked account with a non-private
-        row of ``kinds`` counts, whatever its visibility.
+        lists, blocks and mutes): what the single-machine ``friend_endorsements`` ranker
+        counts. ``"follow"``: every followed, non-blocked account with a non-private row of
+        ``kinds`` counts, whatever its visibility; this is not the privacy rule and must not
+        reach a per-person output (kept for comparisons).
     kinds : sequence of str, optional
         Only with ``rule="follow"``: the kinds that count (default: the endorsement kinds when
         the data hold any, otherwise purchases, as the ranker resolves them).
