@@ -1132,8 +1132,7 @@ class Dataset:
             inter[col] = inter[col].astype(np.int8)
         truth = {}
         if (src / "truth.npz").is_file():
-            with np.load(src / "truth.npz", allow_pickle=False) as z:
-                truth = {k: z[k] for k in z.files}
+            truth = _read_truth(src / "truth.npz")
         has_ts = info.get("has_timestamps")
         if not isinstance(has_ts, bool):
             raise TypeError(f"meta.json: 'has_timestamps' must be true or false. Got {has_ts!r}.")
@@ -1321,6 +1320,31 @@ def _stored_vocab(frame: pd.DataFrame, info: dict, which: str) -> np.ndarray:
             f"in {_first_bad(dup, frame.index)}, e.g. {ids[np.flatnonzero(dup)[0]]!r}."
         )
     return ids
+
+
+def _read_truth(path: Path) -> dict[str, np.ndarray]:
+    """The ground-truth arrays of a synthetic world: plain numeric arrays only (no pickle),
+    each member's declared size checked against the bytes stored before it is read."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(fh)
+                    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                    if dtype.hasobject or need != info.file_size - fh.tell():
+                        raise ValueError(
+                            f"array {info.filename!r} declares shape {shape} of {dtype} "
+                            f"({need} bytes) but stores {info.file_size - fh.tell()} bytes"
+                        )
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, SyntaxError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"Could not read {path.name} as plain numpy arrays: {exc}") from exc
 
 
 def _decode_codes(codes: pd.Series, names: tuple[str, ...]) -> pd.Series:

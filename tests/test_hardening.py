@@ -414,6 +414,24 @@ def test_read_parquet_refuses_what_from_frames_refuses(world, tmp_path, case, mu
     assert str(folder) in str(err.value)
 
 
+def _huge_truth(folder: Path) -> None:
+    hdr = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        hdr, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)})
+    with zipfile.ZipFile(folder / "truth.npz", "w") as zf:
+        zf.writestr("taste.npy", hdr.getvalue())
+
+
+def test_read_parquet_checks_truth_sizes_before_allocation(tmp_path):
+    ds = hr.datasets.synthetic(n_users=30, n_items=15, seed=0)
+    folder = ds.to_parquet(tmp_path / "w")
+    assert (folder / "truth.npz").is_file()
+    assert set(hr.Dataset.read_parquet(folder).truth) == set(ds.truth)
+    _huge_truth(folder)
+    with pytest.raises(ValueError, match=r"truth\.npz.*declares shape"):
+        hr.Dataset.read_parquet(folder)
+
+
 @pytest.mark.parametrize("column,value", [("weight", -1.0), ("weight", np.nan),
                                           ("kind", "code 42")])
 def test_from_frames_gives_the_same_message(column, value):
