@@ -71,6 +71,16 @@ def _str_ids(meta: dict, stored: dict, name: str, ids: list[str]) -> None:
     meta["arrays"][name] = {"dtype": "str", "shape": [len(ids)]}
 
 
+def _rows7(meta: dict, stored: dict) -> None:
+    """The trust transition matrix cut to 7 rows (a valid CSR of neither vocabulary)."""
+    _set(meta, stored, "transition.shape", np.asarray([7, 60], dtype=np.int64))
+    ip = stored["transition.indptr"]
+    keep = int(ip[7])
+    _set(meta, stored, "transition.indptr", ip[:8].copy())
+    _set(meta, stored, "transition.indices", stored["transition.indices"][:keep].copy())
+    _set(meta, stored, "transition.data", stored["transition.data"][:keep].copy())
+
+
 def _raw(text_edit):
     """A mutation that edits the metadata's JSON text (what a JSON library cannot write)."""
     def mutate(meta, stored):
@@ -145,13 +155,24 @@ ARTIFACT_CASES = [
     ("fallback with NaN", "popularity",
      lambda m, s: s["fallback"].__setitem__(0, np.nan), True, "fallback"),
     ("5 item scores for 40 items", "popularity",
-     lambda m, s: _set(m, s, "item_scores", s["item_scores"][:5].copy()), True, "do not fit"),
+     lambda m, s: _set(m, s, "item_scores", s["item_scores"][:5].copy()), True,
+     "'item_scores' must have 40 rows"),
     ("5 item factor rows for 40 items", "als",
      lambda m, s: _set(m, s, "model.item_factors", s["model.item_factors"][:5].copy()), True,
-     "do not fit"),
+     "'model.item_factors' must have 40 rows"),
     ("user factors for fewer users", "als",
      lambda m, s: _set(m, s, "model.user_factors", s["model.user_factors"][:3].copy()), True,
-     "do not fit"),
+     "'model.user_factors' must have 60 rows"),
+    ("factor widths that differ", "als",
+     lambda m, s: _set(m, s, "model.item_factors", s["model.item_factors"][:, :2].copy()), True,
+     "one number of factors"),
+    ("trust transition with rows of neither vocabulary", "trust",
+     lambda m, s: _rows7(m, s), True, "rows are the users"),
+    ("trust item prior for fewer items", "trust",
+     lambda m, s: _set(m, s, "prior", s["prior"][:3].copy()), True, "'prior' must have 40 rows"),
+    ("endorsement index of the wrong length", "trust",
+     lambda m, s: _set(m, s, "visibility.friends.indptr", s["visibility.friends.indptr"][:9].copy()),
+     True, "visibility.friends.indptr"),
     ("seen index beyond the catalogue", "popularity",
      lambda m, s: s["seen.indices"].__setitem__(0, 10_000), True, "seen.indices"),
     ("seen indptr not rising", "popularity",

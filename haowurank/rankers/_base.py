@@ -138,6 +138,53 @@ def ranker_from_artifact(meta: dict, arrays: dict[str, np.ndarray], path: Any = 
     return r
 
 
+#: Learned arrays indexed by a vocabulary, by the last part of their name: the dimension that
+#: must equal the number of users or items (checked before any ranker uses the array).
+_VOCAB_AXES: dict[str, tuple[str, ...]] = {
+    "user_factors": ("users",), "item_factors": ("items",), "item_scores": ("items",),
+    "item_bias": ("items",), "prior": ("items",),
+}
+
+
+def _check_vocab_dims(arrays: dict[str, np.ndarray], nu: int, ni: int) -> None:
+    """Every learned array is checked against the vocabularies before use: each CSR matrix
+    (``p.shape`` beside ``p.indptr``) has one row per user or per item, every other
+    ``p.indptr`` has one entry per user or item plus one, and the arrays named in
+    :data:`_VOCAB_AXES` have a first axis of the vocabulary's size (factor pairs of one model
+    share their second axis)."""
+    from .._errors import ArtifactError
+
+    size = {"users": nu, "items": ni}
+    for name, a in arrays.items():
+        base, _, last = name.rpartition(".")
+        if last == "shape" and f"{base}.indptr" in arrays and f"{base}.indices" in arrays:
+            if a.shape != (2,) or int(a[0]) not in (nu, ni):
+                raise ArtifactError(
+                    f"field {name!r} must give a matrix whose rows are the users ({nu}) or the "
+                    f"items ({ni}). Got {a.tolist()}."
+                )
+        elif last == "indptr" and f"{base}.shape" not in arrays:
+            if a.ndim != 1 or len(a) not in (nu + 1, ni + 1):
+                raise ArtifactError(
+                    f"field {name!r} must have {nu + 1} (users + 1) or {ni + 1} (items + 1) "
+                    f"entries. Got shape {a.shape}."
+                )
+        elif last in _VOCAB_AXES:
+            axis = _VOCAB_AXES[last][0]
+            if a.ndim < 1 or a.shape[0] != size[axis]:
+                raise ArtifactError(
+                    f"field {name!r} must have {size[axis]} rows ({axis}). Got shape {a.shape}."
+                )
+    for name, a in arrays.items():
+        if name.endswith("user_factors"):
+            other = arrays.get(name[: -len("user_factors")] + "item_factors")
+            if other is not None and (a.ndim != 2 or other.ndim != 2 or a.shape[1] != other.shape[1]):
+                raise ArtifactError(
+                    f"fields {name!r} and its item_factors must be 2-D with one number of "
+                    f"factors. Got shapes {a.shape} and {other.shape}."
+                )
+
+
 def _ids_to_array(ids: np.ndarray) -> np.ndarray:
     """Vocabularies as arrays the artifact writer stores without pickle (str ids losslessly)."""
     if ids.dtype == object:
@@ -975,6 +1022,7 @@ class Ranker:
             raise ArtifactError(
                 f"field 'seen.shape' must be ({nu}, {ni}) (users x items). Got {self.seen_.shape}."
             )
+        _check_vocab_dims(arrays, nu, ni)
         self._set_state(arrays)
         self._probe_restored()
 
