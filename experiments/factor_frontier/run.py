@@ -66,7 +66,7 @@ def frontier(name: str, grid: dict[str, list], show_progress: bool) -> tuple[pd.
     combos = list(itertools.product(*grid.values()))
     rows = []
     for j, combo in enumerate(tqdm(combos, desc=f"{name}: grid", disable=not show_progress)):
-        params = {"endorsement_weights": {"purchase": 1.0}, "social_weight": 0.0,
+        params = {"social_weight": 0.0,
                   "weighting": "binary", **dict(zip(keys, combo))}
         rows.append({"data": name, **dict(zip(keys, combo)),
                      **_point("social_als", params, fit, val)})
