@@ -45,9 +45,10 @@ browser:
 test: $(STAMP) browser
 	$(PY) -m pytest -q
 
-# Everyday tier: no Spark, browser, notebooks or full real-data runs; a tighter per-test limit.
+# Everyday tier: no Spark, browser, Streamlit app, notebooks, real data or the longest tests
+# (tests/conftest.py lists them); a tighter per-test limit.
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not spark and not browser and not notebook" --timeout 300
+	$(PY) -m pytest -q -m "not slow and not data and not spark and not browser and not app and not notebook" --timeout 300
 
 # Regenerate one study's results: make results STUDY=<folder under experiments/>.
 results: $(STAMP)
