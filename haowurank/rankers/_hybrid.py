@@ -1136,10 +1136,16 @@ class HybridRanker(Ranker):
         text = f"Hybrid score from learned {how}; strongest terms: {parts}."
         if vals["trust"] > 0 and trust_e.get("text"):
             text += " " + trust_e["text"]
+        # user-kNN is aggregate evidence: a count, never names
+        nb = self.parts_.uknn[u]
+        similar = int(self.parts_.binary[nb.indices][:, [i]].nnz) if nb.nnz else 0
+        if similar:
+            text += f" Liked by {similar} {'person' if similar == 1 else 'people'} with similar taste."
         return {
             "terms": contrib,
             "features": {k: float(v) for k, v in vals.items()},
             "friends": friends,
+            "n_similar_users": similar,
             "kinds": trust_e.get("kinds", {}) if not trust_e.get("fallback") else {},
             "text": text,
         }
