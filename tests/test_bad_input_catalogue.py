@@ -5,6 +5,10 @@ message names the parameter or column, what was expected and what came (``CASES`
 documented fallback (``test_fallback_*``). Writes are atomic: a failure in the middle of a write
 leaves the destination as it was (absent, or the previous version) and no temporary file behind
 (``test_atomic_*``).
+
+The classes of failure of issue 22 (tampered artifacts, destructive writes, edited dataset
+folders, numbers that wrap, service inputs, errors that name what failed) have their own tables
+in ``tests/test_hardening.py`` and ``tests/test_service.py``.
 """
 
 from __future__ import annotations
