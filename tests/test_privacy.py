@@ -291,6 +291,19 @@ def test_hybrid_social_features_see_only_what_the_viewer_may_see(w):
         assert _named(r2, w, v) == named
 
 
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(w=worlds(max_users=6, max_items=4))
+def test_sbpr_names_only_what_the_viewer_may_see(w):
+    if "sbpr" not in hr.rankers.available():
+        pytest.skip("cornac is not installed")
+    params = dict(k=2, max_iter=2, random_state=0)
+    r = hr.rankers.make("sbpr", **params).fit(_dataset(w))
+    for v in _viewers(w):
+        named = _named(r, w, v)
+        r2 = hr.rankers.make("sbpr", **params).fit(_dataset(w, _without_hidden(w, v)))
+        assert _named(r2, w, v) == named
+
+
 def test_explanations_describe_the_wider_circle_without_names():
     """me follows f; f follows g and h, who endorsed "book" publicly: me hears of "book" in
     aggregate (the wider circle), never by name; g's friends-only endorsement never travels."""

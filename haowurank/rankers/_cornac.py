@@ -63,13 +63,16 @@ def _sbpr_class() -> type:
             return super()._prepare_data(self.train_set if train_set is None else train_set)
 
         def _prepare_social_data(self, train_set=None):
-            return social_items(self.train_set if train_set is None else train_set)
+            ts = self.train_set if train_set is None else train_set
+            return social_items(ts, positives=getattr(self, "social_positives", None))
 
     _SBPR_CLASS = _SBPR
     return _SBPR
 
 
-def social_items(train_set: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def social_items(
+    train_set: Any, positives: sp.spmatrix | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SBPR's social positives in cornac's index: for each user ``u``, the items that the users
     ``u`` follows interacted with and ``u`` did not, with how many of them did (CSR arrays
     ``ids, counts, indptr``; ids ascending within a user).
@@ -78,9 +81,32 @@ def social_items(train_set: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``np.in1d``, which numpy 2.4 removed), computed as one sparse product; ``ids`` and ``counts``
     carry one sentinel past the end, because the SGD kernel reads ``social_item_ids[indptr[u]]``
     even for a user without social items (it never uses the value then; no item has id -1).
+
+    With ``positives`` (a raw-index user x item matrix of counts, e.g. of the endorsements each
+    user may see, :mod:`haowurank.visibility`), those counts replace the followees' items.
     """
     X = sp.csr_matrix(train_set.matrix)
     n_users = train_set.num_users
+    if positives is not None:
+        P = sp.coo_matrix(positives)
+        umap = np.full(P.shape[0], -1, dtype=np.int64)
+        imap = np.full(P.shape[1], -1, dtype=np.int64)
+        umap[np.fromiter(train_set.uid_map.keys(), dtype=np.int64)] = np.fromiter(
+            train_set.uid_map.values(), dtype=np.int64)
+        imap[np.fromiter(train_set.iid_map.keys(), dtype=np.int64)] = np.fromiter(
+            train_set.iid_map.values(), dtype=np.int64)
+        r, c = umap[P.row], imap[P.col]
+        ok = (r >= 0) & (c >= 0)
+        C = sp.csr_matrix((P.data[ok].astype(np.float64), (r[ok], c[ok])), shape=X.shape)
+        Xb = X.copy()
+        Xb.data = np.ones_like(Xb.data, dtype=np.float64)
+        C = sp.csr_matrix(C - C.multiply(Xb))
+        C.eliminate_zeros()
+        C.sort_indices()
+        dt = X.indices.dtype
+        ids = np.concatenate([C.indices.astype(dt), np.full(1, -1, dtype=dt)])
+        counts = np.concatenate([np.rint(C.data).astype(dt), np.zeros(1, dtype=dt)])
+        return ids, counts, C.indptr.astype(dt)
     rid, cid, _ = train_set.user_graph.get_train_triplet(
         set(train_set.uir_tuple[0]), set(train_set.uir_tuple[0])
     )
@@ -111,12 +137,14 @@ def fit_cornac_sbpr(
     learning_rate: float,
     lambda_reg: float,
     seed: int,
+    positives: sp.spmatrix | None = None,
 ) -> tuple[Any, Any]:
     """Fit cornac's SBPR on a binary user x item matrix ``X`` and a user x user graph ``S``.
 
     Raw cornac ids are haowurank's integer indices (rows of ``X`` and ``S``, columns of ``X``);
     cornac re-indexes them (``train_set.uid_map`` / ``iid_map``: raw index -> cornac index).
-    ``S[u, f] != 0`` makes ``f``'s items social positives of ``u``. Returns ``(model, train_set)``.
+    ``S[u, f] != 0`` makes ``f``'s items social positives of ``u``, unless ``positives`` (a
+    user x item count matrix in the same raw index) gives them. Returns ``(model, train_set)``.
     """
     from cornac.data import Dataset as CornacDataset
     from cornac.data import GraphModality
@@ -136,6 +164,7 @@ def fit_cornac_sbpr(
         lambda_u=lambda_reg, lambda_v=lambda_reg, lambda_b=lambda_reg,
         use_bias=True, num_threads=1, verbose=False, seed=seed,
     )
+    model.social_positives = positives
     model.fit(train_set)
     return model, train_set
 
@@ -171,11 +200,12 @@ def factors_in_haowurank_order(
 class SBPRRanker(Ranker):
     """Social BPR (Zhao, McAuley & King, CIKM 2014) through Cornac's ``SBPR``: a peer model.
 
-    Every interaction is a positive (the binary user x item matrix); the items a user's followees
-    interacted with and the user did not are *social* positives, ranked between the user's own
+    Every interaction is a positive (the binary user x item matrix); the items that friends
+    endorsed where the user may see it (:mod:`haowurank.visibility`; never their purchases) and
+    the user did not interact with are *social* positives, ranked between the user's own
     positives and the negatives (SBPR-2: ``x_ui >= x_uk`` weighted by ``1 / (1 + s_uk)``, with
-    ``s_uk`` the number of followees who interacted with ``k``; ``x_uk >= x_uj``). Users without
-    social items are trained by plain BPR. ``score(u, i) = U[u] . V[i] + b[i]``.
+    ``s_uk`` the number of such friends for ``k``; ``x_uk >= x_uj``). Users without social items
+    are trained by plain BPR. ``score(u, i) = U[u] . V[i] + b[i]``.
 
     Parameters
     ----------
@@ -270,6 +300,7 @@ class SBPRRanker(Ranker):
         model, train_set = fit_cornac_sbpr(
             X, social, k=int(self.k), max_iter=int(self.max_iter),
             learning_rate=float(self.learning_rate), lambda_reg=float(self.lambda_reg), seed=seed,
+            positives=self.graph_.visible(np.arange(n_users)).counts(),
         )
         U, V, b = factors_in_haowurank_order(model, train_set, n_users, n_items)
         if not (np.isfinite(U).all() and np.isfinite(V).all() and np.isfinite(b).all()):
