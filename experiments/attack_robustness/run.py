@@ -102,7 +102,7 @@ def defence_on(s: str) -> bool:
     if "defence" in params:
         return bool(params["defence"])
     r = hr.rankers.make(name)
-    return bool(r.get_params().get("defence")) if "defence" in type(r)._param_names() else False
+    return bool(r.get_params().get("defence")) if "defence" in type(r).param_names() else False
 
 
 #: Per-dataset parameter overrides (``[datasets.params]`` of the TOML), by ranker name. Only the
@@ -114,7 +114,7 @@ APPLIED: dict[str, dict[str, Any]] = {}
 def make(s: str) -> hr.rankers.Ranker:
     name, params = parse_strategy(s)
     cls = type(hr.rankers.make(name))
-    extra = {k: v for k, v in OVERRIDES.get(name, {}).items() if k in cls._param_names()}
+    extra = {k: v for k, v in OVERRIDES.get(name, {}).items() if k in cls.param_names()}
     if extra:
         APPLIED[name] = extra
     return hr.rankers.make(name, **extra, **params)

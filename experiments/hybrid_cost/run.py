@@ -43,7 +43,7 @@ def _throughput(ranker, users: np.ndarray) -> float:
     t0 = time.perf_counter()
     bs = ranker.batch_size
     for s in range(0, len(users), bs):
-        ranker._recommend_idx(users[s : s + bs], 20, True, None)
+        ranker.recommend_at(users[s : s + bs], 20)
     return len(users) / (time.perf_counter() - t0)
 
 
@@ -54,7 +54,7 @@ def warm_up(hybrid_params: dict, references: list[str]) -> None:
     runs = [("als", {"factors": 4, "iterations": 2}), ("hybrid", hybrid_params)]
     for strat, params in runs + [(ref, {}) for ref in references]:
         r = hr.rankers.make(strat, **params).fit(ds)
-        r._recommend_idx(np.arange(ds.n_users), 3, True, None)
+        r.recommend_at(np.arange(ds.n_users), 3)
 
 
 def bench(name: str, repeats: int, hybrid_params: dict, references: list[str]) -> dict:
