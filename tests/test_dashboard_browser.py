@@ -65,7 +65,8 @@ def browser(tmp_path):
     driver_path = _binary(CHROMEDRIVER, "chromedriver")
     if chromium is None or driver_path is None:
         pytest.skip("chromium / chromedriver binaries are absent; install them with "
-                    "`sudo apt-get install -y chromium chromium-driver` (make browser does it as root)")
+                    "`sudo apt-get install -y chromium chromium-driver fonts-noto-cjk` (make browser "
+                    "does it as root)")
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
