@@ -87,6 +87,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -97,7 +98,7 @@ from threadpoolctl import threadpool_limits
 from .._arrays import csr_positions
 from .._dataset import Dataset
 from .._random import rng as make_rng
-from ._base import Ranker, arrays_to_csr, csr_to_arrays
+from ._base import Ranker, arrays_to_csr, csr_to_arrays, sparse_topk
 from ._splines import FeatureSplines
 
 __all__ = ["FEATURES", "HybridRanker"]
@@ -306,11 +307,63 @@ def _group_codes(ds: Dataset, column: str) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-class _Parts:
-    """The fitted components and the per-user/per-item tables the features need."""
+@dataclass(eq=False)
+class _FittedParts:
+    """The fitted components and the per-user / per-item tables the features need (dense
+    indices of the training Dataset; ``n_periods`` time buckets)."""
 
-    def __init__(self, **kw: Any):
-        self.__dict__.update(kw)
+    als: Ranker  # ALSRanker
+    knn: Ranker  # ItemKNNRanker (cosine)
+    knn2: Ranker  # ItemKNNRanker (second similarity)
+    rp3: Ranker | None  # RP3BetaRanker, None when rp3beta=False
+    trust: Ranker  # TrustRanker
+    binary: sp.csr_matrix  # (n_users, n_items) training interactions, 0/1
+    popularity: np.ndarray  # (n_items,) distinct users per item
+    ease_idx: np.ndarray  # (p,) head items of the EASE component
+    ease_B: np.ndarray  # (p, p) EASE weights over the head items
+    friends: sp.csr_matrix  # (n_users, n_users) visible friends
+    uknn: sp.csr_matrix  # (n_users, n_users) user-kNN neighbours
+    category_rate: np.ndarray  # (n_items,) item's share of its category's popularity
+    user_period: np.ndarray  # (n_users, n_periods) share of a user's rows per period
+    item_period: np.ndarray  # (n_items, n_periods) rows per period
+    user_time: np.ndarray  # (n_users,) mean time, in periods
+    item_time: np.ndarray  # (n_items,) mean time, in periods
+    category: np.ndarray  # (n_items,) category codes, -1 unknown
+    merchant: np.ndarray  # (n_items,) merchant codes, -1 unknown
+    user_category: sp.csr_matrix | None  # (n_users, n_categories) shares
+    user_merchant: sp.csr_matrix | None  # (n_users, n_merchants) shares
+
+
+@dataclass(eq=False)
+class _FeatureBlock:
+    """Per-batch building blocks of the features for the users ``uidx`` (see
+    :meth:`HybridRanker._blocks`): dense (len(uidx), n_items) float32 score rows, per-user
+    maxima and statistics, and the sparse rows kept for retrieval (``*_sp``)."""
+
+    uidx: np.ndarray
+    als: np.ndarray
+    als_max: np.ndarray
+    knn: np.ndarray
+    knn_max: np.ndarray
+    ease: np.ndarray  # (len(uidx), p) EASE scores over the head items
+    knn2: np.ndarray
+    knn2_max: np.ndarray
+    rp3: np.ndarray | None
+    rp3_max: np.ndarray
+    rp3_sp: sp.csr_matrix | None
+    trust: np.ndarray
+    friends: np.ndarray
+    uknn: np.ndarray
+    uknn_max: np.ndarray
+    knn_sp: sp.csr_matrix
+    trust_sp: sp.csr_matrix
+    uknn_sp: sp.csr_matrix
+    n_friends: np.ndarray
+    activity: np.ndarray
+    user_category: sp.csr_matrix | None
+    user_merchant: sp.csr_matrix | None
+    user_period: np.ndarray
+    user_time: np.ndarray
 
 
 class HybridRanker(Ranker):
@@ -553,7 +606,7 @@ class HybridRanker(Ranker):
     def _fit_parts(
         self, ds: Dataset, *, show_progress: bool = False, als_factors: int | None = None,
         fitted: dict[str, Ranker] | None = None,
-    ) -> _Parts:
+    ) -> _FittedParts:
         """Components and tables on ``ds``; components in ``fitted`` (by key) are used as given."""
         from ._base import make
 
@@ -585,7 +638,7 @@ class HybridRanker(Ranker):
             known = cat >= 0
             category_rate[known] = pop[known] / np.maximum(cat_count[cat[known]], 1.0)
         periods = self._periods(ds)
-        parts = _Parts(
+        parts = _FittedParts(
             als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], rp3=comps.get("rp3"),
             trust=comps["trust"], binary=binary,
             popularity=pop, ease_idx=ease_idx, ease_B=ease_B, friends=friends, uknn=uknn,
@@ -638,7 +691,7 @@ class HybridRanker(Ranker):
         return idx, B
 
     # ------------------------------------------------------------------ features
-    def _blocks(self, parts: _Parts, uidx: np.ndarray) -> _Parts:
+    def _blocks(self, parts: _FittedParts, uidx: np.ndarray) -> _FeatureBlock:
         """Per-batch building blocks of the features for users ``uidx``.
 
         Dense (len(uidx), n_items) float32 arrays of the ALS, item-kNN (both), user-kNN, trust
@@ -668,7 +721,7 @@ class HybridRanker(Ranker):
         uk = sp.csr_matrix(parts.uknn[u] @ parts.binary, dtype=np.float32)
         ukd = _dense(uk)
         ukmax = np.maximum(ukd.max(axis=1), 0) if ukd.shape[1] else zeros
-        return _Parts(
+        return _FeatureBlock(
             uidx=u, als=sa, als_max=sa.max(axis=1) if sa.shape[1] else np.zeros(len(u)),
             knn=sk, knn_max=np.where(kmax > 0, kmax, 1.0).astype(np.float32), ease=ease,
             knn2=sk2, knn2_max=np.where(k2max > 0, k2max, 1.0).astype(np.float32),
@@ -688,7 +741,7 @@ class HybridRanker(Ranker):
         """Users per block: about 6 dense float32 (users, items) arrays within ~200 MB."""
         return int(max(1, min(256, 8_000_000 // max(n_items, 1))))
 
-    def _pair_features(self, parts: _Parts, blk: _Parts, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    def _pair_features(self, parts: _FittedParts, blk: _FeatureBlock, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Features (len(r), n_features) of the pairs (blk.uidx[r], c): the definition of
         :data:`FEATURES` that training, explanations and tests use."""
         n = len(r)
@@ -744,7 +797,7 @@ class HybridRanker(Ranker):
         X[:, col["time_gap"]] = np.log1p(np.abs(blk.user_time[r] - parts.item_time[c]))
         return X
 
-    def _score_with(self, parts: _Parts, uidx: np.ndarray) -> np.ndarray:
+    def _score_with(self, parts: _FittedParts, uidx: np.ndarray) -> np.ndarray:
         """Dense scores of every item for users ``uidx``: a linear score combined algebraically
         from the blocks (equal to :meth:`_pair_features` at every pair, within float32
         rounding); with splines, through the pair features (:meth:`_score_pairs`)."""
@@ -796,7 +849,7 @@ class HybridRanker(Ranker):
             out += w["time_gap"] * np.log1p(np.abs(blk.user_time[:, None] - parts.item_time[None, :]))
         return out
 
-    def _score_pairs(self, parts: _Parts, blk: _Parts) -> np.ndarray:
+    def _score_pairs(self, parts: _FittedParts, blk: _FeatureBlock) -> np.ndarray:
         """Dense scores of a batch through :meth:`_pair_features` at every (user, item) pair,
         in slices of about a million pairs (the spline terms are not algebraic in the blocks)."""
         n_users, n_items = len(blk.uidx), parts.binary.shape[1]
@@ -811,7 +864,7 @@ class HybridRanker(Ranker):
         return out
 
     def _candidates(
-        self, parts: _Parts, blk: _Parts, k: int, allowed: np.ndarray | None = None
+        self, parts: _FittedParts, blk: _FeatureBlock, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Candidate pairs (local rows, items) of a batch: the union of the top ``k`` unseen
         items of ALS (implicit's own top k), item-kNN, trust, user-kNN, RP3beta (and the head EASE),
@@ -840,7 +893,7 @@ class HybridRanker(Ranker):
         return np.nonzero(cand)
 
     def _training_rows(
-        self, parts: _Parts, val: sp.csr_matrix, users: np.ndarray, gen: np.random.Generator
+        self, parts: _FittedParts, val: sp.csr_matrix, users: np.ndarray, gen: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Feature rows, labels, users (groups) and items of the candidates of ``users``."""
         n_items = parts.binary.shape[1]
@@ -1088,13 +1141,9 @@ class HybridRanker(Ranker):
             if len(r):
                 X = self._pair_features(parts, blk, r, c)
                 sc = self._rank_scores(X).astype(np.float32)
-                order = np.lexsort((c, -sc, r))
-                r, c, sc = r[order], c[order], sc[order]
-                cnt = np.bincount(r, minlength=len(kn))
-                rank = np.arange(len(r)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-                sel = rank < n
-                out_i[kn[r[sel]], rank[sel]] = c[sel]
-                out_s[kn[r[sel]], rank[sel]] = sc[sel]
+                top_i, top_s = sparse_topk(r, c, sc, len(kn), n)  # the one top-k kernel
+                got = np.bincount(r, minlength=len(kn)) > 0
+                out_i[kn[got]], out_s[kn[got]] = top_i[got], top_s[got]
         if short_rows:
             dense_rows = np.concatenate([dense_rows, *short_rows])
         if len(dense_rows):
@@ -1235,7 +1284,7 @@ class HybridRanker(Ranker):
             prefix = f"{key}/"
             r._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
             comps[key] = r
-        self.parts_ = _Parts(
+        self.parts_ = _FittedParts(
             als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], rp3=comps.get("rp3"),
             trust=comps["trust"], binary=binary, popularity=popularity,
             ease_idx=arrays["hy.ease_idx"], ease_B=arrays["hy.ease_B"],
