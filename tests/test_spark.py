@@ -592,7 +592,7 @@ def test_popularity_is_the_rankers_fallback(sds, world):
 
 
 def test_friend_model_recommend(sds, world):
-    m = SparkFriendEndorsements(rule="follow").fit(sds)
+    m = SparkFriendEndorsements().fit(sds)  # the visibility rule, as the ranker
     got = _lists(m.recommend(5).toPandas())
     r = hr.rankers.make("friend_endorsements").fit(world)
     ids, sc = r.recommend(list(world.user_ids), n=5)

@@ -4,17 +4,12 @@ Decentralised distribution: a user's feed only ever holds items that users they 
 (``recommend`` or ``recommend_after_purchase``), and each entry cites exactly the endorsing
 friends whose endorsement the viewer may see.
 
-Visibility rule (``../shared/API.md``): a viewer ``v`` sees endorser ``e``'s endorsement when
-
-- ``v`` follows ``e`` (a social row v -> e) and it is ``"public"``, or
-- it is ``"friends"``, ``v`` follows ``e`` and ``e`` also lists ``v`` (a row e -> v);
-- ``"private"`` endorsements are seen by nobody else;
-- nothing from a user ``v`` has blocked is ever seen, cited or counted (an item whose only visible
-  endorsers are blocked is not in the feed);
-- mutes (the ``mutes`` argument: columns ``user``, ``muted``) act exactly like blocks here; they are
-  kept apart from the Dataset because they are a viewer preference, not data;
-- an endorsement with an audience list (``Dataset`` ``audiences``: "limited to a list of friends")
-  is seen only by listed viewers who also pass the rules above: a list only ever narrows.
+Visibility is the privacy rule of :mod:`haowurank.visibility` (the one place it is written):
+follows, "public" / "friends" / "private", audience lists, blocks, and mutes (the ``mutes``
+argument: columns ``user``, ``muted``), which act exactly like blocks here and are kept apart from
+the Dataset because they are a viewer preference, not data. Nothing from a blocked or muted user
+is ever seen, cited or counted (an item whose only visible endorsers are blocked is not in the
+feed).
 
 Defence against fake endorsements (opt-in, ``build(..., defence=True)`` or
 ``FeedIndex(ds, defence=...)``): the endorsements :func:`haowurank.trust.defend` drops (those of

@@ -164,8 +164,10 @@ class SparkFriendEndorsements(SparkModel):
     Parameters
     ----------
     rule : {"visibility", "follow"}
-        ``"visibility"``: friends whose endorsement the user may see (API.md rule).
-        ``"follow"``: the single-machine ``friend_endorsements`` ranker's rule.
+        ``"visibility"``: friends whose endorsement the user may see (the privacy rule of
+        :mod:`haowurank.visibility`; what the single-machine ``friend_endorsements`` ranker
+        counts). ``"follow"``: every followed account's non-private rows; not the privacy rule,
+        kept for comparisons only.
     kinds : sequence of str, optional
         With ``rule="follow"``: the kinds that count.
     fallback : {"popularity", "none"}
