@@ -283,6 +283,12 @@ class HybridRanker(Ranker):
         Coefficients of the spline bases on the raw feature scale (empty without splines).
     fit_info_ : dict
         Rows, positives, seconds per stage and the validation AUC of the ranking model.
+    training_rows_ : tuple of (X, y, groups, items)
+        Only when :attr:`keep_training_rows` is True: the rows the ranking model was fitted on
+        (candidates of the inner validation split), as arrays of shapes (m, n_features)
+        float32 (columns :data:`FEATURES`), (m,) bool (the item is in the user's inner
+        validation part), (m,) int64 user indices and (m,) int64 item indices of the inner fit
+        part. Not saved with the ranker.
 
     Examples
     --------
@@ -298,6 +304,9 @@ class HybridRanker(Ranker):
     uses_social = True
     handles_empty_users = True
     batch_size: ClassVar[int] = 256
+    #: Whether ``fit`` keeps the ranking model's training rows in ``training_rows_`` (set it
+    #: on a subclass or on an instance before ``fit``; for studying the ranking model).
+    keep_training_rows: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -806,7 +815,10 @@ class HybridRanker(Ranker):
         if callback is not None:
             callback("hybrid: inner components", 0.3)
         t1 = time.perf_counter()
-        X, y, groups, _ = self._training_rows(parts, val, users, gen)
+        rows = self._training_rows(parts, val, users, gen)
+        if self.keep_training_rows:
+            self.training_rows_ = rows
+        X, y, groups, _ = rows
         info.update(rows=int(len(y)), positives=int(y.sum()), users=int(len(users)),
                     features_s=time.perf_counter() - t1)
         n_f = len(FEATURES)
@@ -966,6 +978,89 @@ class HybridRanker(Ranker):
             i, sc = super()._recommend_idx(uidx[dense_rows], n, exclude_seen, cand)
             out_i[dense_rows], out_s[dense_rows] = i, sc
         return out_i, out_s
+
+    def candidate_features(
+        self, uidx: Any, n_candidates: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The candidates ``recommend`` retrieves for known users (by index) and their features.
+
+        Retrieval is :meth:`recommend`'s: the union of the top ``n_candidates`` unseen items of
+        each component (ALS, both item-kNN models, trust, user-kNN, RP3beta and the head EASE
+        when fitted). The feature rows are the ones the ranking model scores (its linear part
+        is ``intercept_ + X @ weights_``), for studying that model on held-out data.
+
+        Parameters
+        ----------
+        uidx : int array of shape (k,)
+            Positions in ``user_ids_`` of known users (no -1).
+        n_candidates : int, optional
+            Items retrieved per component (None: ``n_recommend_candidates``; 0: every unseen
+            item is a candidate).
+
+        Returns
+        -------
+        rows : ndarray of shape (m,), int64
+            Position in ``uidx`` of each candidate pair, ascending (then by item).
+        items : ndarray of shape (m,), int64
+            Item index of each pair.
+        X : ndarray of shape (m, len(FEATURES)), float32
+            The pairs' features, columns in the order of :data:`FEATURES`.
+        """
+        self._check_fitted()
+        u = self._index_array(uidx, len(self.user_ids_), "uidx", "candidate_features")
+        if len(u) and u.min() < 0:
+            raise ValueError(
+                f"The 'uidx' parameter of HybridRanker.candidate_features must hold known users "
+                f"(indices >= 0). Got {int((u < 0).sum())} unknown user(s) (-1)."
+            )
+        k = self.n_recommend_candidates if n_candidates is None else n_candidates
+        if not _is_int(k, 0):
+            raise ValueError(
+                f"The 'n_candidates' parameter of HybridRanker.candidate_features must be None "
+                f"or an int >= 0. Got {n_candidates!r} instead."
+            )
+        parts = self.parts_
+        n_items = parts.binary.shape[1]
+        bs = self._chunk(n_items)
+        R, C, X = [], [], []
+        for s0 in range(0, len(u), bs):
+            blk = self._blocks(parts, u[s0 : s0 + bs])
+            if k:
+                r, c = self._candidates(parts, blk, int(k))
+            else:
+                r, c = np.nonzero(_dense(parts.binary[blk.uidx]) == 0)
+            X.append(self._pair_features(parts, blk, r, c))
+            R.append(np.asarray(r, dtype=np.int64) + s0)
+            C.append(np.asarray(c, dtype=np.int64))
+        if not X:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros((0, len(FEATURES)), dtype=np.float32)
+        return np.concatenate(R), np.concatenate(C), np.vstack(X)
+
+    @staticmethod
+    def pair_differences(
+        Z: np.ndarray, y: np.ndarray, groups: np.ndarray, rng: np.random.Generator, n_pairs: int
+    ) -> np.ndarray:
+        """The rows of the pairwise objective: ``Z[pos] - Z[neg]``.
+
+        For every positive row (``y`` True), ``n_pairs`` negatives of the same group (user) are
+        drawn with ``rng``, uniformly with replacement; groups without a positive or without a
+        negative give no rows. ``fit`` draws its pairs this way (from standardised features,
+        before the spline columns and the random sign flips).
+
+        Parameters
+        ----------
+        Z : ndarray of shape (m, f)
+        y : bool ndarray of shape (m,)
+        groups : int ndarray of shape (m,)
+        rng : numpy.random.Generator
+        n_pairs : int
+
+        Returns
+        -------
+        ndarray of shape (n_positives_kept * n_pairs, f)
+        """
+        return _pair_differences(Z, y, groups, rng, n_pairs)
 
     def feature_values(self, user: Any, items: Any) -> pd.DataFrame:
         """The raw feature values of one known user against the given items (rows: items)."""
