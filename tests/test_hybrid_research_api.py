@@ -121,3 +121,27 @@ def test_pair_differences_pair_positives_with_negatives_of_their_group():
     assert sum(tuple(d) == tuple(Z[3] - Z[4]) for d in D) == 4
     np.testing.assert_array_equal(
         D, _pair_differences(Z, y, groups, np.random.default_rng(3), 4))
+
+
+def test_pair_features_at_equal_feature_values_in_any_order(recorded, world):
+    gen = np.random.default_rng(0)
+    u = gen.integers(0, world.n_users, 40)
+    i = gen.integers(0, world.n_items, 40)
+    X = recorded.pair_features_at(u, i)
+    assert X.shape == (40, len(FEATURES)) and X.dtype == np.float32
+    for k in (0, 7, 39):
+        f = recorded.feature_values(world.user_ids[u[k]], [world.item_ids[i[k]]])
+        np.testing.assert_allclose(X[k], f.to_numpy()[0], rtol=1e-5, atol=1e-6)
+    rows, items, Xc = recorded.candidate_features(np.array([3, 1]))
+    np.testing.assert_allclose(recorded.pair_features_at(np.array([3, 1])[rows], items), Xc,
+                               rtol=1e-5, atol=1e-7)
+    assert recorded.pair_features_at([], []).shape == (0, len(FEATURES))
+
+
+@pytest.mark.parametrize("uidx, iidx, match", [
+    (np.array([0, 1]), np.array([0]), "same length.*2 and 1"),
+    (np.array([-1]), np.array([0]), "known users and items.*1 user"),
+])
+def test_pair_features_at_name_bad_arguments(recorded, uidx, iidx, match):
+    with pytest.raises(ValueError, match=match):
+        recorded.pair_features_at(uidx, iidx)

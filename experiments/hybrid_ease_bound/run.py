@@ -34,24 +34,29 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
 import haowurank as hr
 from haowurank.metrics import ndcg_at_k
 from haowurank.rankers import HybridRanker, make
-from haowurank.rankers._hybrid import _pair_differences  # refits hybrid's own pairwise rows
 from haowurank.studies import git_commit, load_config, load_dataset, machine, preprocess
 
 ROOT = Path(__file__).resolve().parent  # this study's folder
 QUALITY = ROOT.parent / "ranking_quality"  # the headline configs and their results
 
 
-class _Recording(HybridRanker):
-    """`hybrid` that keeps the rows its ranking model was trained on."""
+def recording_hybrid(**params) -> HybridRanker:
+    """`hybrid` that keeps the rows its ranking model was trained on (``training_rows_``)."""
+    hy = HybridRanker(**params)
+    hy.keep_training_rows = True
+    return hy
 
-    def _training_rows(self, parts, val, users, gen):
-        self.recorded_rows_ = super()._training_rows(parts, val, users, gen)
-        return self.recorded_rows_
+
+def ease_rows(model, users: np.ndarray) -> np.ndarray:
+    """EASE's model scores of known users (row index) against every item: their CF rows times
+    the learned item x item weights ``B_``, float32 (no cold-start rule: an empty row scores 0)."""
+    return np.asarray(sp.csr_matrix(model.cf_[users]) @ model.B_, dtype=np.float32)
 
 
 def _ease_features(model, binary, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -60,7 +65,7 @@ def _ease_features(model, binary, users: np.ndarray, items: np.ndarray) -> np.nd
     uq, inv = np.unique(users, return_inverse=True)
     for b0 in range(0, len(uq), 1000):
         ub = uq[b0 : b0 + 1000]
-        s = model._score(ub)
+        s = ease_rows(model, ub)
         best = np.where(binary[ub].toarray() > 0, -np.inf, s).max(axis=1)
         rows = np.flatnonzero((inv >= b0) & (inv < b0 + len(ub)))
         local = inv[rows] - b0
@@ -69,13 +74,13 @@ def _ease_features(model, binary, users: np.ndarray, items: np.ndarray) -> np.nd
     return out
 
 
-def _ranking_weights(X: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int = 0) -> np.ndarray:
+def ranking_weights(X: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int = 0) -> np.ndarray:
     """Weights of `hybrid`'s pairwise logistic regression (standardised features, 20 negatives
     per positive, C=1), on the raw feature scale."""
     gen = np.random.default_rng(seed)
     mean, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    D = _pair_differences((X - mean) / scale, y, groups, gen, 20)
+    D = HybridRanker.pair_differences((X - mean) / scale, y, groups, gen, 20)
     flip = gen.random(len(D)) < 0.5
     D[flip] *= -1.0
     lr = LogisticRegression(C=1.0, fit_intercept=False, max_iter=500).fit(D, ~flip)
@@ -115,9 +120,9 @@ def ndcg20(rows: np.ndarray, items: np.ndarray, scores: np.ndarray, truth) -> fl
 def run(name: str, n_users: int, regularization: float) -> pd.DataFrame:
     fit_ds, val, users = validation_setup(name, n_users)
     t0 = time.perf_counter()
-    hy = _Recording(spline_knots=0).fit(fit_ds)  # the linear score these compare against
+    hy = recording_hybrid(spline_knots=0).fit(fit_ds)  # the linear score these compare against
     hybrid_s = time.perf_counter() - t0
-    X, y, groups, items = hy.recorded_rows_
+    X, y, groups, items = hy.training_rows_
     inner_fit, _ = hr.split.validation_split(
         fit_ds, fraction=hy.validation_fraction, seed=int(hy.random_state) + 1
     )
@@ -135,21 +140,20 @@ def run(name: str, n_users: int, regularization: float) -> pd.DataFrame:
     ease_s = time.perf_counter() - t0
 
     # validation rows: hybrid's retrieval (top 100 per source, as `recommend`) plus EASE's top 100
-    parts, binary = hy.parts_, hy.parts_.binary
+    binary = hy.parts_.binary  # hybrid's training matrix (after its defence)
     XV, RV, CV, FROM_HY = [], [], [], []
     for s0 in range(0, len(users), 1000):
         u = users[s0 : s0 + 1000]
-        blk = hy._blocks(parts, u)
-        r, c = hy._candidates(parts, blk, hy.n_recommend_candidates)
+        r, c, _ = hy.candidate_features(u)  # hybrid's retrieval, as `recommend`
         seen = binary[u].toarray() > 0
-        s = np.where(seen, -np.inf, ease._score(u))
+        s = np.where(seen, -np.inf, ease_rows(ease, u))
         top = np.argpartition(-s, 100, axis=1)[:, :100]
         cand = np.zeros(seen.shape, dtype=bool)
         cand[np.arange(len(u))[:, None], top] = True
         from_hy = np.zeros(seen.shape, dtype=bool)
         from_hy[r, c] = True
         r, c = np.nonzero((cand | from_hy) & ~seen)
-        XV.append(hy._pair_features(parts, blk, r, c))
+        XV.append(hy.pair_features_at(u[r], c))
         RV.append(r + s0)
         CV.append(c)
         FROM_HY.append(from_hy[r, c])
@@ -163,8 +167,8 @@ def run(name: str, n_users: int, regularization: float) -> pd.DataFrame:
         return ndcg20(RV[mask], CV[mask], scores[mask], truth)
 
     both = np.ones(len(RV), dtype=bool)
-    w_plain = _ranking_weights(X.astype(np.float64), y, groups)
-    w_ease = _ranking_weights(np.c_[X.astype(np.float64), F], y, groups)
+    w_plain = ranking_weights(X.astype(np.float64), y, groups)
+    w_ease = ranking_weights(np.c_[X.astype(np.float64), F], y, groups)
     rows = [
         ("hybrid as fitted (its candidates)", at(XV @ hy.weights_, FROM_HY), FROM_HY),
         ("hybrid's ranking model refitted here (its candidates)", at(XV @ w_plain, FROM_HY),

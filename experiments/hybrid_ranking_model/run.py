@@ -44,7 +44,7 @@ def _sibling(study: str):
 
 
 _ease = _sibling("hybrid_ease_bound")  # the same validation setup and recorded training rows
-_ranking_weights, _Recording = _ease._ranking_weights, _ease._Recording
+ranking_weights, recording_hybrid = _ease.ranking_weights, _ease.recording_hybrid
 ndcg20, validation_setup = _ease.ndcg20, _ease.validation_setup
 
 GBDT = {
@@ -61,26 +61,17 @@ GBDT = {
 
 def run(name: str, n_users: int) -> pd.DataFrame:
     fit_ds, val, users = validation_setup(name, n_users)
-    hy = _Recording(spline_knots=0).fit(fit_ds)  # the linear score these compare against
-    X, y, groups, _ = hy.recorded_rows_
+    hy = recording_hybrid(spline_knots=0).fit(fit_ds)  # the linear score these compare against
+    X, y, groups, _ = hy.training_rows_
     X = X.astype(np.float64)
-    parts = hy.parts_
-    XV, RV, CV = [], [], []
-    for s0 in range(0, len(users), 1000):
-        u = users[s0 : s0 + 1000]
-        blk = hy._blocks(parts, u)
-        r, c = hy._candidates(parts, blk, hy.n_recommend_candidates)
-        XV.append(hy._pair_features(parts, blk, r, c))
-        RV.append(r + s0)
-        CV.append(c)
-    XV = np.vstack(XV).astype(np.float64)
-    RV, CV = np.concatenate(RV), np.concatenate(CV)
+    RV, CV, XV = hy.candidate_features(users)  # hybrid's retrieval, as `recommend`
+    XV = XV.astype(np.float64)
     truth = val[users]
 
     scores: dict[str, tuple[np.ndarray, float]] = {}
     scores["hybrid as fitted (pairwise logistic regression)"] = (XV @ hy.weights_, float("nan"))
     t0 = time.perf_counter()
-    w = _ranking_weights(X, y, groups)
+    w = ranking_weights(X, y, groups)
     scores["pairwise logistic regression, refitted here"] = (XV @ w, time.perf_counter() - t0)
     t0 = time.perf_counter()
     sc = StandardScaler().fit(X)

@@ -1037,6 +1037,49 @@ class HybridRanker(Ranker):
             return empty, empty, np.zeros((0, len(FEATURES)), dtype=np.float32)
         return np.concatenate(R), np.concatenate(C), np.vstack(X)
 
+    def pair_features_at(self, uidx: Any, iidx: Any) -> np.ndarray:
+        """Features of arbitrary (user index, item index) pairs of known users.
+
+        The batch counterpart of :meth:`feature_values` by index, for pairs ``recommend``
+        would not retrieve (another model's candidates, say).
+
+        Parameters
+        ----------
+        uidx, iidx : int arrays of shape (m,)
+            Pair ``k`` is (``user_ids_[uidx[k]]``, ``item_ids_[iidx[k]]``); users must be known
+            (no -1).
+
+        Returns
+        -------
+        ndarray of shape (m, len(FEATURES)), float32
+            Columns in the order of :data:`FEATURES`.
+        """
+        self._check_fitted()
+        u = self._index_array(uidx, len(self.user_ids_), "uidx", "pair_features_at")
+        i = self._index_array(iidx, len(self.item_ids_), "iidx", "pair_features_at")
+        if len(u) != len(i):
+            raise ValueError(
+                f"The 'uidx' and 'iidx' parameters of HybridRanker.pair_features_at must have "
+                f"the same length. Got {len(u)} and {len(i)}."
+            )
+        if len(u) and (u.min() < 0 or i.min() < 0):
+            raise ValueError(
+                "The 'uidx' and 'iidx' parameters of HybridRanker.pair_features_at must hold "
+                f"known users and items (indices >= 0). Got {int((u < 0).sum())} user(s) and "
+                f"{int((i < 0).sum())} item(s) of -1."
+            )
+        X = np.zeros((len(u), len(FEATURES)), dtype=np.float32)
+        if not len(u):
+            return X
+        parts = self.parts_
+        uq, inv = np.unique(u, return_inverse=True)
+        bs = self._chunk(parts.binary.shape[1])
+        for s0 in range(0, len(uq), bs):
+            sel = np.flatnonzero((inv >= s0) & (inv < s0 + bs))
+            blk = self._blocks(parts, uq[s0 : s0 + bs])
+            X[sel] = self._pair_features(parts, blk, inv[sel] - s0, i[sel])
+        return X
+
     @staticmethod
     def pair_differences(
         Z: np.ndarray, y: np.ndarray, groups: np.ndarray, rng: np.random.Generator, n_pairs: int
