@@ -7,13 +7,19 @@ and in the unit tests), medians of ``--repeats`` alternating runs:
   256 x 10,685 block of normal scores (Ciao's catalogue width);
 - spline terms: the piecewise-polynomial form (``PPoly.from_spline``) against the B-spline
   recursion, per value, on 2 million values of one 3-knot cubic spline;
-- the cold-start fallback: ``shared_topk`` against a dense row per user, item-kNN on LastFM's
-  training part, 5,000 unknown users, top 20;
-- ``popularity`` recommend for every LastFM training user: the shared walk against the dense
-  path;
+- the cold-start fallback: ``recommend_at`` (which walks ``shared_topk``'s one score order)
+  against a dense row per user (``score_rows``, seen items masked, then ``topk``), item-kNN on
+  LastFM's training part, 5,000 unknown users, top 20, in batches of 256;
+- ``popularity`` recommend for every LastFM training user: ``recommend_at`` (the shared walk)
+  against the dense path, in batches of the ranker's ``batch_size``;
 - ALS recommend with a candidate set (the runner's trainable items) on Epinions' training
   part, tuned ALS, every training user: the complement handed to implicit's top-k as
-  ``filter_items`` against implicit's ``items=`` path.
+  ``filter_items`` against implicit's ``items=`` path (its output turned into haowurank's
+  padded, tie-ordered lists here).
+
+The references are written here with public names only (numpy, implicit, and the rankers'
+public members): a full ``argpartition`` top-k, the dense recommend path and the conversion of
+implicit's lists.
 
     .venv/bin/python experiments/scoring_paths/run.py
 
@@ -29,6 +35,7 @@ import statistics
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +44,6 @@ from scipy.interpolate import BSpline, PPoly
 
 import haowurank as hr
 from haowurank.rankers import topk
-from haowurank.rankers._base import _topk_partition  # the reference path it is timed against
-from haowurank.rankers._implicit import finish_topk
 from haowurank.studies import (
     git_commit,
     load_config,
@@ -71,6 +76,71 @@ def _batched(fn, users: np.ndarray, bs: int):
         fn(users[s : s + bs], 20, True, None) for s in range(0, len(users), bs))))
 
 
+def partition_topk(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reference of ``topk``: a full ``argpartition`` of every row, then the ties of the
+    n-th value sorted by index (-1 / -inf pads where a row has fewer than ``n`` finite scores)."""
+    b, m = scores.shape
+    k = min(n, m)
+    if k == 0:
+        return np.full((b, n), -1, dtype=np.int64), np.full((b, n), -np.inf, dtype=np.float32)
+    if k < m:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        # include all ties of the k-th value so the tie-break by index is exact
+        cut = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+        cand_mask = scores >= cut
+        idx_rows = []
+        for r in range(b):
+            cand = np.flatnonzero(cand_mask[r])
+            order = np.lexsort((cand, -scores[r, cand]))[:k]
+            idx_rows.append(cand[order])
+        idx = np.stack(idx_rows) if b else np.empty((0, k), dtype=np.int64)
+    else:
+        idx = np.lexsort((np.broadcast_to(np.arange(m), scores.shape), -scores), axis=1)
+    sc = np.take_along_axis(scores, idx, axis=1).astype(np.float32)
+    idx = idx.astype(np.int64)
+    bad = ~np.isfinite(sc)
+    idx[bad] = -1
+    sc[bad] = -np.inf
+    if k < n:
+        idx = np.pad(idx, ((0, 0), (0, n - k)), constant_values=-1)
+        sc = np.pad(sc, ((0, 0), (0, n - k)), constant_values=-np.inf)
+    return idx, sc
+
+
+def dense_recommend(ranker, uidx: np.ndarray, n: int, exclude_seen: bool, cand=None):
+    """The dense reference of ``recommend_at``: a score row per user (``score_rows``, with the
+    cold-start rule), non-candidates and seen items at -inf, then ``topk``."""
+    s = ranker.score_rows(uidx)
+    if cand is not None:
+        s[:, ~cand] = -np.inf
+    if exclude_seen:
+        known = np.flatnonzero(uidx >= 0)
+        if len(known):
+            sub = ranker.seen_[uidx[known]].tocoo()
+            s[known[sub.row], sub.col] = -np.inf
+    return topk(s, n)
+
+
+def implicit_lists(ids: np.ndarray, sc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """implicit's top-k output as haowurank's lists: filtered slots (implicit's -FLT_MAX filler)
+    become (-1, -inf), equal scores are ordered by item index, rows padded to ``n``."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1, np.shape(ids)[-1])
+    sc = np.asarray(sc, dtype=np.float32).reshape(ids.shape)
+    bad = ~np.isfinite(sc) | (sc <= -np.finfo(np.float32).max)
+    ids = np.where(bad, -1, ids)
+    sc = np.where(bad, np.float32(-np.inf), sc)
+    if ids.shape[1] > 1:
+        key_idx = np.where(bad, np.iinfo(np.int64).max, ids)
+        order = np.lexsort((key_idx, -sc.astype(np.float64)), axis=-1)
+        ids = np.take_along_axis(ids, order, axis=1)
+        sc = np.take_along_axis(sc, order, axis=1)
+    k = ids.shape[1]
+    if k < n:
+        ids = np.pad(ids, ((0, 0), (0, n - k)), constant_values=-1)
+        sc = np.pad(sc, ((0, 0), (0, n - k)), constant_values=-np.inf)
+    return ids, sc
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=5)
@@ -79,7 +149,7 @@ def main(argv=None) -> int:
     rows = []
 
     S = gen.normal(size=(256, 10_685)).astype(np.float32)
-    tn, to = _paired(lambda: topk(S, 20), lambda: _topk_partition(S, 20), args.repeats)
+    tn, to = _paired(lambda: topk(S, 20), lambda: partition_topk(S, 20), args.repeats)
     rows.append(("topk of a 256 x 10,685 block, n = 20", "ms per block", tn * 1e3, to * 1e3))
 
     t = np.r_[[-3.0, -2.0, -1.0], [0.0, 0.5, 1.0], [2.0, 3.0, 4.0]]
@@ -98,15 +168,18 @@ def main(argv=None) -> int:
     train, _ = hr.split.random_split(ds, cfg.split.test_fraction, seed=cfg.split.seed)
     knn = hr.rankers.make("item_knn", K=200).fit(train)
     unknown = -np.ones(5000, dtype=np.int64)
-    tn, to = _paired(_batched(knn._recommend_idx, unknown, 256),
-                     _batched(knn._dense_recommend_idx, unknown, 256), args.repeats)
+    tn, to = _paired(
+        _batched(lambda u, n, ex, _: knn.recommend_at(u, n, exclude_seen=ex), unknown, 256),
+        _batched(partial(dense_recommend, knn), unknown, 256), args.repeats)
     rows.append(("item-kNN fallback, 5,000 unknown users (LastFM)", "users/s",
                  len(unknown) / tn, len(unknown) / to))
 
     pop = hr.rankers.make("popularity").fit(train)
     users = np.arange(train.n_users)
-    tn, to = _paired(_batched(pop._recommend_idx, users, pop.batch_size),
-                     _batched(pop._dense_recommend_idx, users, pop.batch_size), args.repeats)
+    tn, to = _paired(
+        _batched(lambda u, n, ex, _: pop.recommend_at(u, n, exclude_seen=ex), users,
+                 pop.batch_size),
+        _batched(partial(dense_recommend, pop), users, pop.batch_size), args.repeats)
     rows.append((f"popularity, all {len(users):,} LastFM training users", "users/s",
                  len(users) / tn, len(users) / to))
 
@@ -126,7 +199,7 @@ def main(argv=None) -> int:
     tn, to = _paired(
         _batched(lambda u, n, ex, _: model.recommend(u, seen[u], n, exclude_seen=ex,
                                                      items=cand), users, bs),
-        _batched(lambda u, n, ex, _: finish_topk(*model.model.recommend(
+        _batched(lambda u, n, ex, _: implicit_lists(*model.model.recommend(
             u.astype(np.int32), seen[u], N=n, filter_already_liked_items=ex,
             items=cand.astype(np.int32)), n), users, bs),
         args.repeats, atol=1e-6)
