@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         social = ds.social_matrix(weighted=False).tocsc()
         followed = np.diff(social.indptr) > 0
         inter = ds.interaction_arrays()
-        endorse = np.isin(inter["kind"], [hr._dataset.KINDS.index(k) for k in
-                                          ("recommend", "recommend_after_purchase")])
+        endorse = np.isin(inter["kind"], [hr.KINDS.index(k) for k in hr.ENDORSEMENT_KINDS])
         endorsers = np.zeros(ds.n_users, dtype=bool)
         endorsers[inter["user"][endorse]] = True
         res = {t: hr.trust.defend(ds, **{**hr.trust.DEFAULT_DEFENCE, "sybil_threshold": t})

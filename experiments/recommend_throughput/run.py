@@ -76,7 +76,8 @@ def bench(name: str, ds: hr.Dataset, params: dict, repeat: int, fit_repeat: int)
         X = r.cf_
         m = implicit.als.AlternatingLeastSquares(
             factors=params["factors"], regularization=r.regularization, alpha=r.alpha,
-            iterations=params["iterations"], random_state=r._seed(),
+            iterations=params["iterations"],
+            random_state=r.model_.params["random_state"],  # the seed haowurank handed implicit
             num_threads=params["num_threads"],
         )
         t0 = time.perf_counter()

@@ -53,7 +53,9 @@ def one_case(users: int, days: int, strategy: str, refit_every: int) -> dict:
         seed=0, messaging={"timed": 0.6, "immediate": 0.3, "spammer": 0.1},
     )
     t0 = time.perf_counter()
-    ds = hr.sim._world.make_dataset(cfg)
+    ds = hr.datasets.synthetic(  # the world hr.sim.run would build from cfg
+        n_users=cfg.n_users, n_items=cfg.n_items,
+        seed=cfg.seed if cfg.world_seed is None else cfg.world_seed, **cfg.world_knobs())
     t_world = time.perf_counter() - t0
     rss_world = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with threadpoolctl.threadpool_limits(2):
