@@ -179,7 +179,8 @@ def f(r, row, study):
     assert len(private_uses(src)) == 11
 
 
-@pytest.mark.parametrize("script", sorted(EXPERIMENTS.glob("*/run.py")), ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("script", sorted(EXPERIMENTS.rglob("*.py")),
+                         ids=lambda p: p.relative_to(EXPERIMENTS).as_posix())
 def test_scripts_use_only_public_library_names(script):
     bad = private_uses(script.read_text(encoding="utf-8"))
     assert not bad, f"{script.relative_to(ROOT)} uses library privates:\n" + "\n".join(bad)
