@@ -188,9 +188,9 @@ for m in [*dec, "gmv"]:
 # both add about 8 endorsements per run (friend_endorsements +8.3, interval +0.3 to +16.3;
 # trust +8.3, +0.7 to +15.9), trust adds 1,100 GMV (+118 to +2,082) and friend_endorsements 14
 # orders (+11.5 to +16.5), while friend_endorsements' GMV (+1,169, -877 to +3,215) and trust's
-# orders (+10.7, -5.3 to +26.6) are not resolved; so the GMV verdict printed above, which names
-# friend_endorsements' +4.0%, is not resolved either. More replicates would narrow the
-# decentralisation intervals; with three, the answer is "no detectable effect".
+# orders (+10.7, -5.3 to +26.6) are not resolved (the GMV verdict printed above names that
+# +4.0% and says so). More replicates would narrow the decentralisation intervals; with three,
+# the answer is "no detectable effect".
 
 # %% [markdown]
 # ## Messaging: orders against complaints
