@@ -9,9 +9,9 @@ import scipy.sparse as sp
 
 import haowurank as hr
 from haowurank import rankers
-from haowurank.rankers._base import Ranker, _topk_partition, shared_topk, topk
+from haowurank.rankers import Ranker, finish_topk, partition_topk, shared_topk, topk
 from haowurank.rankers._cf import ease_weights, rp3beta_weights
-from haowurank.rankers._implicit import ItemKNNModel, MFModel, Weighting, finish_topk
+from haowurank.rankers._implicit import ItemKNNModel, MFModel, Weighting
 from haowurank.testing import small_world
 
 SMALL = {
@@ -366,7 +366,7 @@ def test_topk_sampled_bound_equals_a_full_sort(case, n):
     else:
         S = gen.normal(size=(40, 30)).astype(np.float32)
     ref_i, ref_s = _sorted_reference(S, n)
-    for fn in (topk, _topk_partition):
+    for fn in (topk, partition_topk):
         i, s = fn(S, n)
         np.testing.assert_array_equal(i, ref_i)
         np.testing.assert_array_equal(s, ref_s)

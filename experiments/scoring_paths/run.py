@@ -43,7 +43,7 @@ import pandas as pd
 from scipy.interpolate import BSpline, PPoly
 
 import haowurank as hr
-from haowurank.rankers import topk
+from haowurank.rankers import finish_topk, partition_topk, topk
 from haowurank.studies import (
     git_commit,
     load_config,
@@ -76,37 +76,6 @@ def _batched(fn, users: np.ndarray, bs: int):
         fn(users[s : s + bs], 20, True, None) for s in range(0, len(users), bs))))
 
 
-def partition_topk(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The reference of ``topk``: a full ``argpartition`` of every row, then the ties of the
-    n-th value sorted by index (-1 / -inf pads where a row has fewer than ``n`` finite scores)."""
-    b, m = scores.shape
-    k = min(n, m)
-    if k == 0:
-        return np.full((b, n), -1, dtype=np.int64), np.full((b, n), -np.inf, dtype=np.float32)
-    if k < m:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        # include all ties of the k-th value so the tie-break by index is exact
-        cut = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
-        cand_mask = scores >= cut
-        idx_rows = []
-        for r in range(b):
-            cand = np.flatnonzero(cand_mask[r])
-            order = np.lexsort((cand, -scores[r, cand]))[:k]
-            idx_rows.append(cand[order])
-        idx = np.stack(idx_rows) if b else np.empty((0, k), dtype=np.int64)
-    else:
-        idx = np.lexsort((np.broadcast_to(np.arange(m), scores.shape), -scores), axis=1)
-    sc = np.take_along_axis(scores, idx, axis=1).astype(np.float32)
-    idx = idx.astype(np.int64)
-    bad = ~np.isfinite(sc)
-    idx[bad] = -1
-    sc[bad] = -np.inf
-    if k < n:
-        idx = np.pad(idx, ((0, 0), (0, n - k)), constant_values=-1)
-        sc = np.pad(sc, ((0, 0), (0, n - k)), constant_values=-np.inf)
-    return idx, sc
-
-
 def dense_recommend(ranker, uidx: np.ndarray, n: int, exclude_seen: bool, cand=None):
     """The dense reference of ``recommend_at``: a score row per user (``score_rows``, with the
     cold-start rule), non-candidates and seen items at -inf, then ``topk``."""
@@ -119,26 +88,6 @@ def dense_recommend(ranker, uidx: np.ndarray, n: int, exclude_seen: bool, cand=N
             sub = ranker.seen_[uidx[known]].tocoo()
             s[known[sub.row], sub.col] = -np.inf
     return topk(s, n)
-
-
-def implicit_lists(ids: np.ndarray, sc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """implicit's top-k output as haowurank's lists: filtered slots (implicit's -FLT_MAX filler)
-    become (-1, -inf), equal scores are ordered by item index, rows padded to ``n``."""
-    ids = np.asarray(ids, dtype=np.int64).reshape(-1, np.shape(ids)[-1])
-    sc = np.asarray(sc, dtype=np.float32).reshape(ids.shape)
-    bad = ~np.isfinite(sc) | (sc <= -np.finfo(np.float32).max)
-    ids = np.where(bad, -1, ids)
-    sc = np.where(bad, np.float32(-np.inf), sc)
-    if ids.shape[1] > 1:
-        key_idx = np.where(bad, np.iinfo(np.int64).max, ids)
-        order = np.lexsort((key_idx, -sc.astype(np.float64)), axis=-1)
-        ids = np.take_along_axis(ids, order, axis=1)
-        sc = np.take_along_axis(sc, order, axis=1)
-    k = ids.shape[1]
-    if k < n:
-        ids = np.pad(ids, ((0, 0), (0, n - k)), constant_values=-1)
-        sc = np.pad(sc, ((0, 0), (0, n - k)), constant_values=-np.inf)
-    return ids, sc
 
 
 def main(argv=None) -> int:
@@ -199,7 +148,7 @@ def main(argv=None) -> int:
     tn, to = _paired(
         _batched(lambda u, n, ex, _: model.recommend(u, seen[u], n, exclude_seen=ex,
                                                      items=cand), users, bs),
-        _batched(lambda u, n, ex, _: implicit_lists(*model.model.recommend(
+        _batched(lambda u, n, ex, _: finish_topk(*model.model.recommend(
             u.astype(np.int32), seen[u], N=n, filter_already_liked_items=ex,
             items=cand.astype(np.int32)), n), users, bs),
         args.repeats, atol=1e-6)

@@ -32,6 +32,7 @@ from ._base import (
     load_ranker,
     load_ranker_checked,
     make,
+    partition_topk,
     register,
     shared_topk,
     sparse_topk,
@@ -40,6 +41,7 @@ from ._base import (
 from ._cf import ALSRanker, BPRRanker, EaseRanker, ItemKNNRanker, RP3BetaRanker
 from ._cornac import SBPRRanker, cornac_available
 from ._hybrid import HybridRanker
+from ._implicit import finish_topk
 from ._io import read_artifact_meta
 from ._popularity import PopularityRanker
 from ._social import FriendEndorsementRanker, TrustRanker
@@ -83,6 +85,8 @@ __all__ = [
     "make",
     "read_artifact_meta",
     "register",
+    "finish_topk",
+    "partition_topk",
     "shared_topk",
     "sparse_topk",
     "topk",

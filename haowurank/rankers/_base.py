@@ -246,7 +246,7 @@ def topk(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     b, m = scores.shape
     k = min(n, m)
     if b == 0 or k == 0 or m < 16 * _SAMPLE_STRIDE * k:
-        return _topk_partition(scores, n)
+        return partition_topk(scores, n)
     sample = scores[:, ::_SAMPLE_STRIDE]
     thr = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
     mask = scores >= thr[:, None]
@@ -256,7 +256,7 @@ def topk(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     r, c = np.nonzero(mask)
     idx, sc = sparse_topk(r, c, scores[r, c], b, n)
     if heavy.any():
-        idx[heavy], sc[heavy] = _topk_partition(scores[heavy], n)
+        idx[heavy], sc[heavy] = partition_topk(scores[heavy], n)
     return idx, sc
 
 
@@ -335,7 +335,7 @@ def shared_topk(
     return idx, sc
 
 
-def _topk_partition(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def partition_topk(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`topk` by a full ``argpartition`` of every row (the reference path)."""
     b, m = scores.shape
     k = min(n, m)
