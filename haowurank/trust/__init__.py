@@ -6,7 +6,8 @@ reciprocity, shared purchases and endorsements, and decayed counts of "u bought 
 user (truncated, sparse, batched), so friends-of-friends count a little and accounts with no
 trusted path count for nothing. :func:`kind_weighted_endorsements` turns interactions into an
 endorsement matrix in which a recommendation after purchase counts more than a recommendation,
-decayed by age. A trust-weighted score is then ``trust_rows @ E``.
+decayed by age. A trust-weighted score is then ``trust_rows @ E``. :func:`shuffle_social` and
+:func:`drop_social` give placebo graphs (degree-preserving random friends, or none) for ablations.
 
 Nothing here mutates its inputs or keeps state.
 
@@ -52,6 +53,7 @@ from ._graph import (
     shared_interactions,
     tie_strength,
 )
+from ._placebo import drop_social, shuffle_social
 from ._propagation import (
     check_transition,
     hop_distances,
@@ -80,6 +82,7 @@ __all__ = [
     "adoption_counts",
     "decay_weights",
     "decode_kinds",
+    "drop_social",
     "edge_dot",
     "endorsement_kinds",
     "event_times",
@@ -91,6 +94,7 @@ __all__ = [
     "propagate",
     "prune_rows",
     "reciprocity",
+    "shuffle_social",
     "row_normalize",
     "shared_interactions",
     "tie_strength",
