@@ -23,6 +23,7 @@ True
 from ._compare import Comparison, compare
 from ._config import DEFAULT_MESSAGING, POLICIES, SEARCH_PARAMS, SIM_WORLD, SimulationConfig
 from ._events import CHANNELS, EVENT_COLUMNS, EVENT_TYPES
+from ._from_data import snowball_users, world_from_dataset
 from ._messaging import (
     FORM_QUOTA,
     FORM_WINDOW_DAYS,
@@ -67,5 +68,7 @@ __all__ = [
     "gini",
     "mean_ci",
     "run",
+    "snowball_users",
     "summarise",
+    "world_from_dataset",
 ]
