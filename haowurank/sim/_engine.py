@@ -319,7 +319,9 @@ class Engine:
         self.penalty_level = np.zeros(self.n_merchants, dtype=np.int64)
         self.ban_until = np.full(self.n_merchants, -1, dtype=np.int64)  # banned while day < ban_until
         self.template_removed = np.zeros((self.n_merchants, len(TEMPLATES)), dtype=bool)
-        self.policy = world.merchant_policy
+        # merchants' policies (a copy: adaptation changes them, never the world's)
+        self.policy = world.merchant_policy.copy()
+        self.adapted = np.zeros(self.n_merchants, dtype=bool)
         # consequences of messages: a user's activity multiplier (fatigue, complaints; 0: left)
         self.activity = np.ones(self.n_users, dtype=np.float64)
         self.churned = np.zeros(self.n_users, dtype=bool)
@@ -833,6 +835,8 @@ class Engine:
         src = np.concatenate([p[0] for p in proposals])
         template = np.concatenate([p[1] for p in proposals])
         marketing = np.concatenate([p[2] for p in proposals])
+        if self.adapted.any():  # an adapted merchant's planned messages carry no marketing
+            marketing = marketing & ~self.adapted[self.sources["merchant"][src]]
         order = np.lexsort((template, src))
         src, template, marketing = src[order], template[order], marketing[order]
         kind = sources["kind"][src].astype(np.int64)
@@ -986,8 +990,8 @@ class Engine:
         if len(merchants) == 0:
             return
         self.penalty_level[merchants] += 1
-        self.log.add("penalty", day, len(merchants), merchant=merchants, template=templates,
-                     penalty=level, ref=message_eids)
+        penalty_eids = self.log.add("penalty", day, len(merchants), merchant=merchants,
+                                    template=templates, penalty=level, ref=message_eids)
         for merchant, template, lvl in zip(merchants.tolist(), templates.tolist(), level.tolist()):
             ban = PENALTY_BAN_DAYS[lvl]
             if lvl == 0:
@@ -997,6 +1001,21 @@ class Engine:
             else:
                 self.ban_until[merchant] = max(self.ban_until[merchant], day + 1 + ban)
         self.metrics.add("penalties", len(merchants))
+        self._adapt(merchants, penalty_eids, day)
+
+    def _adapt(self, merchants, penalty_eids, day) -> None:
+        """Merchants penalised ``adapt_after_penalties`` times switch to ``adapt_policy``."""
+        cfg = self.config
+        if not cfg.adapt_after_penalties:
+            return
+        turn = (self.penalty_level[merchants] >= cfg.adapt_after_penalties) & ~self.adapted[merchants]
+        if not turn.any():
+            return
+        merchants, penalty_eids = merchants[turn], penalty_eids[turn]
+        self.policy[merchants] = POLICIES.index(cfg.adapt_policy)
+        self.adapted[merchants] = True
+        self.log.add("adapt", day, len(merchants), merchant=merchants, ref=penalty_eids)
+        self.metrics.add("merchants_adapted", len(merchants))
 
     def _quota_available(self, day: int) -> int:
         s = self.sources

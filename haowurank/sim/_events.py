@@ -21,7 +21,7 @@ __all__ = ["CHANNELS", "EVENT_COLUMNS", "EVENT_TYPES", "EventLog"]
 EVENT_TYPES: tuple[str, ...] = (
     "impression", "click", "pay", "ship", "deliver", "refund", "form", "subscribe", "message",
     "recommend", "recommend_after_purchase", "follow", "opt_out", "complaint", "penalty",
-    "churn",
+    "churn", "adapt",
 )
 #: Where a click or an order came from.
 CHANNELS: tuple[str, ...] = ("feed", "search", "message")

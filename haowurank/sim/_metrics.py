@@ -38,7 +38,9 @@ Daily columns (one row per day):
   ``bans_active`` (merchants banned on that day), ``merchants_banned_permanent``;
 * consequences: ``fatigued_messages`` (messages beyond a user's ``fatigue_free_messages`` in 7
   days), ``churned`` (users who left that day after a complaint), ``churned_users`` (so far),
-  ``activity_mean`` (mean activity multiplier over users: 1 until fatigue and complaints).
+  ``activity_mean`` (mean activity multiplier over users: 1 until fatigue and complaints),
+  ``merchants_adapted`` (merchants that switched policy after penalties that day; see
+  ``adapt_after_penalties``).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ _COUNTERS = (
     "quota_available", "blocked_quota", "blocked_window", "blocked_ban", "blocked_template",
     "blocked_optout", "blocked_follow", "complaints", "opt_outs", "follows", "forms", "optins",
     "penalties", "longtail_gmv", "quota_granted", "longtail_item_gmv", "churned",
-    "fatigued_messages",
+    "fatigued_messages", "merchants_adapted",
 )
 
 
