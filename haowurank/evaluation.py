@@ -18,13 +18,16 @@ Protocol of :func:`evaluate`
 
 :func:`tune` searches a parameter grid on a fit/validation pair (never the test part) and
 returns the best parameters and the whole table; :func:`compare` evaluates several strategies
-and returns one row each.
+and returns one row each. :func:`catalogue_intervals` gives intervals for the catalogue metrics
+(coverage, exposure Gini, merchant Gini) from the per-user frame; per-user metrics get theirs
+from :func:`haowurank.verdict.offline_verdict` (bootstrap over users).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -37,18 +40,18 @@ from . import metrics as M
 from ._dataset import Dataset
 from .rankers import Ranker, make
 
-__all__ = ["compare", "evaluate", "expand_grid", "tune"]
+__all__ = ["catalogue_intervals", "compare", "evaluate", "expand_grid", "tune"]
 
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str, float], None]
 
 
-def _check_ks(k: int | Iterable[int]) -> list[int]:
+def _check_ks(k: int | Iterable[int], where: str = "evaluate") -> list[int]:
     ks = [k] if isinstance(k, int | np.integer) and not isinstance(k, bool) else list(k)
     if not ks or any(isinstance(x, bool) or not isinstance(x, int | np.integer) or x < 1 for x in ks):
         raise ValueError(
-            f"The 'k' parameter of evaluate must be a positive int or a non-empty sequence of "
+            f"The 'k' parameter of {where} must be a positive int or a non-empty sequence of "
             f"positive ints. Got {k!r} instead."
         )
     return sorted({int(x) for x in ks})
@@ -139,7 +142,10 @@ def evaluate(
     callback : callable(stage, fraction), optional
         Called with ``("recommend", fraction_done)`` after every batch.
     per_user : bool
-        Also return a DataFrame with one row per test user (user id, n_train, cold, metrics).
+        Also return a DataFrame with one row per test user: ``user``, ``n_train``, ``cold``,
+        the accuracy metrics and ``top_items`` (the user's list as a tuple of item ids, best
+        first, ``max(k)`` long or shorter when fewer items could be ranked), from which
+        :func:`catalogue_intervals` recomputes the catalogue metrics on resamples of users.
     refit : bool or None
         ``None`` fits an unfitted ranker and evaluates a fitted one as it is (``fit_s`` NaN);
         ``True`` always fits on ``train``; ``False`` requires a fitted ranker.
@@ -277,7 +283,273 @@ def evaluate(
     frame = pd.DataFrame({"user": user_ids[uidx], "n_train": n_train_u[uidx], "cold": cold})
     for name, arr in per.items():
         frame[name] = arr
+    frame["top_items"] = _top_items(rec, item_ids)
     return out, frame
+
+
+def _top_items(rec: np.ndarray, item_ids: np.ndarray) -> list[tuple]:
+    """Each row of ``rec`` as a tuple of item ids, best first, without the ``-1`` pads."""
+    ids = item_ids[np.where(rec >= 0, rec, 0)]
+    valid = rec >= 0
+    if valid.all():
+        return [tuple(row) for row in ids.tolist()]
+    return [tuple(r[v].tolist()) for r, v in zip(ids, valid)]
+
+
+# ------------------------------------------------------------------------------------------
+# intervals for the catalogue metrics
+# ------------------------------------------------------------------------------------------
+
+#: How :func:`catalogue_intervals` computes each family's interval.
+CATALOGUE_METHODS: dict[str, str] = {
+    "Coverage": "jackknife over users (normal)",
+    "Gini": "bootstrap over users (bias-corrected percentile)",
+    "MerchantGini": "bootstrap over users (bias-corrected percentile)",
+}
+
+
+def _lists_matrix(per_user: pd.DataFrame, item_ids: np.ndarray, width: int) -> np.ndarray:
+    """The ``top_items`` column as a matrix of item positions (n_users, width), ``-1`` pads."""
+    if not isinstance(per_user, pd.DataFrame):
+        raise TypeError(
+            f"The 'per_user' argument of catalogue_intervals must be the per-user DataFrame of "
+            f"evaluate(..., per_user=True). Got {type(per_user).__name__} instead."
+        )
+    if "top_items" not in per_user:
+        raise KeyError(
+            f"The 'per_user' frame of catalogue_intervals lacks the column 'top_items' (each "
+            f"user's list of item ids, from evaluate(..., per_user=True)). Has "
+            f"{list(per_user.columns)}."
+        )
+    lists = per_user["top_items"].tolist()
+    bad = next((x for x in lists if isinstance(x, str) or not isinstance(x, Sequence | np.ndarray)),
+               None)
+    if bad is not None:
+        raise TypeError(
+            f"The 'top_items' column of 'per_user' must hold one sequence of item ids per user. "
+            f"Got {type(bad).__name__} ({bad!r}) instead."
+        )
+    lengths = np.array([min(len(x), width) for x in lists], dtype=np.int64)
+    flat = [i for x in lists for i in list(x)[:width]]
+    pos = pd.Index(item_ids).get_indexer(pd.Index(flat, dtype=object)) if flat else \
+        np.empty(0, dtype=np.int64)
+    if (pos < 0).any():
+        unknown = flat[int(np.flatnonzero(pos < 0)[0])]
+        raise ValueError(
+            f"The 'top_items' column of 'per_user' names item {unknown!r}, which is not an item "
+            f"of 'train' ({int((pos < 0).sum())} such entries); pass the training part the lists "
+            f"were evaluated on."
+        )
+    rec = np.full((len(lists), width), -1, dtype=np.int64)
+    rows = np.repeat(np.arange(len(lists)), lengths)
+    cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    rec[rows, cols] = pos
+    srt = np.sort(rec, axis=1)
+    dup = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
+    if dup.any():
+        r = int(np.flatnonzero(dup.any(axis=1))[0])
+        raise ValueError(
+            f"The 'top_items' column of 'per_user' repeats an item within one list (row {r}: "
+            f"{lists[r]!r}); a top-k list names each item once."
+        )
+    return rec
+
+
+def _gini_columns(x: np.ndarray) -> np.ndarray:
+    """Gini coefficient of every column of a non-negative matrix (as :func:`metrics.gini`)."""
+    m = x.shape[0]
+    if m == 0:
+        return np.full(x.shape[1], np.nan)
+    x = np.sort(x, axis=0)
+    total = x.sum(axis=0)
+    w = 2.0 * np.arange(1, m + 1, dtype=np.float64) - m - 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = (w @ x) / (m * total)
+    return np.where(total > 0, g, 0.0)
+
+
+def _coverage_jackknife(rec: np.ndarray, n_items: int, kk: int) -> float:
+    """Delete-one jackknife standard error of Coverage@kk.
+
+    Leaving user ``u`` out removes exactly the items no other user has in the top ``kk``, so the
+    ``n`` leave-one-out values are ``estimate - singletons_u / n_items`` (exact, no refits).
+    """
+    n = rec.shape[0]
+    if n < 2:
+        return float("nan")
+    top = rec[:, :kk]
+    valid = top >= 0
+    users_per_item = np.bincount(top[valid], minlength=n_items)
+    single = valid & (users_per_item[np.where(valid, top, 0)] == 1)
+    drop = single.sum(axis=1) / n_items
+    return float(np.sqrt((n - 1) / n * ((drop - drop.mean()) ** 2).sum()))
+
+
+def catalogue_intervals(
+    per_user: pd.DataFrame,
+    train: Dataset,
+    k: int | Iterable[int] = 20,
+    *,
+    level: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = 0,
+    position_weighted: bool = False,
+) -> pd.DataFrame:
+    """Intervals for the catalogue metrics Coverage@k, Gini@k and MerchantGini@k.
+
+    These metrics are computed from the union of all users' top-k lists, not as a mean of
+    per-user values, and they depend on how many users there are (more users cover more items).
+    The interval is for the value expected from another sample of as many users from the same
+    population, centred on the estimate from these users:
+
+    * **Coverage**: delete-one jackknife over users, ``estimate +- z * se``. Leaving a user out
+      removes exactly the items only that user was shown, so the ``n`` leave-one-out values
+      are exact and cheap. (A percentile bootstrap over users is biased low for coverage: a
+      resample holds about 63% distinct users, and duplicates cover no new items.)
+    * **Gini, MerchantGini**: bootstrap over users with replacement, bias-corrected: the
+      percentile interval of the resamples shifted by ``estimate - mean(resamples)`` (the
+      resamples' ties inflate inequality, so the plain percentile interval sits off-centre).
+
+    ``experiments/catalogue_intervals`` compares these with other methods and checks how often
+    the intervals contain the population value by simulation. Intervals are clipped to
+    ``[0, 1]``.
+
+    Parameters
+    ----------
+    per_user : DataFrame
+        The per-user frame of :func:`evaluate` (``per_user=True``); its ``top_items`` column
+        holds each user's list of item ids, best first.
+    train : Dataset
+        The training part the lists were evaluated on; its items are the catalogue and its item
+        metadata names the merchants.
+    k : int or sequence of int, default 20
+        Cutoffs (at most the lists' length as evaluated).
+    level : float, default 0.95
+        Confidence level, in (0, 1).
+    n_resamples : int, default 1000
+        Bootstrap resamples for the Gini family.
+    seed : int, SeedSequence or Generator, default 0
+        Randomness of the bootstrap; the same draws serve every cutoff and metric.
+    position_weighted : bool
+        Position-weighted exposure for the Gini family, as in :func:`evaluate`.
+
+    Returns
+    -------
+    DataFrame
+        One row per metric and cutoff: ``metric`` ("Coverage@20"), ``estimate`` (equal to
+        :func:`evaluate`'s value on the same users), ``ci_low``, ``ci_high``, ``method`` and
+        ``users``. MerchantGini rows appear when the items name merchants. The interval is NaN
+        with fewer than two users.
+
+    Examples
+    --------
+    >>> import haowurank as hr
+    >>> from haowurank.testing import small_world
+    >>> train, test = hr.split.random_split(small_world(), seed=0)
+    >>> row, users = hr.evaluate("popularity", train, test, k=10, per_user=True)
+    >>> ci = hr.evaluation.catalogue_intervals(users, train, k=10, n_resamples=200)
+    >>> c = ci.set_index("metric").loc["Coverage@10"]
+    >>> bool(c["ci_low"] <= c["estimate"] == row["Coverage@10"] <= c["ci_high"])
+    True
+    """
+    ks = _check_ks(k, "catalogue_intervals")
+    if not isinstance(train, Dataset):
+        raise TypeError(
+            f"The 'train' argument of catalogue_intervals must be a haowurank Dataset. "
+            f"Got {type(train).__name__} instead."
+        )
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0.0 < level < 1.0:
+        raise ValueError(
+            f"The 'level' parameter of catalogue_intervals must be a float in (0, 1). "
+            f"Got {level!r} instead."
+        )
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer) or (
+        n_resamples < 1
+    ):
+        raise ValueError(
+            f"The 'n_resamples' parameter of catalogue_intervals must be a positive int. "
+            f"Got {n_resamples!r} instead."
+        )
+    item_ids = train.item_ids
+    n_items = len(item_ids)
+    rec = _lists_matrix(per_user, item_ids, max(ks))
+    merchants = _merchant_codes(train, item_ids)
+    n = rec.shape[0]
+    z = statistics.NormalDist().inv_cdf(0.5 + level / 2.0)
+    a = (1.0 - level) / 2.0
+
+    # estimates, exactly as evaluate computes them
+    est: dict[tuple[str, int], float] = {}
+    for kk in ks:
+        est["Coverage", kk] = M.coverage(rec, n_items, kk) if n else float("nan")
+        est["Gini", kk] = (M.exposure_gini(rec, n_items, kk, position_weighted=position_weighted)
+                           if n else float("nan"))
+        if merchants is not None:
+            est["MerchantGini", kk] = (
+                M.merchant_gini(rec, merchants, kk, position_weighted=position_weighted)
+                if n else float("nan")
+            )
+
+    # bootstrap of the Gini family: one set of resamples for every cutoff and metric
+    boot: dict[tuple[str, int], list[np.ndarray]] = {key: [] for key in est if key[0] != "Coverage"}
+    if n >= 2:
+        rng = np.random.default_rng(seed)
+        ex = {}
+        for kk in ks:
+            top = rec[:, :kk]
+            valid = top >= 0
+            w = M.exposure(np.arange(kk)[None, :], kk, kk, position_weighted=position_weighted)
+            rows = np.broadcast_to(np.arange(n)[:, None], top.shape)[valid]
+            ex[kk] = sp.csr_matrix(
+                (np.broadcast_to(w, top.shape)[valid], (top[valid], rows)), shape=(n_items, n)
+            )
+        to_merchant = None  # (merchants with an item, n_items): sums item exposure per merchant
+        if merchants is not None and (merchants >= 0).any():
+            known = np.flatnonzero(merchants >= 0)
+            to_merchant = sp.csr_matrix(
+                (np.ones(len(known)), (merchants[known], known)),
+                shape=(int(merchants.max()) + 1, n_items),
+            )
+            to_merchant = to_merchant[np.flatnonzero(np.diff(to_merchant.indptr) > 0)]
+        chunk = max(1, 4_000_000 // max(n, n_items))
+        for start in range(0, n_resamples, chunk):
+            b = min(chunk, n_resamples - start)
+            draws = rng.integers(0, n, size=(b, n))
+            weights = np.bincount((np.arange(b)[:, None] * n + draws).ravel(),
+                                  minlength=b * n).reshape(b, n).T.astype(np.float64)
+            for kk in ks:
+                exposure = ex[kk] @ weights  # (n_items, b)
+                boot["Gini", kk].append(_gini_columns(exposure))
+                if merchants is not None:
+                    boot["MerchantGini", kk].append(
+                        _gini_columns(to_merchant @ exposure) if to_merchant is not None
+                        else np.full(b, np.nan)
+                    )
+
+    rows_out = []
+    for (family, kk), value in est.items():
+        lo = hi = float("nan")
+        if n >= 2 and np.isfinite(value):
+            if family == "Coverage":
+                se = _coverage_jackknife(rec, n_items, kk)
+                lo, hi = value - z * se, value + z * se
+            else:
+                draws_v = np.concatenate(boot[family, kk])
+                draws_v = draws_v[np.isfinite(draws_v)]
+                if len(draws_v):
+                    q_lo, q_hi = np.quantile(draws_v, [a, 1.0 - a])
+                    shift = value - float(draws_v.mean())
+                    lo, hi = q_lo + shift, q_hi + shift
+            lo, hi = max(0.0, float(lo)), min(1.0, float(hi))
+        rows_out.append({
+            "metric": M.metric_name(family, kk), "estimate": value, "ci_low": lo, "ci_high": hi,
+            "method": CATALOGUE_METHODS[family], "users": n,
+        })
+    order = {"Coverage": 0, "Gini": 1, "MerchantGini": 2}
+    rows_out.sort(key=lambda r: (int(r["metric"].split("@")[1]),
+                                 order[r["metric"].split("@")[0]]))
+    return pd.DataFrame(rows_out, columns=["metric", "estimate", "ci_low", "ci_high", "method",
+                                           "users"])
 
 
 # ------------------------------------------------------------------------------------------
