@@ -98,11 +98,13 @@ def _key(params: dict, settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def run_dataset(name: str, spec: dict, settings: dict, work: Path, config_dir: Path) -> None:
-    """Evaluate every (strategy, split seed, arm) of one data set not yet in ``work``."""
+def run_dataset(name: str, spec: dict, settings: dict, work: Path, config_dir: Path,
+                seeds: list[int]) -> None:
+    """Evaluate every (strategy, arm) of one data set and the given split seeds not yet in
+    ``work``."""
     ds, test_fraction = _load(name, spec, config_dir)
     log.info("%s: %s", name, ds)
-    for seed in settings["split_seeds"]:
+    for seed in seeds:
         train, test = hr.split.random_split(ds, test_fraction=test_fraction, seed=seed)
         for strategy, raw in spec["strategies"].items():
             params = {k: v for k, v in raw.items() if k != "social"}
@@ -378,8 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     load_before = tuple(round(x, 2) for x in os.getloadavg())
     t0, c0 = time.perf_counter(), time.process_time()
     if not args.report_only:
-        for name in chosen:  # one at a time
-            run_dataset(name, datasets[name], settings, work, config_dir)
+        # split by split, so that a stopped run has whole splits of every data set; within a
+        # split the data sets run one at a time
+        for seed in settings["split_seeds"]:
+            for name in chosen:
+                run_dataset(name, datasets[name], settings, work, config_dir, [seed])
     summary, runs = analyse(settings, {d: datasets[d] for d in datasets}, work)
     timing = {"load_before": load_before, "load_after": tuple(round(x, 2) for x in os.getloadavg()),
               "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
