@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "datasets", "split", "metrics", "trust", "rankers", "evaluation", "feed", "search", "sim",
-    "studies", "testing", "attacks", "report", "serving", "visibility", "verdict",
+    "studies", "testing", "attacks", "report", "serving", "visibility", "verdict", "ope",
 }
 _FUNCTIONS = {
     "evaluate": ("evaluation", "evaluate"),

@@ -23,6 +23,7 @@ True
 from ._compare import Comparison, compare
 from ._config import DEFAULT_MESSAGING, POLICIES, SEARCH_PARAMS, SIM_WORLD, SimulationConfig
 from ._events import CHANNELS, EVENT_COLUMNS, EVENT_TYPES
+from ._exposure import CANDIDATE_COLUMNS, EXPOSURES, IMPRESSION_COLUMNS, SURFACES, ExposurePolicy
 from ._from_data import snowball_users, world_from_dataset
 from ._messaging import (
     FORM_QUOTA,
@@ -41,12 +42,15 @@ from ._streams import Streams
 from ._world import World
 
 __all__ = [
+    "CANDIDATE_COLUMNS",
     "CHANNELS",
     "DEFAULT_MESSAGING",
     "EVENT_COLUMNS",
     "EVENT_TYPES",
+    "EXPOSURES",
     "FORM_QUOTA",
     "FORM_WINDOW_DAYS",
+    "IMPRESSION_COLUMNS",
     "METRIC_KINDS",
     "PAYMENT_QUOTA",
     "PAYMENT_WINDOW_DAYS",
@@ -57,8 +61,10 @@ __all__ = [
     "SIM_WORLD",
     "SUBSCRIPTION_QUOTA",
     "SUMMARY_METRICS",
+    "SURFACES",
     "TEMPLATES",
     "Comparison",
+    "ExposurePolicy",
     "SimulationConfig",
     "SimulationResult",
     "Streams",

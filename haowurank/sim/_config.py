@@ -113,6 +113,11 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "audit_rate": (_prob, "a probability in [0, 1]"),
     "longtail_top_share": (lambda v: _is_num(v) and 0.0 < v < 1.0, "a float in (0, 1)"),
     "log_impressions": (lambda v: isinstance(v, bool), "a bool"),
+    "exposure": (lambda v: v in ("deterministic", "plackett_luce", "epsilon"),
+                 "one of ['deterministic', 'plackett_luce', 'epsilon']"),
+    "exposure_temperature": (lambda v: _is_num(v) and v > 0, "a finite float > 0"),
+    "exposure_epsilon": (_prob, "a probability in [0, 1]"),
+    "exposure_pool": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
     "label": (lambda v: v is None or isinstance(v, str), "None or a str"),
 }
 
@@ -254,7 +259,24 @@ class SimulationConfig:
     longtail_top_share : float
         Merchants outside the largest ``longtail_top_share`` (by size) are the long tail.
     log_impressions : bool
-        Log one "impression" event per slate entry (large).
+        Log one "impression" event per slate entry (large), and keep the impression log
+        ``SimulationResult.impressions`` (one row per shown item with its position, the logging
+        policy's propensity and the outcome) with the candidate pools ``candidates``, the
+        input of :mod:`haowurank.ope`.
+    exposure : {"deterministic", "plackett_luce", "epsilon"}
+        How a slate is filled from the product's candidates (see
+        :class:`haowurank.sim.ExposurePolicy`). ``"deterministic"`` (the default) shows the
+        product's own order; ``"plackett_luce"`` draws the slate slot by slot from a softmax
+        over the candidates' standardised scores divided by ``exposure_temperature``;
+        ``"epsilon"`` shows, slot by slot, a uniformly random remaining candidate with
+        probability ``exposure_epsilon`` and the best remaining one otherwise.
+    exposure_temperature : float
+        Temperature of ``"plackett_luce"`` (lower: closer to the deterministic order).
+    exposure_epsilon : float
+        Exploration probability per slot of ``"epsilon"``.
+    exposure_pool : int
+        A stochastic policy draws from the product's top ``exposure_pool`` times the slate
+        length candidates (the deterministic policy from the slate itself).
     label : str or None
         Name of this configuration in :func:`haowurank.sim.compare`.
 
@@ -337,6 +359,10 @@ class SimulationConfig:
     audit_rate: float = 0.05
     longtail_top_share: float = 0.2
     log_impressions: bool = False
+    exposure: str = "deterministic"
+    exposure_temperature: float = 1.0
+    exposure_epsilon: float = 0.1
+    exposure_pool: int = 3
     label: str | None = None
 
     def __post_init__(self) -> None:

@@ -55,6 +55,7 @@ from .. import ENDORSEMENT_KINDS, KINDS, VISIBILITIES
 from .._random import derive_seed
 from ._config import POLICIES, SimulationConfig
 from ._events import CHANNELS, EventLog
+from ._exposure import ImpressionLog
 from ._messaging import (
     FORM,
     OPTIN_ASKS,
@@ -258,6 +259,7 @@ class Engine:
         self.config = cfg = config
         self.world = world
         self.streams = Streams(cfg.seed)
+        self.exposure = ImpressionLog(cfg, self.streams)  # slates from pools; impression log
         self.n_users, self.n_items, self.n_merchants = world.n_users, world.n_items, world.n_merchants
         self.shape = (self.n_users, self.n_items)
         self.timings: dict[str, float] = defaultdict(float)
@@ -525,6 +527,8 @@ class Engine:
         self.timings["feed"] += time.perf_counter() - t
         t = time.perf_counter()
         search = self._search_slates(search_users, queries)
+        feed = self.exposure.expose(day, "feed", feed, cfg.feed_size)
+        search = self.exposure.expose(day, "search", search, cfg.search_size)
         self.timings["search"] += time.perf_counter() - t
 
         users = np.concatenate([feed["user"], search["user"]])
@@ -569,6 +573,7 @@ class Engine:
             p_buy[owned] *= _need(since / world.item_cycle[click_item[owned]])
         buy = streams.uniform("buy", day, click_user, click_item) < p_buy
         metrics.session_buyers(click_user[buy])
+        self.exposure.outcomes(day, users, items, ranks, click, buy)
         self._create_orders(click_user[buy], click_item[buy], day, click_channel[buy], parent[buy],
                             parent_eid[buy], phase=0)
         # clickers who did not buy: plain recommendation or a form
@@ -598,10 +603,11 @@ class Engine:
         empty = np.empty(0, dtype=np.int64)
         if len(users) == 0:
             return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty,
-                    "n_after_purchase": empty, "exposing": empty}
+                    "n_after_purchase": empty, "exposing": empty, "score": empty * 1.0}
         ds = self.feed_dataset
         page = self.feed_index.build(
-            self.ranker, ds.user_ids[users], n=self.config.feed_size, config=self.feed_config,
+            self.ranker, ds.user_ids[users], n=self.exposure.pool_size(self.config.feed_size),
+            config=self.feed_config,
             now=self.now(day), ranker_key=f"sim-fit-{self.fits}", batch_size=FEED_BATCH_SIZE,
         )
         row_user = ds.user_index(page["user"].to_numpy())
@@ -625,22 +631,27 @@ class Engine:
         return {"user": row_user, "item": row_item,
                 "rank": page["rank"].to_numpy().astype(np.int64) - 1,
                 "n_endorsing": n_endorsing, "n_after_purchase": n_after_purchase.astype(np.int64),
-                "exposing": exposing.astype(np.int64) - 1}
+                "exposing": exposing.astype(np.int64) - 1,
+                "score": page["score"].to_numpy().astype(np.float64)}
 
     def _search_slates(self, users: np.ndarray, queries: list[str]) -> dict[str, np.ndarray]:
         """The product's search for each user's query: ``hr.search`` on the day's state
         (:meth:`~haowurank.search.SearchIndex.query_many`, which equals one ``query`` per user)."""
         empty = np.empty(0, dtype=np.int64)
         if len(users) == 0:
-            return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty}
+            return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty,
+                    "score": empty * 1.0}
         ds = self.feed_dataset
-        hits = self.search_index.query_many(queries, ds.user_ids[users], n=self.config.search_size)
+        hits = self.search_index.query_many(queries, ds.user_ids[users],
+                                            n=self.exposure.pool_size(self.config.search_size))
         if len(hits) == 0:
-            return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty}
+            return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty,
+                    "score": empty * 1.0}
         return {"user": users[hits["query"].to_numpy()],
                 "item": ds.item_index(hits["item"].to_numpy()),
                 "rank": hits["rank"].to_numpy().astype(np.int64) - 1,
-                "n_endorsing": hits["n_friend_recommenders"].to_numpy().astype(np.int64)}
+                "n_endorsing": hits["n_friend_recommenders"].to_numpy().astype(np.int64),
+                "score": hits["score"].to_numpy().astype(np.float64)}
 
     # ------------------------------------------------------------------ orders
     def _create_orders(self, users, items, day, channel, parent, ref_eid, *, phase: int) -> None:
@@ -918,6 +929,7 @@ class Engine:
                       * np.where(marketing, 1.2, 1.0))
         respond = ~optout & ~complaint & ~self.churned[users] & (
             streams.uniform("response", day, users, items, template) < np.minimum(p_response, 1.0))
+        self.exposure.messages(day, users, items, respond)
         if complaint.any():
             self.log.add("complaint", day, int(complaint.sum()), user=users[complaint],
                          item=items[complaint], merchant=merchants[complaint],

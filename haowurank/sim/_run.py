@@ -59,6 +59,23 @@ class SimulationResult:
         Sizes of the world and merchants per messaging policy.
     timings : dict
         Seconds spent per phase (``fit``, ``scoring``, ``sessions``, ...) and in total.
+    impressions : DataFrame or None
+        With ``config.log_impressions``: one row per item shown, sorted by ``slate`` and
+        ``position`` (columns :data:`~haowurank.sim.IMPRESSION_COLUMNS`): ``slate`` (id of the
+        slate: one feed page, one search result page or one message), ``day``, ``user``,
+        ``item``, ``surface`` ("feed", "search" or "message"), ``position`` (0-based slot),
+        ``score`` (the product's score of the item, NaN for a message), ``propensity`` (the
+        probability that the run's exposure policy filled slots ``0..position`` of this slate
+        with exactly the items shown there, given the slate's candidates: the product of
+        ``slot_propensity`` down to this slot; 1 under the deterministic policy and for
+        messages), ``slot_propensity`` (the probability of this item in this slot given the
+        items above it), ``click`` and ``order`` (the user clicked; the click led to an order;
+        for a message both are the response, a purchase). None otherwise.
+    candidates : DataFrame or None
+        With ``config.log_impressions``: the pool each slate was drawn from, one row per
+        candidate (columns :data:`~haowurank.sim.CANDIDATE_COLUMNS`): ``slate``, ``item``,
+        ``score`` and ``pool_rank`` (0-based position in the product's order). Under the
+        deterministic policy the pool is the slate.
     """
 
     config: SimulationConfig
@@ -69,6 +86,8 @@ class SimulationResult:
     world: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     ranker: Any = None
+    impressions: pd.DataFrame | None = None
+    candidates: pd.DataFrame | None = None
 
     def summary(self) -> dict[str, float]:
         """Run-level metrics (totals and ratios of totals, see ``SUMMARY_METRICS``)."""
@@ -98,7 +117,8 @@ class SimulationResult:
 
     # ------------------------------------------------------------------ persistence
     def to_parquet(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write ``daily.parquet``, ``events.parquet``, ``initial_endorsements.parquet`` and
+        """Write ``daily.parquet``, ``events.parquet``, ``initial_endorsements.parquet``
+        (``impressions.parquet`` and ``candidates.parquet`` when impressions were logged) and
         ``meta.json`` (config, world, timings) to a folder, atomically (temporary folder, rename).
 
         An existing destination is replaced only when it is a simulation result or an empty
@@ -110,6 +130,10 @@ class SimulationResult:
             self.daily.to_parquet(tmp / "daily.parquet", index=False)
             self.events.to_parquet(tmp / "events.parquet", index=False)
             self.initial_endorsements.to_parquet(tmp / "initial_endorsements.parquet", index=False)
+            if self.impressions is not None:
+                self.impressions.to_parquet(tmp / "impressions.parquet", index=False)
+            if self.candidates is not None:
+                self.candidates.to_parquet(tmp / "candidates.parquet", index=False)
             meta = {
                 "format": _FORMAT, "format_version": _FORMAT_VERSION,
                 "config": self.config.to_dict(), "first_event_id": self.first_event_id,
@@ -138,6 +162,10 @@ class SimulationResult:
             initial_endorsements=pd.read_parquet(src / "initial_endorsements.parquet"),
             first_event_id=int(meta["first_event_id"]), world=meta.get("world", {}),
             timings=meta.get("timings", {}),
+            impressions=(pd.read_parquet(src / "impressions.parquet")
+                         if (src / "impressions.parquet").is_file() else None),
+            candidates=(pd.read_parquet(src / "candidates.parquet")
+                        if (src / "candidates.parquet").is_file() else None),
         )
 
     def __repr__(self) -> str:
@@ -205,6 +233,7 @@ def run(
         "day": e["day"][:k0],
         "reshares": e["size"][:k0] - 1,
     })
+    impressions, candidates = eng.exposure.frames(ds.user_ids, ds.item_ids)
     timings = {k: round(v, 4) for k, v in eng.timings.items()}
     timings["world"] = round(t_world, 4)
     timings["frames"] = round(time.perf_counter() - t1, 4)
@@ -212,4 +241,5 @@ def run(
     return SimulationResult(
         config=config, daily=eng.metrics.frame(), events=events, initial_endorsements=initial,
         first_event_id=k0, world=world.summary(), timings=timings, ranker=eng.ranker,
+        impressions=impressions, candidates=candidates,
     )

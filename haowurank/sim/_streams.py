@@ -40,7 +40,7 @@ PURPOSES: dict[str, int] = {
             "follow", "optin", "source", "qty", "cancel", "cancel_day", "ship", "transit",
             "satisfied", "return", "return_day", "rap", "visibility", "policy", "marketing",
             "response", "optout", "complaint", "audit", "optin_asks", "cycle", "world_sample",
-            "churn",
+            "churn", "exposure", "explore",
         ]
     )
 }
