@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 import haowurank as hr
 from haowurank.rankers._hybrid import FEATURES
+from haowurank.rankers._hybrid_features import feature_block, pair_features
 from haowurank.testing import RankerContract, small_world
 
 try:
@@ -140,9 +141,9 @@ def test_dense_scores_equal_pair_features_everywhere(fitted, world):
     """The fast dense path is ``intercept + features @ weights`` at every (user, item)."""
     parts = fitted.parts_
     users = np.arange(6)
-    blk = fitted._blocks(parts, users)
+    blk = feature_block(parts, users)
     r, c = np.divmod(np.arange(len(users) * world.n_items), world.n_items)
-    X = fitted._pair_features(parts, blk, r, c)
+    X = pair_features(parts, blk, r, c)
     expect = (fitted.intercept_ + X.astype(np.float64) @ fitted.weights_).reshape(len(users), -1)
     np.testing.assert_allclose(fitted._score(users), expect, rtol=1e-4, atol=1e-4)
     # training rows are feature rows of real pairs
@@ -160,7 +161,7 @@ def test_pointwise_objective_and_ease_head(world):
 
 
 def test_user_neighbours_known_answer():
-    from haowurank.rankers._hybrid import user_neighbours
+    from haowurank.rankers._hybrid_neighbours import user_neighbours
 
     X = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]], float))
     S = user_neighbours(X, 1, budget=3).toarray()
@@ -304,9 +305,9 @@ def test_spline_scores_equal_pair_features_and_explanations_add_up(fitted_spline
     assert r.splines_ is not None and len(r.spline_coef_) == r.splines_.n_basis > 0
     assert np.abs(r.spline_coef_).max() > 0
     parts, users = r.parts_, np.arange(5)
-    blk = r._blocks(parts, users)
+    blk = feature_block(parts, users)
     rr, cc = np.divmod(np.arange(len(users) * world.n_items), world.n_items)
-    X = r._pair_features(parts, blk, rr, cc).astype(np.float64)
+    X = pair_features(parts, blk, rr, cc).astype(np.float64)
     expect = (r.intercept_ + X @ r.weights_
               + r.splines_.terms(X, r.spline_coef_).sum(axis=1)).reshape(len(users), -1)
     np.testing.assert_allclose(r._score(users), expect, rtol=1e-4, atol=1e-4)
@@ -368,9 +369,9 @@ def test_rp3beta_component_features_retrieval_and_state(world, tmp_path):
     rp3 = hr.rankers.make("rp3beta", K=20).fit(world)
     assert (r.parts_.rp3.W_ != rp3.W_).nnz == 0  # refitted on all the training data
     parts, users = r.parts_, np.arange(6)
-    blk = r._blocks(parts, users)
+    blk = feature_block(parts, users)
     rr, cc = np.divmod(np.arange(len(users) * world.n_items), world.n_items)
-    X = r._pair_features(parts, blk, rr, cc)
+    X = pair_features(parts, blk, rr, cc)
     own = rp3._score(users).ravel()
     np.testing.assert_allclose(X[:, FEATURES.index("rp3")], own, rtol=1e-5, atol=1e-7)
     assert (X[:, FEATURES.index("rp3")] > 0).any()
@@ -384,7 +385,7 @@ def test_rp3beta_component_features_retrieval_and_state(world, tmp_path):
     assert (fold.parts_.rp3.seen_ != r.seen_).nnz == 0  # every training row folded in
     off = hr.rankers.make("hybrid", **SMALL).fit(world)
     assert off.parts_.rp3 is None and not any(k.startswith("rp3/") for k in off._state())
-    Xo = off._pair_features(off.parts_, off._blocks(off.parts_, users), rr, cc)
+    Xo = pair_features(off.parts_, feature_block(off.parts_, users), rr, cc)
     assert (Xo[:, FEATURES.index("rp3")] == 0).all()
 
 

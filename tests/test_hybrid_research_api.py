@@ -8,7 +8,10 @@ import pytest
 
 import haowurank as hr
 from haowurank.rankers import HybridRanker, sparse_topk
-from haowurank.rankers._hybrid import FEATURES, _pair_differences
+from haowurank.rankers._hybrid import FEATURES
+from haowurank.rankers._hybrid_features import feature_block, pair_features
+from haowurank.rankers._hybrid_model import pair_differences as _pair_differences
+from haowurank.rankers._hybrid_retrieval import retrieve
 from haowurank.testing import small_world
 
 SMALL = {"als": {"factors": 8, "iterations": 3, "num_threads": 1}, "n_candidates": 10,
@@ -65,11 +68,11 @@ def test_candidate_features_are_what_recommend_ranks(recorded, world):
     assert not seen[rows, items].any()
     # the same as the private path the studies used before, in one batch
     parts = recorded.parts_
-    blk = recorded._blocks(parts, users)
-    r, c = recorded._candidates(parts, blk, recorded.n_recommend_candidates)
+    blk = feature_block(parts, users)
+    r, c = retrieve(parts, blk, recorded.n_recommend_candidates)
     np.testing.assert_array_equal(rows, r)
     np.testing.assert_array_equal(items, c)
-    np.testing.assert_array_equal(X, recorded._pair_features(parts, blk, r, c))
+    np.testing.assert_array_equal(X, pair_features(parts, blk, r, c))
     # the linear score of these rows, top n: recommend_at's lists (users with >= n candidates)
     n = 3
     sc = (recorded.intercept_ + X.astype(np.float64) @ recorded.weights_).astype(np.float32)
@@ -83,7 +86,9 @@ def test_candidate_features_are_what_recommend_ranks(recorded, world):
 def test_candidate_features_do_not_depend_on_batching(recorded, world, monkeypatch):
     users = np.arange(min(10, world.n_users))
     whole = recorded.candidate_features(users, 4)
-    monkeypatch.setattr(HybridRanker, "_chunk", staticmethod(lambda n_items: 3))
+    import haowurank.rankers._hybrid as hybrid_module
+
+    monkeypatch.setattr(hybrid_module, "chunk_size", lambda n_items: 3)
     rows, items, X = recorded.candidate_features(users, 4)
     np.testing.assert_array_equal(rows, whole[0])
     np.testing.assert_array_equal(items, whole[1])
@@ -145,3 +150,44 @@ def test_pair_features_at_equal_feature_values_in_any_order(recorded, world):
 def test_pair_features_at_name_bad_arguments(recorded, uidx, iidx, match):
     with pytest.raises(ValueError, match=match):
         recorded.pair_features_at(uidx, iidx)
+
+
+def test_candidates_are_the_retrieval_stage_ranked(recorded, world, monkeypatch):
+    """``candidates`` is the retrieval stage of the public contract: the union of the
+    components' top items (``candidate_features``' pairs), ordered by the learned score, with
+    no dense ranking of the catalogue for any user."""
+    users = list(recorded.user_ids_[:12])
+    n = 3
+    k = max(recorded.n_recommend_candidates, n)
+    rows, items, X = recorded.candidate_features(np.arange(len(users)), k)
+    sc = (recorded.intercept_ + X.astype(np.float64) @ recorded.weights_).astype(np.float32)
+    top, top_sc = sparse_topk(rows, items, sc, len(users), n)
+
+    def no_dense(*args, **kwargs):
+        raise AssertionError("candidates ranked the whole catalogue")
+
+    with monkeypatch.context() as m:
+        m.setattr(recorded, "_score", no_dense)
+        ids, got_sc = recorded.candidates(users, n=n)
+        # a candidate set smaller than n (3 items, some seen): only retrieved items, padded
+        few = list(recorded.item_ids_[:3])
+        few_ids, few_sc = recorded.candidates(users, n=n, items=few)
+    assert ids.shape == (len(users), n)
+    np.testing.assert_array_equal(ids, recorded.item_ids_[top])
+    np.testing.assert_allclose(got_sc, top_sc, rtol=1e-5, atol=1e-6)
+    retrieved = {(int(r), recorded.item_ids_[c]) for r, c in zip(rows, items)}
+    assert all((r, i) in retrieved for r in range(len(users)) for i in ids[r])
+    seen = recorded.seen_[: len(users), :3].toarray() > 0
+    for r in range(len(users)):
+        expect = {few[j] for j in range(3) if not seen[r, j]}
+        valid = np.isfinite(few_sc[r])
+        assert set(few_ids[r][valid]) == expect and valid.sum() == len(expect)
+    assert (~np.isfinite(few_sc)).any()  # some rows are short
+    # where retrieval fills the list it is recommend's list; unknown users get the fallback
+    rec_ids, rec_sc = recorded.recommend(users, n=n)
+    np.testing.assert_array_equal(ids, rec_ids)
+    cold_ids, _ = recorded.candidates(["no-such-user"], n=n)
+    np.testing.assert_array_equal(cold_ids, recorded.recommend(["no-such-user"], n=n)[0])
+    # without a retrieval stage it is the base class's candidates (recommend)
+    all_ids, _ = recorded.candidates(users, n=n, exclude_seen=False)
+    np.testing.assert_array_equal(all_ids, recorded.recommend(users, n=n, exclude_seen=False)[0])

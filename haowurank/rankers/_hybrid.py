@@ -92,36 +92,32 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
 from .._dataset import Dataset
 from .._random import rng as make_rng
 from ._base import Ranker, arrays_to_csr, csr_to_arrays, sparse_topk
-from ._hybrid_parts import (
-    _csr_values,
-    _dense,
-    _FeatureBlock,
-    _FittedParts,
-    _group_codes,
-    _item_rows,
-    _share_matrix,
-    _sparse_topn,
-    user_neighbours,
+from ._hybrid_features import (
+    FEATURES,
+    FeatureBlock,
+    chunk_size,
+    feature_block,
+    linear_block_scores,
+    pair_features,
 )
+from ._hybrid_model import (
+    RankingModel,
+    fit_ranking_model,
+    pair_differences,
+    rank_scores,
+    training_rows,
+)
+from ._hybrid_parts import FittedParts, build_parts
+from ._hybrid_retrieval import retrieve, unseen_pairs
 from ._splines import FeatureSplines
 
 __all__ = ["FEATURES", "HybridRanker"]
 
 log = logging.getLogger(__name__)
-
-#: Feature names, in the order of the learned weights.
-FEATURES: tuple[str, ...] = (
-    "als", "als_gap", "knn", "knn_norm", "knn2", "knn2_norm", "rp3", "rp3_norm", "ease", "uknn",
-    "uknn_norm",
-    "trust", "trust_log",
-    "friends", "friend_share", "popularity", "popularity_cold", "category", "merchant",
-    "category_popularity", "period_popularity", "time_gap", "trust_cold", "friends_cold",
-)
 
 _COMPONENTS = {"als": "als", "knn": "item_knn", "knn2": "item_knn", "rp3": "rp3beta",
                "trust": "trust"}
@@ -148,37 +144,6 @@ def _is_real(v: Any, lo: float, *, strict: bool = False) -> bool:
     if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
         return False
     return bool(np.isfinite(v) and (v > lo if strict else v >= lo))
-
-
-def _pair_index(
-    y: np.ndarray, groups: np.ndarray, gen: np.random.Generator, n_pairs: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (pos, neg): ``n_pairs`` random negatives of the same user per positive."""
-    order = np.argsort(groups, kind="stable")
-    g = groups[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    ends = np.r_[starts[1:], len(g)]
-    pos_out, neg_out = [], []
-    for s0, e0 in zip(starts, ends):
-        idx = order[s0:e0]
-        pos, neg = idx[y[idx]], idx[~y[idx]]
-        if not len(pos) or not len(neg):
-            continue
-        pick = neg[gen.integers(0, len(neg), size=(len(pos), n_pairs))]
-        pos_out.append(np.repeat(pos, n_pairs))
-        neg_out.append(pick.ravel())
-    if not pos_out:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    return np.concatenate(pos_out), np.concatenate(neg_out)
-
-
-def _pair_differences(
-    Z: np.ndarray, y: np.ndarray, groups: np.ndarray, gen: np.random.Generator, n_pairs: int
-) -> np.ndarray:
-    """Rows ``Z[pos] - Z[neg]`` for ``n_pairs`` random negatives of the same user per positive."""
-    pos, neg = _pair_index(y, groups, gen, n_pairs)
-    return Z[pos] - Z[neg]
 
 
 class HybridRanker(Ranker):
@@ -426,16 +391,16 @@ class HybridRanker(Ranker):
             params["random_state"] = int(self.random_state)
         return params
 
+
     # ------------------------------------------------------------------ components
     def _fit_parts(
         self, ds: Dataset, *, show_progress: bool = False, als_factors: int | None = None,
         fitted: dict[str, Ranker] | None = None,
-    ) -> _FittedParts:
+    ) -> FittedParts:
         """Components and tables on ``ds``; components in ``fitted`` (by key) are used as given."""
         from ._base import make
 
         t0 = time.perf_counter()
-        binary = ds.matrix(weight="binary")
         comps = dict(fitted or {})
         for key, reg in self._components().items():
             if key in comps:
@@ -443,307 +408,22 @@ class HybridRanker(Ranker):
             comps[key] = make(reg, **self._component_params(key, als_factors)).fit(
                 ds, show_progress=show_progress
             )
-        pop = np.asarray(binary.sum(axis=0)).ravel().astype(np.float32)
-        ease_idx, ease_B = self._fit_ease(binary, pop)
-        uknn = (user_neighbours(binary, int(self.user_knn_k)) if self.user_knn_k
-                else sp.csr_matrix((binary.shape[0], binary.shape[0]), dtype=np.float32))
-        friends = sp.csr_matrix(ds.social_matrix(weighted=False), dtype=np.float32)
-        blocked = ds.block_matrix()
-        if blocked.nnz:
-            b = sp.csr_matrix(blocked, dtype=np.float32)
-            friends = sp.csr_matrix(friends - friends.multiply(b))
-            friends.eliminate_zeros()
-        cat = _group_codes(ds, "category")
-        mer = _group_codes(ds, "merchant")
-        cat_count = np.bincount(cat[cat >= 0], weights=pop[cat >= 0]) if (cat >= 0).any() else (
-            np.zeros(0))
-        category_rate = np.zeros(len(pop), dtype=np.float32)
-        if len(cat_count):
-            known = cat >= 0
-            category_rate[known] = pop[known] / np.maximum(cat_count[cat[known]], 1.0)
-        periods = self._periods(ds)
-        parts = _FittedParts(
-            als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], rp3=comps.get("rp3"),
-            trust=comps["trust"], binary=binary,
-            popularity=pop, ease_idx=ease_idx, ease_B=ease_B, friends=friends, uknn=uknn,
-            category=cat, user_category=_share_matrix(binary, cat),
-            merchant=mer, user_merchant=_share_matrix(binary, mer), category_rate=category_rate,
-            **periods,
+        parts = build_parts(
+            ds, comps, ease_items=int(self.ease_items),
+            ease_regularization=float(self.ease_regularization),
+            user_knn_k=int(self.user_knn_k), n_periods=int(self.n_periods),
         )
         log.info("hybrid: components fitted in %.2fs", time.perf_counter() - t0)
         return parts
 
-    def _periods(self, ds: Dataset) -> dict[str, np.ndarray]:
-        """Time tables: users' shares and items' counts per period, mean times (in periods)."""
-        n_u, n_i = ds.n_users, ds.n_items
-        p = int(self.n_periods)
-        if not ds.has_timestamps or ds.n_interactions == 0 or p == 0:
-            return dict(user_period=np.zeros((n_u, 0), np.float32),
-                        item_period=np.zeros((n_i, 0), np.float32),
-                        user_time=np.zeros(n_u, np.float32), item_time=np.zeros(n_i, np.float32))
-        a = ds.interaction_arrays()
-        t = a["timestamp"].astype(np.float64)
-        lo, hi = float(t.min()), float(t.max())
-        width = (hi - lo) / p if hi > lo else 1.0
-        pos = (t - lo) / width  # time in periods
-        b = np.minimum(pos.astype(np.int64), p - 1)
-        u, i = a["user"].astype(np.int64), a["item"].astype(np.int64)
-        up = np.zeros((n_u, p))
-        np.add.at(up, (u, b), 1.0)
-        up /= np.maximum(up.sum(axis=1, keepdims=True), 1.0)
-        ip = np.zeros((n_i, p))
-        np.add.at(ip, (i, b), 1.0)
-        mean = float(pos.mean())
-
-        def mean_time(idx: np.ndarray, n: int) -> np.ndarray:
-            cnt = np.bincount(idx, minlength=n)
-            tot = np.bincount(idx, weights=pos, minlength=n)
-            return np.where(cnt > 0, tot / np.maximum(cnt, 1), mean).astype(np.float32)
-
-        return dict(user_period=up.astype(np.float32), item_period=ip.astype(np.float32),
-                    user_time=mean_time(u, n_u), item_time=mean_time(i, n_i))
-
-    def _fit_ease(self, binary: sp.csr_matrix, pop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from ._cf import ease_weights
-
-        p = min(int(self.ease_items), binary.shape[1])
-        if p < 2 or binary.nnz == 0:
-            return np.empty(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        order = np.lexsort((np.arange(len(pop)), -pop))[:p]
-        idx = np.sort(order).astype(np.int64)
-        B = ease_weights(binary[:, idx], float(self.ease_regularization))
-        return idx, B
-
-    # ------------------------------------------------------------------ features
-    def _blocks(self, parts: _FittedParts, uidx: np.ndarray) -> _FeatureBlock:
-        """Per-batch building blocks of the features for users ``uidx``.
-
-        Dense (len(uidx), n_items) float32 arrays of the ALS, item-kNN (both), user-kNN, trust
-        and friend scores, dense EASE scores over the head items, and per-user statistics;
-        the sparse item-kNN, trust and user-kNN rows are kept too (``*_sp``), for retrieval.
-        Callers bound ``len(uidx) * n_items`` (see :meth:`_chunk`).
-        """
-        u = np.asarray(uidx, dtype=np.int64)
-        sa = np.asarray(parts.als._score(u), dtype=np.float32)
-        kp, kp2 = _item_rows(parts.knn, u), _item_rows(parts.knn2, u)
-        sk, sk2 = _dense(kp), _dense(kp2)
-        zeros = np.zeros(len(u), dtype=np.float32)
-        kmax = np.maximum(sk.max(axis=1), 0) if sk.shape[1] else zeros
-        k2max = np.maximum(sk2.max(axis=1), 0) if sk2.shape[1] else zeros
-        if parts.rp3 is not None:
-            rp = _item_rows(parts.rp3, u)
-            srp = _dense(rp)
-            rpmax = np.maximum(srp.max(axis=1), 0) if srp.shape[1] else zeros
-        else:  # rp3beta=False: the features are 0
-            rp, srp, rpmax = None, None, zeros
-        if len(parts.ease_idx):
-            ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
-        else:
-            ease = np.zeros((len(u), 0), dtype=np.float32)
-        tr = sp.csr_matrix(parts.trust._candidates(u), dtype=np.float32)
-        tr.data = np.maximum(tr.data, 0)
-        uk = sp.csr_matrix(parts.uknn[u] @ parts.binary, dtype=np.float32)
-        ukd = _dense(uk)
-        ukmax = np.maximum(ukd.max(axis=1), 0) if ukd.shape[1] else zeros
-        return _FeatureBlock(
-            uidx=u, als=sa, als_max=sa.max(axis=1) if sa.shape[1] else np.zeros(len(u)),
-            knn=sk, knn_max=np.where(kmax > 0, kmax, 1.0).astype(np.float32), ease=ease,
-            knn2=sk2, knn2_max=np.where(k2max > 0, k2max, 1.0).astype(np.float32),
-            rp3=srp, rp3_max=np.where(rpmax > 0, rpmax, 1.0).astype(np.float32), rp3_sp=rp,
-            trust=_dense(tr), friends=_dense(parts.trust.graph_.visible(u).counts()), uknn=ukd,
-            uknn_max=np.where(ukmax > 0, ukmax, 1.0).astype(np.float32),
-            knn_sp=kp, trust_sp=tr, uknn_sp=uk,
-            n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),
-            activity=np.log1p(np.diff(parts.binary.indptr)[u]).astype(np.float32),
-            user_category=None if parts.user_category is None else parts.user_category[u],
-            user_merchant=None if parts.user_merchant is None else parts.user_merchant[u],
-            user_period=parts.user_period[u], user_time=parts.user_time[u],
-        )
-
-    @staticmethod
-    def _chunk(n_items: int) -> int:
-        """Users per block: about 6 dense float32 (users, items) arrays within ~200 MB."""
-        return int(max(1, min(256, 8_000_000 // max(n_items, 1))))
-
-    def _pair_features(self, parts: _FittedParts, blk: _FeatureBlock, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """Features (len(r), n_features) of the pairs (blk.uidx[r], c): the definition of
-        :data:`FEATURES` that training, explanations and tests use."""
-        n = len(r)
-        X = np.zeros((n, len(FEATURES)), dtype=np.float32)
-        col = {name: j for j, name in enumerate(FEATURES)}
-        X[:, col["als"]] = blk.als[r, c]
-        X[:, col["als_gap"]] = blk.als[r, c] - blk.als_max[r]
-        k1 = blk.knn[r, c]
-        k2 = blk.knn2[r, c]
-        X[:, col["knn"]] = k1
-        X[:, col["knn_norm"]] = k1 / blk.knn_max[r]
-        X[:, col["knn2"]] = k2
-        X[:, col["knn2_norm"]] = k2 / blk.knn2_max[r]
-        if blk.rp3 is not None:
-            rp = blk.rp3[r, c]
-            X[:, col["rp3"]] = rp
-            X[:, col["rp3_norm"]] = rp / blk.rp3_max[r]
-        if len(parts.ease_idx):
-            pos = np.full(parts.binary.shape[1], -1, dtype=np.int64)
-            pos[parts.ease_idx] = np.arange(len(parts.ease_idx))
-            pc = pos[c]
-            head = pc >= 0
-            X[head, col["ease"]] = blk.ease[r[head], pc[head]]
-        uk = blk.uknn[r, c]
-        X[:, col["uknn"]] = uk
-        X[:, col["uknn_norm"]] = uk / blk.uknn_max[r]
-        t = blk.trust[r, c]
-        X[:, col["trust"]] = t
-        X[:, col["trust_log"]] = np.log1p(10.0 * t)
-        f = blk.friends[r, c]
-        X[:, col["friends"]] = np.log1p(f)
-        X[:, col["friend_share"]] = f / blk.n_friends[r]
-        cold = 1.0 / (1.0 + blk.activity[r])
-        X[:, col["trust_cold"]] = X[:, col["trust_log"]] * cold
-        X[:, col["friends_cold"]] = X[:, col["friends"]] * cold
-        pop = np.log1p(parts.popularity[c])
-        X[:, col["popularity"]] = pop
-        X[:, col["popularity_cold"]] = pop / (1.0 + blk.activity[r])
-        for name in ("category", "merchant"):
-            share = getattr(blk, f"user_{name}")
-            if share is None:
-                continue
-            codes = getattr(parts, name)[c]
-            ok = codes >= 0
-            X[ok, col[name]] = _csr_values(share, r[ok], codes[ok])
-        X[:, col["category_popularity"]] = np.log(
-            np.float32(1e-4) + X[:, col["category"]] * parts.category_rate[c]
-        )
-        if parts.item_period.shape[1]:
-            X[:, col["period_popularity"]] = np.log1p(
-                np.einsum("ij,ij->i", blk.user_period[r], parts.item_period[c])
-            )
-        X[:, col["time_gap"]] = np.log1p(np.abs(blk.user_time[r] - parts.item_time[c]))
-        return X
-
-    def _score_with(self, parts: _FittedParts, uidx: np.ndarray) -> np.ndarray:
-        """Dense scores of every item for users ``uidx``: a linear score combined algebraically
-        from the blocks (equal to :meth:`_pair_features` at every pair, within float32
-        rounding); with splines, through the pair features (:meth:`_score_pairs`)."""
-        blk = self._blocks(parts, uidx)
-        if self.splines_ is not None:
-            return self._score_pairs(parts, blk)
-        w = {name: np.float32(self.weights_[j]) for j, name in enumerate(FEATURES)}
-        out = blk.als
-        out *= w["als"] + w["als_gap"]
-        out += (np.float32(self.intercept_) - w["als_gap"] * blk.als_max)[:, None]
-        out += blk.knn * (w["knn"] + w["knn_norm"] / blk.knn_max)[:, None]
-        out += blk.knn2 * (w["knn2"] + w["knn2_norm"] / blk.knn2_max)[:, None]
-        if blk.rp3 is not None:
-            out += blk.rp3 * (w["rp3"] + w["rp3_norm"] / blk.rp3_max)[:, None]
-        if len(parts.ease_idx) and w["ease"]:
-            out[:, parts.ease_idx] += w["ease"] * blk.ease
-        cold = (1.0 / (1.0 + blk.activity))[:, None].astype(np.float32)
-        out += blk.uknn * (w["uknn"] + w["uknn_norm"] / blk.uknn_max)[:, None]
-        if blk.trust.any():
-            out += w["trust"] * blk.trust
-            out += np.log1p(np.float32(10.0) * blk.trust) * (w["trust_log"] + w["trust_cold"] * cold)
-        if blk.friends.any():
-            out += np.log1p(blk.friends) * (w["friends"] + w["friends_cold"] * cold)
-            out += blk.friends * (w["friend_share"] / blk.n_friends)[:, None]
-        pop = np.log1p(parts.popularity).astype(np.float32)
-        out += pop[None, :] * (w["popularity"] + w["popularity_cold"] / (1.0 + blk.activity))[:, None]
-        m = out.shape[1]
-        for name in ("category", "merchant"):
-            share = getattr(blk, f"user_{name}")
-            wc = w["category_popularity"] if name == "category" else np.float32(0)
-            if share is None:
-                if wc:
-                    out += wc * np.float32(np.log(np.float32(1e-4)))
-                continue
-            codes = getattr(parts, name)
-            known = np.flatnonzero(codes >= 0)
-            dense = np.asarray(share.toarray(), dtype=np.float32)
-            vals = np.zeros((len(uidx), m), dtype=np.float32)
-            vals[:, known] = dense[:, codes[known]]
-            if w[name]:
-                out += w[name] * vals
-            if wc:
-                vals *= parts.category_rate[None, :]
-                vals += np.float32(1e-4)
-                out += wc * np.log(vals)
-        if parts.item_period.shape[1] and w["period_popularity"]:
-            out += w["period_popularity"] * np.log1p(blk.user_period @ parts.item_period.T)
-        if w["time_gap"]:
-            out += w["time_gap"] * np.log1p(np.abs(blk.user_time[:, None] - parts.item_time[None, :]))
-        return out
-
-    def _score_pairs(self, parts: _FittedParts, blk: _FeatureBlock) -> np.ndarray:
-        """Dense scores of a batch through :meth:`_pair_features` at every (user, item) pair,
-        in slices of about a million pairs (the spline terms are not algebraic in the blocks)."""
-        n_users, n_items = len(blk.uidx), parts.binary.shape[1]
-        out = np.empty((n_users, n_items), dtype=np.float32)
-        step = max(1, 1_000_000 // max(n_items, 1))
-        for s0 in range(0, n_users, step):
-            s1 = min(s0 + step, n_users)
-            r = np.repeat(np.arange(s0, s1), n_items)
-            c = np.tile(np.arange(n_items), s1 - s0)
-            out[s0:s1] = self._rank_scores(self._pair_features(parts, blk, r, c)).reshape(
-                s1 - s0, n_items)
-        return out
-
-    def _candidates(
-        self, parts: _FittedParts, blk: _FeatureBlock, k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Candidate pairs (local rows, items) of a batch: the union of the top ``k`` unseen
-        items of ALS (implicit's own top k), item-kNN, trust, user-kNN, RP3beta (and the head EASE),
-        among the ``allowed`` items (a boolean mask over items; None: all)."""
-        u = blk.uidx
-        n_items = parts.binary.shape[1]
-        k = min(int(k), n_items)
-        seen = _dense(parts.binary[u]) > 0
-        if allowed is not None:
-            seen |= ~np.asarray(allowed, dtype=bool)[None, :]
-        cand = np.zeros((len(u), n_items), dtype=bool)
-        top, _ = parts.als._recommend_idx(u, k, True, allowed)
-        rows = np.broadcast_to(np.arange(len(u))[:, None], top.shape)
-        cand[rows[top >= 0], top[top >= 0]] = True
-        sources = [blk.knn_sp, blk.trust_sp, blk.uknn_sp]
-        if blk.rp3_sp is not None:
-            sources.append(blk.rp3_sp)
-        if len(parts.ease_idx):
-            e = np.zeros((len(u), n_items), dtype=np.float32)
-            e[:, parts.ease_idx] = blk.ease
-            sources.append(sp.csr_matrix(e))
-        for m in sources:
-            rr, cc = _sparse_topn(m, k, drop=seen)  # seen items out before the top k is taken
-            cand[rr, cc] = True
-        cand &= ~seen
-        return np.nonzero(cand)
-
     def _training_rows(
-        self, parts: _FittedParts, val: sp.csr_matrix, users: np.ndarray, gen: np.random.Generator
+        self, parts: FittedParts, val: sp.csr_matrix, users: np.ndarray, gen: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Feature rows, labels, users (groups) and items of the candidates of ``users``."""
-        n_items = parts.binary.shape[1]
-        X_parts, y_parts, g_parts, i_parts = [], [], [], []
-        bs = self._chunk(n_items)
-        for s0 in range(0, len(users), bs):
-            u = users[s0 : s0 + bs]
-            blk = self._blocks(parts, u)
-            r, c = self._candidates(parts, blk, int(self.n_candidates))
-            if self.n_random:
-                rr = np.repeat(np.arange(len(u)), int(self.n_random))
-                cc = gen.integers(0, n_items, size=len(rr))
-                keys = np.unique(np.concatenate([r * n_items + c, rr * n_items + cc]))
-                r, c = keys // n_items, keys % n_items
-                unseen = _csr_values(parts.binary[u], r, c) == 0
-                r, c = r[unseen], c[unseen]
-            X_parts.append(self._pair_features(parts, blk, r, c))
-            y_parts.append(_csr_values(val[u], r, c) > 0)
-            g_parts.append(u[r])
-            i_parts.append(c)
-        if not X_parts:
-            empty = np.zeros(0, dtype=np.int64)
-            return (np.zeros((0, len(FEATURES)), dtype=np.float32), np.zeros(0, dtype=bool),
-                    empty, empty)
-        return (np.vstack(X_parts), np.concatenate(y_parts), np.concatenate(g_parts),
-                np.concatenate(i_parts))
+        """Feature rows, labels, users (groups) and items of the candidates of ``users``
+        (:func:`~._hybrid_model.training_rows` with this ranker's ``n_candidates`` and
+        ``n_random``); ``fit`` calls it once, on the inner split."""
+        return training_rows(parts, val, users, gen, n_candidates=int(self.n_candidates),
+                             n_random=int(self.n_random))
 
     # ------------------------------------------------------------------ fitting
     def _choose_als(
@@ -786,10 +466,8 @@ class HybridRanker(Ranker):
         log.info("hybrid: ALS size by inner validation NDCG@20: %s -> %d", scores, best[1])
         return (best[0] if short is None else None), best[1], scores
 
-    def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import roc_auc_score
 
+    def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
         from .. import split
         from ..trust import defended_training_data, item_popularity
 
@@ -821,62 +499,12 @@ class HybridRanker(Ranker):
         X, y, groups, _ = rows
         info.update(rows=int(len(y)), positives=int(y.sum()), users=int(len(users)),
                     features_s=time.perf_counter() - t1)
-        n_f = len(FEATURES)
-        splines, spline_coef = None, np.zeros(0)
-        one_class = y.sum() == 0 or y.sum() == len(y)
-        if one_class:
-            log.warning(
-                "hybrid: the inner validation split gave %s; falling back to fixed weights "
-                "(ALS + trust + popularity).", "no positives" if y.sum() == 0 else "no negatives",
-            )
-            coef = np.zeros(n_f)
-            for name, w in (("als", 1.0), ("trust_log", 1.0), ("popularity", 0.5)):
-                coef[FEATURES.index(name)] = w
-            mean, scale, intercept = np.zeros(n_f), np.ones(n_f), 0.0
-            info["auc"] = float("nan")
-        else:
-            X = X.astype(np.float64)
-            mean = X.mean(axis=0)
-            scale = X.std(axis=0)
-            constant = scale <= 1e-9 * (1.0 + np.abs(mean))
-            scale[constant] = 1.0
-            Z = (X - mean) / scale
-            Z[:, constant] = 0.0
-            t2 = time.perf_counter()
-            if self.objective == "pairwise":
-                pos, neg = _pair_index(y, groups, gen, int(self.n_pairs))
-                D = Z[pos] - Z[neg]
-                if self.spline_knots:
-                    splines = FeatureSplines.from_quantiles(X, int(self.spline_knots))
-                    D, spline_scale = self._with_spline_differences(D, X, pos, neg, splines)
-                flip = gen.random(len(D)) < 0.5
-                D[flip] *= -1.0
-                # with splines (~150 columns) Newton steps converge in a few iterations where
-                # L-BFGS takes hundreds; the linear model keeps its solver
-                solver = "newton-cholesky" if self.spline_knots else "lbfgs"
-                lr = LogisticRegression(C=float(self.C), fit_intercept=False, max_iter=500,
-                                        solver=solver)
-                with threadpool_limits(1):
-                    lr.fit(D, ~flip)
-                intercept = 0.0
-            else:
-                lr = LogisticRegression(C=float(self.C), max_iter=500)
-                with threadpool_limits(1):
-                    lr.fit(Z, y)
-                intercept = float(lr.intercept_[0])
-            coef = lr.coef_[0][:n_f].astype(np.float64)
-            coef[constant] = 0.0
-            if splines is not None:
-                spline_coef = lr.coef_[0][n_f:].astype(np.float64) / spline_scale
-            info["model_s"] = time.perf_counter() - t2
-        self.coef_ = coef
-        self.feature_mean_ = mean
-        self.feature_scale_ = scale
-        self.weights_ = (coef / scale).astype(np.float64)
-        self.intercept_ = float(intercept - (mean * self.weights_).sum())
-        self.splines_, self.spline_coef_ = splines, spline_coef
-        if not one_class:
-            info["auc"] = float(roc_auc_score(y, self._rank_scores(X)))
+        model, model_info = fit_ranking_model(
+            X, y, groups, gen, objective=self.objective, C=float(self.C),
+            n_pairs=int(self.n_pairs), spline_knots=int(self.spline_knots),
+        )
+        info.update(model_info)
+        self._set_model(model)
         if callback is not None:
             callback("hybrid: ranking model", 0.6)
         t3 = time.perf_counter()
@@ -901,32 +529,24 @@ class HybridRanker(Ranker):
         if callback is not None:
             callback("hybrid: refit", 1.0)
 
-    @staticmethod
-    def _with_spline_differences(
-        D: np.ndarray, X: np.ndarray, pos: np.ndarray, neg: np.ndarray, splines: FeatureSplines
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``D`` with the differences of the pairs' spline bases appended (each basis column
-        divided by its standard deviation over the rows in pairs), and those deviations."""
-        rows = np.unique(np.r_[pos, neg])
-        B = splines.basis(X[rows])
-        scale = B.std(axis=0)
-        scale[scale <= 1e-9] = np.inf  # a column without spread gets no weight
-        B /= scale
-        at = np.searchsorted(rows, pos), np.searchsorted(rows, neg)
-        return np.hstack([D, B[at[0]] - B[at[1]]]), scale
+    def _set_model(self, model: RankingModel) -> None:
+        """Keep a fitted ranking model in the public attributes (``coef_``, ``weights_``, ...)."""
+        self.coef_ = model.coef
+        self.feature_mean_ = model.mean
+        self.feature_scale_ = model.scale
+        self.weights_ = model.weights
+        self.intercept_ = model.intercept
+        self.splines_, self.spline_coef_ = model.splines, model.spline_coef
 
     def _rank_scores(self, X: np.ndarray) -> np.ndarray:
         """The ranking model's score of feature rows ``X`` (float64): the linear terms plus,
         with ``spline_knots``, every feature's spline term."""
-        out = self.intercept_ + np.asarray(X, dtype=np.float64) @ self.weights_
-        if self.splines_ is not None:
-            out += self.splines_.terms(X, self.spline_coef_).sum(axis=1)
-        return out
+        return rank_scores(X, self.weights_, self.intercept_, self.splines_, self.spline_coef_)
 
     # ------------------------------------------------------------------ scoring
     def _score(self, uidx: np.ndarray) -> np.ndarray:
         uidx = np.asarray(uidx, dtype=np.int64)
-        bs = self._chunk(len(self.item_ids_))
+        bs = chunk_size(len(self.item_ids_))
         if len(uidx) <= bs:
             return self._score_with(self.parts_, uidx)
         out = np.empty((len(uidx), len(self.item_ids_)), dtype=np.float32)
@@ -934,11 +554,66 @@ class HybridRanker(Ranker):
             out[s0 : s0 + bs] = self._score_with(self.parts_, uidx[s0 : s0 + bs])
         return out
 
+    def _score_with(self, parts: FittedParts, uidx: np.ndarray) -> np.ndarray:
+        """Dense scores of every item for users ``uidx``: a linear score summed from the
+        registry's block values (:func:`~._hybrid_features.linear_block_scores`); with splines,
+        through the pair features at every pair (:meth:`_score_pairs`)."""
+        blk = feature_block(parts, uidx)
+        if self.splines_ is not None:
+            return self._score_pairs(parts, blk)
+        return linear_block_scores(parts, blk, self.weights_, self.intercept_)
+
+    def _score_pairs(self, parts: FittedParts, blk: FeatureBlock) -> np.ndarray:
+        """Dense scores of a batch through :func:`~._hybrid_features.pair_features` at every
+        (user, item) pair, in slices of about a million pairs (the spline terms are not
+        algebraic in the blocks)."""
+        n_users, n_items = len(blk.uidx), parts.n_items
+        out = np.empty((n_users, n_items), dtype=np.float32)
+        step = max(1, 1_000_000 // max(n_items, 1))
+        for s0 in range(0, n_users, step):
+            s1 = min(s0 + step, n_users)
+            r = np.repeat(np.arange(s0, s1), n_items)
+            c = np.tile(np.arange(n_items), s1 - s0)
+            out[s0:s1] = self._rank_scores(pair_features(parts, blk, r, c)).reshape(
+                s1 - s0, n_items)
+        return out
+
+    def _retrieve_and_rank(
+        self, uidx: np.ndarray, n: int, cand: np.ndarray | None, *, keep_short: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Retrieval, then the learned ranking, for known users ``uidx`` (no -1): the top ``n``
+        of the union of each component's top ``max(n_recommend_candidates, n)`` unseen items
+        (within the mask ``cand``). Returns (idx, scores) with -1 / -inf pads and a boolean
+        mask of the rows that retrieved fewer than ``n`` items (those rows hold their items
+        with ``keep_short``, nothing otherwise)."""
+        b = len(uidx)
+        out_i = np.full((b, n), -1, dtype=np.int64)
+        out_s = np.full((b, n), -np.inf, dtype=np.float32)
+        short_all = np.zeros(b, dtype=bool)
+        bs = chunk_size(len(self.item_ids_))
+        parts = self.parts_
+        k = max(int(self.n_recommend_candidates), n)
+        for s0 in range(0, b, bs):
+            u = uidx[s0 : s0 + bs]
+            blk = feature_block(parts, u)
+            r, c = retrieve(parts, blk, k, cand)
+            short = np.bincount(r, minlength=len(u)) < n
+            short_all[s0 : s0 + len(u)] = short
+            if not keep_short:
+                keep = ~short[r]
+                r, c = r[keep], c[keep]
+            if len(r):
+                sc = self._rank_scores(pair_features(parts, blk, r, c)).astype(np.float32)
+                top_i, top_s = sparse_topk(r, c, sc, len(u), n)  # the one top-k kernel
+                got = np.bincount(r, minlength=len(u)) > 0
+                out_i[s0 : s0 + len(u)][got] = top_i[got]
+                out_s[s0 : s0 + len(u)][got] = top_s[got]
+        return out_i, out_s, short_all
+
     def _recommend_idx(
         self, uidx: np.ndarray, n: int, exclude_seen: bool, cand: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n by retrieval then ranking: the learned score of the union of the components'
-        top ``n_recommend_candidates`` unseen items (see :meth:`_candidates`).
+        """Top-n by retrieval then ranking (:meth:`_retrieve_and_rank`).
 
         A candidate set (``items=``, a boolean mask ``cand``) restricts retrieval to those
         items. ``exclude_seen=False``, unknown users and users with fewer than ``n`` retrieved
@@ -946,39 +621,67 @@ class HybridRanker(Ranker):
         """
         if not exclude_seen or not self.n_recommend_candidates:
             return super()._recommend_idx(uidx, n, exclude_seen, cand)
-        b = len(uidx)
-        out_i = np.full((b, n), -1, dtype=np.int64)
-        out_s = np.full((b, n), -np.inf, dtype=np.float32)
+        out_i = np.full((len(uidx), n), -1, dtype=np.int64)
+        out_s = np.full((len(uidx), n), -np.inf, dtype=np.float32)
         known = np.flatnonzero(uidx >= 0)
         dense_rows = np.flatnonzero(uidx < 0)
-        bs = self._chunk(len(self.item_ids_))
-        short_rows = []
-        for s0 in range(0, len(known), bs):
-            kn = known[s0 : s0 + bs]
-            parts = self.parts_
-            blk = self._blocks(parts, uidx[kn])
-            k = max(int(self.n_recommend_candidates), n)
-            r, c = self._candidates(parts, blk, k, cand)
-            counts = np.bincount(r, minlength=len(kn))
-            short = counts < n
-            if short.any():
-                short_rows.append(kn[short])
-                keep = ~short[r]
-                r, c = r[keep], c[keep]
-            if len(r):
-                X = self._pair_features(parts, blk, r, c)
-                sc = self._rank_scores(X).astype(np.float32)
-                top_i, top_s = sparse_topk(r, c, sc, len(kn), n)  # the one top-k kernel
-                got = np.bincount(r, minlength=len(kn)) > 0
-                out_i[kn[got]], out_s[kn[got]] = top_i[got], top_s[got]
-        if short_rows:
-            dense_rows = np.concatenate([dense_rows, *short_rows])
+        if len(known):
+            i, sc, short = self._retrieve_and_rank(uidx[known], n, cand, keep_short=False)
+            out_i[known], out_s[known] = i, sc
+            dense_rows = np.sort(np.concatenate([dense_rows, known[short]]))
         if len(dense_rows):
-            dense_rows = np.sort(dense_rows)
             i, sc = super()._recommend_idx(uidx[dense_rows], n, exclude_seen, cand)
             out_i[dense_rows], out_s[dense_rows] = i, sc
         return out_i, out_s
 
+    def candidates(
+        self, users: Any, n: int = 100, *, exclude_seen: bool = True, items: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The retrieval stage for one user or a batch: up to ``n`` retrieved items and scores.
+
+        Retrieval is :meth:`recommend`'s: the union of each component's top
+        ``max(n_recommend_candidates, n)`` unseen items (within ``items`` when given), ordered
+        by the learned score, the best ``n`` kept: the same lists as :meth:`recommend`, but a
+        user whose retrieval finds fewer than ``n`` items (ALS retrieves any unseen item, so
+        only when fewer than ``n`` allowed items are unseen) gets those items ranked by the
+        learned score, padded with -1 / "" and -inf, and never a dense ranking of the
+        catalogue. Unknown users get the cold-start fallback. With ``exclude_seen=False`` or ``n_recommend_candidates=0`` (no retrieval
+        stage) this is :meth:`recommend`.
+
+        Parameters
+        ----------
+        users : id or sequence of ids
+        n : int
+        exclude_seen : bool
+        items : sequence of ids, optional
+
+        Returns
+        -------
+        ids, scores : ndarrays of shape (n,) or (n_users, n)
+            As :meth:`recommend` returns them.
+        """
+        if not exclude_seen or not self.n_recommend_candidates:
+            return super().candidates(users, n, exclude_seen=exclude_seen, items=items)
+        self._check_fitted()
+        n = self._check_n(n, "candidates")
+        uidx, single = self._user_indices(users)
+        cand = self._candidate_mask(items)
+        out_i = np.full((len(uidx), n), -1, dtype=np.int64)
+        out_s = np.full((len(uidx), n), -np.inf, dtype=np.float32)
+        fb = self._fallback_mask(uidx)
+        retrieved = np.flatnonzero(~fb)
+        if len(retrieved):
+            out_i[retrieved], out_s[retrieved], _ = self._retrieve_and_rank(
+                uidx[retrieved], n, cand, keep_short=True)
+        if fb.any():
+            rows = np.flatnonzero(fb)
+            out_i[rows], out_s[rows] = super()._recommend_idx(uidx[rows], n, True, cand)
+        ids = self._idx_to_ids(out_i)
+        if single:
+            return ids[0], out_s[0]
+        return ids, out_s
+
+    # ------------------------------------------------------------------ research API
     def candidate_features(
         self, uidx: Any, n_candidates: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1020,16 +723,12 @@ class HybridRanker(Ranker):
                 f"or an int >= 0. Got {n_candidates!r} instead."
             )
         parts = self.parts_
-        n_items = parts.binary.shape[1]
-        bs = self._chunk(n_items)
+        bs = chunk_size(parts.n_items)
         R, C, X = [], [], []
         for s0 in range(0, len(u), bs):
-            blk = self._blocks(parts, u[s0 : s0 + bs])
-            if k:
-                r, c = self._candidates(parts, blk, int(k))
-            else:
-                r, c = np.nonzero(_dense(parts.binary[blk.uidx]) == 0)
-            X.append(self._pair_features(parts, blk, r, c))
+            blk = feature_block(parts, u[s0 : s0 + bs])
+            r, c = retrieve(parts, blk, int(k)) if k else unseen_pairs(parts, blk)
+            X.append(pair_features(parts, blk, r, c))
             R.append(np.asarray(r, dtype=np.int64) + s0)
             C.append(np.asarray(c, dtype=np.int64))
         if not X:
@@ -1073,11 +772,11 @@ class HybridRanker(Ranker):
             return X
         parts = self.parts_
         uq, inv = np.unique(u, return_inverse=True)
-        bs = self._chunk(parts.binary.shape[1])
+        bs = chunk_size(parts.n_items)
         for s0 in range(0, len(uq), bs):
             sel = np.flatnonzero((inv >= s0) & (inv < s0 + bs))
-            blk = self._blocks(parts, uq[s0 : s0 + bs])
-            X[sel] = self._pair_features(parts, blk, inv[sel] - s0, i[sel])
+            blk = feature_block(parts, uq[s0 : s0 + bs])
+            X[sel] = pair_features(parts, blk, inv[sel] - s0, i[sel])
         return X
 
     @staticmethod
@@ -1103,7 +802,7 @@ class HybridRanker(Ranker):
         -------
         ndarray of shape (n_positives_kept * n_pairs, f)
         """
-        return _pair_differences(Z, y, groups, rng, n_pairs)
+        return pair_differences(Z, y, groups, rng, n_pairs)
 
     def feature_values(self, user: Any, items: Any) -> pd.DataFrame:
         """The raw feature values of one known user against the given items (rows: items)."""
@@ -1116,8 +815,8 @@ class HybridRanker(Ranker):
         iidx = np.asarray(pd.Index(self.item_ids_).get_indexer(np.asarray(items, dtype=object)))
         if (iidx < 0).any():
             raise UnknownIdError(f"Unknown item id(s) for HybridRanker.feature_values: {items!r}.")
-        blk = self._blocks(self.parts_, uidx[:1])
-        X = self._pair_features(self.parts_, blk, np.zeros(len(iidx), dtype=np.int64), iidx)
+        blk = feature_block(self.parts_, uidx[:1])
+        X = pair_features(self.parts_, blk, np.zeros(len(iidx), dtype=np.int64), iidx)
         return pd.DataFrame(X.astype(np.float64), columns=list(FEATURES),
                             index=pd.Index(items, name="item"))
 
@@ -1237,7 +936,7 @@ class HybridRanker(Ranker):
             prefix = f"{key}/"
             r._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
             comps[key] = r
-        self.parts_ = _FittedParts(
+        self.parts_ = FittedParts(
             als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], rp3=comps.get("rp3"),
             trust=comps["trust"], binary=binary, popularity=popularity,
             ease_idx=arrays["hy.ease_idx"], ease_B=arrays["hy.ease_B"],

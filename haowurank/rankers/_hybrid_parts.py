@@ -1,13 +1,16 @@
-"""The building blocks of ``hybrid``: neighbourhoods (user-kNN, sparse top-n rows), the per-user
-and per-item tables its features read (category and merchant shares), and the typed containers
-of the fitted parts (:class:`_FittedParts`) and of one batch's feature blocks
-(:class:`_FeatureBlock`). :mod:`haowurank.rankers._hybrid` holds the features, the candidate
-retrieval, the ranking model and the ranker."""
+"""The fitted parts of ``hybrid``: its components and the per-user / per-item tables its features
+read, in one typed container (:class:`FittedParts`) built by :func:`build_parts`, plus the
+small sparse-array helpers the other ``_hybrid_*`` modules share.
+
+Where the rest of ``hybrid`` lives: :mod:`._hybrid_neighbours` (user-kNN, item-item rows, the
+sparse top-n of score rows), :mod:`._hybrid_features` (the feature registry), :mod:`._hybrid_retrieval`
+(candidate retrieval), :mod:`._hybrid_model` (the ranking model) and :mod:`._hybrid` (the
+ranker that wires them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,13 +18,185 @@ import scipy.sparse as sp
 
 from .._arrays import csr_positions
 from .._dataset import Dataset
-from ._base import Ranker
+from ._hybrid_neighbours import user_neighbours
 
-__all__ = ["user_neighbours"]
+if TYPE_CHECKING:
+    from ._cf import ALSRanker, ItemKNNRanker, RP3BetaRanker
+    from ._social import TrustRanker
+
+__all__ = ["FittedParts", "build_parts"]
 
 
-def _share_matrix(binary: sp.csr_matrix, codes: np.ndarray) -> sp.csr_matrix | None:
-    """Users x groups: share of each user's items in each group (items with code -1 ignored)."""
+@dataclass(eq=False)
+class FittedParts:
+    """The fitted components and the per-user / per-item tables the features need (dense
+    indices of the training Dataset; ``n_periods`` time buckets).
+
+    Attributes
+    ----------
+    als, knn, knn2, rp3, trust
+        The fitted components: ALS, item-kNN (binary), item-kNN (second weighting), RP3beta
+        (None when ``rp3beta=False``) and the trust ranker.
+    binary : csr_matrix of shape (n_users, n_items)
+        Training interactions, 0/1.
+    popularity : ndarray of shape (n_items,)
+        Distinct training users per item.
+    ease_idx : ndarray of shape (p,)
+        Head items of the EASE component (empty when it is off).
+    ease_B : ndarray of shape (p, p)
+        EASE weights over the head items.
+    friends : csr_matrix of shape (n_users, n_users)
+        Followed accounts, blocked ones removed.
+    uknn : csr_matrix of shape (n_users, n_users)
+        User-kNN neighbours and their similarities.
+    category_rate : ndarray of shape (n_items,)
+        The item's share of its category's popularity.
+    user_period : ndarray of shape (n_users, n_periods)
+        Share of each user's rows per period.
+    item_period : ndarray of shape (n_items, n_periods)
+        Rows per item and period.
+    user_time, item_time : ndarray of shapes (n_users,) and (n_items,)
+        Mean time, in periods.
+    category, merchant : ndarray of shape (n_items,)
+        Category and merchant codes, -1 unknown.
+    user_category, user_merchant : csr_matrix or None
+        Users x groups: share of each user's items per category / merchant (None without
+        metadata).
+    """
+
+    als: ALSRanker
+    knn: ItemKNNRanker
+    knn2: ItemKNNRanker
+    rp3: RP3BetaRanker | None
+    trust: TrustRanker
+    binary: sp.csr_matrix
+    popularity: np.ndarray
+    ease_idx: np.ndarray
+    ease_B: np.ndarray
+    friends: sp.csr_matrix
+    uknn: sp.csr_matrix
+    category_rate: np.ndarray
+    user_period: np.ndarray
+    item_period: np.ndarray
+    user_time: np.ndarray
+    item_time: np.ndarray
+    category: np.ndarray
+    merchant: np.ndarray
+    user_category: sp.csr_matrix | None
+    user_merchant: sp.csr_matrix | None
+
+    @property
+    def n_items(self) -> int:
+        """Items in the training catalogue."""
+        return int(self.binary.shape[1])
+
+
+def build_parts(
+    ds: Dataset, comps: dict, *, ease_items: int, ease_regularization: float, user_knn_k: int,
+    n_periods: int,
+) -> FittedParts:
+    """The tables of ``ds`` around the fitted components ``comps`` (keys ``als``, ``knn``,
+    ``knn2``, ``trust`` and optionally ``rp3``).
+
+    Parameters
+    ----------
+    ds : Dataset
+        The data the components were fitted on.
+    comps : dict
+        Fitted components by key.
+    ease_items : int
+        EASE over this many most popular items (below 2: no EASE).
+    ease_regularization : float
+        EASE's ``lambda``.
+    user_knn_k : int
+        Neighbours per user of user-kNN (0: none).
+    n_periods : int
+        Equal periods of the training time range (0: no time tables).
+
+    Returns
+    -------
+    FittedParts
+    """
+    binary = ds.matrix(weight="binary")
+    pop = np.asarray(binary.sum(axis=0)).ravel().astype(np.float32)
+    ease_idx, ease_B = head_ease(binary, pop, ease_items, ease_regularization)
+    uknn = (user_neighbours(binary, int(user_knn_k)) if user_knn_k
+            else sp.csr_matrix((binary.shape[0], binary.shape[0]), dtype=np.float32))
+    friends = sp.csr_matrix(ds.social_matrix(weighted=False), dtype=np.float32)
+    blocked = ds.block_matrix()
+    if blocked.nnz:
+        b = sp.csr_matrix(blocked, dtype=np.float32)
+        friends = sp.csr_matrix(friends - friends.multiply(b))
+        friends.eliminate_zeros()
+    cat = group_codes(ds, "category")
+    mer = group_codes(ds, "merchant")
+    cat_count = np.bincount(cat[cat >= 0], weights=pop[cat >= 0]) if (cat >= 0).any() else (
+        np.zeros(0))
+    category_rate = np.zeros(len(pop), dtype=np.float32)
+    if len(cat_count):
+        known = cat >= 0
+        category_rate[known] = pop[known] / np.maximum(cat_count[cat[known]], 1.0)
+    return FittedParts(
+        als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], rp3=comps.get("rp3"),
+        trust=comps["trust"], binary=binary,
+        popularity=pop, ease_idx=ease_idx, ease_B=ease_B, friends=friends, uknn=uknn,
+        category=cat, user_category=share_matrix(binary, cat),
+        merchant=mer, user_merchant=share_matrix(binary, mer), category_rate=category_rate,
+        **period_tables(ds, n_periods),
+    )
+
+
+def period_tables(ds: Dataset, n_periods: int) -> dict[str, np.ndarray]:
+    """Time tables: users' shares and items' counts per period, mean times (in periods);
+    empty tables and zero times without timestamps or with ``n_periods=0``."""
+    n_u, n_i = ds.n_users, ds.n_items
+    p = int(n_periods)
+    if not ds.has_timestamps or ds.n_interactions == 0 or p == 0:
+        return dict(user_period=np.zeros((n_u, 0), np.float32),
+                    item_period=np.zeros((n_i, 0), np.float32),
+                    user_time=np.zeros(n_u, np.float32), item_time=np.zeros(n_i, np.float32))
+    a = ds.interaction_arrays()
+    t = a["timestamp"].astype(np.float64)
+    lo, hi = float(t.min()), float(t.max())
+    width = (hi - lo) / p if hi > lo else 1.0
+    pos = (t - lo) / width  # time in periods
+    b = np.minimum(pos.astype(np.int64), p - 1)
+    u, i = a["user"].astype(np.int64), a["item"].astype(np.int64)
+    up = np.zeros((n_u, p))
+    np.add.at(up, (u, b), 1.0)
+    up /= np.maximum(up.sum(axis=1, keepdims=True), 1.0)
+    ip = np.zeros((n_i, p))
+    np.add.at(ip, (i, b), 1.0)
+    mean = float(pos.mean())
+
+    def mean_time(idx: np.ndarray, n: int) -> np.ndarray:
+        cnt = np.bincount(idx, minlength=n)
+        tot = np.bincount(idx, weights=pos, minlength=n)
+        return np.where(cnt > 0, tot / np.maximum(cnt, 1), mean).astype(np.float32)
+
+    return dict(user_period=up.astype(np.float32), item_period=ip.astype(np.float32),
+                user_time=mean_time(u, n_u), item_time=mean_time(i, n_i))
+
+
+def head_ease(
+    binary: sp.csr_matrix, pop: np.ndarray, ease_items: int, regularization: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """EASE over the ``ease_items`` most popular items (ties: the lower index): their indices,
+    ascending, and the EASE weights among them (empty when fewer than 2 items or no rows)."""
+    from ._cf import ease_weights
+
+    p = min(int(ease_items), binary.shape[1])
+    if p < 2 or binary.nnz == 0:
+        return np.empty(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    order = np.lexsort((np.arange(len(pop)), -pop))[:p]
+    idx = np.sort(order).astype(np.int64)
+    B = ease_weights(binary[:, idx], float(regularization))
+    return idx, B
+
+
+def share_matrix(binary: sp.csr_matrix, codes: np.ndarray) -> sp.csr_matrix | None:
+    """Users x groups: share of each user's items in each group (items with code -1 ignored);
+    None when no item has a group."""
     known = codes >= 0
     if not known.any():
         return None
@@ -38,116 +213,8 @@ def _share_matrix(binary: sp.csr_matrix, codes: np.ndarray) -> sp.csr_matrix | N
     return out
 
 
-def _item_rows(comp: Any, u: np.ndarray) -> sp.csr_matrix:
-    """Scores of users ``u`` under a sparse item-item component (item-kNN, RP3beta) as CSR (the
-    dense scores' stored entries; indices unsorted, no duplicates: scipy's product never
-    repeats a column within a row)."""
-    return sp.csr_matrix(comp.cf_[u] @ comp._weights(), dtype=np.float32)
-
-
-def _dense(m: sp.csr_matrix) -> np.ndarray:
-    """Dense float32 copy of a CSR matrix (duplicates summed, any index order)."""
-    return np.asarray(m.toarray(), dtype=np.float32)
-
-
-def _sparse_topn(
-    m: sp.csr_matrix, n: int, drop: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of up to ``n`` largest positive stored entries of each row of ``m`` (any
-    index order); entries where the dense boolean ``drop`` is true are left out first."""
-    indptr, indices, data = m.indptr, m.indices, m.data
-    if drop is not None and len(data):
-        rows = np.repeat(np.arange(m.shape[0]), np.diff(indptr))
-        data = np.where(drop[rows, indices], 0, data)
-    rows_out, cols_out = [], []
-    for r in range(m.shape[0]):
-        a, b = indptr[r], indptr[r + 1]
-        if a == b:
-            continue
-        vals = data[a:b]
-        idx = indices[a:b]
-        if b - a > n:
-            part = np.argpartition(-vals, n - 1)[:n]
-            vals, idx = vals[part], idx[part]
-        idx = idx[vals > 0]
-        rows_out.append(np.full(len(idx), r, dtype=np.int64))
-        cols_out.append(idx)
-    if not rows_out:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(rows_out), np.concatenate(cols_out).astype(np.int64)
-
-
-def _csr_values(m: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Values of a canonical CSR matrix at (r, c) pairs (0 where nothing is stored), float32."""
-    m = sp.csr_matrix(m)
-    if not m.has_canonical_format:
-        m.sum_duplicates()
-    if m.nnz == 0 or len(r) == 0:
-        return np.zeros(len(r), dtype=np.float32)
-    pos, hit = csr_positions(m, r, c)
-    return np.where(hit, m.data[pos], 0).astype(np.float32)
-
-
-def user_neighbours(
-    binary: sp.csr_matrix, k: int, *, budget: int = 20_000_000
-) -> sp.csr_matrix:
-    """Cosine similarity of users' item sets, the ``k`` most similar other users per row.
-
-    Parameters
-    ----------
-    binary : csr_matrix of shape (n_users, n_items)
-    k : int
-    budget : int
-        Rows are processed in chunks whose sparse similarity products hold at most about this
-        many entries (estimated from item degrees), so memory stays bounded for any number of
-        users (a single very connected user may exceed it).
-
-    Returns
-    -------
-    csr_matrix of shape (n_users, n_users), float32
-        Row ``u``: its ``k`` nearest neighbours with positive similarity (ties at the k-th
-        place are broken by a partial sort: arbitrary but deterministic).
-    """
-    X = sp.csr_matrix(binary, dtype=np.float32)
-    X.data[:] = 1.0
-    n = X.shape[0]
-    norms = np.sqrt(np.diff(X.indptr)).astype(np.float32)
-    Xn = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X, dtype=np.float32)
-    XT = sp.csr_matrix(Xn.T)
-    k = min(int(k), max(n - 1, 0))
-    # estimated product entries per row: sum of the degrees of the row's items
-    deg = np.diff(XT.indptr).astype(np.int64)
-    est = np.asarray(X @ deg.astype(np.float64)).ravel() if X.nnz else np.zeros(n)
-    data, cols, rows_out = [], [], []
-    s0 = 0
-    while s0 < n and k > 0:
-        cum = np.cumsum(est[s0:])
-        e0 = s0 + max(1, int(np.searchsorted(cum, budget, side="right")))
-        S = sp.csr_matrix(Xn[s0:e0] @ XT)
-        for j in range(e0 - s0):
-            a, b = S.indptr[j], S.indptr[j + 1]
-            v, c = S.data[a:b], S.indices[a:b]
-            other = c != s0 + j  # no self-similarity
-            v, c = v[other], c[other]
-            if len(v) > k:
-                part = np.argpartition(-v, k - 1)[:k]
-                v, c = v[part], c[part]
-            ok = v > 0
-            rows_out.append(np.full(int(ok.sum()), s0 + j, dtype=np.int64))
-            cols.append(c[ok])
-            data.append(v[ok])
-        s0 = e0
-    if not rows_out:
-        return sp.csr_matrix((n, n), dtype=np.float32)
-    out = sp.csr_matrix(
-        (np.concatenate(data), (np.concatenate(rows_out), np.concatenate(cols))),
-        shape=(n, n), dtype=np.float32,
-    )
-    out.sort_indices()
-    return out
-
-
-def _group_codes(ds: Dataset, column: str) -> np.ndarray:
+def group_codes(ds: Dataset, column: str) -> np.ndarray:
+    """Integer codes of an item metadata column (-1 where missing; all -1 without it)."""
     values = ds.items[column]
     if values.isna().all():
         return np.full(ds.n_items, -1, dtype=np.int64)
@@ -155,60 +222,17 @@ def _group_codes(ds: Dataset, column: str) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-@dataclass(eq=False)
-class _FittedParts:
-    """The fitted components and the per-user / per-item tables the features need (dense
-    indices of the training Dataset; ``n_periods`` time buckets)."""
-
-    als: Ranker  # ALSRanker
-    knn: Ranker  # ItemKNNRanker (cosine)
-    knn2: Ranker  # ItemKNNRanker (second similarity)
-    rp3: Ranker | None  # RP3BetaRanker, None when rp3beta=False
-    trust: Ranker  # TrustRanker
-    binary: sp.csr_matrix  # (n_users, n_items) training interactions, 0/1
-    popularity: np.ndarray  # (n_items,) distinct users per item
-    ease_idx: np.ndarray  # (p,) head items of the EASE component
-    ease_B: np.ndarray  # (p, p) EASE weights over the head items
-    friends: sp.csr_matrix  # (n_users, n_users) visible friends
-    uknn: sp.csr_matrix  # (n_users, n_users) user-kNN neighbours
-    category_rate: np.ndarray  # (n_items,) item's share of its category's popularity
-    user_period: np.ndarray  # (n_users, n_periods) share of a user's rows per period
-    item_period: np.ndarray  # (n_items, n_periods) rows per period
-    user_time: np.ndarray  # (n_users,) mean time, in periods
-    item_time: np.ndarray  # (n_items,) mean time, in periods
-    category: np.ndarray  # (n_items,) category codes, -1 unknown
-    merchant: np.ndarray  # (n_items,) merchant codes, -1 unknown
-    user_category: sp.csr_matrix | None  # (n_users, n_categories) shares
-    user_merchant: sp.csr_matrix | None  # (n_users, n_merchants) shares
+def dense(m: sp.csr_matrix) -> np.ndarray:
+    """Dense float32 copy of a CSR matrix (duplicates summed, any index order)."""
+    return np.asarray(m.toarray(), dtype=np.float32)
 
 
-@dataclass(eq=False)
-class _FeatureBlock:
-    """Per-batch building blocks of the features for the users ``uidx`` (see
-    :meth:`HybridRanker._blocks`): dense (len(uidx), n_items) float32 score rows, per-user
-    maxima and statistics, and the sparse rows kept for retrieval (``*_sp``)."""
-
-    uidx: np.ndarray
-    als: np.ndarray
-    als_max: np.ndarray
-    knn: np.ndarray
-    knn_max: np.ndarray
-    ease: np.ndarray  # (len(uidx), p) EASE scores over the head items
-    knn2: np.ndarray
-    knn2_max: np.ndarray
-    rp3: np.ndarray | None
-    rp3_max: np.ndarray
-    rp3_sp: sp.csr_matrix | None
-    trust: np.ndarray
-    friends: np.ndarray
-    uknn: np.ndarray
-    uknn_max: np.ndarray
-    knn_sp: sp.csr_matrix
-    trust_sp: sp.csr_matrix
-    uknn_sp: sp.csr_matrix
-    n_friends: np.ndarray
-    activity: np.ndarray
-    user_category: sp.csr_matrix | None
-    user_merchant: sp.csr_matrix | None
-    user_period: np.ndarray
-    user_time: np.ndarray
+def csr_values(m: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Values of a CSR matrix at (r, c) pairs (0 where nothing is stored), float32."""
+    m = sp.csr_matrix(m)
+    if not m.has_canonical_format:
+        m.sum_duplicates()
+    if m.nnz == 0 or len(r) == 0:
+        return np.zeros(len(r), dtype=np.float32)
+    pos, hit = csr_positions(m, r, c)
+    return np.where(hit, m.data[pos], 0).astype(np.float32)

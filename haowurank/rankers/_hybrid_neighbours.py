@@ -1,0 +1,112 @@
+"""Neighbourhoods of the ``hybrid`` ranker: user-kNN (:func:`user_neighbours`), the rows of its
+item-item components for a batch of users (:func:`item_rows`), the user-kNN rows
+(:func:`user_knn_rows`) and the largest stored entries of sparse score rows (:func:`row_topn`,
+which retrieval uses)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["item_rows", "row_topn", "user_knn_rows", "user_neighbours"]
+
+
+def item_rows(comp: Any, u: np.ndarray) -> sp.csr_matrix:
+    """Scores of users ``u`` under a sparse item-item component (item-kNN, RP3beta) as CSR (the
+    dense scores' stored entries; indices unsorted, no duplicates: scipy's product never
+    repeats a column within a row)."""
+    return sp.csr_matrix(comp.cf_[u] @ comp._weights(), dtype=np.float32)
+
+
+def user_knn_rows(uknn: sp.csr_matrix, binary: sp.csr_matrix, u: np.ndarray) -> sp.csr_matrix:
+    """User-kNN scores of users ``u`` as CSR: the similarity-weighted count of each user's
+    neighbours (rows of ``uknn``) who have the item (``binary``)."""
+    return sp.csr_matrix(uknn[u] @ binary, dtype=np.float32)
+
+
+def row_topn(
+    m: sp.csr_matrix, n: int, drop: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of up to ``n`` largest positive stored entries of each row of ``m`` (any
+    index order); entries where the dense boolean ``drop`` is true are left out first."""
+    indptr, indices, data = m.indptr, m.indices, m.data
+    if drop is not None and len(data):
+        rows = np.repeat(np.arange(m.shape[0]), np.diff(indptr))
+        data = np.where(drop[rows, indices], 0, data)
+    rows_out, cols_out = [], []
+    for r in range(m.shape[0]):
+        a, b = indptr[r], indptr[r + 1]
+        if a == b:
+            continue
+        vals = data[a:b]
+        idx = indices[a:b]
+        if b - a > n:
+            part = np.argpartition(-vals, n - 1)[:n]
+            vals, idx = vals[part], idx[part]
+        idx = idx[vals > 0]
+        rows_out.append(np.full(len(idx), r, dtype=np.int64))
+        cols_out.append(idx)
+    if not rows_out:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(rows_out), np.concatenate(cols_out).astype(np.int64)
+
+
+def user_neighbours(
+    binary: sp.csr_matrix, k: int, *, budget: int = 20_000_000
+) -> sp.csr_matrix:
+    """Cosine similarity of users' item sets, the ``k`` most similar other users per row.
+
+    Parameters
+    ----------
+    binary : csr_matrix of shape (n_users, n_items)
+    k : int
+    budget : int
+        Rows are processed in chunks whose sparse similarity products hold at most about this
+        many entries (estimated from item degrees), so memory stays bounded for any number of
+        users (a single very connected user may exceed it).
+
+    Returns
+    -------
+    csr_matrix of shape (n_users, n_users), float32
+        Row ``u``: its ``k`` nearest neighbours with positive similarity (ties at the k-th
+        place are broken by a partial sort: arbitrary but deterministic).
+    """
+    X = sp.csr_matrix(binary, dtype=np.float32)
+    X.data[:] = 1.0
+    n = X.shape[0]
+    norms = np.sqrt(np.diff(X.indptr)).astype(np.float32)
+    Xn = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X, dtype=np.float32)
+    XT = sp.csr_matrix(Xn.T)
+    k = min(int(k), max(n - 1, 0))
+    # estimated product entries per row: sum of the degrees of the row's items
+    deg = np.diff(XT.indptr).astype(np.int64)
+    est = np.asarray(X @ deg.astype(np.float64)).ravel() if X.nnz else np.zeros(n)
+    data, cols, rows_out = [], [], []
+    s0 = 0
+    while s0 < n and k > 0:
+        cum = np.cumsum(est[s0:])
+        e0 = s0 + max(1, int(np.searchsorted(cum, budget, side="right")))
+        S = sp.csr_matrix(Xn[s0:e0] @ XT)
+        for j in range(e0 - s0):
+            a, b = S.indptr[j], S.indptr[j + 1]
+            v, c = S.data[a:b], S.indices[a:b]
+            other = c != s0 + j  # no self-similarity
+            v, c = v[other], c[other]
+            if len(v) > k:
+                part = np.argpartition(-v, k - 1)[:k]
+                v, c = v[part], c[part]
+            ok = v > 0
+            rows_out.append(np.full(int(ok.sum()), s0 + j, dtype=np.int64))
+            cols.append(c[ok])
+            data.append(v[ok])
+        s0 = e0
+    if not rows_out:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    out = sp.csr_matrix(
+        (np.concatenate(data), (np.concatenate(rows_out), np.concatenate(cols))),
+        shape=(n, n), dtype=np.float32,
+    )
+    out.sort_indices()
+    return out
