@@ -237,6 +237,19 @@ def offline_one(wkey: tuple, strategy: str, k: int):
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def offline_catalogue(wkey: tuple, strategies: tuple, k: int) -> pd.DataFrame:
+    """Coverage, Gini and MerchantGini at ``k`` with the library's intervals, one row per
+    strategy and metric (:func:`haowurank.evaluation.catalogue_intervals`)."""
+    train, _ = get_world(wkey).split()
+    parts = []
+    for s in strategies:
+        ci = hr.evaluation.catalogue_intervals(offline_one(wkey, s, k)[1], train, k=k,
+                                               level=LEVEL, n_resamples=N_RESAMPLES, seed=0)
+        parts.append(ci.assign(strategy=s))
+    return pd.concat(parts, ignore_index=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def offline_verdict(wkey: tuple, strategies: tuple, k: int, metric: str, baseline: str):
     per_user = {s: offline_one(wkey, s, k)[1] for s in strategies}
     return verdict.offline_verdict(per_user, metric, baseline=baseline, level=LEVEL,
@@ -592,12 +605,43 @@ with tab_off, boundary("offline comparison"):
                            "interval": st.column_config.TextColumn(f"{LEVEL:.0%} interval"),
                            "resolved": st.column_config.TextColumn("excludes 0")},
         )
+        catalogue = offline_catalogue(wkey, tuple(strategies), k)
         cols = st.columns(2) + st.columns(2)
-        for col, m in zip(cols, [f"{x}@{k}" for x in ("Coverage", "Gini", "MerchantGini",
-                                                        "Novelty")]):
-            if m in full:
-                col.vega_lite_chart(full[["strategy", m]], bar_chart(full, m, strategies),
-                                    width="stretch")
+        for col, m in zip(cols, [f"{x}@{k}" for x in ("Coverage", "Gini", "MerchantGini")]):
+            part = catalogue[catalogue["metric"] == m]
+            if len(part):
+                better = "higher" if verdict.higher_is_better(m) else "lower"
+                col.vega_lite_chart(
+                    part,
+                    forest_chart(part, y="strategy", x="estimate", lo="ci_low", hi="ci_high",
+                                 x_title=None, names=strategies, y_sort=strategies, zero=False,
+                                 title={"text": verdict.label(m),
+                                        "subtitle": f"{better} is better; {LEVEL:.0%} interval"}),
+                    width="stretch",
+                )
+        if f"Novelty@{k}" in full:
+            cols[3].vega_lite_chart(full[["strategy", f"Novelty@{k}"]],
+                                    bar_chart(full, f"Novelty@{k}", strategies), width="stretch")
+        st.dataframe(
+            catalogue.assign(
+                label=[verdict.label(m) for m in catalogue["metric"]],
+                interval=[f"{a:.4f} to {b:.4f}" if np.isfinite(a) and np.isfinite(b) else "n/a"
+                          for a, b in zip(catalogue["ci_low"], catalogue["ci_high"])],
+            )[["strategy", "label", "estimate", "interval", "method"]],
+            hide_index=True, width="stretch",
+            column_config={"label": st.column_config.TextColumn("catalogue metric"),
+                           "estimate": st.column_config.NumberColumn("all test users",
+                                                                     format="%.4f"),
+                           "interval": st.column_config.TextColumn(f"{LEVEL:.0%} interval"),
+                           "method": st.column_config.TextColumn("interval by")},
+        )
+        st.caption(
+            "Coverage and the Gini family are computed from all test users' lists together, "
+            "not as a mean over users, and they grow or shrink with the number of users; the "
+            "interval is for another sample of as many users. Coverage: jackknife over users "
+            "(a plain bootstrap over users is biased low for it); Gini: bootstrap over users, "
+            "bias-corrected. See experiments/catalogue_intervals."
+        )
         curve = report.cold_start_curve(per_user, k, min_users=10)
         if len(curve):
             order = list(dict.fromkeys(curve["history"]))

@@ -254,6 +254,42 @@ def test_offline_kpi_cards_equal_the_library():
     assert _qp(at, "baseline") == "trust" and _qp(at, "metric") == "Recall"
 
 
+def test_offline_catalogue_intervals_equal_the_library():
+    at = _app(strategies="popularity,trust", k="10")
+    _ok(at)
+    train, test = hr.split.random_split(_world(), test_fraction=0.2, seed=0)
+    parts = []
+    for s in ("popularity", "trust"):
+        row, users = hr.evaluation.evaluate(s, train, test, k=(10,), per_user=True)
+        ci = hr.evaluation.catalogue_intervals(users, train, k=10, level=0.95, n_resamples=1000,
+                                               seed=0)
+        np.testing.assert_allclose(ci["estimate"], [row[m] for m in ci["metric"]], rtol=1e-12)
+        parts.append(ci.assign(strategy=s))
+    lib = pd.concat(parts, ignore_index=True)
+    assert set(lib["metric"]) == {"Coverage@10", "Gini@10", "MerchantGini@10"}
+    tables = [d.value for d in at.dataframe if "method" in d.value.columns]
+    assert len(tables) == 1
+    shown = tables[0]
+    assert list(shown["strategy"]) == list(lib["strategy"])
+    assert list(shown["label"]) == [verdict.label(m) for m in lib["metric"]]
+    np.testing.assert_allclose(shown["estimate"], lib["estimate"], rtol=1e-12)
+    assert list(shown["interval"]) == [f"{a:.4f} to {b:.4f}"
+                                       for a, b in zip(lib["ci_low"], lib["ci_high"])]
+    assert list(shown["method"]) == list(lib["method"])
+    # each catalogue metric is a forest plot of the same points and intervals
+    for m in ("Coverage@10", "Gini@10", "MerchantGini@10"):
+        found = [d for spec, d in _charts(at)
+                 if isinstance(spec.get("title"), dict)
+                 and spec["title"].get("text") == verdict.label(m)]
+        assert len(found) == 1, m
+        want = lib[lib["metric"] == m]
+        np.testing.assert_allclose(found[0]["estimate"], want["estimate"], rtol=1e-12)
+        np.testing.assert_allclose(found[0]["ci_low"], want["ci_low"], rtol=1e-12)
+        np.testing.assert_allclose(found[0]["ci_high"], want["ci_high"], rtol=1e-12)
+        assert (found[0]["ci_low"] <= found[0]["estimate"]).all()
+        assert (found[0]["estimate"] <= found[0]["ci_high"]).all()
+
+
 def test_a_failing_view_is_a_message_in_its_tab_and_the_rest_renders(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("inspector exploded")
