@@ -180,3 +180,25 @@ def test_world_from_epinions_runs_under_trust_and_popularity():
         res = hr.sim.run(hr.sim.SimulationConfig(days=3, strategy=strategy, seed=0), dataset=w)
         assert res.summary()["orders"] > 0
         assert res.check_quotas().empty, strategy
+
+
+@pytest.mark.data
+def test_world_from_ciao_keeps_the_order_of_times():
+    """Ciao has timestamps: the history is moved into ``history_days`` days before the start,
+    keeping the order of every user's rows."""
+    from conftest import data_dir
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = hr.datasets.load_ciao(data_dir("ciao"))
+    w = hr.sim.world_from_dataset(ds, n_users=300, factors=4, history_days=100, seed=1)
+    a = w.interactions
+    span = a["timestamp"].max() - a["timestamp"].min()
+    assert span <= 100 * 86_400
+    src = ds.interactions
+    src = src[src["user"].isin(set(w.user_ids.tolist()))]
+    both = src.merge(a, on=["user", "item", "kind"], suffixes=("_src", "_w"))
+    assert len(both) == len(a)
+    rank_src = both["timestamp_src"].rank(method="min")
+    rank_w = both["timestamp_w"].rank(method="min")
+    assert (np.sign(np.diff(rank_src.to_numpy())) == np.sign(np.diff(rank_w.to_numpy()))).all()
