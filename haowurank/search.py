@@ -37,6 +37,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
+from ._arrays import unique_sorted
 from ._dataset import KINDS, VISIBILITIES, Dataset
 from ._errors import UnknownIdError
 from .visibility import EndorsementGraph
@@ -108,6 +109,10 @@ class SearchIndex:
         instead of building one.
     max_named : int
         How many visible friends the explanation names before "and N more".
+    text_from : SearchIndex, optional
+        An index over a Dataset with the same items (e.g. the previous day's state of a growing
+        log) whose text part (vectorizer, BM25 weights) is reused instead of tokenising every
+        title again; it must have the same ``k1`` and ``b``. Counts and friends come from ``ds``.
 
     Attributes
     ----------
@@ -140,6 +145,7 @@ class SearchIndex:
         mutes: pd.DataFrame | None = None,
         graph: EndorsementGraph | None = None,
         max_named: int = 3,
+        text_from: SearchIndex | None = None,
     ):
         if not isinstance(ds, Dataset):
             raise TypeError(f"SearchIndex expects a haowurank.Dataset. Got {type(ds).__name__}.")
@@ -157,7 +163,35 @@ class SearchIndex:
             raise ValueError("Pass 'mutes' or a prebuilt 'graph', not both.")
         self.ds = ds
         self.graph_ = graph if graph is not None else EndorsementGraph(ds, mutes=mutes)
-        items = ds.item_metadata
+        if text_from is not None:
+            self._reuse_text(text_from)
+        else:
+            self._build_text()
+        # global counts
+        f = ds.indexed_interactions
+        kind = f["kind"].to_numpy()
+        u = f["user"].to_numpy().astype(np.int64)
+        i = f["item"].to_numpy().astype(np.int64)
+        ni = ds.n_items
+        endorse = np.isin(kind, [KINDS.index("recommend"), KINDS.index("recommend_after_purchase")])
+        public = endorse & (f["visibility"].to_numpy() != VISIBILITIES.index("private"))
+        bought = np.isin(kind, [KINDS.index("purchase"), KINDS.index("recommend_after_purchase")])
+
+        def distinct(mask: np.ndarray) -> np.ndarray:
+            keys = unique_sorted(u[mask] * ni + i[mask])
+            return np.bincount(keys % ni, minlength=ni).astype(np.int64)
+
+        self.n_recommenders_ = distinct(public)
+        self.n_bought_ = distinct(bought)
+        # what a purchase row means in this data ("listened" on Last.fm, "rated" on rating sets)
+        self.purchase_verb_ = str((ds.meta or {}).get("purchase_verb", "bought"))
+        top = self.n_recommenders_[self.searchable_].max() if self.searchable_.any() else 0
+        self._rec_norm = math.log1p(top) if top > 0 else 1.0
+        self._user_index = pd.Index(ds.user_ids)
+        log.info("SearchIndex: %d searchable items, %d terms", len(self._rows), len(self._vocab))
+
+    def _build_text(self) -> None:
+        items = self.ds.item_metadata
         self.searchable_ = items["searchable"].to_numpy(dtype=bool)
         docs = [
             " ".join(str(x) for x in (t, c) if x is not None and not _isnan(x))
@@ -177,28 +211,24 @@ class SearchIndex:
             self.vectorizer_ = None
         self._vocab = self.vectorizer_.vocabulary_ if self.vectorizer_ is not None else {}
         self.bm25_ = self._bm25(X).tocsc()
-        # global counts
-        f = ds.indexed_interactions
-        kind = f["kind"].to_numpy()
-        u = f["user"].to_numpy().astype(np.int64)
-        i = f["item"].to_numpy().astype(np.int64)
-        ni = ds.n_items
-        endorse = np.isin(kind, [KINDS.index("recommend"), KINDS.index("recommend_after_purchase")])
-        public = endorse & (f["visibility"].to_numpy() != VISIBILITIES.index("private"))
-        bought = np.isin(kind, [KINDS.index("purchase"), KINDS.index("recommend_after_purchase")])
 
-        def distinct(mask: np.ndarray) -> np.ndarray:
-            keys = np.unique(u[mask] * ni + i[mask])
-            return np.bincount(keys % ni, minlength=ni).astype(np.int64)
-
-        self.n_recommenders_ = distinct(public)
-        self.n_bought_ = distinct(bought)
-        # what a purchase row means in this data ("listened" on Last.fm, "rated" on rating sets)
-        self.purchase_verb_ = str((ds.meta or {}).get("purchase_verb", "bought"))
-        top = self.n_recommenders_[self.searchable_].max() if self.searchable_.any() else 0
-        self._rec_norm = math.log1p(top) if top > 0 else 1.0
-        self._user_index = pd.Index(ds.user_ids)
-        log.info("SearchIndex: %d searchable items, %d terms", len(self._rows), len(self._vocab))
+    def _reuse_text(self, other: SearchIndex) -> None:
+        if not isinstance(other, SearchIndex):
+            raise TypeError(
+                f"The 'text_from' parameter must be a SearchIndex. Got {type(other).__name__}.")
+        mine, theirs = self.ds.item_metadata, other.ds.item_metadata
+        same_items = mine is theirs or (
+            np.array_equal(self.ds.item_ids, other.ds.item_ids)
+            and mine[["title", "category", "searchable"]].equals(
+                theirs[["title", "category", "searchable"]]))
+        if not same_items or (other.k1, other.b) != (self.k1, self.b):
+            raise ValueError(
+                "The 'text_from' index must be built on the same items with the same k1 and b. "
+                f"Got items {'equal' if same_items else 'different'}, k1={other.k1}, "
+                f"b={other.b} (this index: k1={self.k1}, b={self.b}).")
+        self.searchable_ = other.searchable_
+        self.vectorizer_ = other.vectorizer_
+        self._rows, self._vocab, self.bm25_ = other._rows, other._vocab, other.bm25_
 
     # ------------------------------------------------------------------ construction helpers
     def _validate(self) -> None:

@@ -42,6 +42,7 @@ ranker keeps the rule of the data it was fitted on.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +103,38 @@ class _Table:
         return cls(
             indptr, i.astype(np.int32), k.astype(np.int8), ts.astype(np.int64), w.astype(np.float32)
         )
+
+    def merged(
+        self, e: np.ndarray, i: np.ndarray, k: np.ndarray, ts: np.ndarray, w: np.ndarray
+    ) -> _Table:
+        """The table of this table's rows followed by more rows (equal to ``build`` on all of
+        them), without sorting this table again."""
+        nu = len(self.indptr) - 1
+        if len(e) == 0:
+            return self
+        new = _Table.build(e, i, k, ts, w, nu)  # the best new row of each (endorser, item)
+        ne = np.repeat(np.arange(nu, dtype=np.int64), np.diff(new.indptr))
+        oe = np.repeat(np.arange(nu, dtype=np.int64), np.diff(self.indptr))
+        okey = (oe << 32) | self.item.astype(np.int64)
+        nkey = (ne << 32) | new.item.astype(np.int64)
+        pos = np.searchsorted(okey, nkey)
+        hit = pos < len(okey)
+        hit[hit] = okey[pos[hit]] == nkey[hit]
+        # a repeated (endorser, item) keeps the old entry (earlier rows win ties in ``build``)
+        # unless the new one is stronger, or as strong and later
+        hp, hn = pos[hit], np.flatnonzero(hit)
+        wins = (new.weight[hn] > self.weight[hp]) | (
+            (new.weight[hn] == self.weight[hp]) & (new.ts[hn] > self.ts[hp]))
+        cols = {}
+        add = ~hit
+        for name in ("item", "kind", "ts", "weight"):
+            a = getattr(self, name).copy()
+            b = getattr(new, name)
+            a[hp[wins]] = b[hn[wins]]
+            cols[name] = np.insert(a, pos[add], b[add])
+        indptr = np.zeros(nu + 1, dtype=np.int64)
+        np.cumsum(np.diff(self.indptr) + np.bincount(ne[add], minlength=nu), out=indptr[1:])
+        return _Table(indptr, cols["item"], cols["kind"], cols["ts"], cols["weight"])
 
 
 def _has(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -439,6 +472,7 @@ class EndorsementGraph:
         w = table[k]
         aud = {c: np.asarray(audiences[c]).astype(np.int64) for c in ("user", "item", "viewer")}
         rkeys = unique_sorted(aud["user"] * ni + aud["item"])
+        self._limited_keys = rkeys  # (endorser, item) keys with an audience list
         limited = _has(rkeys, e * ni + i)
         pub = (vis == _V_PUBLIC) & ~limited
         frd = ((vis == _V_PUBLIC) | (vis == _V_FRIENDS)) & ~limited
@@ -485,6 +519,53 @@ class EndorsementGraph:
             "trust": trust[first].astype(np.float32),
         }
         self.fingerprint = self._digest()
+
+    def appended(self, endorsements: dict[str, np.ndarray]) -> EndorsementGraph:
+        """The graph with more endorsement rows: same follows, blocks, mutes and audiences.
+
+        Equal to the graph built on this one's rows followed by ``endorsements`` (same
+        triples, same fingerprint), without sorting the endorsements already held (for a log
+        that grows, e.g. the simulation's, day by day).
+
+        Parameters
+        ----------
+        endorsements : dict of arrays
+            ``user``, ``item``, ``kind`` (kind codes), ``timestamp``, ``visibility`` (codes);
+            rows of other kinds are ignored.
+
+        Raises
+        ------
+        ValueError
+            A new endorsement has an audience list, or the graph was read by
+            :meth:`from_arrays` (which keeps no audience keys): build the graph again instead.
+        """
+        limited_keys = getattr(self, "_limited_keys", None)
+        if limited_keys is None:
+            raise ValueError(
+                "EndorsementGraph.appended needs a graph built from data (from_arrays keeps no "
+                "audience keys); build the graph again instead.")
+        kind = np.asarray(endorsements["kind"]).astype(np.int64)
+        isend = (kind == _K_REC) | (kind == _K_RAP)
+        e = np.asarray(endorsements["user"])[isend].astype(np.int64)
+        i = np.asarray(endorsements["item"])[isend].astype(np.int64)
+        k = kind[isend]
+        ts = np.asarray(endorsements["timestamp"])[isend].astype(np.int64)
+        vis = np.asarray(endorsements["visibility"])[isend]
+        if _has(limited_keys, e * self.n_items + i).any():
+            raise ValueError(
+                "The 'endorsements' of EndorsementGraph.appended hold an endorsement with an "
+                "audience list; build the graph again instead.")
+        table = np.zeros(len(KINDS), dtype=np.float32)
+        for name, weight in self.kind_weights.items():
+            table[KINDS.index(name)] = weight
+        w = table[k]
+        pub = vis == _V_PUBLIC
+        frd = pub | (vis == _V_FRIENDS)
+        g = copy.copy(self)
+        g.public = self.public.merged(e[pub], i[pub], k[pub], ts[pub], w[pub])
+        g.friends = self.friends.merged(e[frd], i[frd], k[frd], ts[frd], w[frd])
+        g.fingerprint = g._digest()
+        return g
 
     # ------------------------------------------------------------------ persistence
     def to_arrays(self, prefix: str = "visibility") -> dict[str, np.ndarray]:

@@ -333,3 +333,29 @@ def test_complaints_and_fatigue_lower_activity_and_churn(world):
     assert harsh.daily["active_users"].sum() < mild.daily["active_users"].sum()
     assert (harsh.daily["active_users"] <= mild.daily["active_users"]).all()  # common numbers
     assert harsh.check_quotas().empty
+
+
+def test_product_state_reads_like_the_whole_log(world):
+    """The product's state keeps only the kinds feed and search read (``PRODUCT_KINDS``): on the
+    last day, ``hr.feed.build`` and ``SearchIndex`` on the platform's whole log of the finished
+    days (views and clicks included) give the same pages."""
+    from haowurank.sim._engine import PRODUCT_KINDS
+
+    c = cfg(strategy="trust", log_impressions=False)
+    eng, _ = _run_days(c, world)
+    s = eng.last_sessions
+    platform = eng.platform
+    days = eng.world.day_of(platform.interaction_arrays()["timestamp"])
+    full = platform.select_interactions(days < s["day"])
+    state = eng.feed_dataset
+    assert set(state.interactions["kind"].astype(str)) <= set(PRODUCT_KINDS)
+    assert full.n_interactions > state.n_interactions  # the log holds other kinds too
+    users = world.user_ids[np.r_[s["feed_users"], s["search_users"]]]
+    kw = dict(n=c.feed_size, now=s["now"], **hr.feed.FeedConfig.from_dict(c.feed).to_dict())
+    pdt.assert_frame_equal(hr.feed.build(full, eng.ranker, users, **kw),
+                           hr.feed.build(state, eng.ranker, users, **kw))
+    queries = list(s["queries"])
+    searchers = world.user_ids[s["search_users"]]
+    assert len(queries) > 0
+    pdt.assert_frame_equal(hr.search.SearchIndex(full).query_many(queries, searchers, n=10),
+                           hr.search.SearchIndex(state).query_many(queries, searchers, n=10))

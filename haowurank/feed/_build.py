@@ -3,6 +3,7 @@ paginated, explained."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -204,6 +205,7 @@ class FeedIndex:
             raise TypeError(f"FeedIndex expects a haowurank.Dataset. Got {type(ds).__name__}.")
         t0 = time.perf_counter()
         self.ds = ds
+        self._rebuild_args = {"mutes": mutes, "kind_weights": kind_weights, "defence": defence}
         source, self.suppressed, self.defence_report = _apply_defence(ds, defence)
         self.graph = EndorsementGraph(source, mutes=mutes, kind_weights=kind_weights)
         ni = ds.n_items
@@ -232,15 +234,70 @@ class FeedIndex:
         self._views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._views_lock = threading.Lock()
         self._repurch_cache: dict[tuple[str, ...], np.ndarray] = {}
-        h = hashlib.blake2b(digest_size=12)
-        h.update(self.graph.fingerprint.encode())
-        for a in (self._bought_keys, self._endorsed_keys, self._category, self._merchant):
-            h.update(np.ascontiguousarray(a).tobytes())
-        self.fingerprint = h.hexdigest()
+        self.fingerprint = self._digest()
         log.info(
             "FeedIndex: %d users, %d items, built in %.2fs", ds.n_users, ni,
             time.perf_counter() - t0,
         )
+
+    def _digest(self) -> str:
+        h = hashlib.blake2b(digest_size=12)
+        h.update(self.graph.fingerprint.encode())
+        for a in (self._bought_keys, self._endorsed_keys, self._category, self._merchant):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    def appended(self, ds: Dataset) -> FeedIndex:
+        """The index of ``ds``, a Dataset holding this index's interaction rows followed by
+        new ones (the same users, items, follows, blocks and audiences, e.g. a log that grows
+        by :meth:`Dataset.add_interactions`).
+
+        Equal to ``FeedIndex(ds)`` with this index's arguments (same pages, same fingerprint),
+        built from this one: the endorsements and keys already held are not sorted again
+        (:meth:`EndorsementGraph.appended`). When ``ds`` is not such a Dataset, or this index
+        has a defence or mutes, or a new endorsement has an audience list, the index is built
+        again from ``ds``.
+        """
+        if not isinstance(ds, Dataset):
+            raise TypeError(f"FeedIndex.appended expects a haowurank.Dataset. Got {type(ds).__name__}.")
+        old, args = self.ds, self._rebuild_args
+        n0 = old.n_interactions
+        same = (
+            args["mutes"] is None and args["defence"] is None and 0 < n0 <= ds.n_interactions
+            and ds.has_timestamps == old.has_timestamps
+            and all(getattr(ds, a) is getattr(old, a) for a in (
+                "user_ids", "item_ids", "item_metadata", "indexed_social", "indexed_blocks",
+                "indexed_audiences"))
+        )
+        cols = ("user", "item", "kind", "timestamp", "visibility")
+        if same:
+            f, f0 = ds.indexed_interactions, old.indexed_interactions
+            same = all(np.array_equal(f[c].to_numpy()[:n0], f0[c].to_numpy()) for c in cols)
+        graph = None
+        if same:
+            new = {c: ds.indexed_interactions[c].to_numpy()[n0:] for c in cols}
+            try:
+                graph = self.graph.appended(new)
+            except ValueError:
+                graph = None
+        if graph is None:
+            return FeedIndex(ds, **args)
+        out = copy.copy(self)
+        out.ds, out.graph = ds, graph
+        ni = ds.n_items
+        u, i, kind = new["user"].astype(np.int64), new["item"].astype(np.int64), new["kind"]
+        bought = (kind == _K_PURCHASE) | (kind == _K_RAP)
+        endorsed = (kind == _K_REC) | (kind == _K_RAP)
+        out._bought_keys = _union_sorted(self._bought_keys, u[bought] * ni + i[bought])
+        out._endorsed_keys = _union_sorted(self._endorsed_keys, u[endorsed] * ni + i[endorsed])
+        if ds.has_timestamps and len(u):
+            out.default_now = max(self.default_now, int(new["timestamp"].max()))
+        out._snapshots = {}
+        out._views = weakref.WeakKeyDictionary()
+        out._views_lock = threading.Lock()
+        out._repurch_cache = dict(self._repurch_cache)
+        out.fingerprint = out._digest()
+        return out
 
     # ------------------------------------------------------------------ ranker plumbing
     def _view(self, ranker: Any, ranker_key: str | None) -> _RankerView:
@@ -623,6 +680,13 @@ class FeedIndex:
             "kind": tk,
             "vidx": vidx,
         }, more
+
+
+def _union_sorted(keys: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """The sorted distinct keys of ``keys`` (sorted, distinct) and ``more``."""
+    more = unique_sorted(more)
+    more = more[~isin_sorted(more, keys)]
+    return np.insert(keys, np.searchsorted(keys, more), more) if len(more) else keys
 
 
 def _starts(sorted_keys: np.ndarray) -> np.ndarray:

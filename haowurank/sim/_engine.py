@@ -88,6 +88,9 @@ _DAY_OFFSET = 1_000_000.0  # last_buy stores day + offset (so that history days 
 _NEVER = np.iinfo(np.int64).max // 4
 #: Viewers per vectorised step of the product's feed (results do not depend on it).
 FEED_BATCH_SIZE = 1024
+#: The interaction kinds the product's feed and search read (:class:`haowurank.feed.FeedIndex`,
+#: :class:`haowurank.search.SearchIndex`): their state holds these rows of the platform's log.
+PRODUCT_KINDS = ("purchase", *ENDORSEMENT_KINDS)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -244,8 +247,9 @@ class Engine:
         What the platform has logged so far (the world's history without its ground truth, plus
         the simulated days up to the end of the last finished day); rankers fit on it.
     feed_dataset : Dataset or None
-        The state the product read for the latest day's sessions: ``platform``, less the
-        endorsements older than ``feed_window_days`` when a window is set.
+        The state the product read for the latest day's sessions: the rows of ``platform`` of
+        the kinds feed and search read (:data:`PRODUCT_KINDS`; the other kinds change neither),
+        less the endorsements older than ``feed_window_days`` when a window is set.
     feed_index, search_index : FeedIndex, SearchIndex or None
         The product's feed and search over ``feed_dataset``.
     last_sessions : dict
@@ -328,9 +332,14 @@ class Engine:
         self.activity = np.ones(self.n_users, dtype=np.float64)
         self.churned = np.zeros(self.n_users, dtype=bool)
 
-        # ---- the platform: its log (a Dataset without ground truth) and its ranker
-        self.platform = ds.select_interactions(np.ones(ds.n_interactions, dtype=bool))
-        self.platform.truth = {}  # the platform never sees the ground truth
+        # ---- the platform: its log (a Dataset without ground truth) and its ranker. The
+        # finished days' rows join the log's Dataset when it is read (a refit, ``platform``);
+        # the product's state (the rows of the kinds feed and search read) grows every day.
+        self._platform = ds.select_interactions(np.ones(ds.n_interactions, dtype=bool))
+        self._platform.truth = {}  # the platform never sees the ground truth
+        self._platform_rows: list[pd.DataFrame] = []
+        self._product_state = self._platform.select_interactions(
+            np.isin(kind, [_KIND_CODE[k] for k in PRODUCT_KINDS]))
         self.platform_log = _PlatformLog()
         # clicks and forms are logged once per (user, item, kind): the platform's log has no
         # repeated rows (a Dataset merges them)
@@ -351,6 +360,18 @@ class Engine:
         self.messaging_done = False
 
     # ------------------------------------------------------------------ platform
+    @property
+    def platform(self):
+        """What the platform has logged so far, as a Dataset (the finished days' rows appended
+        when it is read)."""
+        if self._platform_rows:
+            t = time.perf_counter()
+            rows = pd.concat(self._platform_rows, ignore_index=True)
+            self._platform_rows = []
+            self._platform = self._platform.add_interactions(rows, duplicates="raise")
+            self.timings["platform_log"] += time.perf_counter() - t
+        return self._platform
+
     def _make_ranker(self):
         from ..rankers import make
 
@@ -361,10 +382,11 @@ class Engine:
         return ranker
 
     def _fit(self) -> None:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         self.ranker.fit(self.platform)
         self.fits += 1
         self.timings["fit"] += time.perf_counter() - t
+        self.timings["fit_cpu"] += time.process_time() - c
 
     def refit(self, day: int) -> None:
         """Refit the platform's ranker on its log (called after the day's rows are logged)."""
@@ -385,7 +407,7 @@ class Engine:
         from ..search import SearchIndex
 
         t = time.perf_counter()
-        state = self.platform
+        state = self._product_state
         window = self.config.feed_window_days
         if window:
             a = state.interaction_arrays()
@@ -394,8 +416,13 @@ class Engine:
             if old.any():
                 state = state.select_interactions(~old)
         self.feed_dataset = state
-        self.feed_index = FeedIndex(state)
-        self.search_index = SearchIndex(state, graph=self.feed_index.graph, **self.config.search)
+        # the state grows by the finished day's rows: yesterday's index is extended (it builds
+        # again when rows left the state, e.g. with a feed window)
+        self.feed_index = (FeedIndex(state) if self.feed_index is None
+                           else self.feed_index.appended(state))
+        # titles do not change: the text part of yesterday's search index is reused
+        self.search_index = SearchIndex(state, graph=self.feed_index.graph,
+                                        text_from=self.search_index, **self.config.search)
         self._product_day = day
         self.timings["product_index"] += time.perf_counter() - t
 
@@ -1044,9 +1071,13 @@ class Engine:
             self.pending_endorsements = []
             self.pending_keys = _Keys()
         t = time.perf_counter()
-        rows = self.platform_log.frame(self.platform.user_ids, self.platform.item_ids)
+        rows = self.platform_log.frame(self._platform.user_ids, self._platform.item_ids)
         if rows is not None:
-            self.platform = self.platform.add_interactions(rows, duplicates="raise")
+            self._platform_rows.append(rows)
+            product = rows[rows["kind"].isin(PRODUCT_KINDS).to_numpy()]
+            if len(product):
+                self._product_state = self._product_state.add_interactions(
+                    product.reset_index(drop=True), duplicates="raise")
         self.timings["platform_log"] += time.perf_counter() - t
         self.metrics.merchant_state(self.ban_until, self.penalty_level, day)
         every = self.config.refit_every
