@@ -41,7 +41,6 @@ from haowurank.studies import load_config, load_dataset, preprocess, provenance_
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "social_placebo.toml"
-OUT = HERE / "results" / "social_placebo.md"
 BAR = 0.02  # issue 20: real over shuffled by at least 2% NDCG@20, interval excluding 0
 
 log = logging.getLogger("social_placebo")
@@ -70,11 +69,21 @@ QUICK = {
 # ------------------------------------------------------------------------------------------
 # running the arms
 # ------------------------------------------------------------------------------------------
-def _load(name: str, spec: dict, config_dir: Path) -> tuple[hr.Dataset, float]:
+def _load(name: str, spec: dict, config_dir: Path) -> tuple[hr.Dataset, dict]:
+    """The data set and its split protocol (test fraction, validation fraction and seed)."""
     if "synthetic" in spec:
-        return hr.datasets.synthetic(**spec["synthetic"]), 0.2
+        split = {"test_fraction": 0.2, "validation_fraction": 0.2, "validation_seed": 1}
+        return hr.datasets.synthetic(**spec["synthetic"]), split
     cfg = load_config(config_dir / spec["config"])
-    return preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess), cfg.split.test_fraction
+    split = {"test_fraction": cfg.split.test_fraction,
+             "validation_fraction": cfg.split.validation_fraction,
+             "validation_seed": cfg.split.validation_seed}
+    return preprocess(load_dataset(cfg.dataset, cfg.source), cfg.preprocess), split
+
+
+def _part(settings: dict) -> str:
+    """Folder name prefix of a split's arms: test parts ("split") or validation parts ("val")."""
+    return "val" if settings.get("validation", False) else "split"
 
 
 def _arms(settings: dict, social: bool) -> list[str]:
@@ -102,21 +111,26 @@ def run_dataset(name: str, spec: dict, settings: dict, work: Path, config_dir: P
                 seeds: list[int]) -> None:
     """Evaluate every (strategy, arm) of one data set and the given split seeds not yet in
     ``work``."""
-    ds, test_fraction = _load(name, spec, config_dir)
+    ds, split = _load(name, spec, config_dir)
     log.info("%s: %s", name, ds)
     for seed in seeds:
-        train, test = hr.split.random_split(ds, test_fraction=test_fraction, seed=seed)
+        train, test = hr.split.random_split(ds, test_fraction=split["test_fraction"], seed=seed)
+        if settings.get("validation", False):  # fit and score inside the training part
+            train, test = hr.split.validation_split(
+                train, fraction=split["validation_fraction"], seed=split["validation_seed"])
         for strategy, raw in spec["strategies"].items():
-            params = {k: v for k, v in raw.items() if k != "social"}
-            key = _key(params, settings)
+            ranker = raw.get("ranker", strategy)
+            params = {k: v for k, v in raw.items() if k not in ("social", "ranker")}
+            key = _key(params if ranker == strategy else {"ranker": ranker, **params}, settings)
             for arm in _arms(settings, raw.get("social", True)):
-                path = work / name / strategy / f"split{seed}" / f"{arm.replace(':', '_')}.npz"
+                path = (work / name / strategy / f"{_part(settings)}{seed}"
+                        / f"{arm.replace(':', '_')}.npz")
                 meta_path = path.with_suffix(".json")
                 if meta_path.exists() and json.loads(meta_path.read_text())["key"] == key:
                     continue
                 t0, c0 = time.perf_counter(), time.process_time()
                 arm_train = _graph(train, arm, settings["keep_reciprocity"])
-                row, per = hr.evaluate(strategy, arm_train, test, k=[settings["k"]],
+                row, per = hr.evaluate(ranker, arm_train, test, k=[settings["k"]],
                                        params=params, cold_start_max=settings["cold_start_max"],
                                        per_user=True)
                 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -136,8 +150,8 @@ def run_dataset(name: str, spec: dict, settings: dict, work: Path, config_dir: P
 # ------------------------------------------------------------------------------------------
 # analysis
 # ------------------------------------------------------------------------------------------
-def _read(work: Path, name: str, strategy: str, seed: int, arm: str):
-    path = work / name / strategy / f"split{seed}" / f"{arm.replace(':', '_')}.npz"
+def _read(work: Path, name: str, strategy: str, seed: int, arm: str, part: str = "split"):
+    path = work / name / strategy / f"{part}{seed}" / f"{arm.replace(':', '_')}.npz"
     if not path.exists():
         return None
     with np.load(path, allow_pickle=False) as z:
@@ -162,7 +176,8 @@ def analyse(settings: dict, datasets: dict, work: Path) -> tuple[pd.DataFrame, p
             social = raw.get("social", True)
             per_seed = []
             for seed in settings["split_seeds"]:
-                arms = {a: _read(work, name, strategy, seed, a) for a in _arms(settings, social)}
+                arms = {a: _read(work, name, strategy, seed, a, _part(settings))
+                        for a in _arms(settings, social)}
                 if any(v is None for v in arms.values()):
                     continue
                 ref = arms["real"]
@@ -237,14 +252,15 @@ def _ci(row: pd.Series, col: str, pct: bool = False) -> str:
 
 
 def table(summary: pd.DataFrame, population: str) -> list[str]:
-    lines = ["| data set | strategy | users | real graph | no graph | shuffled (mean) | "
+    lines = ["| data set | strategy | splits | users | real graph | no graph | shuffled (mean) | "
              "shuffles min-max | real / shuffled | real / no graph | >= +2%, CI > 0 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in summary[summary["population"] == population].iterrows():
         spread = (f"{r['shuffle_min']:.4f}-{r['shuffle_max']:.4f}"
                   if "shuffle_min" in r and pd.notna(r.get("shuffle_min")) else "-")
         bar = "-" if pd.isna(r.get("meets_bar", np.nan)) else ("yes" if r["meets_bar"] else "no")
-        lines.append(f"| {r['dataset']} | {r['strategy']} | {r['users']} | {_ci(r, 'real')} | "
+        lines.append(f"| {r['dataset']} | {r['strategy']} | {r['splits']} | {r['users']} | "
+                     f"{_ci(r, 'real')} | "
                      f"{_ci(r, 'none')} | {_ci(r, 'shuffled')} | {spread} | "
                      f"{_ci(r, 'lift_vs_shuffled', True)} | {_ci(r, 'lift_vs_none', True)} | "
                      f"{bar} |")
@@ -298,8 +314,38 @@ def report(summary: pd.DataFrame, runs: pd.DataFrame, settings: dict, command: s
     summary.to_csv(out.with_suffix(".csv"), index=False)
     runs.to_csv(out.with_suffix(".runs.csv"), index=False)
     strategies = sorted({s for s in summary["strategy"]}) if len(summary) else []
+    done = sorted({int(x) for x in runs["split_seed"]}) if len(runs) else []
+    val = settings.get("validation", False)
+    part = "validation" if val else "test"
+    title = settings.get("title", "Placebo-controlled social ablation")
+    protocol = (
+        f"Per-user random 80/20 splits with seeds {done} of {settings['split_seeds']} (data, "
+        "filtering and split fraction of `experiments/ranking_quality/<name>.toml`; the "
+        "`splits` column says how many splits a row averages)"
+        + (", each training part cut again into fit and validation parts (the validation "
+           "fraction and seed of the same file); every arm is fitted on the fit part and scored "
+           "on the validation part, the test parts are not used. " if val else ". ")
+        + "Each strategy runs with the parameters of "
+        f"`{settings.get('config_name', 'social_placebo.toml')}` (the validation picks of `ranking_quality`, chosen on split seed 0's validation part; "
+        "`hybrid` with its defaults; nothing tuned on test) and is fitted once per split and arm "
+        "with: the real social graph; no graph (`hr.trust.drop_social`); and shuffled graphs "
+        f"(`hr.trust.shuffle_social`, seeds {settings['shuffle_seeds']}, keep_reciprocity="
+        f"{settings['keep_reciprocity']}: every user keeps their follow, follower and "
+        "mutual-friend counts and their rows' weights; friends are random; a configuration "
+        "model with self-loops and repeats swapped away). Interactions and endorsements are the "
+        "same in every arm. Every training item is ranked, seen items excluded, "
+        f"NDCG@{settings['k']} per {part} user. \"Shuffled\" is each user's mean over the "
+        "shuffles; lifts are ratios of means over users, averaged over splits. Intervals: 95% "
+        f"percentile, {settings['bootstrap']} paired bootstrap resamples of the {part} users "
+        "within each split (the same draw for every arm); they do not include the variation "
+        "between placebo graphs (see the min-max column) or between splits beyond the users "
+        f"drawn. Cold users: at most {settings['cold_start_max']} training items. Strategies: "
+        f"{', '.join(strategies)}; a strategy marked `social = false` ignores the graph and is a "
+        "no-social reference (real arm only). The last column is issue 20's bar: real over "
+        f"shuffled by at least {100 * BAR:.0f}% with the interval above 0."
+    )
     lines = [
-        "# Placebo-controlled social ablation" + (" (quick: synthetic world)" if quick else ""),
+        f"# {title}" + (" (quick: synthetic world)" if quick else ""),
         "",
         *provenance_lines(command),
         f"- Load average (1, 5, 15 min) before: {timing['load_before']}; after: "
@@ -310,31 +356,13 @@ def report(summary: pd.DataFrame, runs: pd.DataFrame, settings: dict, command: s
         "",
         "## Protocol",
         "",
-        f"Per-user random 80/20 splits with seeds {settings['split_seeds']} (data, filtering and "
-        "split fraction of `experiments/ranking_quality/<name>.toml`). Each strategy runs with the "
-        "parameters of `social_placebo.toml` (the validation picks of `ranking_quality`, chosen "
-        "on split seed 0's validation part; `hybrid` with its defaults; nothing tuned on test) and "
-        "is fitted once per split and arm on the training part with: the real social graph; no "
-        "graph (`hr.trust.drop_social`); and shuffled graphs (`hr.trust.shuffle_social`, seeds "
-        f"{settings['shuffle_seeds']}, keep_reciprocity={settings['keep_reciprocity']}: every "
-        "user keeps their follow, follower and mutual-friend counts and their rows' weights; "
-        "friends are random; a configuration model with self-loops and repeats swapped away). "
-        "Interactions and endorsements are the same in every arm. Every training item is ranked, "
-        f"seen items excluded, NDCG@{settings['k']} per test user. \"Shuffled\" is each user's "
-        "mean over the shuffles; lifts are ratios of means over users, averaged over splits. "
-        f"Intervals: 95% percentile, {settings['bootstrap']} paired bootstrap resamples of the "
-        "test users within each split (the same draw for every arm); they do not include the "
-        "variation between placebo graphs (see the min-max column) or between splits beyond "
-        f"the users drawn. Cold users: at most {settings['cold_start_max']} training items. "
-        f"Strategies: {', '.join(strategies)}; `als` ignores the graph and is the no-social "
-        "reference (real arm only). The last column is issue 20's bar: real over shuffled by "
-        f"at least {100 * BAR:.0f}% with the interval above 0.",
+        protocol,
         "",
-        f"## All test users (NDCG@{settings['k']}, 95% intervals)",
+        f"## All {part} users (NDCG@{settings['k']}, 95% intervals)",
         "",
         *table(summary, "all"),
         "",
-        "## Cold-start test users",
+        f"## Cold-start {part} users",
         "",
         *table(summary, "cold"),
         "",
@@ -355,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, default=CONFIG)
     ap.add_argument("--datasets", nargs="+", help="only these data sets of the config")
     ap.add_argument("--quick", action="store_true", help="a small synthetic world (for the test)")
-    ap.add_argument("--out", type=Path, default=None, help=f"report path (default {OUT})")
+    ap.add_argument("--out", type=Path, default=None, help="report path (default: results/<config name>.md)")
     ap.add_argument("--work-dir", type=Path,
                     default=Path(tempfile.gettempdir()) / "haowurank-social_placebo",
                     help="per-arm per-user scores (reused by a later run)")
@@ -371,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = tomllib.loads(args.config.read_text(encoding="utf-8"))
         config_dir = args.config.resolve().parent
         work = args.work_dir
-    out = args.out or (work / "social_placebo_quick.md" if args.quick else OUT)
+        settings["config_name"] = args.config.name
+    out = args.out or (work / "social_placebo_quick.md" if args.quick
+                       else HERE / "results" / f"{args.config.stem}.md")
     datasets = settings["datasets"]
     chosen = args.datasets or list(datasets)
     unknown = [d for d in chosen if d not in datasets]
