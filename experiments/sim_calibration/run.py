@@ -23,7 +23,8 @@ between a user's consecutive purchases in the same category (worlds with timesta
 
 The real-graph run builds ``hr.sim.world_from_dataset`` on a snowball sample of
 ``[real_graph]`` and runs ``hr.sim.run`` under each strategy, beside the simulation's default
-synthetic world of the same number of users (same days, seed and config otherwise).
+synthetic world of the same number of users and the calibrated synthetic world (same days,
+seed and config otherwise).
 
 Run from the repository root::
 
@@ -174,12 +175,17 @@ def real_graph_runs(cfg: dict) -> list[dict]:
     world = hr.sim.world_from_dataset(src, n_users=rg["n_users"], max_items=rg["max_items"],
                                       factors=rg["factors"], seed=cfg["seed"])
     build = time.perf_counter() - t
+    knobs = dict(cfg["calibrated"])
+    calibrated = {"n_users": knobs.pop("n_users"), "n_items": knobs.pop("n_items"), "world": knobs}
     rows = []
     for strategy in rg["strategies"]:
-        for label, kw in ((f"{rg['dataset']} (world_from_dataset)", {"dataset": world}),
-                          ("sim default synthetic", {})):
-            sc = hr.sim.SimulationConfig(n_users=rg["n_users"], days=rg["days"],
-                                         strategy=strategy, seed=cfg["seed"])
+        for label, kw, fields in (
+            (f"{rg['dataset']} (world_from_dataset)", {"dataset": world}, {}),
+            ("sim default synthetic", {}, {"n_users": rg["n_users"]}),
+            ("calibrated synthetic", {}, calibrated),
+        ):
+            sc = hr.sim.SimulationConfig(days=rg["days"], strategy=strategy, seed=cfg["seed"],
+                                         **fields)
             with threadpoolctl.threadpool_limits(1):
                 t0, p0 = time.perf_counter(), time.process_time()
                 res = hr.sim.run(sc, **kw)
@@ -308,9 +314,10 @@ def render(out: dict, command: str) -> str:
         lines += ["## Real-graph run", "",
                   f"`hr.sim.world_from_dataset` on a snowball sample of {rg['dataset']} "
                   f"({rg['n_users']:,} users, at most {rg['max_items']:,} items, ALS with "
-                  f"{rg['factors']} factors, seed {out['seed']}), and the simulation's default "
-                  f"synthetic world of {rg['n_users']:,} users; `SimulationConfig(n_users="
-                  f"{rg['n_users']}, days={rg['days']}, strategy=..., seed={out['seed']})`, every "
+                  f"{rg['factors']} factors, seed {out['seed']}), the simulation's default "
+                  f"synthetic world of {rg['n_users']:,} users and the calibrated synthetic world "
+                  f"(its `n_users`, `n_items` and `world` knobs from `[calibrated]`); "
+                  f"`SimulationConfig(days={rg['days']}, strategy=..., seed={out['seed']})`, every "
                   "other field at its default; single-threaded BLAS; one run each (no replicates, "
                   "so differences between strategies here are not resolved).", "",
                   "| world | strategy | users | items | merchants | social rows | history | orders "
