@@ -111,12 +111,8 @@ class _Slates:
                     f"The 'surfaces' parameter of hr.ope must hold names among {list(SURFACES)}. "
                     f"Got {bad} instead."
                 )
-            if "surface" not in imp.columns:
-                raise ValueError(
-                    "The 'surfaces' parameter of hr.ope needs a 'surface' column in impressions "
-                    f"(or surfaces=None). Got columns {list(imp.columns)}."
-                )
-            imp = imp[imp["surface"].astype(str).isin(list(surfaces))]
+            if "surface" in imp.columns:
+                imp = imp[imp["surface"].astype(str).isin(list(surfaces))]
         if len(imp) == 0:
             raise ValueError("hr.ope: no impressions to evaluate (after the 'surfaces' filter).")
         prop = imp["propensity"].to_numpy(dtype=np.float64)
@@ -348,7 +344,8 @@ def estimate(
     score : str
         The candidates' column the target ranks by (another strategy's scores: add a column).
     surfaces : sequence of str or None
-        Evaluate slates of these surfaces only (messages are not ranked slates; None: all rows).
+        Evaluate slates of these surfaces only (messages are not ranked slates; None, or
+        impressions without a ``surface`` column: all rows).
     level : float in (0, 1)
         Confidence level of the intervals.
     n_boot : int

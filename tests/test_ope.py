@@ -161,12 +161,25 @@ def test_uniform_logging_makes_ips_unbiased_within_its_interval():
     target = ExposurePolicy("plackett_luce", temperature=0.5)
     truth = _truth(target, SCORES, k)
     slates = list(itertools.permutations(range(4), k))
+    slates = np.asarray(slates)
+    n_pool = len(SCORES)
+    prefix = np.cumprod(1.0 / (n_pool - np.arange(k)))  # uniform logging, slots 0..j
+    np.testing.assert_allclose(prefix, np.cumprod(uniform.slot_propensities(
+        SCORES[None, :], np.ones((1, n_pool), bool), slates[:1])[0]))
+    cand = pd.DataFrame({"slate": np.repeat(np.arange(n_users), n_pool),
+                         "item": np.tile(np.arange(n_pool), n_users),
+                         "score": np.tile(SCORES, n_users)})
+    p_click = APPEAL[slates] * BIAS[:k][None, :]  # (n_slates, k)
     estimates, covered = [], 0
     for seed in range(n_seeds):
         g = np.random.default_rng(seed)
-        drawn = [slates[i] for i in g.integers(0, len(slates), n_users)]
-        rewards = [[float(g.random() < _reward(a, j)) for j, a in enumerate(s)] for s in drawn]
-        imp, cand = _log(drawn, uniform, SCORES, rewards)
+        pick = g.integers(0, len(slates), n_users)
+        imp = pd.DataFrame({
+            "slate": np.repeat(np.arange(n_users), k), "user": np.repeat(np.arange(n_users), k),
+            "item": slates[pick].ravel(), "position": np.tile(np.arange(k), n_users),
+            "propensity": np.tile(prefix, n_users),
+            "click": (g.random((n_users, k)) < p_click[pick]).ravel(),
+        })
         row = hr.ope.estimate(imp, cand, target, estimators=["ips"], level=0.9, n_boot=300,
                               seed=seed).set_index("estimator").loc["ips"]
         estimates.append(row["value"])
