@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import haowurank as hr
 from haowurank import rankers
 from haowurank.rankers import Ranker, finish_topk, partition_topk, shared_topk, topk
-from haowurank.rankers._cf import ease_weights, rp3beta_weights
+from haowurank.rankers._cf import csr_row_topk, ease_weights, rp3beta_weights
 from haowurank.rankers._implicit import ItemKNNModel, MFModel, Weighting
 from haowurank.testing import small_world
 
@@ -586,3 +586,30 @@ def test_binary_weighting_is_presence_times_strongest_kind():
     np.testing.assert_allclose(X, [[1.0, 0.1, 1.0], [0.0, 0.0, 0.25]])
     raw = rankers.make("als", factors=2, iterations=2, num_threads=1, weighting="raw").fit(ds)
     np.testing.assert_allclose(raw.cf_.toarray(), [[3.7, 0.9, 1.0], [0.0, 0.0, 0.5]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_csr_row_topk_is_the_kernel_with_its_tie_break(seed):
+    """The sparse per-row top-k (RP3beta pruning, hybrid retrieval and user-kNN) keeps what a
+    brute-force sort keeps: larger values first, ties to the lower column, only allowed
+    entries; stored order does not matter."""
+    gen = np.random.default_rng(seed)
+    dense = gen.integers(0, 4, size=(30, 25)).astype(np.float64)  # many ties, some zeros
+    dense[gen.random(dense.shape) < 0.3] = 0
+    m = sp.csr_matrix(dense)
+    perm = sp.csr_matrix(m)  # the same entries in a scrambled stored order per row
+    for r in range(perm.shape[0]):
+        a, b = perm.indptr[r], perm.indptr[r + 1]
+        p = gen.permutation(b - a)
+        perm.indices[a:b], perm.data[a:b] = perm.indices[a:b][p], perm.data[a:b][p]
+    allowed = gen.random(perm.nnz) < 0.8
+    for k in (0, 1, 3, 7, 40):
+        kept = csr_row_topk(perm, k, allowed)
+        assert not (kept & ~allowed).any()
+        rows = np.repeat(np.arange(perm.shape[0]), np.diff(perm.indptr))
+        for r in range(perm.shape[0]):
+            sel = np.flatnonzero((rows == r) & allowed)
+            order = np.lexsort((perm.indices[sel], -perm.data[sel]))[:k]
+            expect = set(perm.indices[sel][order].tolist())
+            assert set(perm.indices[(rows == r) & kept].tolist()) == expect
+    assert csr_row_topk(m, 2).sum() == np.minimum(np.diff(m.indptr), 2).sum()

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from .._dataset import KINDS, Dataset
 from .._errors import NumericalError, warn_data
 from .._random import derive_seed
-from ._base import Ranker, arrays_to_csr, csr_to_arrays
+from ._base import Ranker, arrays_to_csr, csr_to_arrays, sparse_topk
 from ._implicit import (
     SIMILARITIES,
     WEIGHTINGS,
@@ -895,22 +895,69 @@ class EaseRanker(_RowScoredRanker):
 # RP3beta
 # ---------------------------------------------------------------------------------------------
 
+def csr_row_topk(m: sp.csr_matrix, k: int, keep: np.ndarray | None = None) -> np.ndarray:
+    """The ``k`` largest stored entries of each row of ``m``, as a mask over ``m.data``.
+
+    Selection is :func:`~haowurank.rankers.sparse_topk`'s, so it breaks ties like every ranked
+    list: the larger value first, then the lower column. Only entries where ``keep`` is true
+    compete (None: all); rows with at most ``k`` of them keep them all, and each longer row is
+    first cut to the entries at or above its ``k``-th largest value (a partial sort), so the
+    kernel only orders about ``k`` entries per row.
+
+    Parameters
+    ----------
+    m : csr_matrix
+        No duplicate entries; indices in any order.
+    k : int
+        Entries kept per row (>= 0).
+    keep : bool ndarray of shape (m.nnz,), optional
+        The entries that may be kept.
+
+    Returns
+    -------
+    bool ndarray of shape (m.nnz,)
+        The kept entries (a subset of ``keep``).
+    """
+    indptr, indices, data = m.indptr, m.indices, m.data
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(indptr))
+    out = np.ones(len(data), dtype=bool) if keep is None else np.array(keep, dtype=bool)
+    counts = np.bincount(rows[out], minlength=m.shape[0])
+    heavy = np.flatnonzero(counts > k)
+    if not len(heavy):
+        return out
+    in_heavy = np.zeros(m.shape[0], dtype=bool)
+    in_heavy[heavy] = True
+    if k <= 0:
+        out[in_heavy[rows]] = False
+        return out
+    pos_parts = []
+    for r in heavy:
+        a = indptr[r]
+        pos = a + np.flatnonzero(out[a : indptr[r + 1]])
+        d = data[pos]
+        kth = np.partition(d, len(d) - k)[len(d) - k]  # the k-th largest value
+        pos_parts.append(pos[d >= kth])
+    pos = np.concatenate(pos_parts)
+    out[in_heavy[rows]] = False
+    local = np.searchsorted(heavy, rows[pos])
+    idx, _ = sparse_topk(local, indices[pos], data[pos], len(heavy), k)
+    # back from (row, column) to positions in ``data``
+    width = np.int64(m.shape[1])
+    keys = local.astype(np.int64) * width + indices[pos]
+    order = np.argsort(keys)
+    sel_r, sel_j = np.nonzero(idx >= 0)
+    wanted = sel_r.astype(np.int64) * width + idx[sel_r, sel_j]
+    out[pos[order[np.searchsorted(keys[order], wanted)]]] = True
+    return out
+
+
 def _keep_top_k_per_row(W: sp.csr_matrix, K: int) -> sp.csr_matrix:
     """``W`` (square CSR without duplicates, any index order) without its diagonal and stored
-    zeros, and with only the ``K`` largest entries of each row kept (ties: the lower column, so
-    the result does not depend on how the product ordered them); sorted indices."""
+    zeros, and with only the ``K`` largest entries of each row kept (:func:`csr_row_topk`: ties
+    go to the lower column, so the result does not depend on how the product ordered them);
+    sorted indices."""
     rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
-    keep = (W.indices != rows) & (W.data != 0)
-    for r in np.flatnonzero(np.bincount(rows[keep], minlength=W.shape[0]) > K):
-        a, b = W.indptr[r], W.indptr[r + 1]
-        pos = a + np.flatnonzero(keep[a:b])
-        d = W.data[pos]
-        kth = np.partition(d, len(d) - K)[len(d) - K]  # the K-th largest weight
-        mine = d > kth
-        tied = pos[d == kth]
-        tied = tied[np.argsort(W.indices[tied], kind="stable")][: K - int(mine.sum())]
-        keep[pos] = mine
-        keep[tied] = True
+    keep = csr_row_topk(W, K, (W.indices != rows) & (W.data != 0))
     indptr = np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=W.shape[0]))]
     out = sp.csr_matrix((W.data[keep], W.indices[keep], indptr.astype(W.indptr.dtype)),
                         shape=W.shape)

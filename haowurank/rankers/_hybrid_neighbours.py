@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._cf import csr_row_topk
+
 __all__ = ["item_rows", "row_topn", "user_knn_rows", "user_neighbours"]
 
 
@@ -29,28 +31,16 @@ def user_knn_rows(uknn: sp.csr_matrix, binary: sp.csr_matrix, u: np.ndarray) -> 
 def row_topn(
     m: sp.csr_matrix, n: int, drop: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of up to ``n`` largest positive stored entries of each row of ``m`` (any
-    index order); entries where the dense boolean ``drop`` is true are left out first."""
-    indptr, indices, data = m.indptr, m.indices, m.data
-    if drop is not None and len(data):
-        rows = np.repeat(np.arange(m.shape[0]), np.diff(indptr))
-        data = np.where(drop[rows, indices], 0, data)
-    rows_out, cols_out = [], []
-    for r in range(m.shape[0]):
-        a, b = indptr[r], indptr[r + 1]
-        if a == b:
-            continue
-        vals = data[a:b]
-        idx = indices[a:b]
-        if b - a > n:
-            part = np.argpartition(-vals, n - 1)[:n]
-            vals, idx = vals[part], idx[part]
-        idx = idx[vals > 0]
-        rows_out.append(np.full(len(idx), r, dtype=np.int64))
-        cols_out.append(idx)
-    if not rows_out:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(rows_out), np.concatenate(cols_out).astype(np.int64)
+    """(rows, cols) of up to ``n`` largest positive stored entries of each row of ``m`` (no
+    duplicates, any index order), leaving out entries where the dense boolean ``drop`` is
+    true; ties at the ``n``-th place go to the lower column (:func:`~._cf.csr_row_topk`, the
+    kernel's tie-break)."""
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    keep = m.data > 0
+    if drop is not None and len(keep):
+        keep &= ~drop[rows, m.indices]
+    kept = csr_row_topk(m, int(n), keep)
+    return rows[kept], m.indices[kept].astype(np.int64)
 
 
 def user_neighbours(
@@ -71,7 +61,8 @@ def user_neighbours(
     -------
     csr_matrix of shape (n_users, n_users), float32
         Row ``u``: its ``k`` nearest neighbours with positive similarity (ties at the k-th
-        place are broken by a partial sort: arbitrary but deterministic).
+        place go to the lower user index: :func:`~._cf.csr_row_topk`, the kernel's
+        tie-break).
     """
     X = sp.csr_matrix(binary, dtype=np.float32)
     X.data[:] = 1.0
@@ -89,18 +80,12 @@ def user_neighbours(
         cum = np.cumsum(est[s0:])
         e0 = s0 + max(1, int(np.searchsorted(cum, budget, side="right")))
         S = sp.csr_matrix(Xn[s0:e0] @ XT)
-        for j in range(e0 - s0):
-            a, b = S.indptr[j], S.indptr[j + 1]
-            v, c = S.data[a:b], S.indices[a:b]
-            other = c != s0 + j  # no self-similarity
-            v, c = v[other], c[other]
-            if len(v) > k:
-                part = np.argpartition(-v, k - 1)[:k]
-                v, c = v[part], c[part]
-            ok = v > 0
-            rows_out.append(np.full(int(ok.sum()), s0 + j, dtype=np.int64))
-            cols.append(c[ok])
-            data.append(v[ok])
+        local = np.repeat(np.arange(e0 - s0, dtype=np.int64), np.diff(S.indptr))
+        # no self-similarity, positive similarities only
+        kept = csr_row_topk(S, k, (S.indices != s0 + local) & (S.data > 0))
+        rows_out.append(s0 + local[kept])
+        cols.append(S.indices[kept])
+        data.append(S.data[kept])
         s0 = e0
     if not rows_out:
         return sp.csr_matrix((n, n), dtype=np.float32)
