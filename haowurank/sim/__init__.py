@@ -7,7 +7,11 @@ platform is the product: its feed is :func:`haowurank.feed.build` and its search
 :class:`haowurank.search.SearchIndex` on what the platform has logged so far, with the feed
 ranked by any strategy of ``hr.rankers``. ``compare`` runs strategies on identical worlds with
 common random numbers and reports means with intervals that respect each metric's range;
-``check_quotas`` verifies the messaging rules from an event log alone.
+``check_quotas`` verifies the messaging rules from an event log alone. With
+``exposure="plackett_luce"`` or ``"epsilon"`` the slates are drawn from the product's candidates
+by an :class:`ExposurePolicy`, and ``log_impressions=True`` keeps every impression with its
+propensity and outcome (``res.impressions``, ``res.candidates``), the input of
+:mod:`haowurank.ope`.
 
 Example
 -------
