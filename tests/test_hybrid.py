@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 import haowurank as hr
 from haowurank.rankers._hybrid import FEATURES
-from haowurank.rankers._hybrid_features import feature_block, pair_features
+from haowurank.rankers._hybrid_features import REGISTRY, block_feature, feature_block, pair_features
 from haowurank.testing import RankerContract, small_world
 
 try:
@@ -151,6 +151,25 @@ def test_dense_scores_equal_pair_features_everywhere(fitted, world):
     Xt, _, _, _ = fitted._training_rows(parts, val, users, np.random.default_rng(0))
     grid = {tuple(np.round(x, 4)) for x in X}
     assert len(Xt) and all(tuple(np.round(x, 4)) in grid for x in Xt)
+
+
+def test_every_registered_feature_is_the_same_at_pairs_and_over_a_block(fitted, world):
+    """Each feature is defined once: its value over a whole block of users equals its value at
+    every pair, feature by feature (EASE head, metadata, time and social features included)."""
+    assert tuple(REGISTRY) == FEATURES and all(REGISTRY[f].description for f in FEATURES)
+    parts = fitted.parts_
+    assert len(parts.ease_idx) and parts.user_category is not None
+    users = np.arange(7)
+    blk = feature_block(parts, users)
+    r, c = np.divmod(np.arange(len(users) * world.n_items), world.n_items)
+    X = pair_features(parts, blk, r, c)
+    nonzero = 0
+    for j, name in enumerate(FEATURES):
+        B = block_feature(parts, blk, name)
+        assert B.shape == (len(users), world.n_items) and B.dtype == np.float32
+        np.testing.assert_allclose(B.ravel(), X[:, j], rtol=1e-5, atol=1e-6, err_msg=name)
+        nonzero += bool(np.abs(X[:, j]).max() > 0)
+    assert nonzero == len(FEATURES) - 2  # all but rp3 and rp3_norm (the component is off)
 
 
 def test_pointwise_objective_and_ease_head(world):

@@ -60,12 +60,28 @@ depend on which other items are ranked, and the dense scoring path and explanati
 ========================  ======================================================================
 
 Scores are ``intercept + sum_j (w_j * feature_j + f_j(feature_j))`` (``f_j`` the spline; 0 with
-``spline_knots=0``). ``score`` computes them for every item (per batch of users: algebraically
-from dense blocks for a linear score, through the pair features with splines). ``recommend``
+``spline_knots=0``). ``score`` computes them for every item (per batch of users: each feature
+over the whole block for a linear score, through the pair features with splines). ``recommend``
 retrieves first, then ranks: the learned score of the union of each component's top
 ``n_recommend_candidates`` unseen items (within ``items=`` when given); the model was trained on
 exactly such candidates (how this compares with ranking every item on validation:
 ``experiments/hybrid_validation/``). ``n_recommend_candidates=0`` ranks every item.
+``candidates`` (the public contract's retrieval stage) returns the same retrieved lists without
+ever ranking the whole catalogue.
+
+Where the code lives:
+
+========================================  ==========================================================
+``_hybrid.py``                            :class:`HybridRanker`: parameters, fitting stages,
+                                          scoring, the research API, explanations, persistence
+``_hybrid_parts.py``                      :class:`~._hybrid_parts.FittedParts` (the components
+                                          and tables) and the tables' construction
+``_hybrid_neighbours.py``                 user-kNN, item-item rows, the sparse top-n of score rows
+``_hybrid_features.py``                   the feature registry (each feature defined once) and
+                                          the per-batch sources it reads
+``_hybrid_retrieval.py``                  candidate retrieval
+``_hybrid_model.py``                      the ranking model: training rows, pairs, fit, scores
+========================================  ==========================================================
 
 Cold start: a known user with no interactions but with friends is scored by the same model (its
 collaborative features are zero, trust and popularity carry it); an unknown user gets the base
