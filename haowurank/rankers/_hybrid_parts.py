@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from .._arrays import csr_positions
 from .._dataset import Dataset
+from ._base import topk
 from ._hybrid_neighbours import user_neighbours
 
 if TYPE_CHECKING:
@@ -188,8 +189,8 @@ def head_ease(
     p = min(int(ease_items), binary.shape[1])
     if p < 2 or binary.nnz == 0:
         return np.empty(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-    order = np.lexsort((np.arange(len(pop)), -pop))[:p]
-    idx = np.sort(order).astype(np.int64)
+    top, _ = topk(np.asarray(pop, dtype=np.float32)[None, :], p)  # ties: the lower index
+    idx = np.sort(top[0]).astype(np.int64)
     B = ease_weights(binary[:, idx], float(regularization))
     return idx, B
 
