@@ -15,7 +15,9 @@ Worlds compared (statistics only, no ranker involved):
 
 Statistics: interactions are the distinct (user, item) pairs of purchase and endorsement rows
 (views, clicks and forms left out: the real data sets have none); the social degree is the number
-of distinct users a user follows or is followed by (undirected); the shared-with-friends share is
+of distinct users a user follows or is followed by (undirected); items per user counts the
+items and users with at least one such interaction (a synthetic catalogue has items nobody
+bought, a real data set has none); the shared-with-friends share is
 the share of a user's items that at least one of those neighbours also has, pooled over users
 with at least one neighbour, and the same on a degree-preserving shuffled graph
 (``hr.trust.shuffle_social``) as the baseline; the repurchase interval is the gap in days
@@ -141,7 +143,7 @@ def stats(name: str, ds: hr.Dataset, seed: int) -> tuple[dict, dict]:
     row = {
         "world": name, "users": int(ds.n_users), "items": int(ds.n_items),
         "pairs": int(x.nnz), "social_rows": int(ds.n_social),
-        "items_per_user": round(ds.n_items / ds.n_users, 2),
+        "items_per_user": round(int((per_item > 0).sum()) / max(int(active_users.sum()), 1), 2),
         "degree": summary(deg), "no_friend_share": float((deg == 0).mean()),
         "reciprocity": _reciprocity(ds),
         "per_user": summary(per_user[active_users]), "per_item": summary(per_item[per_item > 0]),
