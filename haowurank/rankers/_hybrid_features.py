@@ -240,11 +240,31 @@ class FeatureInputs:
 
 
 class PairInputs(FeatureInputs):
-    """Feature inputs at the pairs ``(blk.uidx[r], c)``: every value is a vector over the pairs."""
+    """Feature inputs at the pairs ``(blk.uidx[r], c)``: every value is a vector over the pairs
+    (each source is gathered once, and every feature is kept once computed)."""
 
     def __init__(self, parts: FittedParts, blk: FeatureBlock, r: np.ndarray, c: np.ndarray):
         super().__init__(parts, blk)
         self.r, self.c = r, c
+        self._sources: dict[tuple[str, str], np.ndarray] = {}
+
+    def _once(self, kind: str, name: str, get: Callable[[str], np.ndarray]) -> np.ndarray:
+        key = (kind, name)
+        if key not in self._sources:
+            self._sources[key] = get(name)
+        return self._sources[key]
+
+    def pair(self, name: str) -> np.ndarray:
+        return self._once("pair", name, super().pair)
+
+    def user(self, name: str) -> np.ndarray:
+        return self._once("user", name, super().user)
+
+    def item(self, name: str) -> np.ndarray:
+        return self._once("item", name, super().item)
+
+    def value(self, name: str) -> np.ndarray:
+        return self.feature(name)
 
     def _zeros(self) -> np.ndarray:
         return np.zeros(len(self.r), dtype=np.float32)
