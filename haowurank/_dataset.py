@@ -901,7 +901,8 @@ class Dataset:
             oid = "order_id" in frame
             cols = ["user", "item", "kind"] + (["order_id"] if oid else [])
             a = frame.iloc[len(old):][cand][cols].astype(object).fillna("\0na")
-            o = old[member(key(old), np.unique(add_keys[cand]))][cols].astype(object).fillna("\0na")
+            before = frame.iloc[:len(old)]  # the old rows, with every column the union has
+            o = before[member(key(old), np.unique(add_keys[cand]))][cols].astype(object).fillna("\0na")
             if pd.MultiIndex.from_frame(a).isin(pd.MultiIndex.from_frame(o)).any():
                 frame = merge_duplicates(frame, duplicates)
                 merged = True

@@ -637,3 +637,22 @@ def test_read_parquet_errors(tmp_path):
     )
     with pytest.raises(ValueError, match=r"Corrupt dataset: social\.user"):
         hr.Dataset.read_parquet(path)
+
+
+def test_add_interactions_with_order_ids_onto_a_dataset_without_them():
+    """Rows with an ``order_id`` that repeat a (user, item, kind) of a Dataset that has no
+    ``order_id`` column are new orders, kept beside the old rows; a repeat of the same order
+    still merges."""
+    base = hr.Dataset.from_frames(pd.DataFrame({
+        "user": ["a", "a", "b"], "item": ["x", "y", "x"], "timestamp": [1, 2, 3],
+        "kind": ["purchase", "purchase", "view"]}))
+    assert "order_id" not in base.interactions
+    add = pd.DataFrame({"user": ["a", "b"], "item": ["x", "y"], "timestamp": [5, 6],
+                        "kind": ["purchase", "purchase"], "order_id": ["o1", "o2"]})
+    grown = base.add_interactions(add)
+    assert grown.n_interactions == 5
+    f = grown.interactions
+    assert sorted(f["order_id"].dropna()) == ["o1", "o2"]
+    with pytest.warns(hr.DataWarning, match="merged 1 duplicated"):
+        again = grown.add_interactions(add.iloc[:1])
+    assert again.n_interactions == 5
