@@ -42,6 +42,7 @@ from haowurank.studies import load_config, load_dataset, preprocess, provenance_
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "social_placebo.toml"
 BAR = 0.02  # issue 20: real over shuffled by at least 2% NDCG@20, interval excluding 0
+MIN_USERS = 20  # fewer users in a population (per split): no lifts or intervals for it
 
 log = logging.getLogger("social_placebo")
 
@@ -161,6 +162,9 @@ def _read(work: Path, name: str, strategy: str, seed: int, arm: str, part: str =
 
 
 def _interval(values: np.ndarray) -> tuple[float, float]:
+    values = np.where(np.isfinite(values), values, np.nan)
+    if np.isnan(values).mean() > 0.025:  # an undefined ratio in over 2.5% of the resamples
+        return float("nan"), float("nan")
     lo, hi = np.nanquantile(values, [0.025, 0.975])
     return float(lo), float(hi)
 
@@ -208,7 +212,7 @@ def analyse(settings: dict, datasets: dict, work: Path) -> tuple[pd.DataFrame, p
                 n = [int(s.sum()) for _, s in sel]
                 row = {"dataset": name, "strategy": strategy, "population": population,
                        "users": sum(n), "splits": len(sel), "shuffles": len(shuffles) if social else 0}
-                if min(n) == 0:
+                if min(n) < MIN_USERS:
                     rows.append(row)
                     continue
                 arms_here = list(sel[0][0])
@@ -245,6 +249,8 @@ def analyse(settings: dict, datasets: dict, work: Path) -> tuple[pd.DataFrame, p
 def _ci(row: pd.Series, col: str, pct: bool = False) -> str:
     if col not in row or pd.isna(row.get(col)):
         return "-"
+    if pd.isna(row.get(col + "_lo")):
+        return f"{100 * row[col]:+.1f}%" if pct else f"{row[col]:.4f}"
     if pct:
         return (f"{100 * row[col]:+.1f}% [{100 * row[col + '_lo']:+.1f}, "
                 f"{100 * row[col + '_hi']:+.1f}]")
@@ -258,7 +264,8 @@ def table(summary: pd.DataFrame, population: str) -> list[str]:
     for _, r in summary[summary["population"] == population].iterrows():
         spread = (f"{r['shuffle_min']:.4f}-{r['shuffle_max']:.4f}"
                   if "shuffle_min" in r and pd.notna(r.get("shuffle_min")) else "-")
-        bar = "-" if pd.isna(r.get("meets_bar", np.nan)) else ("yes" if r["meets_bar"] else "no")
+        bar = ("-" if pd.isna(r.get("meets_bar", np.nan)) or pd.isna(r.get("lift_vs_shuffled"))
+               else "yes" if r["meets_bar"] else "no")
         lines.append(f"| {r['dataset']} | {r['strategy']} | {r['splits']} | {r['users']} | "
                      f"{_ci(r, 'real')} | "
                      f"{_ci(r, 'none')} | {_ci(r, 'shuffled')} | {spread} | "
@@ -339,7 +346,8 @@ def report(summary: pd.DataFrame, runs: pd.DataFrame, settings: dict, command: s
         f"percentile, {settings['bootstrap']} paired bootstrap resamples of the {part} users "
         "within each split (the same draw for every arm); they do not include the variation "
         "between placebo graphs (see the min-max column) or between splits beyond the users "
-        f"drawn. Cold users: at most {settings['cold_start_max']} training items. Strategies: "
+        f"drawn. Cold users: at most {settings['cold_start_max']} training items; a population "
+        f"with fewer than {MIN_USERS} users in a split gets no intervals or lifts. Strategies: "
         f"{', '.join(strategies)}; a strategy marked `social = false` ignores the graph and is a "
         "no-social reference (real arm only). The last column is issue 20's bar: real over "
         f"shuffled by at least {100 * BAR:.0f}% with the interval above 0."
