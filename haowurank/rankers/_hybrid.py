@@ -111,7 +111,7 @@ import scipy.sparse as sp
 
 from .._dataset import Dataset
 from .._random import rng as make_rng
-from ._base import Ranker, arrays_to_csr, csr_to_arrays, sparse_topk
+from ._base import Ranker, sparse_topk
 from ._hybrid_features import (
     FEATURES,
     FeatureBlock,
@@ -123,13 +123,20 @@ from ._hybrid_features import (
 from ._hybrid_model import (
     RankingModel,
     fit_ranking_model,
+    model_arrays,
+    model_from_arrays,
     pair_differences,
     rank_scores,
     training_rows,
 )
-from ._hybrid_parts import FittedParts, build_parts
+from ._hybrid_parts import (
+    FittedParts,
+    build_parts,
+    parts_from_arrays,
+    saved_binary,
+    table_arrays,
+)
 from ._hybrid_retrieval import retrieve, unseen_pairs
-from ._splines import FeatureSplines
 
 __all__ = ["FEATURES", "HybridRanker"]
 
@@ -868,102 +875,48 @@ class HybridRanker(Ranker):
         }
 
     # ------------------------------------------------------------------ persistence
+    def _model(self) -> RankingModel:
+        """The ranking model held in the public attributes (``coef_``, ``weights_``, ...)."""
+        return RankingModel(
+            coef=self.coef_, mean=self.feature_mean_, scale=self.feature_scale_,
+            weights=self.weights_, intercept=self.intercept_, splines=self.splines_,
+            spline_coef=self.spline_coef_,
+        )
+
     def _state(self) -> dict[str, np.ndarray]:
         p = self.parts_
         out: dict[str, np.ndarray] = {
-            "hy.coef": self.coef_,
-            "hy.mean": self.feature_mean_,
-            "hy.scale": self.feature_scale_,
-            "hy.weights": self.weights_,
-            "hy.intercept": np.asarray([self.intercept_]),
+            **model_arrays(self._model()),
             "hy.features": np.asarray(FEATURES, dtype=str),
             "hy.als_factors": np.asarray([self.als_factors_], dtype=np.int64),
-            **({} if self.splines_ is None else {
-                **{f"hy.spline_{k}": v for k, v in self.splines_.to_arrays().items()},
-                "hy.spline_coef": self.spline_coef_}),
-            "hy.ease_idx": p.ease_idx,
-            "hy.ease_B": p.ease_B,
-            "hy.category": p.category,
-            "hy.merchant": p.merchant,
-            **csr_to_arrays("hy.friends", p.friends),
-            **csr_to_arrays("hy.uknn", p.uknn),
-            "hy.category_rate": p.category_rate,
-            "hy.popularity": p.popularity,
-            "hy.user_period": p.user_period,
-            "hy.item_period": p.item_period,
-            "hy.user_time": p.user_time,
-            "hy.item_time": p.item_time,
+            **table_arrays(p, self.seen_),
         }
-        seen = sp.csr_matrix(self.seen_)
-        same = (p.binary.shape == seen.shape and p.binary.nnz == seen.nnz
-                and np.array_equal(p.binary.indptr, seen.indptr)
-                and np.array_equal(p.binary.indices, seen.indices))
-        if not same:  # e.g. a defence removed rows: the components saw other data than seen_
-            out.update(csr_to_arrays("hy.binary", p.binary))
-        for name in ("user_category", "user_merchant"):
-            m = getattr(p, name)
-            if m is not None:
-                out.update(csr_to_arrays(f"hy.{name}", m))
         for key in self._components():
             for k, v in getattr(p, key)._state().items():
                 out[f"{key}/{k}"] = v
         return out
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        from .._errors import ArtifactError
         from ._base import make
 
         stored = tuple(arrays["hy.features"].tolist())
         if stored != FEATURES:
-            from .._errors import ArtifactError
-
             raise ArtifactError(
                 f"This hybrid artifact has features {stored}; this haowurank computes {FEATURES}."
             )
-        self.coef_ = arrays["hy.coef"]
-        self.feature_mean_ = arrays["hy.mean"]
-        self.feature_scale_ = arrays["hy.scale"]
-        self.weights_ = arrays["hy.weights"]
-        self.intercept_ = float(arrays["hy.intercept"][0])
+        self._set_model(model_from_arrays(arrays))
         self.als_factors_ = int(arrays["hy.als_factors"][0])
-        if "hy.spline_coef" in arrays:
-            self.splines_ = FeatureSplines.from_arrays(arrays["hy.spline_knots"],
-                                                       arrays["hy.spline_knot_ptr"])
-            self.spline_coef_ = arrays["hy.spline_coef"]
-            if self.splines_.n_basis != len(self.spline_coef_):
-                from .._errors import ArtifactError
-
-                raise ArtifactError(
-                    f"This hybrid artifact has {len(self.spline_coef_)} spline coefficients for "
-                    f"{self.splines_.n_basis} basis functions."
-                )
-        else:
-            self.splines_, self.spline_coef_ = None, np.zeros(0)
-        binary = arrays_to_csr("hy.binary", arrays) if "hy.binary.data" in arrays else self.seen_
-        popularity = arrays["hy.popularity"]
+        binary = saved_binary(arrays, self.seen_)
         comps = {}
         for key, reg in self._components().items():
             if not any(k.startswith(f"{key}/") for k in arrays):
-                from .._errors import ArtifactError
-
                 raise ArtifactError(f"This hybrid artifact has no arrays of its {key!r} component.")
             r = make(reg, **self._component_params(key, self.als_factors_))
             r.user_ids_, r.item_ids_ = self.user_ids_, self.item_ids_
-            r.seen_, r.fallback_ = binary, popularity
+            r.seen_, r.fallback_ = binary, arrays["hy.popularity"]
             prefix = f"{key}/"
             r._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
             comps[key] = r
-        self.parts_ = FittedParts(
-            als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], rp3=comps.get("rp3"),
-            trust=comps["trust"], binary=binary, popularity=popularity,
-            ease_idx=arrays["hy.ease_idx"], ease_B=arrays["hy.ease_B"],
-            friends=arrays_to_csr("hy.friends", arrays), uknn=arrays_to_csr("hy.uknn", arrays),
-            category_rate=arrays["hy.category_rate"], user_period=arrays["hy.user_period"],
-            item_period=arrays["hy.item_period"], user_time=arrays["hy.user_time"],
-            item_time=arrays["hy.item_time"],
-            category=arrays["hy.category"], merchant=arrays["hy.merchant"],
-            user_category=(arrays_to_csr("hy.user_category", arrays)
-                           if "hy.user_category.data" in arrays else None),
-            user_merchant=(arrays_to_csr("hy.user_merchant", arrays)
-                           if "hy.user_merchant.data" in arrays else None),
-        )
+        self.parts_ = parts_from_arrays(comps, binary, arrays)
         self.fit_info_ = {}

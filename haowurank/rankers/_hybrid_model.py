@@ -26,7 +26,8 @@ from ._hybrid_retrieval import retrieve
 from ._splines import FeatureSplines
 
 __all__ = [
-    "RankingModel", "fit_ranking_model", "pair_differences", "pair_index", "rank_scores",
+    "RankingModel", "fit_ranking_model", "model_arrays", "model_from_arrays", "pair_differences",
+    "pair_index", "rank_scores",
     "training_rows", "with_spline_differences",
 ]
 
@@ -260,3 +261,41 @@ def fit_ranking_model(
     if not one_class:
         info["auc"] = float(roc_auc_score(y, model.scores(X)))
     return model, info
+
+
+def model_arrays(model: RankingModel) -> dict[str, np.ndarray]:
+    """The model as named arrays of a saved artifact (``hy.coef``, ``hy.mean``, ``hy.scale``,
+    ``hy.weights``, ``hy.intercept`` and, with splines, ``hy.spline_*``)."""
+    out = {
+        "hy.coef": model.coef,
+        "hy.mean": model.mean,
+        "hy.scale": model.scale,
+        "hy.weights": model.weights,
+        "hy.intercept": np.asarray([model.intercept]),
+    }
+    if model.splines is not None:
+        out.update({f"hy.spline_{k}": v for k, v in model.splines.to_arrays().items()})
+        out["hy.spline_coef"] = model.spline_coef
+    return out
+
+
+def model_from_arrays(arrays: dict[str, np.ndarray]) -> RankingModel:
+    """The model :func:`model_arrays` wrote; ``ArtifactError`` when the spline coefficients do
+    not match the spline bases."""
+    splines, spline_coef = None, np.zeros(0)
+    if "hy.spline_coef" in arrays:
+        splines = FeatureSplines.from_arrays(arrays["hy.spline_knots"],
+                                             arrays["hy.spline_knot_ptr"])
+        spline_coef = arrays["hy.spline_coef"]
+        if splines.n_basis != len(spline_coef):
+            from .._errors import ArtifactError
+
+            raise ArtifactError(
+                f"This hybrid artifact has {len(spline_coef)} spline coefficients for "
+                f"{splines.n_basis} basis functions."
+            )
+    return RankingModel(
+        coef=arrays["hy.coef"], mean=arrays["hy.mean"], scale=arrays["hy.scale"],
+        weights=arrays["hy.weights"], intercept=float(arrays["hy.intercept"][0]),
+        splines=splines, spline_coef=spline_coef,
+    )

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from .._arrays import csr_positions
 from .._dataset import Dataset
-from ._base import topk
+from ._base import arrays_to_csr, csr_to_arrays, topk
 from ._hybrid_neighbours import user_neighbours
 
 if TYPE_CHECKING:
@@ -237,3 +237,54 @@ def csr_values(m: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         return np.zeros(len(r), dtype=np.float32)
     pos, hit = csr_positions(m, r, c)
     return np.where(hit, m.data[pos], 0).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ persistence
+#: Dense tables of :class:`FittedParts` saved under ``hy.<name>`` (the artifact's names).
+_DENSE_TABLES = ("ease_idx", "ease_B", "category", "merchant")
+_DENSE_TABLES_2 = ("category_rate", "popularity", "user_period", "item_period", "user_time",
+                   "item_time")
+
+
+def table_arrays(parts: FittedParts, seen: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """The tables of ``parts`` as named arrays of a saved artifact (``hy.<table>``; CSR tables
+    as ``hy.<table>.data/.indices/.indptr/...``). ``hy.binary`` is saved only when it differs
+    from ``seen`` (the ranker's ``seen_``: a defence removed rows, say)."""
+    out: dict[str, np.ndarray] = {f"hy.{name}": getattr(parts, name) for name in _DENSE_TABLES}
+    out.update(csr_to_arrays("hy.friends", parts.friends))
+    out.update(csr_to_arrays("hy.uknn", parts.uknn))
+    out.update({f"hy.{name}": getattr(parts, name) for name in _DENSE_TABLES_2})
+    seen = sp.csr_matrix(seen)
+    b = parts.binary
+    same = (b.shape == seen.shape and b.nnz == seen.nnz
+            and np.array_equal(b.indptr, seen.indptr) and np.array_equal(b.indices, seen.indices))
+    if not same:
+        out.update(csr_to_arrays("hy.binary", b))
+    for name in ("user_category", "user_merchant"):
+        m = getattr(parts, name)
+        if m is not None:
+            out.update(csr_to_arrays(f"hy.{name}", m))
+    return out
+
+
+def saved_binary(arrays: dict[str, np.ndarray], seen: sp.csr_matrix) -> sp.csr_matrix:
+    """The training interactions the components saw: ``hy.binary`` when saved, else ``seen``."""
+    return arrays_to_csr("hy.binary", arrays) if "hy.binary.data" in arrays else seen
+
+
+def parts_from_arrays(
+    comps: dict, binary: sp.csr_matrix, arrays: dict[str, np.ndarray]
+) -> FittedParts:
+    """:class:`FittedParts` from restored components ``comps`` and the arrays
+    :func:`table_arrays` wrote."""
+
+    def optional_csr(name: str) -> sp.csr_matrix | None:
+        return arrays_to_csr(f"hy.{name}", arrays) if f"hy.{name}.data" in arrays else None
+
+    return FittedParts(
+        als=comps["als"], knn=comps["knn"], knn2=comps["knn2"], rp3=comps.get("rp3"),
+        trust=comps["trust"], binary=binary,
+        friends=arrays_to_csr("hy.friends", arrays), uknn=arrays_to_csr("hy.uknn", arrays),
+        user_category=optional_csr("user_category"), user_merchant=optional_csr("user_merchant"),
+        **{name: arrays[f"hy.{name}"] for name in (*_DENSE_TABLES, *_DENSE_TABLES_2)},
+    )
