@@ -6,7 +6,8 @@ what another policy, the *target*, would achieve: its expected outcome (click or
 impression**, that is per slate position filled, averaged over the logged slates' positions. A
 target is an :class:`haowurank.sim.ExposurePolicy` applied to a score column of the candidates:
 the logging score (``"score"``) under another temperature or exploration rate, or another
-strategy's scores of the same candidates added as a column.
+strategy's scores of the same candidates added as a column (:func:`ranker_scores` adds a fitted
+ranker's).
 
 Estimators
 ----------
@@ -70,7 +71,7 @@ import pandas as pd
 from ._random import SeedLike, rng
 from .sim import SURFACES, ExposurePolicy
 
-__all__ = ["ESTIMATORS", "estimate", "target_propensities"]
+__all__ = ["ESTIMATORS", "estimate", "ranker_scores", "target_propensities"]
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +302,55 @@ def target_propensities(
     q = sl.per_slate(target, model=False)["q"]
     order = imp.sort_values(["slate", "position"], kind="stable").index
     return pd.Series(q[sl.ok], index=order, name="target_propensity").reindex(imp.index)
+
+
+def ranker_scores(
+    impressions: pd.DataFrame, candidates: pd.DataFrame, ranker: Any, *,
+    column: str = "target_score",
+) -> pd.DataFrame:
+    """The candidates with a column of another strategy's scores: a target to evaluate.
+
+    Each candidate of a slate is scored for the slate's user with ``ranker.score_pairs``; a
+    pair the ranker cannot score (an unknown item: NaN; not among its candidates: -inf) gets
+    the lowest finite score of that slate's pool minus 1, so it ranks last.
+
+    Parameters
+    ----------
+    impressions : DataFrame
+        ``slate`` and ``user`` columns (the user of each slate).
+    candidates : DataFrame
+        ``slate`` and ``item`` columns.
+    ranker : fitted haowurank ranker
+        The target strategy, e.g. ``hr.rankers.make("als").fit(train)``.
+    column : str
+        Name of the new column.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``candidates`` with ``column``; pass ``score=column`` to :func:`estimate`.
+    """
+    _check_frame(impressions, "impressions", ("slate", "user"))
+    _check_frame(candidates, "candidates", ("slate", "item"))
+    if not hasattr(ranker, "score_pairs"):
+        raise TypeError(
+            "The 'ranker' parameter of hr.ope.ranker_scores must be a fitted haowurank ranker "
+            f"(with score_pairs). Got {type(ranker).__name__}."
+        )
+    owner = impressions.drop_duplicates("slate").set_index("slate")["user"]
+    users = candidates["slate"].map(owner)
+    if users.isna().any():
+        raise ValueError(
+            f"The 'impressions' frame names no user for {int(users.isna().sum())} candidate "
+            "row(s): their slate has no impression."
+        )
+    s = np.asarray(ranker.score_pairs(users.tolist(), candidates["item"].tolist()),
+                   dtype=np.float64)
+    finite = pd.Series(np.where(np.isfinite(s), s, np.nan), index=candidates.index)
+    low = finite.groupby(candidates["slate"]).transform("min").fillna(0.0) - 1.0
+    out = candidates.copy()
+    out[column] = np.where(np.isfinite(s), s, low.to_numpy())
+    return out
 
 
 def _check_target(target: Any) -> None:

@@ -116,3 +116,27 @@ def test_config_round_trip_keeps_exposure():
     cfg = SimulationConfig(exposure="epsilon", exposure_epsilon=0.2, exposure_pool=2)
     assert SimulationConfig.from_toml(cfg.to_toml()) == cfg
     assert SimulationConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_another_strategys_scores_as_the_target(pl_run):
+    """A target strategy scores the logged candidates (hr.ope.ranker_scores); the estimate is
+    finite and equals the one from the same column written by hand."""
+    imp, cand = pl_run.impressions, pl_run.candidates
+    ranker = pl_run.ranker  # the logging run's fitted ranker, as another strategy would be
+    scored = hr.ope.ranker_scores(imp, cand, ranker)
+    assert list(scored.columns) == [*cand.columns, "target_score"]
+    owner = imp.drop_duplicates("slate").set_index("slate")["user"]
+    raw = ranker.score_pairs(cand["slate"].map(owner).tolist(), cand["item"].tolist())
+    ok = np.isfinite(raw)
+    np.testing.assert_allclose(scored["target_score"][ok], raw[ok])
+    assert np.isfinite(scored["target_score"]).all()
+    target = ExposurePolicy("deterministic")
+    est = hr.ope.estimate(imp, scored, target, score="target_score", n_boot=0)
+    assert np.isfinite(est["value"]).all()
+    by_hand = hr.ope.estimate(imp, cand.assign(target_score=scored["target_score"]), target,
+                              score="target_score", n_boot=0)
+    pd.testing.assert_frame_equal(est, by_hand)
+    with pytest.raises(ValueError, match="'user'"):
+        hr.ope.ranker_scores(imp.drop(columns="user"), cand, ranker)
+    with pytest.raises(TypeError, match="'ranker'"):
+        hr.ope.ranker_scores(imp, cand, "als")
