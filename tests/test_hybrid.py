@@ -172,6 +172,22 @@ def test_every_registered_feature_is_the_same_at_pairs_and_over_a_block(fitted, 
     assert nonzero == len(FEATURES) - 2  # all but rp3 and rp3_norm (the component is off)
 
 
+def test_artifact_array_names_are_the_saved_format(fitted):
+    """Saved artifacts keep their array names (rankers/_io.py format): a linear model with the
+    EASE head and item metadata, components under ``<key>/``."""
+    csr = lambda name: {f"hy.{name}.{p}" for p in ("data", "indices", "indptr", "shape")}  # noqa: E731
+    expect = {
+        "hy.als_factors", "hy.category", "hy.category_rate", "hy.coef", "hy.ease_B",
+        "hy.ease_idx", "hy.features", "hy.intercept", "hy.item_period", "hy.item_time",
+        "hy.mean", "hy.merchant", "hy.popularity", "hy.scale", "hy.user_period", "hy.user_time",
+        "hy.weights", *csr("friends"), *csr("uknn"), *csr("user_category"),
+        *csr("user_merchant"),
+    }
+    arrays = fitted.learned_arrays()
+    assert {k for k in arrays if k.startswith("hy.")} == expect
+    assert {k.split("/")[0] for k in arrays if "/" in k} == {"als", "knn", "knn2", "trust"}
+
+
 def test_pointwise_objective_and_ease_head(world):
     r = hr.rankers.make("hybrid", **{**SMALL, "objective": "pointwise", "ease_items": 20}).fit(world)
     assert np.isfinite(r.weights_).all() and r.parts_.ease_B.shape == (20, 20)
