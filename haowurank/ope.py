@@ -99,7 +99,7 @@ class _Slates:
     """Logged slates as matrices: candidates (n_slates, pool), shown slots (n_slates, K)."""
 
     def __init__(self, impressions: pd.DataFrame, candidates: pd.DataFrame, score: str,
-                 outcome: str, surfaces: Sequence[str] | None):
+                 outcome: str, surfaces: Sequence[str] | None, slots: int | None = None):
         _check_frame(impressions, "impressions", (*_IMPRESSION_NEEDS, outcome))
         _check_frame(candidates, "candidates", (*_CANDIDATE_NEEDS, score))
         imp = impressions
@@ -114,6 +114,13 @@ class _Slates:
                 )
             if "surface" in imp.columns:
                 imp = imp[imp["surface"].astype(str).isin(list(surfaces))]
+        if slots is not None:
+            if isinstance(slots, bool) or not isinstance(slots, int | np.integer) or slots < 1:
+                raise ValueError(
+                    f"The 'slots' parameter of hr.ope must be None or an int >= 1. Got {slots!r}."
+                )
+            if "position" in imp.columns:
+                imp = imp[imp["position"] < slots]
         if len(imp) == 0:
             raise ValueError("hr.ope: no impressions to evaluate (after the 'surfaces' filter).")
         prop = imp["propensity"].to_numpy(dtype=np.float64)
@@ -370,6 +377,7 @@ def estimate(
     estimators: Sequence[str] = ESTIMATORS,
     score: str = "score",
     surfaces: Sequence[str] | None = ("feed", "search"),
+    slots: int | None = None,
     level: float = 0.95,
     n_boot: int = 1000,
     seed: SeedLike = 0,
@@ -396,6 +404,10 @@ def estimate(
     surfaces : sequence of str or None
         Evaluate slates of these surfaces only (messages are not ranked slates; None, or
         impressions without a ``surface`` column: all rows).
+    slots : int or None
+        Evaluate only the first ``slots`` slots of each slate (the value per impression among
+        them; the prefix weights of the top slots do not depend on the slots below, so they
+        stay small where the full slate's would explode). None: every slot.
     level : float in (0, 1)
         Confidence level of the intervals.
     n_boot : int
@@ -428,7 +440,7 @@ def estimate(
         raise ValueError(
             f"The 'n_boot' parameter of hr.ope.estimate must be an int >= 0. Got {n_boot!r}."
         )
-    sl = _Slates(impressions, candidates, score, outcome, surfaces)
+    sl = _Slates(impressions, candidates, score, outcome, surfaces, slots)
     parts = sl.per_slate(target, model="dr" in est)
     w, r, ok = parts["w"], sl.reward, sl.ok
     n_imp = ok.sum(axis=1).astype(np.float64)

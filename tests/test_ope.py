@@ -143,6 +143,19 @@ def test_known_answer_ips_is_unbiased_under_plackett_luce_logging():
         assert expected == pytest.approx(_truth(target, SCORES, k), abs=1e-12)
 
 
+def test_known_answer_top_slots_only():
+    """slots=1 evaluates the first slot alone: exact on the full enumeration of length-3 slates."""
+    uniform = ExposurePolicy("epsilon", epsilon=1.0)
+    target = ExposurePolicy("plackett_luce", temperature=0.5)
+    imp, cand = _log(list(itertools.permutations(range(4), 3)), uniform, SCORES)
+    est = hr.ope.estimate(imp, cand, target, slots=1, n_boot=0).set_index("estimator")
+    assert est.loc["ips", "n_impressions"] == 24
+    assert est.loc["ips", "value"] == pytest.approx(_truth(target, SCORES, 1), abs=1e-12)
+    assert est.loc["dr", "value"] == pytest.approx(_truth(target, SCORES, 1), abs=1e-12)
+    with pytest.raises(ValueError, match="'slots'"):
+        hr.ope.estimate(imp, cand, target, slots=0)
+
+
 def test_target_propensities_of_the_logging_policy_are_the_logged_ones():
     logging = ExposurePolicy("plackett_luce", temperature=0.8)
     slates = [(0, 1, 2), (3, 2, 0), (1, 0, 3)]
