@@ -31,8 +31,10 @@ weight ``w_k = q_k / p_k`` and ``N`` logged impressions:
     fitted on the logged impressions by this module):
     ``sum_s sum_k [w_{k-1} sum_c pi_t(c | a_0..a_{k-1}) m(c, k) + w_k (r_k - m(a_k, k))] / N``
     with ``w_{-1} = 1`` and ``pi_t(c | ...)`` the target's probability of candidate ``c`` in
-    slot ``k`` given the logged items above. Unbiased under the assumptions of ``ips`` whatever
-    the reward model; a good model lowers the variance.
+    slot ``k`` given the logged items above. Unbiased under the assumptions of ``ips`` for any
+    reward model fitted independently of the evaluated impressions; a good model lowers the
+    variance. Here the model is fitted on the same impressions (no cross-fitting), which can
+    add a small bias.
 ``logged``
     The plain mean outcome of the logged impressions: the logging policy's own value.
 
