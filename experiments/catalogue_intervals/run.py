@@ -1,6 +1,6 @@
 """Which interval method is valid for catalogue-level metrics (coverage, exposure Gini)?
 
-Coverage and exposure Gini are computed from the union of every user's top-k list, not as a mean
+Coverage and the exposure Gini over items and over merchants are computed from the union of every user's top-k list, not as a mean
 of per-user values, and their value depends on how many users there are. This study compares
 interval methods in two parts. Run from the repository root::
 
@@ -12,7 +12,7 @@ interval methods in two parts. Run from the repository root::
 2. **Simulation.** A large synthetic population (``--population`` users) gets its top-20
    lists; ``--samples`` times, ``--n`` users are drawn without replacement and each method
    gives an interval. The target is the value expected from a sample of ``--n`` users of this
-   population: for coverage it is exact (hypergeometric), for the Gini it is the mean over
+   population: for coverage it is exact (hypergeometric), for the Ginis it is the mean over
    ``--target-draws`` further samples. The table gives the share of intervals that contain
    the target (nominal 95%) and their mean width.
 
@@ -32,6 +32,7 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -48,44 +49,62 @@ LEVEL = 0.95
 Z = 1.959963984540054  # standard normal quantile at 0.975
 METHODS = ["percentile bootstrap", "basic bootstrap", "bias-corrected bootstrap",
            "half-sampling", "jackknife"]
-LIBRARY = {"Coverage": "jackknife", "Gini": "bias-corrected bootstrap"}
+LIBRARY = {"Coverage": "jackknife", "Gini": "bias-corrected bootstrap",
+           "MerchantGini": "bias-corrected bootstrap"}
+FAMILIES = ("Coverage", "Gini", "MerchantGini")
 
 
-def coverage(rec: np.ndarray, n_items: int) -> float:
-    return metrics.coverage(rec, n_items, K)
+class Catalogue(NamedTuple):
+    n_items: int
+    merchants: np.ndarray  # merchant code of every item (train.item_ids order), -1 unknown
 
 
-def gini(rec: np.ndarray, n_items: int) -> float:
-    return metrics.exposure_gini(rec, n_items, K)
+def catalogue(train: hr.Dataset) -> Catalogue:
+    names = train.items.set_index("item")["merchant"].reindex(train.item_ids)
+    codes, _ = pd.factorize(names, use_na_sentinel=True)
+    return Catalogue(train.n_items, codes.astype(np.int64))
 
 
-def jackknife_values(metric: str, rec: np.ndarray, n_items: int) -> np.ndarray:
+def value(metric: str, rec: np.ndarray, cat: Catalogue) -> float:
+    if metric == "Coverage":
+        return metrics.coverage(rec, cat.n_items, K)
+    if metric == "Gini":
+        return metrics.exposure_gini(rec, cat.n_items, K)
+    return metrics.merchant_gini(rec, cat.merchants, K)
+
+
+def jackknife_values(metric: str, rec: np.ndarray, cat: Catalogue) -> np.ndarray:
     """The ``n`` leave-one-user-out values of a metric."""
     if metric == "Coverage":  # leaving u out removes the items only u was shown
-        users_per_item = np.bincount(rec[rec >= 0], minlength=n_items)
+        users_per_item = np.bincount(rec[rec >= 0], minlength=cat.n_items)
         single = (rec >= 0) & (users_per_item[np.where(rec >= 0, rec, 0)] == 1)
-        return coverage(rec, n_items) - single.sum(axis=1) / n_items
-    e = metrics.exposure(rec, n_items, K)
+        return value(metric, rec, cat) - single.sum(axis=1) / cat.n_items
+    e = metrics.exposure(rec, cat.n_items, K)
+    known = cat.merchants >= 0
+    present = np.bincount(cat.merchants[known]) > 0
     out = np.empty(len(rec))
     for u, row in enumerate(rec):
         e_u = e.copy()
         e_u[row[row >= 0]] -= 1.0
-        out[u] = metrics.gini(e_u)
+        if metric == "Gini":
+            out[u] = metrics.gini(e_u)
+        else:
+            out[u] = metrics.gini(np.bincount(cat.merchants[known], weights=e_u[known])[present])
     return out
 
 
-def intervals(metric: str, rec: np.ndarray, n_items: int, resamples: int,
+def intervals(metric: str, rec: np.ndarray, cat: Catalogue, resamples: int,
               rng: np.random.Generator) -> dict[str, tuple[float, float]]:
     """Every method's 95% interval for one sample of users' lists."""
-    fn = coverage if metric == "Coverage" else gini
     n = len(rec)
-    est = fn(rec, n_items)
-    boot = np.array([fn(rec[d], n_items) for d in rng.integers(0, n, size=(resamples, n))])
+    est = value(metric, rec, cat)
+    boot = np.array([value(metric, rec[d], cat)
+                     for d in rng.integers(0, n, size=(resamples, n))])
     q_lo, q_hi = np.quantile(boot, [0.025, 0.975])
     m = n // 2
-    half = np.array([fn(rec[rng.permutation(n)[:m]], n_items) for _ in range(resamples)])
+    half = np.array([value(metric, rec[rng.permutation(n)[:m]], cat) for _ in range(resamples)])
     dev = (half - half.mean()) * np.sqrt(m / (n - m))
-    jack = jackknife_values(metric, rec, n_items)
+    jack = jackknife_values(metric, rec, cat)
     se = np.sqrt((n - 1) / n * ((jack - jack.mean()) ** 2).sum())
     return {
         "estimate": (est, est),
@@ -117,11 +136,12 @@ def top_lists(name: str, train: hr.Dataset) -> np.ndarray:
 def one_sample(args, lines: list[str]) -> None:
     ds = hr.datasets.synthetic(n_users=args.users, n_items=args.items, seed=0)
     train, _ = hr.split.random_split(ds, test_fraction=0.2, seed=0)
+    cat = catalogue(train)
     for name in args.strategies:
         rec = top_lists(name, train)
         lib = library_intervals(rec, train, args.resamples, seed=0)
-        for metric in ("Coverage", "Gini"):
-            iv = intervals(metric, rec, train.n_items, args.resamples, np.random.default_rng(0))
+        for metric in FAMILIES:
+            iv = intervals(metric, rec, cat, args.resamples, np.random.default_rng(0))
             est = iv.pop("estimate")[0]
             lib_row = lib.loc[f"{metric}@{K}"]
             assert abs(lib_row["estimate"] - est) < 1e-12
@@ -150,16 +170,21 @@ def coverage_target(rec: np.ndarray, n_items: int, n: int) -> float:
 def simulation(args, lines: list[str], notes: list[str]) -> None:
     ds = hr.datasets.synthetic(n_users=args.population, n_items=args.items, seed=1)
     train, _ = hr.split.random_split(ds, test_fraction=0.2, seed=0)
-    n_items = train.n_items
+    cat = catalogue(train)
     for name in args.sim_strategies:
         rec = top_lists(name, train)
         size = len(rec)
         rng = np.random.default_rng(7)
-        targets = {"Coverage": coverage_target(rec, n_items, args.n)}
-        g = np.array([gini(rec[rng.choice(size, args.n, replace=False)], n_items)
-                      for _ in range(args.target_draws)])
-        targets["Gini"] = float(g.mean())
-        g_se = float(g.std(ddof=1) / np.sqrt(len(g)))
+        targets = {"Coverage": coverage_target(rec, cat.n_items, args.n)}
+        draws: dict[str, list[float]] = {metric: [] for metric in FAMILIES[1:]}
+        for _ in range(args.target_draws):
+            sample = rec[rng.choice(size, args.n, replace=False)]
+            for metric, vals in draws.items():
+                vals.append(value(metric, sample, cat))
+        mc_se = {}
+        for metric, vals in draws.items():
+            targets[metric] = float(np.mean(vals))
+            mc_se[metric] = float(np.std(vals, ddof=1) / np.sqrt(len(vals)))
         hits = {(m, meth): [] for m in targets for meth in [*METHODS, "library"]}
         widths = {key: [] for key in hits}
         ests = {m: [] for m in targets}
@@ -167,7 +192,7 @@ def simulation(args, lines: list[str], notes: list[str]) -> None:
             pick = rng.choice(size, args.n, replace=False)
             lib = library_intervals(rec[pick], train, args.resamples, seed=s)
             for metric, target in targets.items():
-                iv = intervals(metric, rec[pick], n_items, args.resamples, rng)
+                iv = intervals(metric, rec[pick], cat, args.resamples, rng)
                 ests[metric].append(iv.pop("estimate")[0])
                 row = lib.loc[f"{metric}@{K}"]
                 iv["library"] = (row["ci_low"], row["ci_high"])
@@ -177,7 +202,7 @@ def simulation(args, lines: list[str], notes: list[str]) -> None:
         for metric, target in targets.items():
             e = np.array(ests[metric])
             how = ("exact" if metric == "Coverage" else
-                   f"mean of {args.target_draws} samples, Monte Carlo se {g_se:.5f}")
+                   f"mean of {args.target_draws} samples, Monte Carlo se {mc_se[metric]:.5f}")
             notes.append(f"| {name} | {metric}@{K} | {target:.4f} ({how}) | {e.mean():.4f} | "
                          f"{e.std(ddof=1):.4f} |")
             for meth in [*METHODS, "library"]:
