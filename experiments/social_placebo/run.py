@@ -109,9 +109,9 @@ def _key(params: dict, settings: dict) -> str:
 
 
 def run_dataset(name: str, spec: dict, settings: dict, work: Path, config_dir: Path,
-                seeds: list[int]) -> None:
+                seeds: list[int], only: list[str] | None = None) -> None:
     """Evaluate every (strategy, arm) of one data set and the given split seeds not yet in
-    ``work``."""
+    ``work`` (only the strategies named in ``only`` when given)."""
     ds, split = _load(name, spec, config_dir)
     log.info("%s: %s", name, ds)
     for seed in seeds:
@@ -120,6 +120,8 @@ def run_dataset(name: str, spec: dict, settings: dict, work: Path, config_dir: P
             train, test = hr.split.validation_split(
                 train, fraction=split["validation_fraction"], seed=split["validation_seed"])
         for strategy, raw in spec["strategies"].items():
+            if only and strategy not in only:
+                continue
             ranker = raw.get("ranker", strategy)
             params = {k: v for k, v in raw.items() if k not in ("social", "ranker")}
             key = _key(params if ranker == strategy else {"ranker": ranker, **params}, settings)
@@ -390,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=CONFIG)
     ap.add_argument("--datasets", nargs="+", help="only these data sets of the config")
+    ap.add_argument("--strategies", nargs="+", help="run only these strategies (the report "
+                    "still shows every stored one)")
+    ap.add_argument("--splits", nargs="+", type=int, help="run only these split seeds")
     ap.add_argument("--quick", action="store_true", help="a small synthetic world (for the test)")
     ap.add_argument("--out", type=Path, default=None, help="report path (default: results/<config name>.md)")
     ap.add_argument("--work-dir", type=Path,
@@ -420,9 +425,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         # split by split, so that a stopped run has whole splits of every data set; within a
         # split the data sets run one at a time
-        for seed in settings["split_seeds"]:
+        for seed in args.splits or settings["split_seeds"]:
             for name in chosen:
-                run_dataset(name, datasets[name], settings, work, config_dir, [seed])
+                run_dataset(name, datasets[name], settings, work, config_dir, [seed],
+                            args.strategies)
     summary, runs = analyse(settings, {d: datasets[d] for d in datasets}, work)
     timing = {"load_before": load_before, "load_after": tuple(round(x, 2) for x in os.getloadavg()),
               "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
