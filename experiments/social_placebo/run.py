@@ -335,8 +335,11 @@ def report(summary: pd.DataFrame, runs: pd.DataFrame, settings: dict, command: s
            "fraction and seed of the same file); every arm is fitted on the fit part and scored "
            "on the validation part, the test parts are not used. " if val else ". ")
         + "Each strategy runs with the parameters of "
-        f"`{settings.get('config_name', 'social_placebo.toml')}` (the validation picks of `ranking_quality`, chosen on split seed 0's validation part; "
-        "`hybrid` with its defaults; nothing tuned on test) and is fitted once per split and arm "
+        f"`{settings.get('config_name', 'social_placebo.toml')}` ("
+        + settings.get("params_note", "the validation picks of `ranking_quality`, chosen on "
+                       "split seed 0's validation part; `hybrid` with its defaults; nothing "
+                       "tuned on test")
+        + ") and is fitted once per split and arm "
         "with: the real social graph; no graph (`hr.trust.drop_social`); and shuffled graphs "
         f"(`hr.trust.shuffle_social`, seeds {settings['shuffle_seeds']}, keep_reciprocity="
         f"{settings['keep_reciprocity']}: every user keeps their follow, follower and "
@@ -363,6 +366,9 @@ def report(summary: pd.DataFrame, runs: pd.DataFrame, settings: dict, command: s
         f"- This run: {timing['wall_s']:.0f} s wall, {timing['cpu_s']:.0f} s CPU (arms reused "
         f"from the work folder count nothing); the arms' own wall and CPU seconds are in "
         f"`{out.with_suffix('.runs.csv').name}`",
+        f"- Arms in this report: {len(runs)} fits and evaluations, "
+        f"{runs['wall_s'].sum() if len(runs) else 0:.0f} s wall and "
+        f"{runs['cpu_s'].sum() if len(runs) else 0:.0f} s CPU in all (when they ran)",
         "",
         "## Protocol",
         "",
@@ -381,7 +387,7 @@ def report(summary: pd.DataFrame, runs: pd.DataFrame, settings: dict, command: s
         lines += [f"![lift of the real graph over shuffled graphs]({png.name})", "",
                   "The forest plot shows, per data set and strategy, how much higher NDCG@20 is "
                   "with the real social graph than with degree-preserving shuffled graphs (mean "
-                  "of the shuffles), with 95% paired-bootstrap intervals, for all test users "
+                  f"of the shuffles), with 95% paired-bootstrap intervals, for all {part} users "
                   "(circles) and cold-start users (squares); the dashed line is the +2% bar.", ""]
     text = "\n".join(lines)
     out.write_text(text, encoding="utf-8")
