@@ -115,6 +115,7 @@ from ._base import Ranker, sparse_topk
 from ._hybrid_features import (
     FEATURES,
     FeatureBlock,
+    PairInputs,
     chunk_size,
     feature_block,
     linear_block_scores,
@@ -129,6 +130,7 @@ from ._hybrid_model import (
     rank_scores,
     training_rows,
 )
+from ._hybrid_pairs import SparsePairInputs, pair_block, retrieve_pairs
 from ._hybrid_parts import (
     FittedParts,
     build_parts,
@@ -295,6 +297,9 @@ class HybridRanker(Ranker):
     #: Whether ``fit`` keeps the ranking model's training rows in ``training_rows_`` (set it
     #: on a subclass or on an instance before ``fit``; for studying the ranking model).
     keep_training_rows: ClassVar[bool] = False
+    #: Users per batch of the two-stage path (:meth:`recommend` without ``items=``,
+    #: :meth:`candidates`, :meth:`score_pairs_at`), which builds no dense (users, items) block.
+    serve_batch_size: ClassVar[int] = 1024
 
     def __init__(
         self,
@@ -586,6 +591,17 @@ class HybridRanker(Ranker):
             return self._score_pairs(parts, blk)
         return linear_block_scores(parts, blk, self.weights_, self.intercept_)
 
+    def _score_at(self, uidx: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The learned score at (row of ``uidx``, item) pairs from the sparse sources
+        (:func:`~._hybrid_pairs.pair_block`): no dense block, the features at the pairs only
+        (what :meth:`score_pairs_at`, and so the feed, read)."""
+        blk = pair_block(self.parts_, np.asarray(uidx, dtype=np.int64), 1)
+        X = pair_features(self.parts_, blk, np.asarray(rows), np.asarray(cols), SparsePairInputs)
+        return self._rank_scores(X).astype(np.float32)
+
+    def _score_at_users(self) -> int:
+        return self.serve_batch_size
+
     def _score_pairs(self, parts: FittedParts, blk: FeatureBlock) -> np.ndarray:
         """Dense scores of a batch through :func:`~._hybrid_features.pair_features` at every
         (user, item) pair, in slices of about a million pairs (the spline terms are not
@@ -616,17 +632,26 @@ class HybridRanker(Ranker):
         bs = chunk_size(len(self.item_ids_))
         parts = self.parts_
         k = max(int(self.n_recommend_candidates), n)
+        if cand is None:  # two-stage: sparse sources, features at the candidate pairs only
+            bs = self.serve_batch_size
         for s0 in range(0, b, bs):
             u = uidx[s0 : s0 + bs]
-            blk = feature_block(parts, u)
-            r, c = retrieve(parts, blk, k, cand)
+            if cand is None:
+                blk = pair_block(parts, u, k)
+                r, c = retrieve_pairs(parts, blk, k)
+                inputs = SparsePairInputs
+            else:
+                blk = feature_block(parts, u)
+                r, c = retrieve(parts, blk, k, cand)
+                inputs = PairInputs
             short = np.bincount(r, minlength=len(u)) < n
             short_all[s0 : s0 + len(u)] = short
             if not keep_short:
                 keep = ~short[r]
                 r, c = r[keep], c[keep]
             if len(r):
-                sc = self._rank_scores(pair_features(parts, blk, r, c)).astype(np.float32)
+                sc = self._rank_scores(pair_features(parts, blk, r, c, inputs)).astype(
+                    np.float32)
                 top_i, top_s = sparse_topk(r, c, sc, len(u), n)  # the one top-k kernel
                 got = np.bincount(r, minlength=len(u)) > 0
                 out_i[s0 : s0 + len(u)][got] = top_i[got]

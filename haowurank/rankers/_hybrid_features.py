@@ -414,11 +414,13 @@ FEATURES: tuple[str, ...] = tuple(REGISTRY)
 
 
 def pair_features(
-    parts: FittedParts, blk: FeatureBlock, r: np.ndarray, c: np.ndarray
+    parts: FittedParts, blk: FeatureBlock, r: np.ndarray, c: np.ndarray,
+    inputs_type: type[PairInputs] = PairInputs,
 ) -> np.ndarray:
     """Features (len(r), len(FEATURES)) float32 of the pairs (blk.uidx[r], c): what training,
-    retrieval's ranking, explanations and the research API read."""
-    inputs = PairInputs(parts, blk, np.asarray(r), np.asarray(c))
+    retrieval's ranking, explanations and the research API read. ``inputs_type`` reads the
+    block (:class:`~._hybrid_pairs.SparsePairInputs` for the sparse serving block)."""
+    inputs = inputs_type(parts, blk, np.asarray(r), np.asarray(c))
     X = np.zeros((len(r), len(FEATURES)), dtype=np.float32)
     for j, name in enumerate(FEATURES):
         X[:, j] = inputs.value(name)

@@ -82,12 +82,24 @@ class FeatureSplines:
         evaluates faster than the B-spline recursion (timings in
         ``experiments/scoring_paths/``)."""
         out = np.zeros((len(X), len(self.knots)), dtype=np.float64)
-        for j, t in enumerate(self.knots):
+        for j in range(len(self.knots)):
             if self.sizes[j]:
                 c = np.asarray(coef[self.offsets[j] : self.offsets[j + 1]], dtype=np.float64)
-                pp = PPoly.from_spline(BSpline(t, c, _DEGREE), extrapolate=False)
-                out[:, j] = pp(self._clipped(X[:, j], j))
+                out[:, j] = self._ppoly(j, c)(self._clipped(X[:, j], j))
         return out
+
+    def _ppoly(self, j: int, c: np.ndarray) -> PPoly:
+        """Feature ``j``'s spline with coefficients ``c`` as a PPoly, kept per (j, c) (the
+        serving path evaluates the same splines on every request)."""
+        cache = self.__dict__.setdefault("_pp_cache", {})
+        key = (j, c.tobytes())
+        pp = cache.get(key)
+        if pp is None:
+            if len(cache) > 4 * max(len(self.knots), 1):
+                cache.clear()
+            pp = cache[key] = PPoly.from_spline(BSpline(self.knots[j], c, _DEGREE),
+                                                extrapolate=False)
+        return pp
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         lengths = np.asarray([len(t) for t in self.knots], dtype=np.int64)
