@@ -33,7 +33,7 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 #: Studies shown in the top-level README's "results at a glance", in this order.
 GLANCE = ["ranking_quality", "hybrid_cost", "recommend_throughput", "serving", "feed_scale",
-          "sim_scaling", "attack_robustness", "defence_cost"]
+          "sim_scaling", "spam_sensitivity", "attack_robustness", "defence_cost"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -127,6 +127,12 @@ def _sim_scaling(d: Path) -> tuple[str, str]:
     parts = [f"{r['users']} users x {r['days']} days {r['sim_s']} s"
              for r in t if r["strategy"] == "popularity"]
     return "simulation wall time (popularity): " + "; ".join(parts), f
+
+
+def _spam_sensitivity(d: Path) -> tuple[str, str]:
+    f = d / "results" / "spam_sensitivity.md"
+    t = _table_with(f, "answer")
+    return t[0]["answer"], d / "results" / "spam_sensitivity.png"
 
 
 def _attack_robustness(d: Path) -> tuple[str, str]:
@@ -238,6 +244,7 @@ HEADLINES: dict[str, Callable[[Path], tuple[str, str]]] = {
     "serving": _serving,
     "feed_scale": _feed_scale,
     "sim_scaling": _sim_scaling,
+    "spam_sensitivity": _spam_sensitivity,
     "attack_robustness": _attack_robustness,
     "defence_cost": _defence_cost,
     "trust_rankers": _trust_rankers,
