@@ -93,3 +93,28 @@ def test_search_text_from_another_index_gives_the_same_hits(parts):
         hr.search.SearchIndex(full, k1=2.0, text_from=first)
     with pytest.raises(TypeError, match="text_from"):
         hr.search.SearchIndex(full, text_from=object())
+
+
+def test_engine_appends_its_rows_as_add_interactions_would():
+    """The simulation appends the day's rows to the product's state without validating them
+    again; the Dataset equals ``add_interactions`` of the same rows (order, dtypes, values)."""
+    from haowurank.sim._engine import _append_rows, _PlatformLog
+
+    ds = hr.datasets.synthetic(n_users=300, n_items=100, seed=2)
+    rng = np.random.default_rng(1)
+    log = _PlatformLog()
+    t = int(ds.interactions["timestamp"].max()) + 1
+    log.add(rng.integers(0, 300, 40), rng.integers(0, 100, 40), "purchase", t,
+            order_id=np.arange(1000, 1040), source=np.array(["taobao"] * 40, dtype=object),
+            amount=rng.random(40) * 50)
+    users = rng.choice(300, 30, replace=False)
+    log.add(users, rng.integers(0, 100, 30), "recommend", t + 5,
+            visibility=rng.integers(0, 2, 30))
+    log.add(users[:10], rng.integers(0, 100, 10), "click", t)
+    cols = log.take()
+    assert log.take() is None
+    got = _append_rows(ds, cols)
+    want = ds.add_interactions(_PlatformLog.frame(cols, ds.user_ids, ds.item_ids),
+                               duplicates="raise")
+    pdt.assert_frame_equal(got.indexed_interactions, want.indexed_interactions)
+    pdt.assert_frame_equal(got.interactions, want.interactions)

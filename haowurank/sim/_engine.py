@@ -221,12 +221,19 @@ class _PlatformLog:
             "amount": np.full(n, np.nan) if amount is None else np.asarray(amount, dtype=np.float64),
         })
 
-    def frame(self, user_ids: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame | None:
-        """Today's rows with caller ids, or None when nothing was logged; then empties the log."""
+    def take(self) -> dict[str, np.ndarray] | None:
+        """Today's rows as index-level columns, or None when nothing was logged; then empties
+        the log."""
         if not self.parts:
             return None
         cols = {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
         self.parts = []
+        return cols
+
+    @staticmethod
+    def frame(cols: dict[str, np.ndarray], user_ids: np.ndarray,
+              item_ids: np.ndarray) -> pd.DataFrame:
+        """Rows of :meth:`take` with caller ids (the columns ``Dataset.from_frames`` reads)."""
         return pd.DataFrame({
             "user": user_ids[cols["user"]], "item": item_ids[cols["item"]],
             "kind": pd.Categorical.from_codes(cols["kind"], categories=list(KINDS)),
@@ -234,6 +241,36 @@ class _PlatformLog:
             "visibility": pd.Categorical.from_codes(cols["visibility"], categories=list(VISIBILITIES)),
             "order_id": cols["order_id"], "source": cols["source"], "amount": cols["amount"],
         })
+
+
+#: Row order of the rows one ``Dataset.add_interactions`` call appends (its ``from_frames``).
+_ADDED_ROW_ORDER = ["user", "timestamp", "item", "kind", "order_id"]
+
+
+def _append_rows(ds, cols: dict[str, np.ndarray]):
+    """``ds`` with the platform's index-level rows ``cols`` appended: the Dataset
+    ``ds.add_interactions`` makes of the same rows (which repeat no key of ``ds``: the engine
+    logs each click and form once, endorsements once per kind, purchases under new order ids),
+    without validating and re-indexing rows the engine made itself."""
+    add = pd.DataFrame({
+        "user": cols["user"].astype(np.int32), "item": cols["item"].astype(np.int32),
+        "kind": cols["kind"].astype(np.int8), "weight": np.ones(len(cols["user"])),
+        "timestamp": cols["timestamp"].astype(np.int64),
+        "visibility": cols["visibility"].astype(np.int8),
+        # object columns with None where missing, as the Dataset keeps them
+        "order_id": pd.Series(cols["order_id"], dtype=object),
+        "source": pd.Series(cols["source"], dtype=object),
+        "amount": cols["amount"].astype(np.float64),
+    })
+    old = ds.indexed_interactions
+    if set(old.columns) != set(add.columns):  # a world without order columns: validate
+        return ds.add_interactions(_PlatformLog.frame(cols, ds.user_ids, ds.item_ids),
+                                   duplicates="raise")
+    add = add.sort_values(_ADDED_ROW_ORDER, kind="stable")[list(old.columns)]
+    frame = pd.concat([old, add], ignore_index=True)
+    for col in ("order_id", "source"):  # missing stays None (an all-None part would give NaN)
+        frame[col] = pd.concat([old[col], add[col]], ignore_index=True)
+    return ds.replace(indexed_interactions=frame)
 
 
 class Engine:
@@ -1071,13 +1108,14 @@ class Engine:
             self.pending_endorsements = []
             self.pending_keys = _Keys()
         t = time.perf_counter()
-        rows = self.platform_log.frame(self._platform.user_ids, self._platform.item_ids)
-        if rows is not None:
-            self._platform_rows.append(rows)
-            product = rows[rows["kind"].isin(PRODUCT_KINDS).to_numpy()]
-            if len(product):
-                self._product_state = self._product_state.add_interactions(
-                    product.reset_index(drop=True), duplicates="raise")
+        cols = self.platform_log.take()
+        if cols is not None:
+            self._platform_rows.append(
+                _PlatformLog.frame(cols, self._platform.user_ids, self._platform.item_ids))
+            product = np.isin(cols["kind"], [_KIND_CODE[k] for k in PRODUCT_KINDS])
+            if product.any():
+                self._product_state = _append_rows(
+                    self._product_state, {k: v[product] for k, v in cols.items()})
         self.timings["platform_log"] += time.perf_counter() - t
         self.metrics.merchant_state(self.ban_until, self.penalty_level, day)
         every = self.config.refit_every
