@@ -92,7 +92,8 @@ class PairBlock:
 
 
 def _canonical(m: sp.spmatrix) -> sp.csr_matrix:
-    m = sp.csr_matrix(m, dtype=np.float32)
+    if not (isinstance(m, sp.csr_matrix) and m.dtype == np.float32):
+        m = sp.csr_matrix(m, dtype=np.float32)
     if not m.has_canonical_format:
         m.sum_duplicates()
     return m
@@ -101,10 +102,10 @@ def _canonical(m: sp.spmatrix) -> sp.csr_matrix:
 def _row_max(m: sp.csr_matrix) -> np.ndarray:
     """Per-row maximum of the dense rows (unstored entries are 0), clipped at 0, then 1 where 0
     (the dense path's ``at_least_one(_positive_max(...))``)."""
-    if m.shape[1] == 0:
-        mx = np.zeros(m.shape[0], dtype=np.float32)
-    else:
-        mx = np.maximum(np.asarray(m.max(axis=1).toarray()).ravel(), 0).astype(np.float32)
+    mx = np.zeros(m.shape[0], dtype=np.float32)
+    full = np.flatnonzero(np.diff(m.indptr) > 0)
+    if len(full):  # clipped at 0, so unstored zeros need no care
+        mx[full] = np.maximum(np.maximum.reduceat(m.data, m.indptr[full]), 0)
     return np.where(mx > 0, mx, 1.0).astype(np.float32)
 
 

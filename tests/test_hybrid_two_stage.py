@@ -1,0 +1,114 @@
+"""Two-stage serving of ``hybrid``: retrieval from sparse sources, then the learned ranking of the
+candidates only; the service serves it; no dense (users, items) block on the serving path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import haowurank as hr
+from haowurank.rankers import _hybrid
+from haowurank.serving import RankerService
+from haowurank.testing import small_world
+
+# few candidates per component against 150 items, so retrieval really selects
+PARAMS = {"als": {"factors": 8, "iterations": 3, "num_threads": 1}, "ease_items": 20,
+          "rp3beta": True, "n_candidates": 10, "n_recommend_candidates": 5}
+
+
+@pytest.fixture(scope="module")
+def world():
+    return small_world(n_users=80, n_items=150)
+
+
+@pytest.fixture(scope="module", params=[0, 3], ids=["linear", "splines"])
+def fitted(world, request):
+    return hr.rankers.make("hybrid", spline_knots=request.param, **PARAMS).fit(world)
+
+
+def _full_ranking_restricted(r, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Known answer: the dense score of every item (``score``), restricted to the retrieved
+    candidates (``candidate_features``, the dense retrieval, with recommend's per-component
+    ``max(n_recommend_candidates, n)``), best first, ties to the lower index."""
+    users = np.arange(len(r.user_ids_))
+    rows, items, _ = r.candidate_features(users, max(r.n_recommend_candidates, n))
+    dense = r.score(list(r.user_ids_))
+    out = np.full((len(users), n), -1, dtype=np.int64)
+    for u in users:
+        c = items[rows == u]
+        s = dense[u, c]
+        order = np.lexsort((c, -s))[:n]
+        out[u, : len(order)] = c[order]
+    return out, dense
+
+
+def test_two_stage_equals_full_ranking_on_the_candidates(fitted):
+    n = 8
+    want, dense = _full_ranking_restricted(fitted, n)
+    got_i, got_s = fitted.recommend_at(np.arange(len(fitted.user_ids_)), n)
+    short = (want < 0).any(axis=1)  # fewer than n candidates: the dense fallback ranks those
+    assert not short.all()
+    np.testing.assert_array_equal(got_i[~short], want[~short])
+    ref = np.take_along_axis(dense, np.where(got_i >= 0, got_i, 0), axis=1)
+    np.testing.assert_allclose(got_s[~short], ref[~short], rtol=1e-4, atol=1e-4)
+    # every recommended item is unseen and retrieved
+    rows, items, _ = fitted.candidate_features(np.arange(len(fitted.user_ids_)), n)
+    cand = set(zip(rows.tolist(), items.tolist()))
+    assert all((u, i) in cand for u in np.flatnonzero(~short) for i in got_i[u])
+
+
+def test_two_stage_matches_the_dense_retrieval_path(fitted):
+    users = np.arange(len(fitted.user_ids_))
+    every = np.ones(len(fitted.item_ids_), dtype=bool)  # items= takes the dense-block path
+    a_i, a_s = fitted.recommend_at(users, 10)
+    b_i, b_s = fitted.recommend_at(users, 10, candidates=every)
+    np.testing.assert_array_equal(a_i, b_i)
+    np.testing.assert_allclose(a_s, b_s, rtol=1e-5, atol=1e-5)
+    c_ids, _ = fitted.candidates(list(fitted.user_ids_), n=10)
+    np.testing.assert_array_equal(c_ids, fitted._idx_to_ids(a_i))
+
+
+def test_score_pairs_reads_the_sparse_sources(fitted):
+    rng = np.random.default_rng(0)
+    u = rng.integers(0, len(fitted.user_ids_), 300)
+    i = rng.integers(0, len(fitted.item_ids_), 300)
+    dense = fitted.score_rows(u)[np.arange(300), i]
+    np.testing.assert_allclose(fitted.score_pairs_at(u, i), dense, rtol=1e-4, atol=1e-4)
+
+
+def test_serving_path_builds_no_dense_block(fitted, world, monkeypatch):
+    svc = RankerService(world, fitted)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the serving path built a dense (users, items) block")
+
+    monkeypatch.setattr(_hybrid, "feature_block", refuse)
+    user = fitted.user_ids_[3]
+    frame = svc.recommend(user, n=6)
+    ids, scores = fitted.recommend(user, n=6)
+    assert frame["item"].tolist() == list(ids)
+    np.testing.assert_allclose(frame["score"].to_numpy(), scores)
+    page = svc.feed_page(user, n=5)  # the feed scores its items through score_pairs_at
+    assert page is not None
+    fitted.recommend(list(fitted.user_ids_[:10]), n=6)
+
+
+def test_cold_and_unknown_users_still_answered(fitted, world):
+    known = fitted.user_ids_[0]
+    ids, scores = fitted.recommend([known, "nobody"], n=5)
+    assert ids.shape == (2, 5) and np.isfinite(scores[1]).all()
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "100"])
+def test_bad_n_recommend_candidates_names_the_field(world, bad):
+    with pytest.raises(ValueError, match="'n_recommend_candidates' parameter of HybridRanker"):
+        hr.rankers.make("hybrid", n_recommend_candidates=bad, **{
+            k: v for k, v in PARAMS.items() if k != "n_recommend_candidates"}).fit(world)
+
+
+def test_bad_n_names_the_field(fitted, world):
+    with pytest.raises(ValueError, match="'n' parameter"):
+        fitted.recommend(fitted.user_ids_[0], n=0)
+    svc = RankerService(world, fitted, max_n=50)
+    with pytest.raises(ValueError, match="'n' parameter must be an int in \\[1, 50\\]"):
+        svc.recommend(fitted.user_ids_[0], n=51)
