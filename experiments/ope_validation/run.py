@@ -25,6 +25,7 @@ Writes ``experiments/ope_validation/results/ope_validation.{md,json,png}``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging as _logging
 import os
@@ -43,6 +44,8 @@ OUT = HERE / "results" / "ope_validation.md"
 OUTCOMES = ("click", "order")
 ESTIMATORS = ("ips", "snips", "dr")
 LEVEL = 0.95
+#: evaluated slots: every slot of a slate, or the first five only (``hr.ope.estimate(slots=5)``)
+SLOTS = {"all": None, "top 5": 5}
 
 #: exposure policies by label: the config fields of a run and the policy hr.ope evaluates
 POLICIES = {
@@ -80,8 +83,9 @@ def base_config(args) -> hr.sim.SimulationConfig:
     )
 
 
-def session_rows(imp: pd.DataFrame) -> pd.DataFrame:
-    return imp[imp["surface"].astype(str).isin(["feed", "search"])]
+def session_rows(imp: pd.DataFrame, slots: int | None = None) -> pd.DataFrame:
+    rows = imp[imp["surface"].astype(str).isin(["feed", "search"])]
+    return rows if slots is None else rows[rows["position"] < slots]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,16 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     targets = sorted({t for ts in PAIRS.values() for t in ts}, key=list(POLICIES).index)
     truth: dict[str, dict[str, float]] = {}
     for t in targets:
-        vals = {o: [] for o in OUTCOMES}
+        vals = {(sl, o): [] for sl in SLOTS for o in OUTCOMES}
         for s in range(args.seeds):
             res = hr.sim.run(cfg0.replace(seed=10_000 + s, **POLICIES[t][0]), dataset=ds)
-            imp = session_rows(res.impressions)
-            for o in OUTCOMES:
-                vals[o].append(float(imp[o].mean()))
-        truth[t] = {o: float(np.mean(v)) for o, v in vals.items()}
-        truth[t].update({f"{o}_se": float(np.std(v, ddof=1) / np.sqrt(len(v)))
-                         for o, v in vals.items()})
-        print(f"truth {t}: " + ", ".join(f"{o} {truth[t][o]:.4f}" for o in OUTCOMES), flush=True)
+            for sl, k in SLOTS.items():
+                imp = session_rows(res.impressions, k)
+                for o in OUTCOMES:
+                    vals[sl, o].append(float(imp[o].mean()))
+        for sl in SLOTS:
+            key = f"{t}|{sl}"
+            truth[key] = {o: float(np.mean(vals[sl, o])) for o in OUTCOMES}
+            truth[key].update({f"{o}_se": float(np.std(vals[sl, o], ddof=1)
+                                                / np.sqrt(args.seeds)) for o in OUTCOMES})
+        print(f"truth {t}: " + ", ".join(f"{o} {truth[t + '|all'][o]:.4f}" for o in OUTCOMES),
+              flush=True)
 
     # ---- estimates from the logging policies' runs
     rows = []
@@ -131,13 +139,15 @@ def main(argv: list[str] | None = None) -> int:
         for s in range(args.seeds):
             res = hr.sim.run(cfg0.replace(seed=s, **POLICIES[logging][0]), dataset=ds)
             for t in ts:
-                for o in OUTCOMES:
+                for (sl, k), o in itertools.product(SLOTS.items(), OUTCOMES):
                     est = hr.ope.estimate(res.impressions, res.candidates, POLICIES[t][1],
-                                          outcome=o, level=LEVEL, n_boot=args.n_boot, seed=s)
+                                          outcome=o, slots=k, level=LEVEL, n_boot=args.n_boot,
+                                          seed=s)
                     for r in est.itertuples():
-                        rows.append({"logging": logging, "target": t, "seed": s, "outcome": o,
-                                     "estimator": r.estimator, "value": r.value, "low": r.low,
-                                     "high": r.high, "ess_share": r.ess / r.n_impressions,
+                        rows.append({"logging": logging, "target": t, "slots": sl, "seed": s,
+                                     "outcome": o, "estimator": r.estimator, "value": r.value,
+                                     "low": r.low, "high": r.high,
+                                     "ess_share": r.ess / r.n_impressions,
                                      "n_impressions": r.n_impressions})
         print(f"estimated from {logging}", flush=True)
     raw = pd.DataFrame(rows)
@@ -156,16 +166,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def summarise(raw: pd.DataFrame, truth: dict) -> pd.DataFrame:
     out = []
-    for (logging, target, outcome, est), g in raw.groupby(
-            ["logging", "target", "outcome", "estimator"], sort=False):
+    for (logging, target, slots, outcome, est), g in raw.groupby(
+            ["logging", "target", "slots", "outcome", "estimator"], sort=False):
         if est == "logged":
             continue
-        tv = truth[target][outcome]
+        key = f"{target}|{slots}"
+        tv = truth[key][outcome]
         err = g["value"] - tv
         out.append({
-            "logging": logging, "target": target, "outcome": outcome, "estimator": est,
-            "ess_share": g["ess_share"].mean(), "truth": tv,
-            "truth_se": truth[target][f"{outcome}_se"], "mean_estimate": g["value"].mean(),
+            "logging": logging, "target": target, "slots": slots, "outcome": outcome,
+            "estimator": est, "ess_share": g["ess_share"].mean(), "truth": tv,
+            "truth_se": truth[key][f"{outcome}_se"], "mean_estimate": g["value"].mean(),
             "bias": err.mean(), "rel_bias": err.mean() / tv if tv else float("nan"),
             "bias_se": err.std(ddof=1) / np.sqrt(len(err)), "rmse": float(np.sqrt((err ** 2).mean())),
             "coverage": float(((g["low"] <= tv) & (tv <= g["high"])).mean()), "runs": len(g),
@@ -180,14 +191,17 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+    colours = {"ips": "C0", "snips": "C1", "dr": "C2"}
     for j, outcome in enumerate(OUTCOMES):
         s = summary[(summary["logging"] == "pl(T=1)") & (summary["outcome"] == outcome)]
-        for est, g in s.groupby("estimator", sort=False):
+        for (slots, est), g in s.groupby(["slots", "estimator"], sort=False):
             g = g.sort_values("ess_share")
             se = np.sqrt(g["bias_se"] ** 2 + g["truth_se"] ** 2)
+            style = dict(color=colours[est], ls="-" if slots == "all" else ":",
+                         marker="o" if slots == "all" else "s", label=f"{est}, {slots} slots")
             axes[0, j].errorbar(g["ess_share"], g["rel_bias"], yerr=2 * se / g["truth"],
-                                marker="o", label=est, capsize=2)
-            axes[1, j].plot(g["ess_share"], g["coverage"], marker="o", label=est)
+                                capsize=2, **style)
+            axes[1, j].plot(g["ess_share"], g["coverage"], **style)
         axes[0, j].axhline(0, color="grey", lw=0.8)
         axes[1, j].axhline(LEVEL, color="grey", lw=0.8, ls="--")
         axes[0, j].set_title(f"{outcome} rate: logging pl(T=1)")
@@ -196,7 +210,7 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
         axes[1, j].set_xlabel("effective sample size / impressions (1: same policy)")
         axes[1, j].set_xscale("log")
         axes[1, j].set_ylim(0, 1.02)
-    axes[0, 0].legend()
+    axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -207,15 +221,15 @@ def _f(v: float, d: int = 4) -> str:
 
 
 def render(summary, truth, args, wall, cpu, load_before, load_after) -> str:
-    cols = ["logging", "target", "outcome", "estimator", "ess_share", "truth", "mean_estimate",
-            "bias", "rel_bias", "rmse", "coverage"]
+    cols = ["logging", "target", "slots", "outcome", "estimator", "ess_share", "truth",
+            "mean_estimate", "bias", "rel_bias", "rmse", "coverage"]
     head = "| " + " | ".join(cols) + " |"
-    sep = "|" + "|".join("---" if c in ("logging", "target", "outcome", "estimator") else "---:"
-                         for c in cols) + "|"
+    sep = "|" + "|".join("---" if c in ("logging", "target", "slots", "outcome", "estimator")
+                         else "---:" for c in cols) + "|"
     body = []
     for r in summary.itertuples():
         body.append("| " + " | ".join([
-            r.logging, r.target, r.outcome, r.estimator, _f(r.ess_share, 3),
+            r.logging, r.target, r.slots, r.outcome, r.estimator, _f(r.ess_share, 3),
             f"{r.truth:.4f} ± {r.truth_se:.4f}", _f(r.mean_estimate),
             f"{r.bias:+.4f} ± {np.hypot(r.bias_se, r.truth_se):.4f}", f"{r.rel_bias:+.1%}",
             _f(r.rmse),
@@ -238,7 +252,8 @@ def render(summary, truth, args, wall, cpu, load_before, load_after) -> str:
         "truth); `coverage` is the share of runs whose 95% "
         f"percentile bootstrap interval over users ({args.n_boot} resamples) contains the truth. "
         "`greedy` is the best remaining candidate by score (`exposure=\"epsilon\"`, "
-        "`exposure_epsilon=0`).",
+        "`exposure_epsilon=0`). `slots`: every slot of a slate, or its first five only "
+        "(`hr.ope.estimate(slots=5)`, against the truth over the first five slots).",
         "",
         head, sep, *body,
         "",
@@ -246,9 +261,10 @@ def render(summary, truth, args, wall, cpu, load_before, load_after) -> str:
         "",
         "The figure shows, for logs of the Plackett-Luce policy at temperature 1, the relative "
         "bias (with two standard errors) and the 95% interval coverage of each estimator for "
-        "the click rate (left) and the order rate (right), against the effective sample size "
-        "share of the importance weights: the further right, the closer the target is to the "
-        "logging policy.",
+        "the click rate (left) and the order rate (right), over every slot (solid) and over "
+        "the first five slots (dotted), against the effective sample size share of the "
+        "importance weights: the further right, the closer the target is to the logging "
+        "policy.",
         "",
         *provenance_lines(command),
         f"- Run time: {wall:.0f} s wall, {cpu:.0f} s process CPU; load average before "
