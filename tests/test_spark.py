@@ -48,12 +48,6 @@ pytestmark = pytest.mark.filterwarnings(
 #: Trust hyperparameters that exercise decay, pruning (a tiny endorser cap), three hops and
 #: endorser normalisation on top of the ranker's defaults.
 TRUST = {"half_life_days": 30.0, "max_endorsers": 5, "max_hops": 3, "endorser_norm": 0.5}
-#: The single-machine TrustRanker follows the privacy rule (haowurank.visibility: direct trust
-#: from visible endorsements only, the wider circle from public ones, tie strength from public
-#: endorsements); SparkTrust still computes the former trust scores, so parity is expected to fail
-#: until it is ported (issue 17, deliverable 1).
-_TRUST_NOT_PORTED = pytest.mark.xfail(
-    strict=True, reason="SparkTrust not yet ported to the privacy rule of haowurank.visibility")
 
 
 # --------------------------------------------------------------------------------------------
@@ -65,7 +59,8 @@ def spark():
     # a short-lived test JVM: the C1 compiler only warms up faster (about 20% here)
     jvm = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
     # 2g: with 1g, the lazily planned trust scores made test_hybrid_blend_equals_numpy_reference
-    # run out of Java heap in one full-suite run (it passes alone)
+    # run out of Java heap in one full-suite run (it passes alone); the trust state is now
+    # checkpointed, so later plans stay short (test_trust_state_is_checkpointed_...)
     s = spark_session("local[2]", shuffle_partitions=4, driver_memory="2g", app_name="hr-tests",
                       conf={"spark.driver.extraJavaOptions": jvm})
     yield s
@@ -362,7 +357,6 @@ def test_friend_endorsement_scores_equal_single_machine(sds, world):
     assert (both["score_v"] <= both["score_f"]).all() and len(vis) < len(follow)
 
 
-@_TRUST_NOT_PORTED
 def test_trust_scores_equal_trust_ranker(trust_pair, world):
     r, m = trust_pair
     got = m.scores_.toPandas()
@@ -372,6 +366,20 @@ def test_trust_scores_equal_trust_ranker(trust_pair, world):
     np.testing.assert_allclose(j["score"], j["ref"], rtol=2e-6, atol=1e-7)
     # pruning was active: some users reach more than max_endorsers accounts without the cap
     assert m.trust_.groupBy("user").count().agg({"count": "max"}).collect()[0][0] == 5
+    # the privacy rule: direct trust names only endorsements the user may see, and the wider
+    # circle reads only public endorsements without an audience list
+    vis = hr.visibility.visible_endorsements(world)
+    allowed = set(zip(vis["viewer"], vis["endorser"], vis["item"]))
+    direct = m.model_.direct_.toPandas()
+    assert len(direct) and all(t in allowed for t in zip(direct["user"], direct["endorser"],
+                                                         direct["item"]))
+    inter = world.interactions
+    limited = set(zip(world.audiences["user"], world.audiences["item"]))
+    public = inter[inter["kind"].astype(str).isin(hr.ENDORSEMENT_KINDS)
+                   & (inter["visibility"].astype(str) == "public")]
+    open_pub = {p for p in zip(public["user"], public["item"]) if p not in limited}
+    wide = m.model_.endorsements_.toPandas()
+    assert len(wide) and set(zip(wide["user"], wide["item"])) <= open_pub
 
 
 def test_trust_params_validated_by_the_ranker(sds):
@@ -383,7 +391,6 @@ def test_trust_params_validated_by_the_ranker(sds):
         SparkTrust(bogus=1).fit(sds)
 
 
-@_TRUST_NOT_PORTED
 def test_recommend_equals_ranker_recommend(trust_pair, world):
     r, m = trust_pair
     got = _lists(m.recommend(8).toPandas())
@@ -422,7 +429,6 @@ def _assert_same_feed(got: pd.DataFrame, ref: pd.DataFrame) -> None:
     assert got["explanation"].tolist() == ref["explanation"].tolist()
 
 
-@_TRUST_NOT_PORTED
 def test_feeds_equal_single_machine_feeds_with_trust(trust_pair, trust_feed, world):
     r, _ = trust_pair
     ref = hr.feed.build(world, r, list(world.user_ids), n=10)
@@ -431,7 +437,6 @@ def test_feeds_equal_single_machine_feeds_with_trust(trust_pair, trust_feed, wor
     assert trust_feed[2].model_._scores is not None
 
 
-@_TRUST_NOT_PORTED
 def test_trust_for_some_users_equals_the_ranker_on_those_users(spark, sds, trust_pair, world):
     """SparkTrust(users=...): the trust rows, scores, lists and feeds of those users equal the
     single-machine ranker's, while only the transition rows their walks can read are built."""
@@ -577,6 +582,30 @@ def test_hybrid_blend_equals_numpy_reference(trust_pair, als_model):
     assert (got["cf"].abs() <= got["cf_top"] * (1 + 1e-5) + 1e-6).all()
     with pytest.raises(TypeError, match="components"):
         SparkHybrid().fit(trust.sds_, components=(trust, als_model))
+
+
+def _analyzed_plan_lines(df, capsys) -> int:
+    """Lines of the analysed logical plan of ``df`` (from ``explain(extended=True)``)."""
+    capsys.readouterr()
+    df.explain(extended=True)
+    text = capsys.readouterr().out
+    part = text.split("== Analyzed Logical Plan ==")[1].split("== Optimized Logical Plan ==")[0]
+    return len([ln for ln in part.splitlines()[1:] if ln.strip()])
+
+
+def test_trust_state_is_checkpointed_so_later_plans_stay_short(trust_pair, als_model, capsys):
+    """The trust model keeps its state as local checkpoints: each frame's plan is one leaf, so a
+    hybrid blend over the trust scores plans a few hundred nodes, not the whole chain of
+    visibility, tie-strength and PageRank joins again for every frame it reads."""
+    _, trust = trust_pair
+    tm = trust.model_
+    for name in ("transition_", "trust_", "wider_", "direct_", "endorsements_", "prior_",
+                 "scores_"):
+        plan = _analyzed_plan_lines(getattr(tm, name), capsys)
+        assert plan <= 2, (name, plan)
+    h = SparkHybrid(trust_weight=0.4).fit(trust.sds_, components=(als_model, trust))
+    blend = h.score_pairs(trust.scores_.select("user", "item").limit(300))
+    assert _analyzed_plan_lines(blend, capsys) < 1000
 
 
 def test_not_fitted(sds):

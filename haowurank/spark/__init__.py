@@ -15,9 +15,10 @@ What is here
     dropped, or raised on with ``strict=True``.
 :func:`visible_endorsements`, :func:`friend_endorsement_scores`, :class:`TrustModel`,
 :func:`trust_scores`, :func:`top_n`
-    The feed's visibility rule, friend-endorsement counts, trust-weighted endorsements (tie
-    strength, truncated personalized PageRank, kind weights, half-life decay, blocks) and top-n
-    per user with a window function.
+    The privacy rule of :mod:`haowurank.visibility` as joins, friend-endorsement counts,
+    trust-weighted endorsements (visible endorsements of direct follows, tie strength and a
+    wider circle from public endorsements, truncated personalized PageRank, kind weights,
+    half-life decay, blocks) and top-n per user with a window function.
 :func:`build_feeds`, :func:`write_feeds`
     Friends' feeds for every user (the single-machine relevance and greedy MMR re-ranking),
     written to Parquet.
@@ -51,15 +52,18 @@ follow edges, ``d`` the mean out-degree, so ``S = U d``):
    mean number of endorsements per user: it grows linearly with users at a fixed degree and
    linearly with friends per user. A hot endorser (an account followed by millions) is a skewed
    key: adaptive execution splits it, or salt the endorser key.
-3. Trust (``TrustModel``): one aggregation of the interactions by (user, item); tie strength
-   joins each edge with the user's and the friend's items (shuffles by user, then by (friend,
-   item): ``O(S x items per user)`` rows); each PageRank hop joins the frontier with the
-   transition matrix by node (shuffle) and repartitions by seed user, which serves both the
-   aggregation and the ``max_endorsers`` pruning window, so a hop costs two shuffles. Frontier
-   rows per user grow like ``d^hops`` until ``max_endorsers`` caps them: with ``max_hops=2`` the
-   work is ``U d^2``, the term that grows fastest with friends. Scores join the trust rows with
-   the endorsements by endorser: ``U x trusted accounts x endorsements per account`` rows before
-   the (user, item) aggregation.
+3. Trust (``TrustModel``), under the privacy rule as the single-machine ranker applies it: one
+   aggregation of the public endorsements (no audience list) by (user, item); tie strength
+   joins each edge with the user's and the friend's public endorsements (shuffles by user, then
+   by (friend, item): ``O(S x endorsements per user)`` rows); each PageRank hop joins the
+   frontier with the transition matrix by node (shuffle) and repartitions by seed user, which
+   serves both the aggregation and the ``max_endorsers`` pruning window, so a hop costs two
+   shuffles. Frontier rows per user grow like ``d^hops`` until ``max_endorsers`` caps them:
+   with ``max_hops=2`` the work is ``U d^2``, the term that grows fastest with friends. Direct
+   trust joins the visible endorsements (step 2) with the transition matrix by (user, follow);
+   the wider circle (paths of 2 or more follows) joins its trust rows with the public
+   endorsements by endorser: ``U x wider accounts x endorsements per account`` rows before the
+   (user, item) aggregation.
 4. Ranking: ``top_n`` and the feeds rank with a window partitioned by user (one shuffle by user,
    a sort within partitions); the feed's diversity re-ranking runs per partition in Python on
    the ``mmr_pool + n`` best candidates of each user (``mapInPandas``), so its cost is linear in

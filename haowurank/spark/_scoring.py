@@ -1,6 +1,7 @@
-"""Social scoring as Spark DataFrame joins: the feed's visibility rule, friend-endorsement counts,
-trust-weighted endorsements (tie strength, truncated personalized PageRank, kind weights and
-half-life decay) and top-n per user with a window function.
+"""Social scoring as Spark DataFrame joins: the privacy rule of :mod:`haowurank.visibility`,
+friend-endorsement counts, trust-weighted endorsements (visible endorsements of direct follows,
+tie strength and a wider circle from public endorsements, truncated personalized PageRank, kind
+weights and half-life decay) and top-n per user with a window function.
 
 Every function here mirrors one single-machine function or ranker, named in its docstring, term
 by term; the parity tests in ``tests/test_spark.py`` hold them to it.
@@ -21,7 +22,6 @@ from ._session import require_pyspark
 
 require_pyspark()
 
-from pyspark import StorageLevel  # noqa: E402
 from pyspark.sql import Column, DataFrame, Window  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
@@ -47,8 +47,9 @@ SECONDS_PER_DAY = 86_400.0
 
 #: Kind weights of the feed (the table itself: :data:`haowurank.kinds.ENDORSEMENT_STRENGTH`).
 FEED_KIND_WEIGHTS: dict[str, float] = ENDORSEMENT_STRENGTH
-#: Kind weights of the trust ranker (the table itself: ``haowurank.kinds.TRUST_EVIDENCE_WEIGHTS``).
-TRUST_KIND_WEIGHTS: dict[str, float] = TRUST_EVIDENCE_WEIGHTS
+#: Default kind weights of the trust ranker: endorsement kinds only, the table of every
+#: per-person social signal (the table itself: :data:`haowurank.kinds.ENDORSEMENT_STRENGTH`).
+TRUST_KIND_WEIGHTS: dict[str, float] = ENDORSEMENT_STRENGTH
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,6 +112,22 @@ def _strip(df: DataFrame, hidden: DataFrame, a: str, b: str) -> DataFrame:
     """``df`` without the rows whose (a, b) is a hidden (user, hidden) pair."""
     h = hidden.select(F.col("user").alias(a), F.col("hidden").alias(b))
     return df.join(h, [a, b], "left_anti")
+
+
+def _materialize(df: DataFrame) -> DataFrame:
+    """``df`` computed now and stored on the executors (``localCheckpoint``, memory and disk),
+    as a frame whose plan is a single leaf.
+
+    The trust model's state is built from long chains of joins (visibility, tie strength, one
+    join and window per PageRank hop). Persisting keeps the rows but not a short plan: every
+    query on top of persisted frames still carries, analyses and matches against the cache the
+    whole chain of each, so the plans of scores, feeds and the hybrid blend grow with every
+    step and their size, not the data, dominates driver time and memory. A local checkpoint
+    cuts the lineage: later plans start from the stored rows. Its blocks are freed by Spark's
+    context cleaner once the frame is no longer referenced; unlike a persisted frame's, they
+    are not recomputed when an executor is lost.
+    """
+    return df.localCheckpoint(eager=True)
 
 
 def _latest_timestamp(sds: SparkDataset) -> int:
@@ -338,52 +355,74 @@ def friend_endorsement_scores(
 # trust
 # --------------------------------------------------------------------------------------------
 
-_ADOPT_KINDS = ("purchase", "recommend_after_purchase")
-
-
 def trust_evidence(
-    sds: SparkDataset, kind_weights: Mapping[str, float], half_life_days: float | None, now: int
+    sds: SparkDataset,
+    kind_weights: Mapping[str, float] | None = None,
+    half_life_days: float | None = None,
+    now: int | None = None,
 ) -> DataFrame:
-    """Everything the trust ranker reads per (user, item), from non-private rows, in one pass.
+    """The public endorsements the trust ranker reads for tie strength and the wider circle.
+
+    The Spark form of ``EndorsementGraph.public_endorsements`` and ``public_events``
+    (:mod:`haowurank.visibility`): the endorsement rows with visibility "public" and no audience
+    list, which every follower of the endorser may see; per (user, item) the strongest kind by
+    :data:`FEED_KIND_WEIGHTS` (then the latest timestamp). Other people's purchases, views and
+    clicks, and friends-only, private or audience-limited endorsements never enter.
+
+    Parameters
+    ----------
+    sds : SparkDataset
+    kind_weights : dict, optional
+        Weight per endorsement kind of ``e`` (default :data:`TRUST_KIND_WEIGHTS`).
+    half_life_days : float, optional
+        Decay of ``e`` by age at ``now`` (only when the data carry timestamps).
+    now : int seconds, optional
+        Reference time of the decay (default the latest interaction).
 
     Returns
     -------
     DataFrame
-        ``user, item`` and: ``t_last`` / ``t_first`` (latest / earliest time of a row of the
-        weighted kinds: ``trust.event_times(kinds)``, null when none), ``t_adopt`` (latest
-        purchase or recommendation after purchase: the adopter side), ``e`` (max of kind weight
-        x decay over the weighted kinds: ``trust.kind_weighted_endorsements``).
+        ``user, item, kind, timestamp, e``: one row per (user, item), ``e`` the kind weight of
+        ``kind`` times the decay (0 for a kind ``kind_weights`` leaves out).
     """
-    kinds = [k for k, w in kind_weights.items() if w > 0]
-    is_k = F.col("kind").isin(*kinds)
+    _check_sds(sds, "trust_evidence")
+    kw = _check_kind_weights(
+        TRUST_KIND_WEIGHTS if kind_weights is None else kind_weights, "kind_weights",
+        ENDORSEMENT_KINDS,
+    )
     h = half_life_days if sds.has_timestamps else None
-    val = _weight_of_kind(kind_weights) * _decay(F.col("timestamp"), h, now)
-    return (
-        sds.interactions.where(F.col("visibility") != "private")
-        .where(F.col("kind").isin(*set(kinds) | set(_ADOPT_KINDS)))
-        .groupBy("user", "item").agg(
-            F.max(F.when(is_k, F.col("timestamp"))).alias("t_last"),
-            F.min(F.when(is_k, F.col("timestamp"))).alias("t_first"),
-            F.max(F.when(F.col("kind").isin(*_ADOPT_KINDS), F.col("timestamp"))).alias("t_adopt"),
-            F.max(F.when(is_k, val)).alias("e"),
-        )
+    if h is not None and now is None:
+        now = _latest_timestamp(sds)
+    pub = endorsement_table(sds).where((F.col("visibility") == "public") & ~F.col("limited"))
+    best = pub.withColumn("w", _weight_of_kind(FEED_KIND_WEIGHTS)).groupBy(
+        F.col("endorser").alias("user"), "item"
+    ).agg(F.max(F.struct(
+        F.col("w"), F.col("timestamp"), (-kind_code("kind")).alias("nk"), F.col("kind"),
+    )).alias("b"))
+    return best.select(
+        "user", "item", F.col("b.kind").alias("kind"), F.col("b.timestamp").alias("timestamp"),
+        (_weight_of_kind(kw, "b.kind") * _decay(F.col("b.timestamp"), h, int(now or 0)))
+        .alias("e"),
     )
 
 
 def _tie_strength(
-    sds: SparkDataset,
     social: DataFrame,
     ev: DataFrame,
     *,
+    kinds: list[str],
     reciprocity_weight: float,
     shared_weight: float,
     adoption_weight: float,
+    timed: bool,
     half_life_days: float | None,
     now: int,
     sources: DataFrame | None = None,
 ) -> DataFrame:
     """Edge trust ``user, friend, w`` exactly as ``trust.tie_strength`` with the TrustRanker's
-    inputs: ``s_uf * (1 + rw [mutual] + sw cosine(I_u, I_f) + aw log1p(adoptions))``.
+    inputs: ``s_uf * (1 + rw [mutual] + sw cosine(I_u, I_f) + aw log1p(adoptions))``, where
+    ``I_u`` are u's public endorsements of the weighted ``kinds`` (:func:`trust_evidence`) and an
+    adoption is u's public recommendation after purchase of an item f publicly endorsed.
 
     ``sources`` (a column ``user``): only the edges leaving these users (every term of an edge
     reads the edge, its reverse in the whole graph and both endpoints' items, so the weights
@@ -398,7 +437,7 @@ def _tie_strength(
         e = e.join(back, ["user", "friend"], "left").fillna(0.0, ["mutual"])
         total = total + reciprocity_weight * F.col("mutual")
     if shared_weight:
-        x = ev.where(F.col("t_last").isNotNull()).select("user", "item")
+        x = ev.where(F.col("kind").isin(*kinds)).select("user", "item")
         deg = x.groupBy("user").agg(F.count(F.lit(1)).cast("double").alias("deg"))
         common = (
             e.select("user", "friend")
@@ -417,24 +456,27 @@ def _tie_strength(
         cos = F.when(den > 0, F.col("cnt") / den).otherwise(F.lit(0.0))
         total = total + shared_weight * cos
     if adoption_weight:
-        adopt = _adoptions(sds, e.select("user", "friend"), ev, half_life_days=half_life_days,
-                           now=now)
+        adopt = _adoptions(e.select("user", "friend"), ev, kinds=kinds, timed=timed,
+                           half_life_days=half_life_days, now=now)
         e = e.join(adopt, ["user", "friend"], "left").fillna(0.0, ["adopt"])
         total = total + adoption_weight * F.log1p(F.col("adopt"))
     return e.select("user", "friend", (F.col("s") * total).alias("w")).where(F.col("w") != 0)
 
 
 def _adoptions(
-    sds: SparkDataset, edges: DataFrame, ev: DataFrame, *, half_life_days: float | None, now: int,
+    edges: DataFrame, ev: DataFrame, *, kinds: list[str], timed: bool,
+    half_life_days: float | None, now: int,
 ) -> DataFrame:
-    """``trust.adoption_counts`` on the edges: items u bought (purchase or recommend after
-    purchase, latest time) that f endorsed (the weighted kinds, earliest time); with times only
-    when u's purchase is not earlier, decayed by its age at ``now``."""
-    a = ev.where(F.col("t_adopt").isNotNull()).select("user", "item", F.col("t_adopt").alias("ta"))
-    f = ev.where(F.col("t_first").isNotNull()).select(
-        F.col("user").alias("friend"), "item", F.col("t_first").alias("tf"))
+    """``trust.adoption_counts`` on the edges, as the TrustRanker feeds it: items whose
+    strongest public endorsement by u is a recommendation after purchase and by f one of the
+    weighted ``kinds``; with times only when u's is not earlier than f's, decayed by its age at
+    ``now``."""
+    a = ev.where(F.col("kind") == "recommend_after_purchase").select(
+        "user", "item", F.col("timestamp").alias("ta"))
+    f = ev.where(F.col("kind").isin(*kinds)).select(
+        F.col("user").alias("friend"), "item", F.col("timestamp").alias("tf"))
     j = edges.join(a, "user").join(f, ["friend", "item"])
-    if sds.has_timestamps:
+    if timed:
         val = F.when(F.col("ta") >= F.col("tf"), F.lit(1.0)).otherwise(F.lit(0.0))
         val = val * _decay(F.col("ta"), half_life_days, now)
     else:
@@ -492,12 +534,14 @@ class TrustModel:
 
     ``TrustModel(sds, users=None, **params)`` computes, with
     :class:`haowurank.rankers.TrustRanker`'s hyperparameters (validated by that class, with its
-    defaults):
+    defaults), under the privacy rule of :mod:`haowurank.visibility` as the ranker applies it:
 
     ``evidence_``
-        :func:`trust_evidence` (one aggregation over the interactions);
+        :func:`trust_evidence`: the public endorsements without audience list (the only
+        endorsements of other people that tie strength and the wider circle read);
     ``transition_``
-        ``node, next, p``: tie strength on the follow graph without blocked accounts,
+        ``node, next, p``: tie strength on the follow graph without blocked accounts
+        (reciprocity, cosine of public endorsements, adoptions of public endorsements),
         row-normalised (``trust.tie_strength`` and ``trust.row_normalize``); with ``users``, only
         the rows of the accounts within ``max_hops - 1`` follows of them (the rows the
         PageRank walk from them can read);
@@ -507,27 +551,37 @@ class TrustModel:
         ``max_endorsers`` largest per user (ties by the lower id), the user's own entry and the
         accounts they blocked removed (``TrustRanker.trust_rows``); with ``users``, their rows
         only;
+    ``wider_``
+        ``user, endorser, trust``: the same walk over paths of 2 to ``max_hops`` follows only,
+        pruned on its own (the ranker's wider circle);
+    ``direct_``
+        ``user, endorser, item, kind, contribution``: every endorsement of a direct follow the
+        user may see (:func:`visible_endorsements`), its contribution ``p(user, endorser) x
+        kind weight x decay``, divided by the total of what the user sees of that endorser to
+        the power ``endorser_norm``;
     ``endorsements_``
-        ``user, item, e``: kind-weighted decayed endorsements, each endorser's row divided by its
-        sum to the power ``endorser_norm``;
+        ``user, item, e``: the public endorsements (``e`` of :attr:`evidence_`, zeros dropped),
+        each endorser's row divided by its sum to the power ``endorser_norm``: what the wider
+        circle contributes in aggregate;
     ``prior_``
-        ``item, prior``: column sums of the undivided endorsements scaled to [0, 1] (over every
-        user, also with ``users``);
+        ``item, prior``: column sums of :func:`kind_weighted_endorsements` (every non-private
+        endorsement, an aggregate over all users) scaled to [0, 1], also with ``users``;
     ``scores_``
-        ``user, item, score``: ``trust_ @ endorsements_ + prior_weight * prior_`` over every
-        candidate, rounded to float32 (the ranker's ``_candidate_values``). Computed (and
-        persisted) on first access: a feed needs the scores of its candidate pairs only
-        (:meth:`score_pairs`), a few percent of the candidates.
+        ``user, item, score``: ``sum(direct_) + wider_ @ endorsements_ + prior_weight *
+        prior_`` over every candidate, rounded to float32 (the ranker's ``_candidate_values``).
+        Computed (and persisted) on first access: a feed needs the scores of its candidate pairs
+        only (:meth:`score_pairs`), a few percent of the candidates.
 
     Every restriction above is exact: the rows kept are the rows the single-machine ranker
     computes for the same users (``tests/test_spark.py``).
 
-    Shuffles: one aggregation of the interactions; the tie-strength joins (edges x own items x
-    friend's items for the shared and adoption terms, both grow with sum over edges of the
-    user's item count); per hop one join of the frontier with ``P`` by node and one
-    repartition by user that serves the aggregation and the pruning window; the final join of
-    trust rows with endorsements by endorser. Frontier size per user grows like degree^hops
-    until ``max_endorsers`` caps it.
+    Shuffles: one aggregation of the public endorsements; the tie-strength joins (edges x own
+    items x friend's items for the shared and adoption terms, both grow with sum over edges of
+    the user's public endorsement count); per hop one join of the frontier with ``P`` by node
+    and one repartition by user that serves the aggregation and the pruning window; the joins
+    of :func:`visible_endorsements` and of their triples with ``P``; the final join of the wider
+    circle's trust rows with the public endorsements by endorser. Frontier size per user grows
+    like degree^hops until ``max_endorsers`` caps it.
 
     References
     ----------
@@ -544,11 +598,12 @@ class TrustModel:
         self._held: list[DataFrame] = []
         self._scores: DataFrame | None = None
         self._has: DataFrame | None = None
+        kw = p["kw"]
         now = _latest_timestamp(sds)
         self.now_ = now
-        timed = sds.has_timestamps
+        timed = bool(sds.has_timestamps)
         h = p["half_life_days"] if timed else None
-        ev = self._keep(trust_evidence(sds, p["kw"], h, now))
+        ev = self._keep(trust_evidence(sds, kw, h, now))
         self.evidence_ = ev
         hidden = _hidden(sds, None)
         social = _strip(sds.social, hidden, "user", "friend")
@@ -563,9 +618,9 @@ class TrustModel:
             self.users_ = self._keep(users.select("user").distinct())
             sources = self._reach(social, self.users_, int(p["max_hops"]) - 1)
         w = _tie_strength(
-            sds, social, ev, reciprocity_weight=float(p["reciprocity_weight"]),
+            social, ev, kinds=list(kw), reciprocity_weight=float(p["reciprocity_weight"]),
             shared_weight=float(p["shared_weight"]), adoption_weight=float(p["adoption_weight"]),
-            half_life_days=h, now=now, sources=sources,
+            timed=timed, half_life_days=h, now=now, sources=sources,
         )
         rowsum = w.groupBy("user").agg(F.sum("w").alias("_rs"))
         self.transition_ = self._keep(
@@ -574,11 +629,13 @@ class TrustModel:
                     (F.col("w") / F.col("_rs")).alias("p"))
             .where(F.col("p") > 0)
         )
-        self.trust_ = self._ppr(p, hidden, self.users_)
-        votes = ev.where(F.col("e").isNotNull() & (F.col("e") != 0)).select("user", "item", "e")
+        self.trust_, self.wider_ = self._ppr(p, hidden, self.users_)
+        self.direct_ = self._keep(self._direct(kw, h, now, float(p["endorser_norm"] or 0.0)))
+        pub = ev.where(F.col("e") != 0).select("user", "item", "e")
         self.endorsements_ = self._keep(
-            _row_normalize(votes, "user", "e", float(p.get("endorser_norm") or 0.0))
+            _row_normalize(pub, "user", "e", float(p["endorser_norm"] or 0.0))
         )
+        votes = kind_weighted_endorsements(sds, kw, h, now)
         pop = votes.groupBy("item").agg(F.sum("e").alias("pop"))
         top = pop.agg(F.max("pop").alias("mx"))
         self.prior_ = self._keep(pop.crossJoin(F.broadcast(top)).select(
@@ -597,13 +654,35 @@ class TrustModel:
             reach = self._keep(reach.unionByName(front))
         return reach
 
+    def _direct(self, kw: Mapping[str, float], h: float | None, now: int,
+                norm: float) -> DataFrame:
+        """The endorsements of direct follows each user may see and their contributions
+        (``TrustRanker._direct``)."""
+        v = visible_endorsements(self.sds, viewers=self.users_)
+        val = _weight_of_kind(kw) * _decay(F.col("timestamp"), h, now)
+        d = v.select(F.col("viewer").alias("user"), "endorser", "item", "kind", val.alias("v"))
+        if norm:
+            tot = d.groupBy("user", "endorser").agg(F.sum("v").alias("_tot"))
+            d = d.join(tot, ["user", "endorser"]).withColumn(
+                "v", F.when(F.col("_tot") > 0, F.col("v") / F.pow(F.col("_tot"), norm))
+                .otherwise(F.lit(0.0))
+            ).drop("_tot")
+        tie = self.transition_.select(F.col("node").alias("user"),
+                                      F.col("next").alias("endorser"), F.col("p").alias("tie"))
+        return d.join(tie, ["user", "endorser"]).select(
+            "user", "endorser", "item", "kind", (F.col("tie") * F.col("v")).alias("contribution")
+        ).where(F.col("contribution") != 0)
+
     def _score(self, pairs: DataFrame | None) -> DataFrame:
-        cand = self.trust_.join(self.endorsements_.withColumnRenamed("user", "endorser"),
-                                "endorser")
+        wide = self.wider_.join(self.endorsements_.withColumnRenamed("user", "endorser"),
+                                "endorser").select("user", "item",
+                                                   (F.col("trust") * F.col("e")).alias("v"))
+        direct = self.direct_.select("user", "item", F.col("contribution").alias("v"))
+        cand = direct.unionByName(wide)
         if pairs is not None:
             cand = cand.join(pairs.select("user", "item").distinct(), ["user", "item"],
                              "left_semi")
-        cand = cand.groupBy("user", "item").agg(F.sum(F.col("trust") * F.col("e")).alias("score"))
+        cand = cand.groupBy("user", "item").agg(F.sum("v").alias("score"))
         pw = self._prior_weight
         if pw:
             cand = cand.join(F.broadcast(self.prior_), "item", "left").fillna(0.0, ["prior"])
@@ -627,71 +706,81 @@ class TrustModel:
 
     @property
     def users_with_candidates_(self) -> DataFrame:
-        """``user``: the users with at least one candidate (a trusted account that endorsed
-        something), the others get the ranker's cold start."""
+        """``user``: the users with at least one candidate (a visible endorsement of a direct
+        follow, or a wider-circle account with a public endorsement); the others get the
+        ranker's cold start."""
         if self._has is None:
             if self._scores is not None:
                 has = self._scores.select("user").distinct()
             else:
                 endorsers = self.endorsements_.select(F.col("user").alias("endorser")).distinct()
-                has = self.trust_.join(endorsers, "endorser", "left_semi").select(
-                    "user").distinct()
+                has = self.direct_.select("user").unionByName(
+                    self.wider_.join(endorsers, "endorser", "left_semi").select("user")
+                ).distinct()
             self._has = self._keep(has)
         return self._has
 
     def _keep(self, df: DataFrame) -> DataFrame:
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        """Compute ``df`` now and keep its rows (:func:`_materialize`)."""
+        df = _materialize(df)
         self._held.append(df)
         return df
 
-    def _ppr(self, p: dict, hidden: DataFrame, users: DataFrame | None) -> DataFrame:
+    def _ppr(self, p: dict, hidden: DataFrame,
+             users: DataFrame | None) -> tuple[DataFrame, DataFrame]:
+        """(all hops, hops >= 2) of the truncated personalized PageRank from each user
+        (``TrustRanker.trust_rows`` and ``TrustRanker._wider_rows``): one walk, two sums."""
         P = self.transition_
         tol = 1e-9
         top_k = p["max_endorsers"]
         seeds = (users.select(F.col("user").alias("seed")).distinct() if users is not None
                  else P.select(F.col("node").alias("seed")).distinct())
         frontier = seeds.select("seed", F.col("seed").alias("node"), F.lit(1.0).alias("m"))
-        parts: list[DataFrame] = []
         hop_frames: list[DataFrame] = []
-        for k in range(1, int(p["max_hops"]) + 1):
+        for _ in range(1, int(p["max_hops"]) + 1):
             step = (
                 frontier.join(P, "node")
                 .repartition("seed")  # serves the aggregation and the pruning window
                 .groupBy("seed", F.col("next").alias("node"))
                 .agg(F.sum(F.col("m") * F.col("p")).alias("m"))
             )
-            frontier = _prune(step, "seed", "node", "m", tol, top_k).persist(
-                StorageLevel.MEMORY_AND_DISK)
+            frontier = _materialize(_prune(step, "seed", "node", "m", tol, top_k))
             hop_frames.append(frontier)
-            wk = p["hop_w"][k]
-            if wk:
-                parts.append(frontier.select("seed", "node", (F.col("m") * wk).alias("m")))
+        wider_w = list(p["hop_w"])
+        wider_w[1] = 0.0
+        out = []
+        for weights in (p["hop_w"], wider_w):
+            out.append(self._keep(self._walk_sum(hop_frames, weights, hidden, tol, top_k)))
+        return out[0], out[1]
+
+    @staticmethod
+    def _walk_sum(hop_frames: list[DataFrame], weights: list[float], hidden: DataFrame,
+                  tol: float, top_k: int | None) -> DataFrame:
+        """``user, endorser, trust``: ``sum_k weights[k] x hop k`` without the seed itself,
+        pruned, blocked accounts removed (``propagate`` with those hop weights)."""
+        parts = [f.select("seed", "node", (F.col("m") * w).alias("m"))
+                 for f, w in zip(hop_frames, weights[1:]) if w]
         if not parts:
-            out = frontier.limit(0).select(F.col("seed").alias("user"),
-                                           F.col("node").alias("endorser"),
-                                           F.col("m").alias("trust"))
-        else:
-            result = parts[0]
-            for part in parts[1:]:
-                result = result.unionByName(part)
-            result = (
-                result.repartition("seed").groupBy("seed", "node").agg(F.sum("m").alias("m"))
-                .where(F.col("seed") != F.col("node"))
-            )
-            result = _prune(result, "seed", "node", "m", tol, top_k)
-            out = _strip(
-                result.select(F.col("seed").alias("user"), F.col("node").alias("endorser"),
-                              F.col("m").alias("trust")),
-                hidden, "user", "endorser",
-            )
-        out = self._keep(out)
-        out.count()
-        for h in hop_frames:
-            h.unpersist()
-        return out
+            return hop_frames[-1].limit(0).select(F.col("seed").alias("user"),
+                                                  F.col("node").alias("endorser"),
+                                                  F.col("m").alias("trust"))
+        result = parts[0]
+        for part in parts[1:]:
+            result = result.unionByName(part)
+        result = (
+            result.repartition("seed").groupBy("seed", "node").agg(F.sum("m").alias("m"))
+            .where(F.col("seed") != F.col("node"))
+        )
+        result = _prune(result, "seed", "node", "m", tol, top_k)
+        return _strip(
+            result.select(F.col("seed").alias("user"), F.col("node").alias("endorser"),
+                          F.col("m").alias("trust")),
+            hidden, "user", "endorser",
+        )
 
     def unpersist(self) -> None:
-        """Release the persisted frames."""
+        """Drop the model's references to its kept frames (:func:`_materialize`): Spark's
+        context cleaner then frees their blocks; the frames must not be used afterwards."""
         for df in self._held:
             df.unpersist()
         self._held = []
@@ -714,7 +803,9 @@ def kind_weighted_endorsements(
     now: int | None = None,
 ) -> DataFrame:
     """``trust.kind_weighted_endorsements``: per (user, item) the max over non-private rows of
-    ``kind_weights[kind] * decay(age)`` (decay only when the data carry timestamps).
+    ``kind_weights[kind] * decay(age)`` (decay only when the data carry timestamps); default
+    weights :data:`haowurank.kinds.TRUST_EVIDENCE_WEIGHTS`, as there. An aggregate over all
+    users (the trust ranker's popularity prior), never a per-person signal.
 
     Returns
     -------
@@ -722,7 +813,7 @@ def kind_weighted_endorsements(
         ``user, item, e`` (double > 0).
     """
     kw = _check_kind_weights(
-        TRUST_KIND_WEIGHTS if kind_weights is None else kind_weights, "kind_weights"
+        TRUST_EVIDENCE_WEIGHTS if kind_weights is None else kind_weights, "kind_weights"
     )
     kw = {k: v for k, v in kw.items() if v > 0}
     rows = sds.interactions.where(
@@ -750,8 +841,9 @@ def trust_scores(
     sds: SparkDataset, *, users: DataFrame | None = None, **params: Any
 ) -> DataFrame:
     """Trust-weighted endorsement scores ``user, item, score`` as
-    :class:`haowurank.rankers.TrustRanker` scores its candidates:
-    ``sum_e trust(u, e) * E[e, i] + prior_weight * prior[i]`` (see :class:`TrustModel`).
+    :class:`haowurank.rankers.TrustRanker` scores its candidates: the visible endorsements of
+    direct follows weighted by tie strength, plus the wider circle's public endorsements in
+    aggregate, plus ``prior_weight * prior[i]`` (see :class:`TrustModel`).
 
     Parameters
     ----------
