@@ -232,7 +232,19 @@ def _hybrid_ranking_model(d: Path) -> tuple[str, str]:
             f"{best['vs hybrid']} `hybrid`'s validation NDCG@20"), f
 
 
+def _catalogue_intervals(d: Path) -> tuple[str, str]:
+    f = d / "results" / "catalogue_intervals.md"
+    t = [r for r in _table_with(f, "share containing the target")
+         if r["method"] == "hr.evaluation.catalogue_intervals"]
+    names = list(dict.fromkeys(r["strategy"] for r in t))
+    parts = [f"{m} " + " / ".join(r["share containing the target"] for r in t if r["metric"] == m)
+             for m in dict.fromkeys(r["metric"] for r in t)]
+    return (f"share of `catalogue_intervals`' 95% intervals containing the simulated value "
+            f"({' / '.join(names)}): " + "; ".join(parts)), f
+
+
 HEADLINES: dict[str, Callable[[Path], tuple[str, str]]] = {
+    "catalogue_intervals": _catalogue_intervals,
     "factor_frontier": _factor_frontier,
     "spark_scale": _spark_scale,
     "defence_flags": _defence_flags,
