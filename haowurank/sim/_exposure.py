@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._events import CHANNELS
+
 __all__ = [
     "CANDIDATE_COLUMNS",
     "EXPOSURES",
@@ -51,8 +53,8 @@ __all__ = [
 
 #: Exposure policies (see the module docstring).
 EXPOSURES: tuple[str, ...] = ("deterministic", "plackett_luce", "epsilon")
-#: Surfaces an impression is logged on.
-SURFACES: tuple[str, ...] = ("feed", "search", "message")
+#: Surfaces an impression is logged on: the event log's channels (feed, search, message).
+SURFACES: tuple[str, ...] = CHANNELS
 #: Columns of ``SimulationResult.impressions``.
 IMPRESSION_COLUMNS: tuple[str, ...] = (
     "slate", "day", "user", "item", "surface", "position", "score", "propensity",
