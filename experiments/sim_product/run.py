@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,14 +47,17 @@ def case(name: str, **fields) -> dict:
     import haowurank as hr
 
     cfg = hr.sim.SimulationConfig(**fields)
+    load_before = os.getloadavg()[0]
     with threadpoolctl.threadpool_limits(1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         res = hr.sim.run(cfg)
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, time.process_time() - c
     d = res.daily
     s = res.summary()
     row = {
         "case": name, "config": {k: v for k, v in fields.items()}, "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "load": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "timings": {k: round(float(v), 2) for k, v in res.timings.items()},
         "orders": int(s["orders"]), "messages": int(s["messages_sent"]),
         "quota_violations": int(len(res.check_quotas())),
@@ -70,11 +74,16 @@ def render(entries: list[dict]) -> str:
     lines = ["# The simulation runs the product: feed candidates and cost", ""]
     lines += ["Written by `experiments/sim_product/run.py` (see its docstring for the command); "
               "single-threaded BLAS; seconds are wall time of `hr.sim.run` including the world "
-              "build and every fit.", ""]
-    lines += ["| label | case | commit | seconds | fit s | orders | messages | quota violations |",
-              "|---|---|---|---|---|---|---|---|"]
+              "build and every fit; `cpu s` is its process CPU time and `load` the machine's "
+              "1-minute load average before / after (rows measured since both were recorded; "
+              "the machine is shared, so wall seconds are upper bounds).", ""]
+    lines += ["| label | case | commit | seconds | cpu s | load | fit s | orders | messages | "
+              "quota violations |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
+        load = " / ".join(str(x) for x in e["load"]) if "load" in e else ""
         lines.append(f"| {e['label']} | {e['case']} | {e['commit']} | {e['seconds']} | "
+                     f"{e.get('cpu_seconds', '')} | {load} | "
                      f"{e['timings'].get('fit', '')} | {e['orders']} | {e['messages']} | "
                      f"{e['quota_violations']} |")
     lines += ["", "Feed candidates per active user (p10 / median / p90; share with none):", "",
