@@ -73,3 +73,8 @@ def test_quick_run_writes_results(study, tmp_path):
     # --render rewrites the same Markdown from the CSV, keeping the run's provenance
     assert study.main(["--quick", "--render", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "spam_sensitivity.md").read_text() == md
+    # --adaptation compares adapting spammers with the run's three arms, seed by seed
+    t = study.main(["--quick", "--adaptation", "--out", str(tmp_path)])
+    assert t == 0
+    ad = (tmp_path / "adaptation.md").read_text()
+    assert all(f"| 1 | {arm} |" in ad for arm in ("spammer", "timed", "none"))

@@ -26,7 +26,9 @@ Run from the repository root (low priority: the machine is shared)::
     nice -n 10 .venv/bin/python experiments/spam_sensitivity/run.py
     nice -n 10 .venv/bin/python experiments/spam_sensitivity/run.py --quick --out /tmp/spam
 
-``--quick`` runs a tiny grid on a small world (a smoke test; never written to ``results/``
+``--adaptation`` then runs spammers that switch to ``timed`` after k penalties at one cell
+and compares them with the main run's arms (``results/adaptation.md``). ``--quick`` runs a
+tiny grid on a small world (a smoke test; never written to ``results/``
 unless ``--out`` says so); ``--render`` only rewrites the Markdown and the plot from the CSV of
 the last run, keeping that run's provenance. Writes ``results/spam_sensitivity.md`` (tables, answer, provenance),
 ``results/spam_sensitivity.csv`` (one row per run) and ``results/spam_sensitivity.png``.
@@ -54,6 +56,7 @@ ARMS = ("spammer", "timed", "none")
 QUICK = {
     "n_users": 300, "n_items": 120, "days": 10, "replicates": 2, "bootstrap": 200,
     "fatigue_activity_drop": [0.0, 0.1], "churn_per_complaint": [0.0, 1.0], "base": {},
+    "adapt_after_penalties": [1],
 }
 
 
@@ -70,12 +73,13 @@ def load(path: Path) -> dict:
     return cfg
 
 
-def one_run(study: dict, arm: str, seed: int, fatigue: float, churn: float) -> dict:
-    """GMV and message counts of one simulation run."""
+def one_run(study: dict, arm: str, seed: int, fatigue: float, churn: float,
+            **fields) -> dict:
+    """GMV and message counts of one simulation run (``fields``: further config fields)."""
     config = hr.sim.SimulationConfig(
         n_users=study["n_users"], n_items=study["n_items"], days=study["days"], seed=seed,
         world_seed=seed, messaging=arm, fatigue_activity_drop=fatigue,
-        churn_per_complaint=churn, **study["base"])
+        churn_per_complaint=churn, **{**study["base"], **fields})
     wall, cpu = time.perf_counter(), time.process_time()
     res = hr.sim.run(config)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -245,10 +249,65 @@ def render(study: dict, raw: pd.DataFrame, runs: pd.DataFrame, summary: pd.DataF
     return "\n".join(lines) + "\n"
 
 
+def adaptation(study: dict, out: Path, command: str) -> pd.DataFrame:
+    """Spammers that switch to ``timed`` after k penalties, against the main run's arms.
+
+    Runs the all-spammer world with ``adapt_after_penalties=k`` (``adapt_policy="timed"``) for
+    each k in the TOML's ``adapt_after_penalties`` list and each replicate, at one cell of the
+    grid (the defaults' fatigue and churn when the grid holds them, else its first cell), and
+    writes ``adaptation.md``: the paired GMV differences against the main run's spammer,
+    timed and none arms of the same seeds (read from ``spam_sensitivity.csv``)."""
+    raw = pd.read_csv(out / "spam_sensitivity.csv")
+    d = hr.sim.SimulationConfig()
+    cells = list(raw.loc[raw["arm"] == "spammer", ["fatigue_activity_drop", "churn_per_complaint"]]
+                 .drop_duplicates().itertuples(index=False, name=None))
+    f, c = ((d.fatigue_activity_drop, d.churn_per_complaint)
+            if (d.fatigue_activity_drop, d.churn_per_complaint) in cells else cells[0])
+    at = raw[(raw["fatigue_activity_drop"] == f) & (raw["churn_per_complaint"] == c)]
+    base = {arm: at[at["arm"] == arm].set_index("seed")["gmv"] for arm in ("spammer", "timed")}
+    base["none"] = raw[raw["arm"] == "none"].drop_duplicates("seed").set_index("seed")["gmv"]
+    rows, lines = [], []
+    for k in study.get("adapt_after_penalties", [1]):
+        runs = pd.DataFrame([one_run(study, "spammer", s, f, c, adapt_after_penalties=int(k),
+                                     adapt_policy="timed")
+                             for s in sorted(base["spammer"].index)]).set_index("seed")
+        for arm, other in base.items():
+            diff = (runs["gmv"] - other.loc[runs.index]).to_numpy()
+            mean, lo, hi = paired_bootstrap(diff, int(study["bootstrap"]), seed=int(k))
+            rows.append({"adapt_after_penalties": int(k), "against": arm, "gmv_diff": mean,
+                         "lo": lo, "hi": hi, "verdict": verdict(lo, hi),
+                         "penalties": float(runs["penalties"].mean()),
+                         "messages": float(runs["messages"].mean()),
+                         "wall_s": float(runs["wall_s"].sum()),
+                         "cpu_s": float(runs["cpu_s"].sum())})
+    t = pd.DataFrame(rows)
+    lines += ["# Spam sensitivity: spammers that adapt after penalties", "",
+              f"The all-spammer world of `spam_sensitivity.md` (same sizes and seeds) with "
+              f"`adapt_after_penalties = k` and `adapt_policy = \"timed\"`, at fatigue {f:g} "
+              f"and churn {c:g}; paired GMV differences against that run's arms of the same "
+              f"seeds, 95% percentile bootstrap over {raw['seed'].nunique()} replicates.", "",
+              "| adapts after k penalties | against | GMV diff | 95% interval | verdict | "
+              "penalties per run | messages per run |", "|---|---|---|---|---|---|---|"]
+    for r in t.itertuples(index=False):
+        lines.append(f"| {r.adapt_after_penalties} | {r.against} | {r.gmv_diff:+.0f} | "
+                     f"[{r.lo:+.0f}, {r.hi:+.0f}] | {r.verdict} | {r.penalties:.1f} | "
+                     f"{r.messages:.0f} |")
+    per_k = t.drop_duplicates("adapt_after_penalties")
+    lines += ["", f"Wall {per_k['wall_s'].sum():.0f} s, process CPU {per_k['cpu_s'].sum():.0f} s "
+              "in all (under `nice -n 10` on a shared machine).", "", "Provenance:", "",
+              *provenance_lines(command)]
+    (out / "adaptation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return t
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=CONFIG)
     ap.add_argument("--quick", action="store_true", help="tiny grid and world (smoke test)")
+    ap.add_argument("--adaptation", action="store_true",
+                    help="only run the adapting spammers against the last run's arms "
+                         "(writes adaptation.md)")
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the Markdown and the plot from the CSV of the last run "
                          "(its provenance and load average kept)")
@@ -262,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     command = " ".join(["nice -n 10 .venv/bin/python experiments/spam_sensitivity/run.py",
                         *(argv if argv is not None else sys.argv[1:])])
+    if args.adaptation:
+        adaptation(study, out, command)
+        return 0
     if args.render:
         raw = pd.read_csv(out / "spam_sensitivity.csv")
         old = (out / "spam_sensitivity.md").read_text(encoding="utf-8")
