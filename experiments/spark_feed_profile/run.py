@@ -16,9 +16,11 @@ alone:
 scoring its pairs.
 
 ``score_pairs_by_item`` (off by default) times an alternative order of the pair scoring: each
-pair joined with its item's endorsers, then with the user's trust rows. It is exact but was
-measured slower at 100k users (popular items have many endorsers), so the library keeps
-``trust rows x endorsements``, then the pairs; see ``results/profile_spark_feeds.md``.
+pair joined with its item's public endorsers, then with the user's wider-circle trust rows,
+plus the pair's direct contributions (visible endorsements of direct follows). It is exact but
+was measured slower at 100k users, before the privacy rule (popular items have many
+endorsers), so the library keeps ``trust rows x endorsements``, then the pairs; see
+``results/spark_feed_profile.md``.
 
 Run from the repository root::
 
@@ -92,9 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 
         def alt():
             e = tm.endorsements_.withColumnRenamed("user", "endorser")
-            c = (pairs.distinct().join(e, "item")
-                 .join(tm.trust_, ["user", "endorser"])
-                 .groupBy("user", "item").agg(F.sum(F.col("trust") * F.col("e")).alias("score")))
+            p = pairs.distinct()
+            wide = (p.join(e, "item").join(tm.wider_, ["user", "endorser"])
+                    .select("user", "item", (F.col("trust") * F.col("e")).alias("v")))
+            direct = tm.direct_.join(p, ["user", "item"], "left_semi").select(
+                "user", "item", F.col("contribution").alias("v"))
+            c = wide.unionByName(direct).groupBy("user", "item").agg(F.sum("v").alias("score"))
             return int(c.count())
         timed("score_pairs_by_item", alt)
     if "feeds" in args.stages:
