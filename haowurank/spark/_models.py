@@ -275,7 +275,7 @@ class SparkTrust(SparkModel):
         """Each user's friends' feed ranked by trust (:func:`build_feeds`; ``config`` takes its
         parameters).
 
-        For every fitted user (``users`` None) the model first computes and persists all their
+        For every fitted user (``users`` None) the model first computes and keeps all their
         candidate scores (:attr:`scores_`), which the feed joins: the sums are aggregated
         before any shuffle, where scoring only the feed's pairs must shuffle every trust row x
         endorsement to find them (the two ways are timed in ``experiments/spark_scale/``). For some
@@ -283,11 +283,13 @@ class SparkTrust(SparkModel):
         """
         self._check_fitted()
         if users is None:
-            self.model_.scores_  # noqa: B018 - computed and persisted before the feed reads it
+            self.model_.scores_  # noqa: B018 - computed and kept before the feed reads it
         return build_feeds(self.sds_, self.score_pairs, n=n, users=self._who(users), **config)
 
     def unpersist(self) -> None:
-        """Release the persisted frames (also those computed after the fit)."""
+        """Release the persisted frames (also those computed after the fit); the trust
+        model's checkpoints are freed by Spark once nothing references this model or its
+        frames (:meth:`TrustModel.unpersist`)."""
         super().unpersist()
         m = getattr(self, "model_", None)
         if m is not None:

@@ -530,7 +530,8 @@ def _trust_ranker_params(params: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 class TrustModel:
-    """The trust ranker's learned state as persisted Spark DataFrames.
+    """The trust ranker's learned state as Spark DataFrames, each computed once and kept as a
+    local checkpoint (:func:`_materialize`: a one-leaf plan, so queries on top stay short).
 
     ``TrustModel(sds, users=None, **params)`` computes, with
     :class:`haowurank.rankers.TrustRanker`'s hyperparameters (validated by that class, with its
@@ -569,7 +570,7 @@ class TrustModel:
     ``scores_``
         ``user, item, score``: ``sum(direct_) + wider_ @ endorsements_ + prior_weight *
         prior_`` over every candidate, rounded to float32 (the ranker's ``_candidate_values``).
-        Computed (and persisted) on first access: a feed needs the scores of its candidate pairs
+        Computed (and checkpointed) on first access: a feed needs the scores of its candidate pairs
         only (:meth:`score_pairs`), a few percent of the candidates.
 
     Every restriction above is exact: the rows kept are the rows the single-machine ranker
@@ -779,8 +780,10 @@ class TrustModel:
         )
 
     def unpersist(self) -> None:
-        """Drop the model's references to its kept frames (:func:`_materialize`): Spark's
-        context cleaner then frees their blocks; the frames must not be used afterwards."""
+        """Forget the scores computed after the fit and the list of kept frames. The frames are
+        local checkpoints (:func:`_materialize`): Spark's context cleaner frees their blocks
+        once nothing references them, this model's attributes included, so drop the model too
+        to free them; until then they stay usable."""
         for df in self._held:
             df.unpersist()
         self._held = []
