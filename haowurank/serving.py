@@ -328,7 +328,9 @@ class RankerService:
     ) -> pd.DataFrame:
         """Top-``n`` items of the ranker for one user id or a sequence of them.
 
-        Returns the ranker's ``recommend_frame`` (columns user, item, score, rank). Ids must be
+        Returns the ranker's ``recommend_frame`` (columns user, item, score, rank): the ranker's
+        own serving path, so ``hybrid`` answers in two stages (sparse retrieval, then its
+        learned ranking of the candidates; :class:`~haowurank.rankers.HybridRanker`). Ids must be
         users of the service's dataset (unknown ids raise :class:`~haowurank.UnknownIdError`);
         users the ranker never saw get its documented cold-start result. ``snapshot``: answer
         from this snapshot (one a request read once) instead of the current one.

@@ -69,6 +69,16 @@ exactly such candidates (how this compares with ranking every item on validation
 ``candidates`` (the public contract's retrieval stage) returns the same retrieved lists without
 ever ranking the whole catalogue.
 
+Serving is two-stage (``recommend`` without ``items=``, ``candidates``, ``score_pairs_at`` and so
+``RankerService`` and the HTTP service): stage 1 reads each user's sources as sparse rows (ALS
+through implicit's fused top-k and its factors; item-kNN, RP3beta, user-kNN, trust and visible
+friends' endorsements as stored entries) and retrieves the candidates above without any dense
+(users, items) block; stage 2 computes the registry's features at those (user, candidate) pairs
+only and applies the learned model (:mod:`._hybrid_pairs`). The lists equal the dense path's up
+to float32 rounding of the ALS dot products. Full ranking, for evaluation:
+``set_params(n_recommend_candidates=0)`` (or ``score``). Cost and quality loss against full
+ranking: ``experiments/two_stage_serving/``.
+
 Where the code lives:
 
 ========================================  ==========================================================
@@ -79,7 +89,9 @@ Where the code lives:
 ``_hybrid_neighbours.py``                 user-kNN, item-item rows, the sparse top-n of score rows
 ``_hybrid_features.py``                   the feature registry (each feature defined once) and
                                           the per-batch sources it reads
-``_hybrid_retrieval.py``                  candidate retrieval
+``_hybrid_retrieval.py``                  candidate retrieval (dense blocks)
+``_hybrid_pairs.py``                      two-stage serving: sparse sources, retrieval and
+                                          pair features without dense blocks
 ``_hybrid_model.py``                      the ranking model: training rows, pairs, fit, scores
 ========================================  ==========================================================
 
