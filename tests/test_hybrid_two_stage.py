@@ -112,3 +112,31 @@ def test_bad_n_names_the_field(fitted, world):
     svc = RankerService(world, fitted, max_n=50)
     with pytest.raises(ValueError, match="'n' parameter must be an int in \\[1, 50\\]"):
         svc.recommend(fitted.user_ids_[0], n=51)
+
+
+def test_http_service_serves_the_two_stage_list(world, tmp_path, monkeypatch):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    import sys
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import apps.service as service
+
+    r = hr.rankers.make("hybrid", **PARAMS).fit(world)
+    world.to_parquet(tmp_path / "ds")
+    app = service.create_app(r.save(tmp_path / "hy.npz"), tmp_path / "ds", max_n=50)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        monkeypatch.setattr(_hybrid, "feature_block", lambda *a, **k: 1 / 0)  # no dense block
+        got = c.get("/recommend", params={"user": "u5", "n": 6})
+        bad = c.get("/recommend", params={"user": "u5", "n": 0})
+        feed = c.get("/feed", params={"user": "u5", "n": 5})
+    assert got.status_code == 200 and feed.status_code == 200
+    ids, scores = r.recommend("u5", n=6)
+    assert [x["item"] for x in got.json()["items"]] == list(ids)
+    np.testing.assert_allclose([x["score"] for x in got.json()["items"]], scores, rtol=1e-6)
+    assert bad.status_code == 422 and "'n'" in bad.json()["detail"]
