@@ -101,3 +101,12 @@ def test_quick_run_end_to_end(study, tmp_path):
     md = (tmp_path / "offline_vs_sim.md").read_text(encoding="utf-8")
     assert "| answer |" in md and "Kendall tau" in md
     assert (tmp_path / "tau_heatmap.png").stat().st_size > 1000
+    # --replicate: the same worlds and strategies under another seed, added to the report
+    assert study.main(["--quick", "--out", str(tmp_path), "--replicate"]) == 0
+    reps = pd.read_csv(tmp_path / "replicates.csv")
+    assert sorted(zip(reps["world"], reps["strategy"])) == sorted(zip(runs["world"],
+                                                                      runs["strategy"]))
+    assert (reps["sim_seed"] != 0).all()
+    md2 = (tmp_path / "offline_vs_sim.md").read_text(encoding="utf-8")
+    assert "The simulation against itself" in md2
+    assert md2.split("## Answer")[0].startswith(md.split("## Answer")[0].rstrip())  # kept

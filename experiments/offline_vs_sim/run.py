@@ -146,6 +146,26 @@ def run_world(label: str, settings: dict, ds: hr.Dataset, cfg: dict) -> list[dic
     return rows
 
 
+def replicate_world(label: str, settings: dict, ds: hr.Dataset, cfg: dict) -> list[dict]:
+    """Simulated outcomes of every strategy on one world again, under another seed (the
+    world's seed plus ``replicate_seed_offset``): how well the simulation agrees with itself."""
+    import threadpoolctl
+
+    seed = settings["seed"] + cfg.get("replicate_seed_offset", 1000)
+    base = hr.sim.SimulationConfig(seed=seed, **cfg["sim"])
+    rows = []
+    for s in cfg["strategies"]:
+        with threadpoolctl.threadpool_limits(1):
+            t0, p0 = time.perf_counter(), time.process_time()
+            summ = hr.sim.run(base.replace(strategy=s), dataset=ds).summary()
+            t1, p1 = time.perf_counter(), time.process_time()
+        rows.append({"world": label, "strategy": s, "sim_seed": seed,
+                     **{o: float(summ[o]) for o in OUTCOMES},
+                     "sim_wall_s": round(t1 - t0, 2), "sim_cpu_s": round(p1 - p0, 2)})
+        log.info("%s | %s replicate: orders %.0f (%.0f s)", label, s, rows[-1]["orders"], t1 - t0)
+    return rows
+
+
 # ------------------------------------------------------------------------------ analysis
 def tau_table(runs: pd.DataFrame, k: int) -> pd.DataFrame:
     """Kendall tau-b per world between each offline metric and each outcome, across the
@@ -190,6 +210,28 @@ def mean_tau(taus: pd.DataFrame, n_boot: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def self_agreement(runs: pd.DataFrame, reps: pd.DataFrame, n_boot: int) -> pd.DataFrame:
+    """Per outcome, Kendall tau across strategies between a world's simulated run and its
+    replicate under another seed (mean over worlds, bootstrap interval), and the number of
+    worlds where no strategy is best in both runs."""
+    worlds_ = [w for w in runs["world"].unique() if w in set(reps["world"])]
+    taus, flips_ = [], {}
+    for w in worlds_:
+        a = runs[runs.world == w].set_index("strategy")
+        b = reps[reps.world == w].set_index("strategy").loc[a.index]
+        for o in OUTCOMES:
+            x, y = orientation(o) * a[o].to_numpy(float), orientation(o) * b[o].to_numpy(float)
+            tau = (float("nan") if np.ptp(x) == 0 or np.ptp(y) == 0
+                   else float(kendalltau(x, y).statistic))
+            taus.append({"world": w, "metric": "replicate", "outcome": o, "tau": tau})
+            ga, gb = a.reset_index(), b.reset_index()
+            flips_[o] = flips_.get(o, 0) + int(not (best(ga, o) & best(gb, o)))
+    mt = mean_tau(pd.DataFrame(taus), n_boot)
+    mt["flips"] = mt["outcome"].map(flips_)
+    mt["compared"] = len(worlds_)
+    return mt
+
+
 def best(g: pd.DataFrame, col: str) -> set[str]:
     """The strategies best on ``col`` in one world (ties: all of them)."""
     v = orientation(col) * g[col].to_numpy(float)
@@ -216,18 +258,19 @@ def flips(runs: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def answer(mt: pd.DataFrame, fl: pd.DataFrame, k: int) -> str:
-    """One sentence: how well offline NDCG@k predicts the simulated orders and net GMV."""
-    def cell(o: str) -> str:
+    """One sentence: how offline NDCG@k's ranking of strategies relates to the simulated
+    orders and net GMV (agrees / reverses / unrelated by the interval), and winner flips."""
+    def rel(o: str) -> str:
         r = mt[(mt.metric == f"NDCG@{k}") & (mt.outcome == o)].iloc[0]
-        return f"{r.mean_tau:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]"
+        word = ("agrees with" if r.lo > 0 else "reverses" if r.hi < 0
+                else "is not resolved from")
+        return (f"{word} the simulated ranking by {OUTCOMES[o][1]} (mean Kendall tau "
+                f"{_signed(r.mean_tau, 2)} [{_signed(r.lo, 2)}, {_signed(r.hi, 2)}])")
 
     f = fl[(fl.metric == f"NDCG@{k}") & (fl.outcome == "orders")].iloc[0]
-    r = mt[(mt.metric == f"NDCG@{k}") & (mt.outcome == "orders")].iloc[0]
-    verdict = ("predicts" if r.lo > 0 else "does not reliably predict")
-    return (f"Offline NDCG@{k} {verdict} the simulated ranking of strategies by orders: mean "
-            f"Kendall tau over {int(f.worlds)} worlds {cell('orders')} (net GMV "
-            f"{cell('net_gmv')}), and the NDCG@{k} winner was not the orders winner in "
-            f"{int(f.flips)} of {int(f.worlds)} worlds")
+    return (f"Over {int(f.worlds)} worlds, the offline NDCG@{k} ranking of strategies "
+            f"{rel('orders')} and {rel('net_gmv')}, and the NDCG@{k} winner was not the "
+            f"orders winner in {int(f.flips)} of {int(f.worlds)} worlds")
 
 
 def heatmap(mt: pd.DataFrame, k: int, path: Path) -> None:
@@ -265,9 +308,10 @@ def _fmt(x: float, d: int = 4) -> str:
     return "-" if not np.isfinite(x) else f"{x:.{d}f}"
 
 
-def render(runs: pd.DataFrame, cfg: dict, out: Path, command: str, load: tuple[str, str],
-           elapsed: str) -> str:
-    """Write tau.csv, the heatmap and the Markdown report; return the answer sentence."""
+def render(runs: pd.DataFrame, cfg: dict, out: Path, header: list[str],
+           reps: pd.DataFrame | None = None) -> str:
+    """Write tau.csv, the heatmap and the Markdown report (``header``: its provenance lines;
+    ``reps``: replicate runs, see :func:`replicate_world`); return the answer sentence."""
     k = cfg["k"]
     taus = tau_table(runs, k)
     taus.to_csv(out / "tau.csv", index=False)
@@ -281,9 +325,7 @@ def render(runs: pd.DataFrame, cfg: dict, out: Path, command: str, load: tuple[s
     lines = [
         "# Offline vs simulated verdicts",
         "",
-        *provenance_lines(command),
-        f"- Load average before: {load[0]}; after: {load[1]}",
-        f"- Elapsed: {elapsed}",
+        *header,
         "",
         "## Answer",
         "",
@@ -329,6 +371,26 @@ def render(runs: pd.DataFrame, cfg: dict, out: Path, command: str, load: tuple[s
     for r in mt.itertuples():
         lines.append(f"| {r.metric} | {OUTCOMES[r.outcome][1]} | {_signed(r.mean_tau)} | "
                      f"[{_signed(r.lo)}, {_signed(r.hi)}] | {r.worlds} | {r.positive_worlds} |")
+    if reps is not None and len(reps):
+        sa = self_agreement(runs, reps, cfg["bootstrap"])
+        lines += [
+            "",
+            "### The simulation against itself",
+            "",
+            "The same worlds and strategies simulated again under another seed "
+            f"(world seed + {cfg.get('replicate_seed_offset', 1000)}): Kendall tau between the "
+            "two runs' outcomes across strategies, and worlds where no strategy is best in both: "
+            "how far one run's ranking of the strategies reproduces. Each offline metric is "
+            "compared with one such run, so for an outcome the simulation does not reproduce, a "
+            "low tau says little about the offline metric.",
+            "",
+            "| outcome | mean tau (run vs replicate) | 95% interval | worlds | winners differ |",
+            "|---|---|---|---|---|",
+        ]
+        for r in sa.itertuples():
+            lines.append(f"| {OUTCOMES[r.outcome][1]} | {_signed(r.mean_tau)} | "
+                         f"[{_signed(r.lo)}, {_signed(r.hi)}] | {r.worlds} | "
+                         f"{r.flips} / {r.compared} |")
     lines += [
         "",
         "![mean tau heatmap](tau_heatmap.png)",
@@ -372,6 +434,15 @@ def render(runs: pd.DataFrame, cfg: dict, out: Path, command: str, load: tuple[s
     return ans
 
 
+def _header(out: Path) -> list[str]:
+    """The provenance lines of the last report in ``out`` (kept when re-rendering)."""
+    md = out / "offline_vs_sim.md"
+    if not md.is_file():
+        return ["- Provenance: no earlier report in this folder"]
+    lines = md.read_text(encoding="utf-8").splitlines()
+    return [ln for ln in lines[: lines.index("## Answer")] if ln.startswith("- ")]
+
+
 def _load() -> str:
     try:
         return " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -387,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="results folder")
     ap.add_argument("--render", action="store_true",
                     help="rewrite the Markdown and the plot from runs.csv of the last run")
+    ap.add_argument("--replicate", action="store_true",
+                    help="simulate every world and strategy again under another seed "
+                         "(replicates.csv) and add the simulation's self-agreement")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     log.setLevel(logging.INFO)
@@ -397,21 +471,39 @@ def main(argv: list[str] | None = None) -> int:
     command = "nice -n 10 .venv/bin/python experiments/offline_vs_sim/run.py" + (
         " " + shlex.join(argv if argv is not None else sys.argv[1:]) if (argv or sys.argv[1:])
         else "")
-    if args.render:
+    rep_csv = out / "replicates.csv"
+    if args.render or args.replicate:
         runs = pd.read_csv(out / "runs.csv")
-        ans = render(runs, cfg, out, command, ("n/a (render only)", "n/a"), "n/a (render only)")
+        header = _header(out)
+        if args.replicate:
+            load0 = _load()
+            t0, p0 = time.perf_counter(), time.process_time()
+            rows: list[dict] = []
+            for label, settings, ds in worlds(cfg, args.quick):
+                rows += replicate_world(label, settings, ds, cfg)
+                pd.DataFrame(rows).to_csv(rep_csv, index=False)  # partial results survive
+            header += [f"- Replicates: {line[2:]}" for line in provenance_lines(command)[:2]]
+            header += [f"- Replicates: load average before {load0}; after {_load()}; "
+                       f"{time.perf_counter() - t0:.0f} s wall, "
+                       f"{time.process_time() - p0:.0f} s process CPU"]
+        reps = pd.read_csv(rep_csv) if rep_csv.is_file() else None
+        ans = render(runs, cfg, out, header, reps)
         print(ans)
         return 0
     load0 = _load()
     t0, p0 = time.perf_counter(), time.process_time()
-    rows: list[dict] = []
+    rows = []
     for label, settings, ds in worlds(cfg, args.quick):
         rows += run_world(label, settings, ds, cfg)
         pd.DataFrame(rows).to_csv(out / "runs.csv", index=False)  # partial results survive
     runs = pd.DataFrame(rows)
-    elapsed = (f"{time.perf_counter() - t0:.0f} s wall, {time.process_time() - p0:.0f} s "
-               "process CPU")
-    ans = render(runs, cfg, out, command, (load0, _load()), elapsed)
+    header = [*provenance_lines(command),
+              f"- Load average before: {load0}; after: {_load()}",
+              f"- Elapsed: {time.perf_counter() - t0:.0f} s wall, "
+              f"{time.process_time() - p0:.0f} s process CPU"]
+    if rep_csv.is_file():
+        rep_csv.unlink()  # replicates of an earlier run's worlds do not belong to this one
+    ans = render(runs, cfg, out, header)
     print(f"{ans}.\nwrote {out}")
     return 0
 
