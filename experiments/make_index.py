@@ -243,7 +243,13 @@ def _catalogue_intervals(d: Path) -> tuple[str, str]:
             f"({' / '.join(names)}): " + "; ".join(parts)), f
 
 
+def _offline_vs_sim(d: Path) -> tuple[str, str]:
+    f = d / "results" / "offline_vs_sim.md"
+    return _table_with(f, "answer")[0]["answer"], f
+
+
 HEADLINES: dict[str, Callable[[Path], tuple[str, str]]] = {
+    "offline_vs_sim": _offline_vs_sim,
     "catalogue_intervals": _catalogue_intervals,
     "factor_frontier": _factor_frontier,
     "spark_scale": _spark_scale,

@@ -257,9 +257,11 @@ def flips(runs: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(per_world), summary
 
 
-def answer(mt: pd.DataFrame, fl: pd.DataFrame, k: int) -> str:
+def answer(mt: pd.DataFrame, fl: pd.DataFrame, k: int, sa: pd.DataFrame | None = None) -> str:
     """One sentence: how offline NDCG@k's ranking of strategies relates to the simulated
-    orders and net GMV (agrees / reverses / unrelated by the interval), and winner flips."""
+    orders and net GMV (agrees / reverses / unrelated by the interval), and winner flips;
+    with ``sa`` (:func:`self_agreement`) also how far the simulation reproduces its orders
+    ranking."""
     def rel(o: str) -> str:
         r = mt[(mt.metric == f"NDCG@{k}") & (mt.outcome == o)].iloc[0]
         word = ("agrees with" if r.lo > 0 else "reverses" if r.hi < 0
@@ -268,9 +270,16 @@ def answer(mt: pd.DataFrame, fl: pd.DataFrame, k: int) -> str:
                 f"{_signed(r.mean_tau, 2)} [{_signed(r.lo, 2)}, {_signed(r.hi, 2)}])")
 
     f = fl[(fl.metric == f"NDCG@{k}") & (fl.outcome == "orders")].iloc[0]
-    return (f"Over {int(f.worlds)} worlds, the offline NDCG@{k} ranking of strategies "
+    text = (f"Over {int(f.worlds)} worlds, the offline NDCG@{k} ranking of strategies "
             f"{rel('orders')} and {rel('net_gmv')}, and the NDCG@{k} winner was not the "
             f"orders winner in {int(f.flips)} of {int(f.worlds)} worlds")
+    if sa is not None:
+        r = sa[sa.outcome == "orders"].iloc[0]
+        text += (f"; a second simulated run of the same worlds ranks the strategies by orders "
+                 f"with tau {_signed(r.mean_tau, 2)} [{_signed(r.lo, 2)}, {_signed(r.hi, 2)}] "
+                 f"against the first, and picks another orders winner in {int(r.flips)} of "
+                 f"{int(r.compared)}")
+    return text
 
 
 def heatmap(mt: pd.DataFrame, k: int, path: Path) -> None:
@@ -318,7 +327,8 @@ def render(runs: pd.DataFrame, cfg: dict, out: Path, header: list[str],
     mt = mean_tau(taus, cfg["bootstrap"])
     per_world, fl = flips(runs, k)
     heatmap(mt, k, out / "tau_heatmap.png")
-    ans = answer(mt, fl, k)
+    sa = self_agreement(runs, reps, cfg["bootstrap"]) if reps is not None and len(reps) else None
+    ans = answer(mt, fl, k, sa)
     sims = cfg["sim"]
     n_worlds = runs["world"].nunique()
     strategies = list(dict.fromkeys(runs["strategy"]))
@@ -371,8 +381,7 @@ def render(runs: pd.DataFrame, cfg: dict, out: Path, header: list[str],
     for r in mt.itertuples():
         lines.append(f"| {r.metric} | {OUTCOMES[r.outcome][1]} | {_signed(r.mean_tau)} | "
                      f"[{_signed(r.lo)}, {_signed(r.hi)}] | {r.worlds} | {r.positive_worlds} |")
-    if reps is not None and len(reps):
-        sa = self_agreement(runs, reps, cfg["bootstrap"])
+    if sa is not None:
         lines += [
             "",
             "### The simulation against itself",
