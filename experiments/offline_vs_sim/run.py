@@ -25,7 +25,9 @@ Run from the repository root::
     nice -n 10 .venv/bin/python experiments/offline_vs_sim/run.py
 
 ``--quick`` runs two tiny worlds and four strategies into a folder under ``/tmp`` (or
-``--out``); ``--render`` rewrites the Markdown and the plot from ``results/runs.csv``.
+``--out``); ``--replicate`` simulates every world and strategy of the last run again under
+another seed (``replicates.csv``) and adds the simulation's agreement with itself to the
+report; ``--render`` rewrites the Markdown and the plot from the CSV files of the last run.
 Writes ``results/offline_vs_sim.md``, ``runs.csv`` (one row per world x strategy),
 ``tau.csv`` (one row per world x metric x outcome) and ``tau_heatmap.png``.
 """
