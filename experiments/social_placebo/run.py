@@ -309,7 +309,9 @@ def plot(summary: pd.DataFrame, path: Path) -> Path | None:
         ax.invert_yaxis()
         ax.set_title(name)
         ax.set_xlabel("NDCG@20, real over shuffled graph (%)")
-    axes[0][0].legend(loc="lower right", fontsize=8)
+    for ax in axes[0]:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
