@@ -60,3 +60,22 @@ def test_quick_run_writes_a_consistent_report(tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "work").rglob("*.npz")} == stored
     again = pd.read_csv(out.with_suffix(".csv"))
     pd.testing.assert_frame_equal(summary, again)
+
+
+def test_validation_mode_scores_the_validation_part(tmp_path):
+    mod = _module()
+    settings = {**mod.QUICK, "validation": True, "shuffle_seeds": [101]}
+    spec = {"synthetic": mod.QUICK["datasets"]["synthetic"]["synthetic"],
+            "strategies": {"friend_endorsements": {},
+                           "fe adoption": {"ranker": "friend_endorsements",
+                                           "tie_strength": "adoption"}}}
+    mod.run_dataset("synthetic", spec, settings, tmp_path, tmp_path, [0])
+    stored = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.npz"))
+    assert stored and all("/val0/" in p for p in stored) and len(stored) == 2 * 3
+    summary, runs = mod.analyse(settings, {"synthetic": spec}, tmp_path)
+    test_summary, _ = mod.analyse({**settings, "validation": False}, {"synthetic": spec}, tmp_path)
+    assert len(test_summary) == 0  # nothing stored for the test parts
+    assert set(summary["strategy"]) == {"friend_endorsements", "fe adoption"}
+    a = runs[(runs["strategy"] == "fe adoption") & (runs["arm"] == "real")]["NDCG@20"].iloc[0]
+    b = runs[(runs["strategy"] == "friend_endorsements") & (runs["arm"] == "real")]["NDCG@20"].iloc[0]
+    assert a != b  # the ranker label's parameters were used
