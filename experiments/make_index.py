@@ -123,10 +123,11 @@ def _feed_scale(d: Path) -> tuple[str, str]:
 
 def _sim_scaling(d: Path) -> tuple[str, str]:
     f = d / "results" / "sim_scaling.md"
-    t = _table_with(f, "sim_s")
-    parts = [f"{r['users']} users x {r['days']} days {r['sim_s']} s"
-             for r in t if r["strategy"] == "popularity"]
-    return "simulation wall time (popularity): " + "; ".join(parts), f
+    t = _table_with(f, "sim_cpu_s")
+    parts = [f"{r['users']} users x {r['days']} days {r['us_per_user_day_cpu']} us"
+             for r in t if r["strategy"] == "trust"]
+    return "simulation CPU microseconds per user-day (`trust`, fits included): " + "; ".join(
+        parts), f
 
 
 def _spam_sensitivity(d: Path) -> tuple[str, str]:
