@@ -21,9 +21,21 @@ def world():
     return small_world(n_users=80, n_items=150)
 
 
-@pytest.fixture(scope="module", params=[0, 3], ids=["linear", "splines"])
+@pytest.fixture(scope="module", params=[
+    {"spline_knots": 0}, {"spline_knots": 3}, {"spline_knots": 3, "n_popular_candidates": 12},
+], ids=["linear", "splines", "popular"])
 def fitted(world, request):
-    return hr.rankers.make("hybrid", spline_knots=request.param, **PARAMS).fit(world)
+    return hr.rankers.make("hybrid", **request.param, **PARAMS).fit(world)
+
+
+def test_popular_items_are_retrieved(world):
+    r = hr.rankers.make("hybrid", n_popular_candidates=12, **PARAMS).fit(world)
+    rows, items, _ = r.candidate_features(np.arange(len(r.user_ids_)))
+    head = np.argsort(-r.parts_.popularity, kind="stable")[:12]
+    seen = r.seen_
+    for u in range(len(r.user_ids_)):
+        want = set(head.tolist()) - set(seen[u].indices.tolist())
+        assert want <= set(items[rows == u].tolist())
 
 
 def _full_ranking_restricted(r, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,11 +111,12 @@ def test_cold_and_unknown_users_still_answered(fitted, world):
     assert ids.shape == (2, 5) and np.isfinite(scores[1]).all()
 
 
+@pytest.mark.parametrize("field", ["n_recommend_candidates", "n_popular_candidates"])
 @pytest.mark.parametrize("bad", [-1, 2.5, True, "100"])
-def test_bad_n_recommend_candidates_names_the_field(world, bad):
-    with pytest.raises(ValueError, match="'n_recommend_candidates' parameter of HybridRanker"):
-        hr.rankers.make("hybrid", n_recommend_candidates=bad, **{
-            k: v for k, v in PARAMS.items() if k != "n_recommend_candidates"}).fit(world)
+def test_bad_candidate_counts_name_the_field(world, field, bad):
+    params = {**PARAMS, field: bad}
+    with pytest.raises(ValueError, match=f"'{field}' parameter of HybridRanker"):
+        hr.rankers.make("hybrid", **params).fit(world)
 
 
 def test_bad_n_names_the_field(fitted, world):

@@ -237,6 +237,11 @@ class HybridRanker(Ranker):
         (retrieval, then the learned ranking), which is much faster than scoring the whole
         catalogue; 0 scores every item. ``score``, ``explain`` and ``recommend`` with
         ``items=`` or ``exclude_seen=False`` always score every item they are asked about.
+    n_popular_candidates : int, default 0
+        ``recommend``, ``candidates`` and ``candidate_features`` also retrieve this many
+        most popular training items (unseen ones; 0: off). Training rows are unaffected. What
+        it does to the two-stage lists against full ranking:
+        ``experiments/two_stage_serving/``.
     n_random : int, default 0
         Random unseen items added to each training user's candidates (0: the model learns to
         order retrieved candidates only, which is what ``recommend`` ranks; measured better on
@@ -329,6 +334,7 @@ class HybridRanker(Ranker):
         n_periods: int = 12,
         n_candidates: int = 50,
         n_recommend_candidates: int = 100,
+        n_popular_candidates: int = 0,
         n_random: int = 0,
         max_train_users: int | None = 5000,
         validation_fraction: float = 0.2,
@@ -353,6 +359,7 @@ class HybridRanker(Ranker):
         self.n_periods = n_periods
         self.n_candidates = n_candidates
         self.n_recommend_candidates = n_recommend_candidates
+        self.n_popular_candidates = n_popular_candidates
         self.n_random = n_random
         self.max_train_users = max_train_users
         self.validation_fraction = validation_fraction
@@ -385,6 +392,8 @@ class HybridRanker(Ranker):
         self._check_param("n_candidates", _is_int(self.n_candidates, 1), "a positive int")
         self._check_param("n_recommend_candidates", _is_int(self.n_recommend_candidates, 0),
                           "an int >= 0 (0: rank every item)")
+        self._check_param("n_popular_candidates", _is_int(self.n_popular_candidates, 0),
+                          "an int >= 0 (0: no popular items among the candidates)")
         self._check_param("n_random", _is_int(self.n_random, 0), "an int >= 0")
         self._check_param("max_train_users",
                           self.max_train_users is None or _is_int(self.max_train_users, 1),
@@ -650,11 +659,11 @@ class HybridRanker(Ranker):
             u = uidx[s0 : s0 + bs]
             if cand is None:
                 blk = pair_block(parts, u, k)
-                r, c = retrieve_pairs(parts, blk, k)
+                r, c = retrieve_pairs(parts, blk, k, int(self.n_popular_candidates))
                 inputs = SparsePairInputs
             else:
                 blk = feature_block(parts, u)
-                r, c = retrieve(parts, blk, k, cand)
+                r, c = retrieve(parts, blk, k, cand, int(self.n_popular_candidates))
                 inputs = PairInputs
             short = np.bincount(r, minlength=len(u)) < n
             short_all[s0 : s0 + len(u)] = short
@@ -787,7 +796,8 @@ class HybridRanker(Ranker):
         R, C, X = [], [], []
         for s0 in range(0, len(u), bs):
             blk = feature_block(parts, u[s0 : s0 + bs])
-            r, c = retrieve(parts, blk, int(k)) if k else unseen_pairs(parts, blk)
+            r, c = (retrieve(parts, blk, int(k), n_popular=int(self.n_popular_candidates))
+                    if k else unseen_pairs(parts, blk))
             X.append(pair_features(parts, blk, r, c))
             R.append(np.asarray(r, dtype=np.int64) + s0)
             C.append(np.asarray(c, dtype=np.int64))

@@ -29,6 +29,7 @@ from ._cf import csr_row_topk
 from ._hybrid_features import PairInputs
 from ._hybrid_neighbours import item_rows, user_knn_rows
 from ._hybrid_parts import FittedParts, csr_values
+from ._hybrid_retrieval import popular_items
 
 __all__ = ["FactorRows", "PairBlock", "SparsePairInputs", "pair_block", "retrieve_pairs"]
 
@@ -197,10 +198,13 @@ def _seen_at(seen: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
     return hit & (seen.data[np.where(hit, pos, 0)] > 0)
 
 
-def retrieve_pairs(parts: FittedParts, blk: PairBlock, k: int) -> tuple[np.ndarray, np.ndarray]:
+def retrieve_pairs(
+    parts: FittedParts, blk: PairBlock, k: int, n_popular: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Stage 1: the candidate pairs (local rows, items) of :func:`~._hybrid_retrieval.retrieve`
     (the union of the top ``k`` unseen items of ALS, item-kNN, trust, user-kNN, RP3beta and the
-    head EASE; no allowed-items mask), from the sparse rows of ``blk``.
+    head EASE, and the ``n_popular`` most popular items; no allowed-items mask), from the
+    sparse rows of ``blk``.
 
     ALS's top ``k`` is ``blk.als_top`` (build the block with at least this ``k``).
 
@@ -232,6 +236,10 @@ def retrieve_pairs(parts: FittedParts, blk: PairBlock, k: int) -> tuple[np.ndarr
         kept = csr_row_topk(m, k, keep)
         rr.append(rows[kept])
         cc.append(m.indices[kept].astype(np.int64))
+    if n_popular:
+        head = popular_items(parts, n_popular)
+        rr.append(np.repeat(np.arange(b, dtype=np.int64), len(head)))
+        cc.append(np.tile(head, b))
     r = np.concatenate(rr).astype(np.int64)
     c = np.concatenate(cc).astype(np.int64)
     if len(r):  # ALS already excluded seen items; the same rule for every source

@@ -7,15 +7,30 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ._base import topk
 from ._hybrid_features import FeatureBlock
 from ._hybrid_neighbours import row_topn
 from ._hybrid_parts import FittedParts, dense
 
-__all__ = ["retrieve", "unseen_pairs"]
+__all__ = ["popular_items", "retrieve", "unseen_pairs"]
+
+
+def popular_items(parts: FittedParts, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
+    """The ``n`` most popular training items (among ``allowed``), by
+    :func:`~._base.topk` (ties: the lower index); a retrieval source of ``hybrid``."""
+    n = min(int(n), parts.n_items)
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    pop = np.asarray(parts.popularity, dtype=np.float64)[None, :]
+    if allowed is not None:
+        pop = np.where(np.asarray(allowed, dtype=bool)[None, :], pop, -np.inf)
+    idx, _ = topk(pop, n)
+    return idx[0][idx[0] >= 0]
 
 
 def retrieve(
-    parts: FittedParts, blk: FeatureBlock, k: int, allowed: np.ndarray | None = None
+    parts: FittedParts, blk: FeatureBlock, k: int, allowed: np.ndarray | None = None,
+    n_popular: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (local rows, items) of a batch: the union of the top ``k`` unseen items
     of ALS (implicit's own top k), item-kNN, trust, user-kNN, RP3beta (and the head EASE), among
@@ -29,6 +44,8 @@ def retrieve(
     k : int
         Items per component (at most the catalogue).
     allowed : bool ndarray of shape (n_items,), optional
+    n_popular : int
+        Also the ``n_popular`` most popular items (:func:`popular_items`), seen ones left out.
 
     Returns
     -------
@@ -55,6 +72,8 @@ def retrieve(
     for m in sources:
         rr, cc = row_topn(m, k, drop=seen)  # seen items out before the top k is taken
         cand[rr, cc] = True
+    if n_popular:
+        cand[:, popular_items(parts, n_popular, allowed)] = True
     cand &= ~seen
     return np.nonzero(cand)
 
