@@ -340,6 +340,35 @@ def test_defend_drops_sybil_endorsements_only(synth):
         hr.trust.defend(synth, drop="some")
 
 
+def test_defend_flags_no_account_the_graph_says_nothing_about(synth):
+    """No follow graph: the sybil step cannot judge and flags no one (it flagged every account);
+    accounts with no follow row in either direction are never flagged; sybils with edges are."""
+    bare = hr.Dataset.from_frames(synth.interactions, None, items=synth.items)
+    assert bare.n_social == 0
+    with_graph = hr.trust.defend(synth, min_purchases=None)
+    assert with_graph.report["suspicious_accounts"] > 0  # the same data with its graph: judged
+    res = hr.trust.defend(bare, min_purchases=None)
+    assert not res.suspicious.any()
+    assert res.report["suspicious_accounts"] == 0 and res.report["suspicious_rows_dropped"] == 0
+    assert res.report["unjudged_accounts"] == bare.n_users
+    # an account with no follow row among a graph: not judged; the sybils behind 2 edges still are
+    atk = hr.attacks.inject(synth, n_sybils=40, attack_edges=2, seed=0)
+    d = atk.dataset
+    s = d.social_matrix(weighted=False).tocsr()
+    lonely = (np.diff(s.indptr) == 0) & (np.diff(s.tocsc().indptr) == 0)
+    if not lonely.any():  # make one: drop every follow row of one honest account
+        uid = d.user_ids[np.flatnonzero(hr.attacks.honest_mask(d))[0]]
+        soc = d.social[(d.social["user"] != uid) & (d.social["friend"] != uid)]
+        d = hr.Dataset.from_frames(d.interactions, soc, items=d.items)
+        s = d.social_matrix(weighted=False).tocsr()
+        lonely = (np.diff(s.indptr) == 0) & (np.diff(s.tocsc().indptr) == 0)
+    assert lonely.any()
+    res = hr.trust.defend(d)
+    assert (res.account_trust[lonely] == 0).all() and not res.suspicious[lonely].any()
+    assert res.report["unjudged_accounts"] == int(lonely.sum())
+    assert res.suspicious[d.user_index(atk.attackers)].all()
+
+
 def test_defended_ranker_round_trips(synth, tmp_path):
     atk = hr.attacks.inject(synth, n_sybils=30, attack_edges=2, seed=0)
     r = hr.rankers.make("trust", defence={"sybil_threshold": 0.1}).fit(atk.dataset)

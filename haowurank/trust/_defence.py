@@ -118,7 +118,8 @@ class Defence:
     dataset : Dataset
         The cleaned data (same vocabularies, social graph, blocks and items).
     suspicious : ndarray of bool, shape (n_users,)
-        Accounts whose endorsements were dropped for lack of trust from honest structure.
+        Accounts whose endorsements were dropped for lack of trust from honest structure
+        (never an account with no follow row: the graph holds no evidence about it).
     account_trust : ndarray of float64, shape (n_users,)
         Degree-normalised SybilRank trust in units of the even-spread level (NaN when the
         step was off).
@@ -485,6 +486,13 @@ def account_trust(
 # everything together
 # --------------------------------------------------------------------------------------------
 
+def _has_follow_edge(ds: Dataset) -> np.ndarray:
+    """Accounts with at least one follow row, in either direction (bool, shape (n_users,))."""
+    b = sp.csr_matrix(ds.social_matrix(weighted=False))
+    b.eliminate_zeros()
+    return (np.diff(b.indptr) > 0) | (np.diff(sp.csc_matrix(b).indptr) > 0)
+
+
 def _check_params(p: Mapping[str, Any]) -> None:
     unknown = sorted(set(p) - set(DEFAULT_DEFENCE))
     if unknown:
@@ -554,7 +562,9 @@ def defend(
         ``g * iterations / (its number of internal follow rows)`` of that level (SybilRank's
         bound), so it is caught until the attack edges approach the region's own size.
         Accounts the walk never reaches (no follower, or a component without a seed) score 0
-        and are suspicious too. A higher threshold stops sybils behind more attack edges but
+        and are suspicious too, except accounts with no follow row at all, which the graph says
+        nothing about: they are not judged (``report["unjudged_accounts"]``), and when the walk
+        reaches no account (no follow row or no seed) no account is. A higher threshold stops sybils behind more attack edges but
         flags more honest accounts of sparse trust graphs; no threshold stops a region whose
         attack edges approach its own size. The trade-off on real data is recorded in
         ``experiments/attack_robustness/``.
@@ -597,7 +607,13 @@ def defend(
     if sybil_threshold is not None:
         trust_vec = account_trust(ds, seeds, n_seeds=n_seeds, iterations=iterations, keep=keep,
                                   seed=seed)
-        suspicious = trust_vec < float(sybil_threshold)
+        judged = _has_follow_edge(ds)
+        if not trust_vec.any():  # no follow edge, or no seed: the walk is no evidence at all
+            log.warning("trust.defend: the trust walk reached no account (no follow edge or no "
+                        "seed); the sybil step cannot judge and flags no account.")
+            judged[:] = False
+        suspicious = judged & (trust_vec < float(sybil_threshold))
+        report["unjudged_accounts"] = int((~judged).sum())
         who = suspicious[arr["user"]]
         if drop == "endorsements":
             who &= np.isin(arr["kind"], _ENDORSE)
