@@ -275,6 +275,26 @@ def test_accounts_that_never_bought_lose_their_endorsements():
         hr.trust.non_buyer_rows(ds, 0)
 
 
+def test_non_buyer_step_judges_only_data_whose_purchases_are_purchases():
+    """On rating data (Ciao/Epinions: 'purchase' = a rating of 1-3, 'recommend' = 4-5) an
+    account that never rated below 4 is no review padder: the default 'auto' skips the step;
+    an explicit int still applies it; data that record purchases keep the step."""
+    ds = _tiny()
+    assert hr.trust.defend(ds, sybil_threshold=None).report["min_purchases"] == 1
+    rated = ds._replace(meta={"purchase_verb": "rated it 1-3"})
+    res = hr.trust.defend(rated, sybil_threshold=None)
+    assert res.report["min_purchases"] is None and "non_buyer_rows_dropped" not in res.report
+    assert res.dataset.interactions["user"].tolist().count("c") > 0
+    explicit = hr.trust.defend(rated, sybil_threshold=None, min_purchases=1)
+    assert explicit.report["non_buyer_rows_dropped"] == 5
+    bought = ds._replace(meta={"purchase_verb": "bought"})
+    assert hr.trust.defend(bought, sybil_threshold=None).report["non_buyer_rows_dropped"] == 5
+    _, rep = hr.trust.defended_training_data(rated, {"sybil_threshold": None})
+    assert rep["min_purchases"] is None
+    with pytest.raises(ValueError, match="'min_purchases'.*'auto'"):
+        hr.trust.defend(ds, min_purchases="always")
+
+
 def test_cover_purchases_make_sybils_look_like_buyers(synth):
     atk = hr.attacks.inject(synth, n_sybils=6, attack_edges=2, cover_purchases=2, seed=0)
     rows = atk.dataset.interactions

@@ -12,7 +12,8 @@ a ranker fits on (``make("trust", defence=True)``, ``make("hybrid", defence=True
    ``"recommend"``, so it weighs what an unverified recommendation weighs
    (:data:`haowurank.kinds.TRUST_EVIDENCE_WEIGHTS`: 1 instead of 2); and the endorsements of
    accounts with fewer than ``min_purchases`` kept purchases of any item (accounts that
-   recommend without ever buying: review padding) are dropped (:func:`non_buyer_rows`).
+   recommend without ever buying: review padding) are dropped (:func:`non_buyer_rows`), by
+   default only on data whose ``"purchase"`` rows record purchases (not ratings).
 3. **Per-account endorsement rate limits** (:func:`rate_limited_rows`): at most
    ``max_endorsements_per_day`` endorsements per account and calendar day (UTC; all rows count
    as one day when the data carry no timestamps); later ones are dropped.
@@ -94,7 +95,7 @@ REFUNDS_KEY = "refunded_orders"
 DEFAULT_DEFENCE: dict[str, Any] = {
     "refunds": True,
     "verify": True,
-    "min_purchases": 1,
+    "min_purchases": "auto",
     "max_endorsements_per_day": 50,
     "sybil_threshold": 0.25,
     "seeds": "auto",
@@ -486,6 +487,12 @@ def account_trust(
 # everything together
 # --------------------------------------------------------------------------------------------
 
+def _purchases_are_purchases(ds: Dataset) -> bool:
+    """Whether the ``"purchase"`` rows of ``ds`` record purchases (``meta["purchase_verb"]``
+    absent or ``"bought"``), not ratings or listens."""
+    return str((ds.meta or {}).get("purchase_verb", "bought")) == "bought"
+
+
 def _has_follow_edge(ds: Dataset) -> np.ndarray:
     """Accounts with at least one follow row, in either direction (bool, shape (n_users,))."""
     b = sp.csr_matrix(ds.social_matrix(weighted=False))
@@ -503,9 +510,12 @@ def _check_params(p: Mapping[str, Any]) -> None:
         if not isinstance(p[name], bool | np.bool_):
             raise ValueError(f"The {name!r} defence parameter must be a bool. Got {p[name]!r}.")
     mp = p["min_purchases"]
-    if mp is not None and (isinstance(mp, bool) or not isinstance(mp, numbers.Integral) or mp < 1):
+    if mp is not None and not (isinstance(mp, str) and mp == "auto") and (
+        isinstance(mp, bool) or not isinstance(mp, numbers.Integral) or mp < 1
+    ):
         raise ValueError(
-            f"The 'min_purchases' defence parameter must be None or an int >= 1. Got {mp!r}."
+            f"The 'min_purchases' defence parameter must be None, 'auto' or an int >= 1. "
+            f"Got {mp!r}."
         )
     m = p["max_endorsements_per_day"]
     if m is not None and (isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1):
@@ -531,7 +541,7 @@ def defend(
     *,
     refunds: bool = True,
     verify: bool = True,
-    min_purchases: int | None = 1,
+    min_purchases: int | Literal["auto"] | None = "auto",
     max_endorsements_per_day: int | None = 50,
     sybil_threshold: float | None = 0.25,
     seeds: Literal["auto"] | Iterable[Any] = "auto",
@@ -549,10 +559,15 @@ def defend(
         Drop rows of refunded orders (``ds.meta["refunded_orders"]``).
     verify : bool
         Demote unbacked ``"recommend_after_purchase"`` rows to ``"recommend"``.
-    min_purchases : int or None
-        Drop the endorsements of accounts with fewer kept purchases (None: step off). The
-        default 1 drops recommendations by accounts that never bought anything; a platform
-        where such recommendations are normal should pass None.
+    min_purchases : int, "auto" or None
+        Drop the endorsements of accounts with fewer kept purchases (None: step off). 1 drops
+        recommendations by accounts that never bought anything; a platform where such
+        recommendations are normal should pass None. The default ``"auto"`` is 1 where the
+        data's ``"purchase"`` rows are purchases (``ds.meta["purchase_verb"]`` absent or
+        ``"bought"``) and None elsewhere: on rating data (Ciao, Epinions: a ``"purchase"`` row is
+        a rating of 1-3 and a rating of 4-5 is a ``"recommend"``) an account that never rated
+        anything below 4 is no evidence of review padding. ``report["min_purchases"]`` holds
+        the value used.
     max_endorsements_per_day : int or None
         Per-account daily endorsement limit (None: no limit).
     sybil_threshold : float or None
@@ -594,6 +609,9 @@ def defend(
         report["refunded_rows"] = int(ref.sum())
     demote = unverified_rows(ds, keep) if verify else np.zeros(ds.n_interactions, dtype=bool)
     report["demoted_unverified"] = int(demote.sum())
+    if isinstance(min_purchases, str):  # "auto"
+        min_purchases = 1 if _purchases_are_purchases(ds) else None
+    report["min_purchases"] = min_purchases
     if min_purchases is not None:
         nb = non_buyer_rows(ds, int(min_purchases), keep=keep)
         keep &= ~nb
