@@ -122,11 +122,11 @@ ciao_verdict[["strategy", "mean", "ci_low", "ci_high", "change_pct", "change_ci_
               "change_ci_high_pct", "excludes_zero"]].round(3)
 
 # %% [markdown]
-# On Ciao `hybrid` again ranks best (NDCG@20 0.079, +59% against popularity, interval +52% to
-# +66%), then ALS (0.066, +32%, interval +24% to +41%); item-kNN's +4.9% is not resolved (-1.0%
+# On Ciao `hybrid` again ranks best (NDCG@20 0.091, +82% against popularity, interval +74% to
+# +91%), then ALS (0.066, +32%, interval +24% to +41%); item-kNN's +4.9% is not resolved (-1.0%
 # to +11.7%). Of the two social rankers, `friend_endorsements` is resolved *below* popularity
-# (0.045, -8.9%, interval -13.7% to -3.6%) and `trust` cannot be told apart from it (0.049,
-# -1.0%, interval -5.4% to +4.5%), while both cover far more of the catalogue (next section):
+# (0.045, -8.9%, interval -13.7% to -3.6%) and `trust` cannot be told apart from it (0.050,
+# +1.2%, interval -3.7% to +6.8%), while both cover far more of the catalogue (next section):
 # friends' endorsements spread exposure, they do not rank held-out ratings better.
 
 # %% [markdown]
@@ -150,10 +150,10 @@ ciao_catalogue.pivot(index="strategy", columns="metric", values="shown").loc[cia
 
 # %% [markdown]
 # Each cell is the estimate on all 5,858 test users and its 95% interval. The two social
-# rankers cover 0.693 and 0.565 of Ciao's catalogue (intervals 0.682 to 0.705 and 0.552 to
-# 0.577) against popularity's 0.005 and ALS's 0.157; `hybrid` covers half (0.499); item-kNN
-# covers the most (0.792) and spreads exposure most evenly (Gini 0.790, against 0.860 and 0.917
-# for the social rankers and 0.969 for ALS). No two strategies' intervals overlap, in coverage or in the Gini, so
+# rankers cover 0.693 and 0.597 of Ciao's catalogue (intervals 0.682 to 0.705 and 0.585 to
+# 0.610) against popularity's 0.005 and ALS's 0.157; `hybrid` covers 0.433 (0.422 to 0.444);
+# item-kNN covers the most (0.792) and spreads exposure most evenly (Gini 0.790, against 0.860
+# and 0.908 for the social rankers and 0.969 for ALS). No two strategies' intervals overlap, in coverage or in the Gini, so
 # these differences are far larger than the noise of which users happen to be in the test part.
 
 # %% [markdown]
@@ -178,12 +178,12 @@ curve.pivot(index="history", columns="strategy", values="NDCG@20").loc[
     curve["history"].unique(), ciao_strategies].round(4)
 
 # %% [markdown]
-# What the curve shows: for the shortest histories (3-5 training items) `hybrid` leads
-# (0.048), popularity (0.039) and ALS (0.038) follow, and the trust-graph strategies are *lower*
-# (0.031 and 0.033). The social strategies do not win any history group; they come closest to
-# ALS for the longest histories (> 50 items), where `hybrid` leads by a wide margin. So on this
-# data a trust graph does not help users with short histories more than collaborative
-# filtering does.
+# What the curve shows: `hybrid` leads in every history group, most clearly for the shortest
+# histories (3-5 training items: 0.069, against popularity's 0.039 and ALS's 0.038); the
+# trust-graph strategies are *lower* there (0.031 and 0.034). The social strategies do not win
+# any history group; they come closest to ALS for the longest histories (> 50 items). So on
+# this data the trust graph alone does not help users with short histories more than
+# collaborative filtering does; the learned blend of both does.
 #
 # The same question with intervals: the users with at most five training items only, each
 # strategy against ALS (collaborative filtering) by a paired bootstrap over those users.
@@ -196,11 +196,12 @@ cold_verdict[["strategy", "users", "mean", "ci_low", "ci_high", "change_pct",
               "change_ci_low_pct", "change_ci_high_pct", "excludes_zero"]].round(3)
 
 # %% [markdown]
-# With intervals, on the 942 cold-start users: `hybrid`'s +25% against ALS has an interval
-# from -1.3% to +58%, so it is not resolved at this sample size; `trust` (-13%) and
-# `friend_endorsements` (-19%) are below ALS with intervals that include zero; only item-kNN is
-# resolved worse (-47%). No strategy is shown to beat ALS for short histories here, and the
-# trust graph is not the one that comes closest.
+# With intervals, on the 942 cold-start users: `hybrid` beats ALS by +81% (interval +49% to
+# +119%), resolved; `trust` (-12%) and `friend_endorsements` (-19%) are below ALS with
+# intervals that include zero; item-kNN is resolved worse (-47%). For short histories the
+# learned blend is the strategy to use; the trust-graph strategies on their own are not. How
+# much of `hybrid`'s gain comes from the graph rather than its collaborative and popularity
+# features is the placebo study's question (`experiments/social_placebo`).
 
 # %%
 cold = pd.concat([
