@@ -33,7 +33,7 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 #: Studies shown in the top-level README's "results at a glance", in this order.
 GLANCE = ["ranking_quality", "hybrid_cost", "recommend_throughput", "serving", "feed_scale",
-          "sim_scaling", "spam_sensitivity", "attack_robustness", "defence_cost"]
+          "sim_scaling", "spam_sensitivity", "offline_vs_sim", "attack_robustness", "defence_cost"]
 
 
 # ------------------------------------------------------------------------------------------
