@@ -669,6 +669,18 @@ class Ranker:
         iidx = self._id_index("item").get_indexer(np.asarray(i, dtype=object)) if i else []
         return self.score_pairs_at(uidx, iidx)
 
+    def _pair_arrays(self, uidx: Any, iidx: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+        """``uidx`` and ``iidx`` as checked index arrays of one length (pair ``k`` is
+        (``uidx[k]``, ``iidx[k]``)); ``where`` names the calling method in errors."""
+        u = self._index_array(uidx, len(self.user_ids_), "uidx", where)
+        i = self._index_array(iidx, len(self.item_ids_), "iidx", where)
+        if len(u) != len(i):
+            raise ValueError(
+                f"The 'uidx' and 'iidx' parameters of {type(self).__name__}.{where} must "
+                f"have the same length. Got {len(u)} and {len(i)}."
+            )
+        return u, i
+
     def _index_array(self, idx: Any, size: int, what: str, where: str) -> np.ndarray:
         arr = np.asarray(idx)
         if arr.size == 0:
@@ -704,13 +716,7 @@ class Ranker:
             through ``_score_at``, a block of users at a time.
         """
         self._check_fitted()
-        uidx = self._index_array(uidx, len(self.user_ids_), "uidx", "score_pairs_at")
-        iidx = self._index_array(iidx, len(self.item_ids_), "iidx", "score_pairs_at")
-        if len(uidx) != len(iidx):
-            raise ValueError(
-                f"The 'uidx' and 'iidx' parameters of {type(self).__name__}.score_pairs_at must "
-                f"have the same length. Got {len(uidx)} and {len(iidx)}."
-            )
+        uidx, iidx = self._pair_arrays(uidx, iidx, "score_pairs_at")
         out = np.full(len(iidx), np.nan, dtype=np.float32)
         ok = iidx >= 0
         fb = self._fallback_mask(uidx)

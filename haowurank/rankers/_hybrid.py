@@ -824,13 +824,7 @@ class HybridRanker(Ranker):
             Columns in the order of :data:`FEATURES`.
         """
         self._check_fitted()
-        u = self._index_array(uidx, len(self.user_ids_), "uidx", "pair_features_at")
-        i = self._index_array(iidx, len(self.item_ids_), "iidx", "pair_features_at")
-        if len(u) != len(i):
-            raise ValueError(
-                f"The 'uidx' and 'iidx' parameters of HybridRanker.pair_features_at must have "
-                f"the same length. Got {len(u)} and {len(i)}."
-            )
+        u, i = self._pair_arrays(uidx, iidx, "pair_features_at")
         if len(u) and (u.min() < 0 or i.min() < 0):
             raise ValueError(
                 "The 'uidx' and 'iidx' parameters of HybridRanker.pair_features_at must hold "
