@@ -37,6 +37,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import metrics as M
+from ._checks import check_fraction, check_instance, check_int
 from ._dataset import Dataset
 from .rankers import Ranker, make
 
@@ -172,18 +173,8 @@ def evaluate(
     """
     ks = _check_ks(k)
     for name, ds in (("train", train), ("test", test)):
-        if not isinstance(ds, Dataset):
-            raise TypeError(
-                f"The '{name}' argument of evaluate must be a haowurank Dataset. "
-                f"Got {type(ds).__name__} instead."
-            )
-    if isinstance(cold_start_max, bool) or not isinstance(cold_start_max, int | np.integer) or (
-        cold_start_max < 0
-    ):
-        raise ValueError(
-            f"The 'cold_start_max' parameter of evaluate must be an int >= 0. "
-            f"Got {cold_start_max!r} instead."
-        )
+        check_instance(ds, Dataset, name, "evaluate", "a haowurank Dataset")
+    check_int(cold_start_max, "cold_start_max", "evaluate", 0)
     if refit not in (None, True, False):
         raise ValueError(f"The 'refit' parameter must be None, True or False. Got {refit!r}.")
     ranker = _resolve_ranker(ranker_or_name, params)
@@ -453,23 +444,9 @@ def catalogue_intervals(
     True
     """
     ks = _check_ks(k, "catalogue_intervals")
-    if not isinstance(train, Dataset):
-        raise TypeError(
-            f"The 'train' argument of catalogue_intervals must be a haowurank Dataset. "
-            f"Got {type(train).__name__} instead."
-        )
-    if isinstance(level, bool) or not isinstance(level, int | float) or not 0.0 < level < 1.0:
-        raise ValueError(
-            f"The 'level' parameter of catalogue_intervals must be a float in (0, 1). "
-            f"Got {level!r} instead."
-        )
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer) or (
-        n_resamples < 1
-    ):
-        raise ValueError(
-            f"The 'n_resamples' parameter of catalogue_intervals must be a positive int. "
-            f"Got {n_resamples!r} instead."
-        )
+    check_instance(train, Dataset, "train", "catalogue_intervals", "a haowurank Dataset")
+    check_fraction(level, "level", "catalogue_intervals")
+    check_int(n_resamples, "n_resamples", "catalogue_intervals", 1)
     item_ids = train.item_ids
     n_items = len(item_ids)
     rec = _lists_matrix(per_user, item_ids, max(ks))

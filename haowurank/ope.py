@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._checks import check_fraction, check_int
 from ._random import SeedLike, rng
 from .sim import SURFACES, ExposurePolicy
 
@@ -434,14 +435,8 @@ def estimate(
             f"The 'estimators' parameter of hr.ope.estimate must name some of {list(ESTIMATORS)}. "
             f"Got {estimators!r} instead."
         )
-    if isinstance(level, bool) or not isinstance(level, float | int) or not 0 < level < 1:
-        raise ValueError(
-            f"The 'level' parameter of hr.ope.estimate must be a float in (0, 1). Got {level!r}."
-        )
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
-        raise ValueError(
-            f"The 'n_boot' parameter of hr.ope.estimate must be an int >= 0. Got {n_boot!r}."
-        )
+    check_fraction(level, "level", "hr.ope.estimate")
+    check_int(n_boot, "n_boot", "hr.ope.estimate", 0)
     sl = _Slates(impressions, candidates, score, outcome, surfaces, slots)
     parts = sl.per_slate(target, model="dr" in est)
     w, r, ok = parts["w"], sl.reward, sl.ok

@@ -54,3 +54,31 @@ def test_one_topk_kernel():
             fin = i1[row] >= 0
             key = list(zip(-v1[row][fin], i1[row][fin]))
             assert key == sorted(key)
+
+
+def test_one_parameter_wording():
+    """Parameter checks of different parts share one helper, so one wording."""
+    import numpy as np
+    import pytest
+
+    from haowurank import _checks
+
+    assert _checks.is_int(np.int64(3), 1) and not _checks.is_int(True) and not _checks.is_int(2.0)
+    assert _checks.is_real(np.float32(0.5), 0.0, strict=True) and not _checks.is_real(float("nan"))
+    assert not _checks.is_real(0.0, 0.0, strict=True) and _checks.is_real(0, 0.0)
+    train = small_world()
+    with pytest.raises(ValueError, match=r"^The 'n_resamples' parameter of catalogue_intervals "
+                                         r"must be an int >= 1\. Got 0 instead\.$"):
+        hr.evaluation.catalogue_intervals(pd.DataFrame(), train, k=5, n_resamples=0)
+    with pytest.raises(ValueError, match=r"^The 'n_sybils' parameter of attacks\.add_sybils "
+                                         r"must be an int >= 1\. Got True instead\.$"):
+        hr.attacks.add_sybils(train, n_sybils=True, attack_edges=1)
+    with pytest.raises(ValueError, match=r"^The 'factors' parameter of world_from_dataset must "
+                                         r"be an int >= 1\. Got 0 instead\.$"):
+        hr.sim.world_from_dataset(train, factors=0)
+    with pytest.raises(ValueError, match=r"^The 'level' parameter of catalogue_intervals must be "
+                                         r"a float in \(0, 1\)\. Got 1\.0 instead\.$"):
+        hr.evaluation.catalogue_intervals(pd.DataFrame(), train, k=5, level=1.0)
+    with pytest.raises(TypeError, match=r"'train' argument of catalogue_intervals must be a "
+                                        r"haowurank Dataset\. Got list instead"):
+        hr.evaluation.catalogue_intervals(pd.DataFrame(), [], k=5)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .._checks import check_choice, check_int
 from .._dataset import KINDS, VISIBILITIES, Dataset, merge_duplicates
 from .._errors import UnknownIdError
 from .._random import SeedLike, rng
@@ -75,20 +76,11 @@ def _check_ds(ds: Any, func: str) -> Dataset:
 
 
 def _check_int(value: Any, name: str, func: str, lo: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-        raise ValueError(
-            f"The {name!r} parameter of attacks.{func} must be an int >= {lo}. Got {value!r} instead."
-        )
-    return int(value)
+    return check_int(value, name, f"attacks.{func}", lo)
 
 
 def _check_choice(value: Any, name: str, func: str, allowed: Sequence[Any]) -> Any:
-    if value not in allowed:
-        raise ValueError(
-            f"The {name!r} parameter of attacks.{func} must be one of {list(allowed)}. "
-            f"Got {value!r} instead."
-        )
-    return value
+    return check_choice(value, name, f"attacks.{func}", allowed)
 
 
 def _py(x: Any) -> Any:

@@ -25,6 +25,7 @@ import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
 
+from .._checks import is_int, is_real
 from .._dataset import KINDS, Dataset
 from .._errors import NumericalError, warn_data
 from .._random import derive_seed
@@ -45,16 +46,6 @@ __all__ = ["ALSRanker", "BPRRanker", "CFRanker", "EaseRanker", "ItemKNNRanker", 
            "ease_weights", "rp3beta_weights"]
 
 log = logging.getLogger(__name__)
-
-
-def _is_int(v: Any, lo: int) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool) and int(v) >= lo
-
-
-def _is_real(v: Any, lo: float, *, strict: bool = False) -> bool:
-    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
-        return False
-    return bool(np.isfinite(v) and (v > lo if strict else v >= lo))
 
 
 class CFRanker(Ranker):
@@ -80,14 +71,14 @@ class CFRanker(Ranker):
             f"None or a dict from kinds {list(KINDS)} to finite weights >= 0",
         )
         self._check_param("weighting", self.weighting in WEIGHTINGS, f"one of {list(WEIGHTINGS)}")
-        self._check_param("bm25_k1", _is_real(self.bm25_k1, 0.0), "a finite number >= 0")
-        self._check_param("bm25_b", _is_real(self.bm25_b, 0.0) and self.bm25_b <= 1,
+        self._check_param("bm25_k1", is_real(self.bm25_k1, 0.0), "a finite number >= 0")
+        self._check_param("bm25_b", is_real(self.bm25_b, 0.0) and self.bm25_b <= 1,
                           "a number in [0, 1]")
 
     def _check_seed(self) -> None:
         self._check_param(
             "random_state",
-            self.random_state is None or _is_int(self.random_state, 0),
+            self.random_state is None or is_int(self.random_state, 0),
             "None or a non-negative int",
         )
 
@@ -396,11 +387,11 @@ class ALSRanker(_MFRanker):
         self.num_threads = num_threads
 
     def _validate_params(self) -> None:
-        self._check_param("factors", _is_int(self.factors, 1), "a positive int")
-        self._check_param("regularization", _is_real(self.regularization, 0.0), "a finite float >= 0")
-        self._check_param("alpha", _is_real(self.alpha, 0.0, strict=True), "a finite float > 0")
-        self._check_param("iterations", _is_int(self.iterations, 1), "a positive int")
-        self._check_param("num_threads", _is_int(self.num_threads, 0), "an int >= 0 (0: all cores)")
+        self._check_param("factors", is_int(self.factors, 1), "a positive int")
+        self._check_param("regularization", is_real(self.regularization, 0.0), "a finite float >= 0")
+        self._check_param("alpha", is_real(self.alpha, 0.0, strict=True), "a finite float > 0")
+        self._check_param("iterations", is_int(self.iterations, 1), "a positive int")
+        self._check_param("num_threads", is_int(self.num_threads, 0), "an int >= 0 (0: all cores)")
         self._check_seed()
         self._validate_cf_params()
 
@@ -488,14 +479,14 @@ class BPRRanker(_MFRanker):
         self.num_threads = num_threads
 
     def _validate_params(self) -> None:
-        self._check_param("factors", _is_int(self.factors, 1), "a positive int")
-        self._check_param("learning_rate", _is_real(self.learning_rate, 0.0, strict=True),
+        self._check_param("factors", is_int(self.factors, 1), "a positive int")
+        self._check_param("learning_rate", is_real(self.learning_rate, 0.0, strict=True),
                           "a finite float > 0")
-        self._check_param("regularization", _is_real(self.regularization, 0.0), "a finite float >= 0")
-        self._check_param("iterations", _is_int(self.iterations, 1), "a positive int")
+        self._check_param("regularization", is_real(self.regularization, 0.0), "a finite float >= 0")
+        self._check_param("iterations", is_int(self.iterations, 1), "a positive int")
         self._check_param("verify_negative_samples", isinstance(self.verify_negative_samples, bool),
                           "a bool")
-        self._check_param("num_threads", _is_int(self.num_threads, 0), "an int >= 0 (0: all cores)")
+        self._check_param("num_threads", is_int(self.num_threads, 0), "an int >= 0 (0: all cores)")
         self._check_seed()
         self._validate_cf_params()
 
@@ -634,10 +625,10 @@ class ItemKNNRanker(_RowScoredRanker):
         self.num_threads = num_threads
 
     def _validate_params(self) -> None:
-        self._check_param("K", _is_int(self.K, 1), "a positive int")
+        self._check_param("K", is_int(self.K, 1), "a positive int")
         self._check_param("similarity", self.similarity in SIMILARITIES,
                           f"one of {list(SIMILARITIES)}")
-        self._check_param("num_threads", _is_int(self.num_threads, 0), "an int >= 0 (0: all cores)")
+        self._check_param("num_threads", is_int(self.num_threads, 0), "an int >= 0 (0: all cores)")
         self._validate_cf_params()
 
     def _new_model(self) -> ItemKNNModel:
@@ -858,9 +849,9 @@ class EaseRanker(_RowScoredRanker):
         self.bm25_b = bm25_b
 
     def _validate_params(self) -> None:
-        self._check_param("regularization", _is_real(self.regularization, 0.0, strict=True),
+        self._check_param("regularization", is_real(self.regularization, 0.0, strict=True),
                           "a finite float > 0")
-        self._check_param("max_items", _is_int(self.max_items, 1), "a positive int")
+        self._check_param("max_items", is_int(self.max_items, 1), "a positive int")
         self._check_param("precision", self.precision in ("float64", "float32"),
                           "'float64' or 'float32'")
         self._validate_cf_params()
@@ -1061,9 +1052,9 @@ class RP3BetaRanker(_RowScoredRanker):
         self.bm25_b = bm25_b
 
     def _validate_params(self) -> None:
-        self._check_param("alpha", _is_real(self.alpha, 0.0, strict=True), "a finite float > 0")
-        self._check_param("beta", _is_real(self.beta, 0.0), "a finite float >= 0")
-        self._check_param("K", _is_int(self.K, 1), "a positive int")
+        self._check_param("alpha", is_real(self.alpha, 0.0, strict=True), "a finite float > 0")
+        self._check_param("beta", is_real(self.beta, 0.0), "a finite float >= 0")
+        self._check_param("K", is_int(self.K, 1), "a positive int")
         self._validate_cf_params()
 
     def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._checks import is_int, is_real
 from .._dataset import Dataset
 from .._errors import NumericalError, warn_data
 from .._random import derive_seed
 from ..visibility import EndorsementGraph
 from ._base import Ranker, arrays_to_csr, csr_to_arrays
-from ._cf import _is_int, _is_real
 
 __all__ = ["SBPRRanker", "cornac_available", "fit_cornac_sbpr", "social_items"]
 
@@ -271,14 +271,14 @@ class SBPRRanker(Ranker):
         self.random_state = random_state
 
     def _validate_params(self) -> None:
-        self._check_param("k", _is_int(self.k, 1), "a positive int")
-        self._check_param("max_iter", _is_int(self.max_iter, 1), "a positive int")
-        self._check_param("learning_rate", _is_real(self.learning_rate, 0.0, strict=True),
+        self._check_param("k", is_int(self.k, 1), "a positive int")
+        self._check_param("max_iter", is_int(self.max_iter, 1), "a positive int")
+        self._check_param("learning_rate", is_real(self.learning_rate, 0.0, strict=True),
                           "a finite float > 0")
-        self._check_param("lambda_reg", _is_real(self.lambda_reg, 0.0), "a finite float >= 0")
+        self._check_param("lambda_reg", is_real(self.lambda_reg, 0.0), "a finite float >= 0")
         self._check_param(
             "random_state",
-            self.random_state is None or _is_int(self.random_state, 0),
+            self.random_state is None or is_int(self.random_state, 0),
             "None or a non-negative int",
         )
 

@@ -121,6 +121,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._checks import is_int, is_real
 from .._dataset import Dataset
 from .._random import rng as make_rng
 from ._base import Ranker, sparse_topk
@@ -171,16 +172,6 @@ COMPONENT_DEFAULTS: dict[str, dict[str, Any]] = {
     "rp3": {},
     "trust": {},
 }
-
-
-def _is_int(v: Any, lo: int) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool) and int(v) >= lo
-
-
-def _is_real(v: Any, lo: float, *, strict: bool = False) -> bool:
-    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
-        return False
-    return bool(np.isfinite(v) and (v > lo if strict else v >= lo))
 
 
 class HybridRanker(Ranker):
@@ -379,40 +370,40 @@ class HybridRanker(Ranker):
                           "False (off), True (its defaults) or a dict of its parameters")
         af = self.als_factors
         self._check_param("als_factors", isinstance(af, tuple | list) and len(af) > 0
-                          and all(_is_int(f, 1) for f in af),
+                          and all(is_int(f, 1) for f in af),
                           "a non-empty tuple of positive ints")
         self._check_param("als_choice_iterations", self.als_choice_iterations is None
-                          or _is_int(self.als_choice_iterations, 1), "None or a positive int")
+                          or is_int(self.als_choice_iterations, 1), "None or a positive int")
         self._check_param("refit", self.refit in ("full", "fold_in"), "'full' or 'fold_in'")
-        self._check_param("ease_items", _is_int(self.ease_items, 0), "an int >= 0 (0: no EASE)")
-        self._check_param("ease_regularization", _is_real(self.ease_regularization, 0.0,
+        self._check_param("ease_items", is_int(self.ease_items, 0), "an int >= 0 (0: no EASE)")
+        self._check_param("ease_regularization", is_real(self.ease_regularization, 0.0,
                                                           strict=True), "a finite float > 0")
-        self._check_param("user_knn_k", _is_int(self.user_knn_k, 0), "an int >= 0 (0: off)")
-        self._check_param("n_periods", _is_int(self.n_periods, 0), "an int >= 0 (0: no time)")
-        self._check_param("n_candidates", _is_int(self.n_candidates, 1), "a positive int")
-        self._check_param("n_recommend_candidates", _is_int(self.n_recommend_candidates, 0),
+        self._check_param("user_knn_k", is_int(self.user_knn_k, 0), "an int >= 0 (0: off)")
+        self._check_param("n_periods", is_int(self.n_periods, 0), "an int >= 0 (0: no time)")
+        self._check_param("n_candidates", is_int(self.n_candidates, 1), "a positive int")
+        self._check_param("n_recommend_candidates", is_int(self.n_recommend_candidates, 0),
                           "an int >= 0 (0: rank every item)")
-        self._check_param("n_popular_candidates", _is_int(self.n_popular_candidates, 0),
+        self._check_param("n_popular_candidates", is_int(self.n_popular_candidates, 0),
                           "an int >= 0 (0: no popular items among the candidates)")
-        self._check_param("n_random", _is_int(self.n_random, 0), "an int >= 0")
+        self._check_param("n_random", is_int(self.n_random, 0), "an int >= 0")
         self._check_param("max_train_users",
-                          self.max_train_users is None or _is_int(self.max_train_users, 1),
+                          self.max_train_users is None or is_int(self.max_train_users, 1),
                           "None or a positive int")
         vf = self.validation_fraction
-        self._check_param("validation_fraction", _is_real(vf, 0.0, strict=True) and vf < 1,
+        self._check_param("validation_fraction", is_real(vf, 0.0, strict=True) and vf < 1,
                           "a float in (0, 1)")
-        self._check_param("C", _is_real(self.C, 0.0, strict=True), "a finite float > 0")
+        self._check_param("C", is_real(self.C, 0.0, strict=True), "a finite float > 0")
         self._check_param("objective", self.objective in ("pointwise", "pairwise"),
                           "'pointwise' or 'pairwise'")
-        self._check_param("n_pairs", _is_int(self.n_pairs, 1), "a positive int")
+        self._check_param("n_pairs", is_int(self.n_pairs, 1), "a positive int")
         sk = self.spline_knots
-        self._check_param("spline_knots", _is_int(sk, 0) and int(sk) != 1,
+        self._check_param("spline_knots", is_int(sk, 0) and int(sk) != 1,
                           "0 (a linear score) or an int >= 2")
         if sk and self.objective != "pairwise":
             self._check_param("spline_knots", False,
                               "0 unless objective='pairwise' (splines are fitted on pairs)")
         self._check_param("random_state",
-                          self.random_state is None or _is_int(self.random_state, 0),
+                          self.random_state is None or is_int(self.random_state, 0),
                           "None or a non-negative int")
         self._check_param("defence", self.defence is None or isinstance(self.defence, bool | dict),
                           "None, a bool or a dict of haowurank.trust.defend parameters")
@@ -786,7 +777,7 @@ class HybridRanker(Ranker):
                 f"(indices >= 0). Got {int((u < 0).sum())} unknown user(s) (-1)."
             )
         k = self.n_recommend_candidates if n_candidates is None else n_candidates
-        if not _is_int(k, 0):
+        if not is_int(k, 0):
             raise ValueError(
                 f"The 'n_candidates' parameter of HybridRanker.candidate_features must be None "
                 f"or an int >= 0. Got {n_candidates!r} instead."

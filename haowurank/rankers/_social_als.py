@@ -47,12 +47,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._arrays import csr_positions
+from .._checks import is_real
 from .._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
 from .._errors import warn_data
 from ..kinds import ENDORSEMENT_STRENGTH
 from ..visibility import EndorsementGraph
 from ._base import arrays_to_csr, csr_to_arrays
-from ._cf import ALSRanker, _is_real
+from ._cf import ALSRanker
 from ._implicit import replace_rows
 
 __all__ = [
@@ -184,22 +185,22 @@ class SocialALSRanker(ALSRanker):
     # ---------------------------------------------------------------- parameters
     def _validate_params(self) -> None:
         super()._validate_params()
-        self._check_param("social_weight", _is_real(self.social_weight, 0.0), "a finite float >= 0")
+        self._check_param("social_weight", is_real(self.social_weight, 0.0), "a finite float >= 0")
         ew = self.endorsement_weights
         self._check_param(
             "endorsement_weights",
             ew is None or (
                 isinstance(ew, dict) and len(ew) > 0 and all(k in ENDORSEMENT_KINDS for k in ew)
-                and all(_is_real(v, 0.0) for v in ew.values())
+                and all(is_real(v, 0.0) for v in ew.values())
             ),
             f"None or a non-empty dict from endorsement kinds {list(ENDORSEMENT_KINDS)} to finite "
             "weights >= 0 (other people's purchases, views and clicks may enter only aggregate "
             "models: the privacy rule of haowurank.visibility)",
         )
         self._check_param("hops", self.hops in (1, 2) and not isinstance(self.hops, bool), "1 or 2")
-        self._check_param("hop_decay", _is_real(self.hop_decay, 0.0), "a finite float >= 0")
+        self._check_param("hop_decay", is_real(self.hop_decay, 0.0), "a finite float >= 0")
         self._check_param(
-            "social_reg", _is_real(self.social_reg, 0.0) and self.social_reg <= 1, "a float in [0, 1]"
+            "social_reg", is_real(self.social_reg, 0.0) and self.social_reg <= 1, "a float in [0, 1]"
         )
 
     def _endorsement_weights(self) -> dict[str, float]:

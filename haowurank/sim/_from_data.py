@@ -41,12 +41,12 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.sparse.csgraph import breadth_first_order
 
+from .._checks import check_int, check_real
 from .._dataset import KINDS, VISIBILITIES, Dataset
 from .._random import SeedLike, spawn
 
@@ -59,25 +59,6 @@ DAY_SECONDS = 86_400
 PLATFORMS: tuple[str, ...] = ("weidian", "youzan", "taobao", "shopify")
 _START = int(pd.Timestamp("2024-01-01", tz="UTC").timestamp())
 _SHRINK = 5.0  # pseudo-ratings of the quality's shrinkage towards the overall mean
-
-
-def _check_int(name: str, v: Any, lo: int, allow_none: bool = False) -> None:
-    if v is None and allow_none:
-        return
-    if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < lo:
-        what = f"None or an int >= {lo}" if allow_none else f"an int >= {lo}"
-        raise ValueError(
-            f"The {name!r} parameter of world_from_dataset must be {what}. Got {v!r} instead."
-        )
-
-
-def _check_float(name: str, v: Any, lo: float, strict: bool) -> None:
-    ok = isinstance(v, int | float | np.floating) and not isinstance(v, bool) and math.isfinite(v)
-    if not ok or (v <= lo if strict else v < lo):
-        raise ValueError(
-            f"The {name!r} parameter of world_from_dataset must be a finite float "
-            f"{'>' if strict else '>='} {lo:g}. Got {v!r} instead."
-        )
 
 
 def snowball_users(ds: Dataset, n_users: int, seed: SeedLike = 0) -> np.ndarray:
@@ -220,19 +201,19 @@ def world_from_dataset(
             f"The 'ds' argument of world_from_dataset must be a haowurank.Dataset. "
             f"Got {type(ds).__name__} instead."
         )
-    _check_int("n_users", n_users, 2, allow_none=True)
-    _check_int("max_items", max_items, 2, allow_none=True)
-    _check_int("factors", factors, 1)
-    _check_int("iterations", iterations, 1)
-    _check_int("items_per_merchant", items_per_merchant, 1)
-    _check_int("history_days", history_days, 1)
-    _check_float("regularization", regularization, 0.0, strict=False)
-    _check_float("taste_strength", taste_strength, 0.0, strict=True)
-    _check_float("quality_sd", quality_sd, 0.0, strict=False)
-    _check_float("merchant_size_exponent", merchant_size_exponent, 0.0, strict=False)
-    _check_float("price_median", price_median, 0.0, strict=True)
-    _check_float("price_sigma", price_sigma, 0.0, strict=False)
-    _check_float("price_sensitivity", price_sensitivity, 0.0, strict=False)
+    check_int(n_users, "n_users", "world_from_dataset", 2, allow_none=True)
+    check_int(max_items, "max_items", "world_from_dataset", 2, allow_none=True)
+    check_int(factors, "factors", "world_from_dataset", 1)
+    check_int(iterations, "iterations", "world_from_dataset", 1)
+    check_int(items_per_merchant, "items_per_merchant", "world_from_dataset", 1)
+    check_int(history_days, "history_days", "world_from_dataset", 1)
+    check_real(regularization, "regularization", "world_from_dataset", 0.0)
+    check_real(taste_strength, "taste_strength", "world_from_dataset", 0.0, strict=True)
+    check_real(quality_sd, "quality_sd", "world_from_dataset", 0.0)
+    check_real(merchant_size_exponent, "merchant_size_exponent", "world_from_dataset", 0.0)
+    check_real(price_median, "price_median", "world_from_dataset", 0.0, strict=True)
+    check_real(price_sigma, "price_sigma", "world_from_dataset", 0.0)
+    check_real(price_sensitivity, "price_sensitivity", "world_from_dataset", 0.0)
     if visibility is not None and visibility not in VISIBILITIES:
         raise ValueError(
             f"The 'visibility' parameter of world_from_dataset must be None or one of "
