@@ -215,3 +215,54 @@ def test_cost_ratios_are_claimed_only_when_timed_in_one_run(tiny_toml, tmp_path)
     t = res.table.set_index("strategy")
     assert np.isnan(t.loc["trust", "fit_s / ALS"]) and np.isnan(t.loc["trust", "users_per_s / ALS"])
     assert t.loc["als", "fit_s / ALS"] == 1.0
+
+
+def test_runner_staged_search(tiny_toml, tmp_path):
+    cfg = X.load_config(tiny_toml)
+    stages = [
+        {"regularization": [0.01, 1.0]},
+        # centred on the stage-0 pick: factors 4 -> 4, 8; regularisation x0.5, x2
+        {"factors": {"times": [1, 2]}, "regularization": {"times": [0.5, 2.0]}},
+    ]
+    cfg.strategies = [X.StrategyConfig(name="als", peer=True, stages=stages,
+                                       params={"factors": 4, "iterations": 2})]
+    out = tmp_path / "res"
+    res = X.run_experiment(cfg, out_dir=out, show_progress=False)
+    tuning = pd.read_csv(out / "tiny.tuning.csv")
+    assert list(tuning["stage"].value_counts().sort_index()) == [2, 4]
+    s0 = tuning[tuning["stage"] == 0]
+    reg0 = float(s0.loc[s0["NDCG@10"].idxmax(), "param:regularization"])
+    s1 = tuning[tuning["stage"] == 1]
+    assert sorted(s1["param:factors"].unique()) == [4, 8]
+    assert sorted(s1["param:regularization"].unique()) == pytest.approx([reg0 * 0.5, reg0 * 2.0])
+    assert tuning["best"].sum() == 1
+    best_row = tuning[tuning["best"]].iloc[0]
+    assert best_row["NDCG@10"] == tuning["NDCG@10"].max()
+    chosen = res.best_params["als"]
+    assert chosen["regularization"] == pytest.approx(best_row["param:regularization"])
+    assert chosen["iterations"] == 2
+    row = res.table.iloc[0]
+    assert int(row["grid_points"]) == 6
+    assert row["val_NDCG@10"] == pytest.approx(tuning["NDCG@10"].max(), abs=1e-5)
+    assert "in stages" in (out / "tiny.md").read_text()
+
+
+def test_runner_staged_search_errors(tiny_toml):
+    base = {"name": "x", "strategies": [{"name": "als"}]}
+    bad = [
+        ({"grid": {"factors": [4]}, "stages": [{"factors": [8]}]}, "both 'grid' and 'stages'"),
+        ({"stages": []}, "non-empty list"),
+        ({"stages": [{"factors": {"times": [0]}}]}, "positive numbers"),
+        ({"stages": [{"factors": {"plus": [1]}}]}, "times"),
+        ({"stages": [{"factors": "8"}]}, "non-empty list of values"),
+    ]
+    for patch, match in bad:
+        raw = {**base, "strategies": [{"name": "als", **patch}]}
+        with pytest.raises(ValueError, match=match):
+            X.ExperimentConfig.from_dict(raw)
+    cfg = X.load_config(tiny_toml)
+    # `times` needs a value to scale: none in params or an earlier stage -> the row's error
+    cfg.strategies = [X.StrategyConfig(name="als", peer=True, params={"iterations": 2},
+                                       stages=[{"alpha": {"times": [1.0, 2.0]}}])]
+    res = X.run_experiment(cfg, write=False, show_progress=False)
+    assert "scales the value" in res.table.iloc[0]["error"]

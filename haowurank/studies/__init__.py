@@ -46,6 +46,18 @@ A configuration file looks like this::
     params = {iterations = 15}
     grid = {factors = [32, 64, 128], regularization = [0.01, 0.1, 1.0]}
 
+    [[strategies]]
+    name = "als"
+    label = "als (staged)"
+    peer = true
+    # a staged search: each stage starts from the best point so far; {times = [...]} scales
+    # that point's value (see StrategyConfig)
+    stages = [
+        {factors = [128], regularization = [1.0, 10.0, 100.0], alpha = [1.0, 10.0]},
+        {factors = {times = [2, 4]}},
+        {regularization = {times = [0.5, 2.0]}},
+    ]
+
 The data root for relative ``data_dir`` values is
 :func:`haowurank.datasets.registry.data_root` (``$HAOWURANK_DATA`` or ``../shared/data``).
 

@@ -104,17 +104,67 @@ class TargetConfig:
 
 @dataclass
 class StrategyConfig:
-    """One strategy: a registered ranker name, fixed params and an optional grid."""
+    """One strategy: a registered ranker name, fixed params and an optional grid, or a staged
+    search (``stages``).
+
+    ``stages`` is a list of grids searched one after the other on validation: each stage runs
+    with the fixed params updated by the best point found so far, so a stage varies only the
+    keys it names. A key's value in a stage is a list of values, or ``{times = [...]}``: the
+    best value so far (or the fixed param) times each factor, rounded when that value is an int
+    (e.g. ``regularization = {times = [0.3, 1.0, 3.0]}`` centres the grid on the earlier best).
+    The pick is the best validation point over all stages. ``grid`` and ``stages`` exclude each
+    other.
+    """
 
     name: str
     label: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] | list[dict[str, list[Any]]] | None = None
     peer: bool = False
+    stages: list[dict[str, Any]] | None = None
+
+    def __post_init__(self):
+        if self.stages is None:
+            return
+        where = f"strategy {self.label or self.name!r}"
+        if self.grid:
+            raise ValueError(
+                f"The {where} has both 'grid' and 'stages'; expected one of them (a single "
+                f"grid is a one-stage search)."
+            )
+        if not isinstance(self.stages, list) or not self.stages:
+            raise ValueError(
+                f"The 'stages' key of the {where} must be a non-empty list of grids. "
+                f"Got {self.stages!r} instead."
+            )
+        for j, stage in enumerate(self.stages):
+            if not isinstance(stage, Mapping) or not stage:
+                raise ValueError(
+                    f"Stage {j} of the {where} must be a non-empty table of key = list of "
+                    f"values. Got {stage!r} instead."
+                )
+            for key, v in stage.items():
+                if isinstance(v, Mapping):
+                    f = v.get("times")
+                    if (set(v) != {"times"} or not isinstance(f, list) or not f
+                            or not all(_is_factor(x) for x in f)):
+                        raise ValueError(
+                            f"Stage {j} key {key!r} of the {where} must be a list of values or "
+                            f"{{times = [positive numbers]}}. Got {v!r} instead."
+                        )
+                elif isinstance(v, str) or not isinstance(v, list) or not v:
+                    raise ValueError(
+                        f"Stage {j} key {key!r} of the {where} must be a non-empty list of "
+                        f"values or {{times = [...]}}. Got {v!r} instead."
+                    )
 
     @property
     def display(self) -> str:
         return self.label or self.name
+
+
+def _is_factor(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and 0 < x < float("inf")
 
 
 @dataclass

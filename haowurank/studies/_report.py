@@ -206,11 +206,17 @@ def render_markdown(result: ExperimentResult, command: str | None = None) -> str
             f"{_fmt(r[f'val_{metric}'], 'x')} | `{r['params']}` |"
         )
     lines.append("")
-    grids = [s for s in cfg.strategies if s.grid and s.display in set(table["strategy"])]
+    grids = [s for s in cfg.strategies
+             if (s.grid or s.stages) and s.display in set(table["strategy"])]
     if grids:
-        lines += ["Grids searched:", ""]
+        lines += ["Grids searched (a staged search's later stages start from the best point "
+                  "so far; `times`: factors on that point's value):", ""]
         for s in grids:
-            lines.append(f"- {s.display}: `{json.dumps(s.grid)}`")
+            if s.stages:
+                lines.append(f"- {s.display}, in stages: " + "; then ".join(
+                    f"`{json.dumps(g)}`" for g in s.stages))
+            else:
+                lines.append(f"- {s.display}: `{json.dumps(s.grid)}`")
         lines.append("")
     if "error" in table and table["error"].notna().any():
         lines += ["## Failures", ""]

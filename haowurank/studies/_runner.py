@@ -172,7 +172,18 @@ def run_experiment(
         combos = expand_grid(s.grid)
         tune_s = 0.0
         try:
-            if len(combos) > 1:
+            if s.stages:
+                t0 = time.perf_counter()
+                best, table = _tune_stages(
+                    s, fit_ds, val_ds, metric=cfg.evaluation.metric, users=val_users,
+                    show_progress=show_progress, callback=callback,
+                )
+                tune_s = time.perf_counter() - t0
+                combos = list(range(len(table)))  # grid_points: every point of every stage
+                table.insert(0, "strategy", s.display)
+                tuning_tables.append(table)
+                val_score = float(table.loc[table["best"], cfg.evaluation.metric].iloc[0])
+            elif len(combos) > 1:
                 t0 = time.perf_counter()
                 best, table = tune(
                     s.name, s.grid, fit_ds, val_ds, metric=cfg.evaluation.metric,
@@ -223,6 +234,57 @@ def run_experiment(
     if write and out_dir is not None:
         result.files = write_results(result, out_dir, command=command)
     return result
+
+
+def _stage_grid(stage: dict[str, Any], current: dict[str, Any], where: str) -> dict[str, list]:
+    """A stage's grid with every ``{times = [...]}`` entry resolved against ``current``."""
+    grid: dict[str, list] = {}
+    for key, v in stage.items():
+        if not isinstance(v, dict):
+            grid[key] = list(v)
+            continue
+        base = current.get(key)
+        if not isinstance(base, int | float) or isinstance(base, bool):
+            raise ValueError(
+                f"{where}: the key {key!r} scales the value found so far ({{times = ...}}), but "
+                f"no earlier stage or fixed param gives it a number; got {base!r}."
+            )
+        vals = [base * f for f in v["times"]]
+        if isinstance(base, int):
+            vals = [max(1, int(round(x))) for x in vals]
+        grid[key] = list(dict.fromkeys(vals))  # in order, without repeats
+    return grid
+
+
+def _tune_stages(
+    s: StrategyConfig, fit_ds, val_ds, *, metric: str, users, show_progress: bool, callback,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Staged search on validation (see :class:`StrategyConfig`): each stage tunes its grid with
+    the fixed params updated by the best point so far; the pick is the best point over all
+    stages. The table has one row per point with its ``stage`` and every staged key's value."""
+    current = dict(s.params)
+    best_score, best_stage = -np.inf, -1
+    staged_keys: list[str] = []
+    tables = []
+    for j, stage in enumerate(s.stages or []):
+        where = f"strategy {s.display!r} stage {j}"
+        grid = _stage_grid(stage, current, where)
+        b, t = tune(s.name, grid, fit_ds, val_ds, metric=metric, params=current, users=users,
+                    show_progress=show_progress, callback=callback)
+        for key in staged_keys:  # the values this stage inherited from earlier ones
+            if f"param:{key}" not in t:
+                t[f"param:{key}"] = current.get(key)
+        staged_keys += [k for k in grid if k not in staged_keys]
+        t.insert(0, "stage", j)
+        score = float(t.loc[t["best"], metric].iloc[0])
+        log.info("tune %s: %s best %s=%.5f at %s", s.display, where, metric, score,
+                 {k: b[k] for k in grid})
+        if score > best_score:  # ties: the earlier stage's point
+            best_score, best_stage, current = score, j, b
+        tables.append(t)
+    table = pd.concat(tables, ignore_index=True)
+    table["best"] = table["best"].astype(bool) & (table["stage"] == best_stage)
+    return current, table
 
 
 def _previous_rows(cfg: ExperimentConfig, out_dir: str | os.PathLike, chosen: list[StrategyConfig]):
