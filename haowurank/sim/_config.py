@@ -64,6 +64,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "strategy_params": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
                         "a dict of ranker parameters"),
     "refit_every": (lambda v: _is_int(v) and v >= 0, "an int >= 0 (0: never refit)"),
+    "fold_in": (lambda v: isinstance(v, bool), "a bool"),
     "feed_size": (lambda v: _is_int(v) and v >= 1, "a positive int"),
     "search_size": (lambda v: _is_int(v) and v >= 1, "a positive int"),
     "feed_window_days": (lambda v: _is_int(v) and v >= 0, "an int >= 0 (0: never expire)"),
@@ -147,6 +148,12 @@ class SimulationConfig:
     refit_every : int
         The platform refits its ranker on the accumulated log every ``refit_every`` days
         (0: only the initial fit on the world's history).
+    fold_in : bool
+        Between full refits, fold each finished day's new platform rows into the ranker with its
+        ``partial_fit_users`` (ALS-based and other CF rankers: the touched users' state is
+        recomputed with the item side fixed), instead of leaving the ranker as last fitted.
+        Only for strategies whose ranker has ``partial_fit_users``; a full refit still runs
+        every ``refit_every`` days.
     feed_size, search_size : int
         Slate lengths of a friends'-feed session and of a search session.
     feed_window_days : int
@@ -313,6 +320,7 @@ class SimulationConfig:
     strategy: str = "popularity"
     strategy_params: dict = field(default_factory=dict)
     refit_every: int = 7
+    fold_in: bool = False
     feed_size: int = 20
     search_size: int = 10
     feed_window_days: int = 0

@@ -30,7 +30,8 @@ Each day runs three phases, in this order (the event log is chronological):
 Endorsements made on a day enter the platform's log, and so friends' feeds, the next day: the
 word-of-mouth cascade. Each endorsement records its parent (the latest endorsement, among those
 the feed cited, through which the user found the item) so cascade size and depth are measured.
-The platform refits its ranker on its log every ``refit_every`` days.
+The platform refits its ranker on its log every ``refit_every`` days; with ``fold_in`` the
+days between are folded into it (``partial_fit_users``).
 
 All randomness comes from :class:`~haowurank.sim._streams.Streams` keyed by (purpose, day,
 user, item, ...), and the product's feed and search are deterministic, so a run is a pure
@@ -294,11 +295,12 @@ class Engine:
         and ``search_users`` (user indices) and ``queries`` (the query text of each searcher).
     """
 
-    def __init__(self, config: SimulationConfig, world: World):
+    def __init__(self, config: SimulationConfig, world: World, arms: Any = None):
         from ..feed import FeedConfig
 
         self.config = cfg = config
         self.world = world
+        self.arms = arms  # per-user arms (haowurank.sim._ab.Arms) or None: one strategy for all
         self.streams = Streams(cfg.seed)
         self.exposure = ImpressionLog(cfg, self.streams)  # slates from pools; impression log
         self.n_users, self.n_items, self.n_merchants = world.n_users, world.n_items, world.n_merchants
@@ -384,8 +386,22 @@ class Engine:
         once = np.isin(kind, [_KIND_CODE["click"], _KIND_CODE["form"]])
         self.logged_once.add(np.unique((user[once] * self.n_items + item[once]) * len(KINDS)
                                        + kind[once]))
-        self.ranker = self._make_ranker()
+        # with arms, one ranker per arm (``ranker`` is then arm name -> ranker), fitted together
+        self.arm_rankers = (None if arms is None else
+                            [self._make_ranker(s, p) for s, p in zip(arms.strategies, arms.params)])
+        self.ranker = (self._make_ranker() if arms is None
+                       else dict(zip(arms.names, self.arm_rankers)))
         self.fits = 0
+        self.folds = 0  # fold-ins since the last full fit (config.fold_in)
+        if cfg.fold_in:
+            lacking = sorted({type(r).__name__ for r in self._rankers()
+                              if not callable(getattr(r, "partial_fit_users", None))})
+            if lacking:
+                raise ValueError(
+                    f"The 'fold_in' field of SimulationConfig needs a ranker with "
+                    f"partial_fit_users (the CF rankers, e.g. 'als', 'social_als'). Got "
+                    f"strategy {cfg.strategy!r} ({', '.join(lacking)}) instead."
+                )
         self._fit()
         self.feed_dataset = None
         self.feed_index = None
@@ -409,21 +425,38 @@ class Engine:
             self.timings["platform_log"] += time.perf_counter() - t
         return self._platform
 
-    def _make_ranker(self):
+    def _make_ranker(self, strategy: str | None = None, params: dict | None = None):
         from ..rankers import make
 
-        params = dict(self.config.strategy_params)
-        ranker = make(self.config.strategy, **params)
+        params = dict(self.config.strategy_params if params is None else params)
+        ranker = make(self.config.strategy if strategy is None else strategy, **params)
         if "random_state" in ranker.get_params() and "random_state" not in params:
             ranker.set_params(random_state=derive_seed(self.config.seed))
         return ranker
 
     def _fit(self) -> None:
         t, c = time.perf_counter(), time.process_time()
-        self.ranker.fit(self.platform)
+        for ranker in self.arm_rankers or [self.ranker]:
+            ranker.fit(self.platform)
         self.fits += 1
+        self.folds = 0
         self.timings["fit"] += time.perf_counter() - t
         self.timings["fit_cpu"] += time.process_time() - c
+
+    def _rankers(self) -> list:
+        """The platform's ranker(s): one, or one per arm."""
+        return getattr(self, "arm_rankers", None) or [self.ranker]
+
+    def fold_in(self, rows: pd.DataFrame, day: int) -> None:
+        """Fold a finished day's platform rows into the ranker(s) without a full refit
+        (``partial_fit_users``: the touched users' state is recomputed, the item side kept)."""
+        t, c = time.perf_counter(), time.process_time()
+        for ranker in self._rankers():
+            ranker.partial_fit_users(rows)
+        self.folds += 1
+        self.timings["fold_in"] += time.perf_counter() - t
+        self.timings["fold_in_cpu"] += time.process_time() - c
+        log.debug("day %d: folded %d rows into %s", day, len(rows), self.config.strategy)
 
     def refit(self, day: int) -> None:
         """Refit the platform's ranker on its log (called after the day's rows are logged)."""
@@ -669,11 +702,15 @@ class Engine:
             return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty,
                     "n_after_purchase": empty, "exposing": empty, "score": empty * 1.0}
         ds = self.feed_dataset
-        page = self.feed_index.build(
-            self.ranker, ds.user_ids[users], n=self.exposure.pool_size(self.config.feed_size),
-            config=self.feed_config,
-            now=self.now(day), ranker_key=f"sim-fit-{self.fits}", batch_size=FEED_BATCH_SIZE,
-        )
+        groups = ([(self.ranker, users, "")] if self.arms is None else
+                  [(r, users[self.arms.of_user[users] == k], f"-arm{k}")
+                   for k, r in enumerate(self.arm_rankers)])
+        pages = [self.feed_index.build(
+            ranker, ds.user_ids[group], n=self.exposure.pool_size(self.config.feed_size),
+            config=self.feed_config, now=self.now(day), ranker_key=f"sim-fit-{self.fits}.{self.folds}{key}",
+            batch_size=FEED_BATCH_SIZE,
+        ) for ranker, group, key in groups if len(group)]
+        page = pages[0] if len(pages) == 1 else _in_user_order(pd.concat(pages), ds, users)
         row_user = ds.user_index(page["user"].to_numpy())
         row_item = ds.item_index(page["item"].to_numpy())
         endorsers = pa.array(page["endorsers"])
@@ -1109,9 +1146,10 @@ class Engine:
             self.pending_keys = _Keys()
         t = time.perf_counter()
         cols = self.platform_log.take()
+        rows = None
         if cols is not None:
-            self._platform_rows.append(
-                _PlatformLog.frame(cols, self._platform.user_ids, self._platform.item_ids))
+            rows = _PlatformLog.frame(cols, self._platform.user_ids, self._platform.item_ids)
+            self._platform_rows.append(rows)
             product = np.isin(cols["kind"], [_KIND_CODE[k] for k in PRODUCT_KINDS])
             if product.any():
                 self._product_state = _append_rows(
@@ -1121,6 +1159,8 @@ class Engine:
         every = self.config.refit_every
         if every and (day + 1) % every == 0 and day + 1 < self.config.days:
             self.refit(day)
+        elif self.config.fold_in and rows is not None and day + 1 < self.config.days:
+            self.fold_in(rows, day)
 
 
 def _need(x: np.ndarray) -> np.ndarray:
@@ -1129,15 +1169,26 @@ def _need(x: np.ndarray) -> np.ndarray:
     return np.exp(-(lx ** 2) / (2 * 0.45 ** 2))
 
 
+def _in_user_order(page: pd.DataFrame, ds, users: np.ndarray) -> pd.DataFrame:
+    """Feed rows of several arms' pages in the order of ``users`` (each user's rows kept in
+    their page order), as one page over all users lists them."""
+    position = np.empty(ds.n_users, dtype=np.int64)
+    position[users] = np.arange(len(users))
+    order = np.argsort(position[ds.user_index(page["user"].to_numpy())], kind="stable")
+    return page.iloc[order].reset_index(drop=True)
+
+
 def run_engine(
     config: SimulationConfig,
     world: World,
     *,
     show_progress: bool = False,
     callback: Callable[[int, dict], Any] | None = None,
+    arms: Any = None,
 ) -> Engine:
-    """Run all days; returns the engine (state, log, metrics)."""
-    engine = Engine(config, world)
+    """Run all days; returns the engine (state, log, metrics). ``arms``: per-user rankers
+    (:func:`haowurank.sim._ab.resolve_arms`) or None."""
+    engine = Engine(config, world, arms)
     bar = None
     if show_progress:
         from .._progress import tqdm
