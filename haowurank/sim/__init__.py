@@ -11,7 +11,11 @@ common random numbers and reports means with intervals that respect each metric'
 ``exposure="plackett_luce"`` or ``"epsilon"`` the slates are drawn from the product's candidates
 by an :class:`ExposurePolicy`, and ``log_impressions=True`` keeps every impression with its
 propensity and outcome (``res.impressions``, ``res.candidates``), the input of
-:mod:`haowurank.ope`.
+:mod:`haowurank.ope`. ``run(config, arms=..., assignment=...)`` ranks each user's feed by the
+strategy of the user's arm inside one shared world (an A/B test under network interference):
+``user_randomised`` and ``cluster_randomised`` (over ``graph_clusters``, communities of the
+social graph) make the assignment, ``difference_in_means`` and ``cluster_difference`` estimate
+the effect from ``res.per_user``.
 
 Example
 -------
@@ -24,6 +28,16 @@ Example
 True
 """
 
+from ._ab import (
+    AB_ARMS,
+    PER_USER_COLUMNS,
+    ABEstimate,
+    cluster_difference,
+    cluster_randomised,
+    difference_in_means,
+    graph_clusters,
+    user_randomised,
+)
 from ._compare import Comparison, compare
 from ._config import DEFAULT_MESSAGING, POLICIES, SEARCH_PARAMS, SIM_WORLD, SimulationConfig
 from ._events import CHANNELS, EVENT_COLUMNS, EVENT_TYPES
@@ -46,6 +60,7 @@ from ._streams import Streams
 from ._world import World
 
 __all__ = [
+    "AB_ARMS",
     "CANDIDATE_COLUMNS",
     "CHANNELS",
     "DEFAULT_MESSAGING",
@@ -59,6 +74,7 @@ __all__ = [
     "PAYMENT_QUOTA",
     "PAYMENT_WINDOW_DAYS",
     "PENALTY_LADDER",
+    "PER_USER_COLUMNS",
     "POLICIES",
     "QUOTA_KINDS",
     "SEARCH_PARAMS",
@@ -67,6 +83,7 @@ __all__ = [
     "SUMMARY_METRICS",
     "SURFACES",
     "TEMPLATES",
+    "ABEstimate",
     "Comparison",
     "ExposurePolicy",
     "SimulationConfig",
@@ -74,11 +91,16 @@ __all__ = [
     "Streams",
     "World",
     "check_quotas",
+    "cluster_difference",
+    "cluster_randomised",
     "compare",
+    "difference_in_means",
     "gini",
+    "graph_clusters",
     "mean_ci",
     "run",
     "snowball_users",
     "summarise",
+    "user_randomised",
     "world_from_dataset",
 ]

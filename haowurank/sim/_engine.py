@@ -130,6 +130,35 @@ def _csr(rows, cols, vals, shape, *, combine: str = "sum") -> sp.csr_matrix:
     return matrix
 
 
+_VOCABS: dict[int, tuple[np.ndarray, pd.Index | None]] = {}
+
+
+def _positions(vocab: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Positions in ``vocab`` of ``ids`` the product returned (all in it): what
+    ``Dataset.user_index`` / ``item_index`` give, without their conversion to Python objects;
+    ids equal to their positions (a vocabulary ``0..n-1``) map to themselves."""
+    held = _VOCABS.get(id(vocab))
+    if held is None or held[0] is not vocab:
+        n = len(vocab)
+        plain = (vocab.dtype.kind in "iu" and n > 0 and vocab[0] == 0 and vocab[-1] == n - 1
+                 and bool(np.array_equal(vocab, np.arange(n))))
+        held = (vocab, None if plain else pd.Index(vocab))
+        if len(_VOCABS) > 16:
+            _VOCABS.clear()
+        _VOCABS[id(vocab)] = held
+    ids = np.asarray(ids)
+    if held[1] is None and ids.dtype.kind in "iu":
+        idx = ids.astype(np.int64)
+        bad = (idx < 0) | (idx >= len(vocab))
+    else:
+        index = held[1] if held[1] is not None else pd.Index(vocab)
+        idx = index.get_indexer(ids).astype(np.int64)
+        bad = idx < 0
+    if bad.any():
+        raise KeyError(f"ids not in the vocabulary: {ids[bad][:5].tolist()}")
+    return idx
+
+
 def _first_of_each(keys: np.ndarray) -> np.ndarray:
     """Boolean mask of the first occurrence of each key."""
     first = np.zeros(len(keys), dtype=bool)
@@ -711,13 +740,14 @@ class Engine:
             batch_size=FEED_BATCH_SIZE,
         ) for ranker, group, key in groups if len(group)]
         page = pages[0] if len(pages) == 1 else _in_user_order(pd.concat(pages), ds, users)
-        row_user = ds.user_index(page["user"].to_numpy())
-        row_item = ds.item_index(page["item"].to_numpy())
+        row_user = _positions(ds.user_ids, page["user"].to_numpy())
+        row_item = _positions(ds.item_ids, page["item"].to_numpy())
         endorsers = pa.array(page["endorsers"])
         kinds = pa.array(page["kinds"])
         n_endorsing = pc.list_value_length(endorsers).to_numpy(zero_copy_only=False).astype(np.int64)
         row_of = pc.list_parent_indices(endorsers).to_numpy(zero_copy_only=False).astype(np.int64)
-        flat_endorser = ds.user_index(pc.list_flatten(endorsers).to_numpy(zero_copy_only=False))
+        flat_endorser = _positions(
+            ds.user_ids, pc.list_flatten(endorsers).to_numpy(zero_copy_only=False))
         flat_after_purchase = pc.equal(pc.list_flatten(kinds), "recommend_after_purchase")
         flat_after_purchase = flat_after_purchase.to_numpy(zero_copy_only=False).astype(bool)
         n_after_purchase = np.bincount(row_of[flat_after_purchase], minlength=len(page))
@@ -749,7 +779,7 @@ class Engine:
             return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty,
                     "score": empty * 1.0}
         return {"user": users[hits["query"].to_numpy()],
-                "item": ds.item_index(hits["item"].to_numpy()),
+                "item": _positions(ds.item_ids, hits["item"].to_numpy()),
                 "rank": hits["rank"].to_numpy().astype(np.int64) - 1,
                 "n_endorsing": hits["n_friend_recommenders"].to_numpy().astype(np.int64),
                 "score": hits["score"].to_numpy().astype(np.float64)}

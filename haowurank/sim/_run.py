@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import pandas as pd
 
 from .._atomic import atomic_dir, has_manifest
 from .._dataset import Dataset
+from ._ab import per_user_frame, resolve_arms
 from ._config import SimulationConfig
 from ._engine import run_engine
 from ._events import EVENT_COLUMNS
@@ -76,6 +77,15 @@ class SimulationResult:
         candidate (columns :data:`~haowurank.sim.CANDIDATE_COLUMNS`): ``slate``, ``item``,
         ``score`` and ``pool_rank`` (0-based position in the product's order). Under the
         deterministic policy the pool is the slate.
+    per_user : DataFrame or None
+        One row per user of the world, in its user order (columns
+        :data:`~haowurank.sim.PER_USER_COLUMNS`): ``user``, ``arm`` (the user's arm, or the
+        run's strategy when the run had no arms), ``clicks``, ``orders``, ``gmv``,
+        ``refund_amount``, ``net_gmv`` and ``endorsements`` over the run's days, counted from
+        ``events``. None for a result read from a folder written without it.
+    arms : dict or None
+        With per-user arms: arm name -> ``{"strategy": ..., "strategy_params": ...}``; ``ranker``
+        is then a dict arm name -> fitted ranker.
     """
 
     config: SimulationConfig
@@ -88,6 +98,8 @@ class SimulationResult:
     ranker: Any = None
     impressions: pd.DataFrame | None = None
     candidates: pd.DataFrame | None = None
+    per_user: pd.DataFrame | None = None
+    arms: dict | None = None
 
     def summary(self) -> dict[str, float]:
         """Run-level metrics (totals and ratios of totals, see ``SUMMARY_METRICS``)."""
@@ -134,11 +146,15 @@ class SimulationResult:
                 self.impressions.to_parquet(tmp / "impressions.parquet", index=False)
             if self.candidates is not None:
                 self.candidates.to_parquet(tmp / "candidates.parquet", index=False)
+            if self.per_user is not None:
+                self.per_user.to_parquet(tmp / "per_user.parquet", index=False)
             meta = {
                 "format": _FORMAT, "format_version": _FORMAT_VERSION,
                 "config": self.config.to_dict(), "first_event_id": self.first_event_id,
                 "world": self.world, "timings": self.timings,
             }
+            if self.arms is not None:
+                meta["arms"] = self.arms
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=float))
         return dest
 
@@ -166,6 +182,9 @@ class SimulationResult:
                          if (src / "impressions.parquet").is_file() else None),
             candidates=(pd.read_parquet(src / "candidates.parquet")
                         if (src / "candidates.parquet").is_file() else None),
+            per_user=(pd.read_parquet(src / "per_user.parquet")
+                      if (src / "per_user.parquet").is_file() else None),
+            arms=meta.get("arms"),
         )
 
     def __repr__(self) -> str:
@@ -183,6 +202,8 @@ def run(
     dataset: Dataset | None = None,
     show_progress: bool = False,
     callback: Callable[[int, dict[str, float]], Any] | None = None,
+    arms: Mapping[str, Any] | None = None,
+    assignment: pd.Series | Sequence | np.ndarray | None = None,
 ) -> SimulationResult:
     """Simulate ``config.days`` days of the social-commerce circle.
 
@@ -197,6 +218,16 @@ def run(
     callback : callable(day, metrics) or None
         Called after each day with that day's metrics (a dict); returning ``False`` stops the
         run early.
+    arms : dict or None
+        Per-user strategies inside one world (an A/B test): arm name -> a ranker name, or
+        ``{"strategy": name, "strategy_params": {...}}``. Each user's feed is ranked by the
+        ranker of the user's arm; everything else (friends, endorsements, purchases, merchants,
+        messages, search, the platform's log that every arm's ranker is fitted on at the same
+        refits) is shared, so an arm reaches the other arm's users through endorsements.
+        ``config.strategy`` is then unused. None: ``config.strategy`` for every user.
+    assignment : Series or array, required with ``arms``
+        User id -> arm name for every user of the world (e.g. :func:`user_randomised` or
+        :func:`cluster_randomised`), or an array of arm names in the world's user order.
 
     Returns
     -------
@@ -212,11 +243,19 @@ def run(
     if not isinstance(config, SimulationConfig):
         raise TypeError(f"run expects a SimulationConfig. Got {type(config).__name__}.")
     config.validate()
+    if (arms is None) != (assignment is None):
+        raise ValueError(
+            "The 'arms' and 'assignment' parameters of hr.sim.run go together: give both or "
+            f"neither. Got arms={'None' if arms is None else 'a value'} and "
+            f"assignment={'None' if assignment is None else 'a value'}."
+        )
     t0 = time.perf_counter()
     ds = make_dataset(config) if dataset is None else dataset
+    resolved = None if arms is None else resolve_arms(arms, assignment, ds.user_ids)
     t_world = time.perf_counter() - t0
     world = World.from_dataset(ds, config)
-    eng = run_engine(config, world, show_progress=show_progress, callback=callback)
+    eng = run_engine(config, world, show_progress=show_progress, callback=callback,
+                     arms=resolved)
     t1 = time.perf_counter()
     events = eng.log.frame(ds.user_ids, ds.item_ids, world.merchant_names, world.platforms)
     assert tuple(events.columns) == EVENT_COLUMNS
@@ -234,6 +273,8 @@ def run(
         "reshares": e["size"][:k0] - 1,
     })
     impressions, candidates = eng.exposure.frames(ds.user_ids, ds.item_ids)
+    per_user = per_user_frame(events, ds.user_ids, config.strategy if resolved is None
+                              else np.asarray(resolved.names, dtype=object)[resolved.of_user])
     timings = {k: round(v, 4) for k, v in eng.timings.items()}
     timings["world"] = round(t_world, 4)
     timings["frames"] = round(time.perf_counter() - t1, 4)
@@ -241,5 +282,6 @@ def run(
     return SimulationResult(
         config=config, daily=eng.metrics.frame(), events=events, initial_endorsements=initial,
         first_event_id=k0, world=world.summary(), timings=timings, ranker=eng.ranker,
-        impressions=impressions, candidates=candidates,
+        impressions=impressions, candidates=candidates, per_user=per_user,
+        arms=None if resolved is None else resolved.to_dict(),
     )
