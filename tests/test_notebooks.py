@@ -24,7 +24,7 @@ jupytext = pytest.importorskip("jupytext")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = ["01_quickstart", "02_trust_ranking_real_data", "03_simulation_study",
-         "04_ranker_in_a_service"]
+         "04_ranker_in_a_service", "05_research_instruments"]
 NEEDS_DATA = {"02_trust_ranking_real_data": ["lastfm-hetrec2011", "ciao"]}
 CELL_TIMEOUT = 600
 
