@@ -245,6 +245,8 @@ def test_runner_staged_search(tiny_toml, tmp_path):
     assert int(row["grid_points"]) == 6
     assert row["val_NDCG@10"] == pytest.approx(tuning["NDCG@10"].max(), abs=1e-5)
     assert "in stages" in (out / "tiny.md").read_text()
+    assert X._runner._stage_grid({"alpha": {"times": [0.8]}, "K": {"times": [0.5]}},
+                                 {"alpha": 0.8, "K": 7}, "here") == {"alpha": [0.64], "K": [4]}
 
 
 def test_runner_staged_search_errors(tiny_toml):

@@ -249,7 +249,7 @@ def _stage_grid(stage: dict[str, Any], current: dict[str, Any], where: str) -> d
                 f"{where}: the key {key!r} scales the value found so far ({{times = ...}}), but "
                 f"no earlier stage or fixed param gives it a number; got {base!r}."
             )
-        vals = [base * f for f in v["times"]]
+        vals = [float(f"{base * f:.6g}") for f in v["times"]]  # 0.8 * 0.8 -> 0.64, not 0.64...01
         if isinstance(base, int):
             vals = [max(1, int(round(x))) for x in vals]
         grid[key] = list(dict.fromkeys(vals))  # in order, without repeats
