@@ -4,7 +4,8 @@ Runs each data set's experiment (``<name>.toml`` beside this script: every strat
 validation split, refitted on train, evaluated once on test; ``haowurank run`` does the same for
 one file), then writes one table over them: the best haowurank strategy against the best peer,
 from ``results/<name>.csv`` (and the paired cost from
-``experiments/hybrid_cost/results/hybrid_cost.md`` when present) to ``results/headline.md``.
+``experiments/hybrid_cost/results/hybrid_cost.md`` when present) to ``results/headline.md``, and
+each peer's best validation point with the edges of its search to ``results/peer_grid.md``.
 
     .venv/bin/python experiments/ranking_quality/run.py                    # all three, then the table
     .venv/bin/python experiments/ranking_quality/run.py --summary-only     # the table only
@@ -65,12 +66,85 @@ def summarize(name: str) -> dict:
     }
 
 
+def _edge(values: list, best) -> str:
+    """Where ``best`` sits among the values a search tried for one parameter."""
+    vals = sorted(set(values) | {best})
+    if len(vals) == 1:
+        return f"fixed at {_fmt(best)}"
+    if not all(isinstance(v, int | float) for v in vals):
+        return f"{_fmt(best)} of {', '.join(_fmt(v) for v in vals)}"
+    j = vals.index(best)
+    if j == 0:
+        return f"{_fmt(best)}: LOWEST tried (next {_fmt(vals[1])})"
+    if j == len(vals) - 1:
+        return f"{_fmt(best)}: HIGHEST tried (next lower {_fmt(vals[-2])})"
+    return f"{_fmt(best)}: inside ({_fmt(vals[j - 1])} .. {_fmt(vals[j + 1])})"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _axis(rows: pd.DataFrame, keys: list[str], key: str, best: pd.Series) -> str:
+    """Where the best value of ``key`` sits among the values tried with every other parameter
+    at its best value (the axis through the best point); where only the best value was tried
+    there (a staged search varied ``key`` at an earlier point), among the values of the last
+    stage that varied it."""
+    same = pd.Series(True, index=rows.index)
+    for k in keys:
+        if k != key and pd.notna(best[k]):
+            same &= rows[k] == best[k]
+    vals = list(rows.loc[same, key].dropna())
+    if len(set(vals)) > 1 or "stage" not in rows:
+        return f"{key[6:]} {_edge(vals, best[key])}"
+    varied = [st for st, g in rows.groupby("stage") if g[key].nunique() > 1]
+    if not varied:
+        return f"{key[6:]} {_edge(vals, best[key])}"
+    g = rows[rows["stage"] == varied[-1]]
+    return (f"{key[6:]} {_edge(list(g[key].dropna()), best[key])} "
+            f"(values of stage {int(varied[-1])}, at another point)")
+
+
+def peer_grid(names: list[str]) -> list[str]:
+    """Markdown lines: each peer's best validation point per data set and where it sits in
+    the values its search tried (an edge means the grid may be too narrow there)."""
+    lines = [
+        "| data | peer | points | best validation " + METRIC + " | best point (stage) | "
+        "where each parameter's best value sits among the values tried |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        tpath = RESULTS / f"{name}.tuning.csv"
+        if not tpath.is_file():
+            continue
+        cfg = load_config(ROOT / f"{name}.toml")
+        t = pd.read_csv(tpath)
+        for s in cfg.strategies:
+            if not s.peer:
+                continue
+            rows = t[t["strategy"] == s.display]
+            if not len(rows):
+                continue
+            best = rows[rows["best"].astype(bool)].iloc[0]
+            keys = [c for c in rows.columns if c.startswith("param:") and rows[c].notna().any()]
+            stage = (f" (stage {int(best['stage'])})"
+                     if "stage" in rows and pd.notna(best.get("stage")) else "")
+            point = ", ".join(f"{k[6:]}={_fmt(best[k])}" for k in keys if pd.notna(best[k]))
+            where = "; ".join(_axis(rows, keys, k, best) for k in keys if pd.notna(best[k]))
+            lines.append(f"| {name} | {s.display} | {len(rows)} | {best[METRIC]:.5f} | "
+                         f"{point}{stage} | {where} |")
+    return lines
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", default=["lastfm", "ciao", "epinions"],
                     help="experiments to run and summarise (<name>.toml beside this script)")
     ap.add_argument("--summary-only", action="store_true",
-                    help="only rewrite results/headline.md from the existing results")
+                    help="only rewrite results/headline.md and results/peer_grid.md from the "
+                         "existing results")
     args = ap.parse_args(argv)
     names = args.names
     if not args.summary_only:
@@ -115,6 +189,21 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     (RESULTS / "headline.md").write_text(text)
     print(text)
+    grid = [
+        "# Peer grids: each peer's best validation point and the edges of its search",
+        "",
+        "Every point a search tried is in results/<name>.tuning.csv (staged searches: with "
+        "their stage; a later stage starts from the best point so far). A best value that is "
+        "the LOWEST or HIGHEST value tried is at the edge of the grid: the optimum may lie "
+        "beyond it.",
+        "",
+        *provenance_lines(
+            f".venv/bin/python experiments/ranking_quality/run.py --summary-only {' '.join(names)}"
+        ),
+        "",
+        *peer_grid(names),
+    ]
+    (RESULTS / "peer_grid.md").write_text("\n".join(grid) + "\n")
     return 0
 
 
