@@ -109,8 +109,8 @@ VIEW: dict[str, tuple[Any, Any, Any]] = {
     "sim_items": (500, _bounded(20, 20_000), str),
     "sim_days": (30, _bounded(1, 365), str),
     "sim_reps": (3, _bounded(1, 20), str),
-    "messaging": (["none"], _policies, ",".join),
-    "sim_metric": ("gmv", _choice(HEADLINE_SIM), str),
+    "messaging": (["none", "timed", "spammer"], _policies, ",".join),
+    "sim_metric": ("orders", _choice(HEADLINE_SIM), str),
     "sim": (False, lambda raw: raw == "1", lambda v: "1" if v else "0"),
 }
 
@@ -488,6 +488,138 @@ def glossary(metrics: list[str]) -> None:
                      width="stretch")
 
 
+def config_label(strategy: str, policy: str, policies: list[str]) -> str:
+    """The simulation's config label of a strategy under a messaging policy (the bare strategy
+    when the only policy is "none")."""
+    return strategy if policies == ["none"] else f"{strategy}/{policy}"
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def fmt_value(metric: str, x: float) -> str:
+    return f"{x:,.1f}" if metric in verdict.COUNT_METRICS else f"{x:.4g}"
+
+
+def paired_diff(runs: pd.DataFrame, a: str, b: str, metric: str,
+                level: float) -> tuple[float, float, float, int]:
+    """Mean and interval of config ``a`` minus config ``b`` over the replicates they share
+    (paired through common random numbers), with the number of replicates."""
+    x = runs[runs["config"] == a].set_index("replicate")[metric]
+    y = runs[runs["config"] == b].set_index("replicate")[metric]
+    d = (x - y.reindex(x.index)).dropna().to_numpy(dtype=np.float64)
+    mu, lo, hi, _ = hr.sim.mean_ci(d, level)
+    return float(mu), float(lo), float(hi), len(d)
+
+
+def side_by_side(offline: pd.DataFrame, off_metric: str, study: report.SimStudy,
+                 labels: dict[str, str], sim_metric: str) -> tuple[pd.DataFrame, str, bool]:
+    """Offline and simulated verdicts of the same strategies: one row per strategy with its
+    offline mean and rank and its simulated mean, interval and rank, a sentence that says
+    whether the two verdicts name the same best strategy, and whether they do.
+
+    ``offline`` is an :func:`haowurank.verdict.offline_verdict` table; ``labels`` maps each
+    strategy to its config label in ``study``.
+    """
+    sim = study.summary[study.summary["metric"] == sim_metric].set_index("config")
+    names = [s for s in offline["strategy"] if s in labels and labels[s] in sim.index]
+    off = offline.set_index("strategy").loc[names]
+    s_rows = sim.loc[[labels[s] for s in names]]
+    lo_ok, hi_ok = verdict.valid_range(sim_metric)
+    sign_off = 1.0 if verdict.higher_is_better(off_metric) else -1.0
+    sign_sim = 1.0 if verdict.higher_is_better(sim_metric) else -1.0
+    table = pd.DataFrame({
+        "strategy": names,
+        off_metric: off["mean"].to_numpy(dtype=np.float64),
+        "offline rank": (-sign_off * off["mean"]).rank(method="min").astype(int).to_numpy(),
+        sim_metric: s_rows["mean"].to_numpy(dtype=np.float64),
+        "interval": [f"{fmt_value(sim_metric, max(a, lo_ok))} to "
+                     f"{fmt_value(sim_metric, min(b, hi_ok))}"
+                     for a, b in zip(s_rows["ci_low"], s_rows["ci_high"])],
+        "simulated rank": (-sign_sim * s_rows["mean"]).rank(method="min").astype(int).to_numpy(),
+    })
+    n = len(table)
+    if n < 2:
+        return table, "", True
+    from scipy.stats import kendalltau
+
+    tau = kendalltau(sign_off * table[off_metric], sign_sim * table[sim_metric]).statistic
+    tau_text = (f"Across the {n} strategies the two orders agree with Kendall tau {tau:+.2f} "
+                f"(+1: the same order, -1: reversed)." if np.isfinite(tau) else "")
+    best_off = table.loc[table["offline rank"] == 1, "strategy"].tolist()
+    best_sim = table.loc[table["simulated rank"] == 1, "strategy"].tolist()
+    off_row = table.set_index("strategy").loc[best_off[0]]
+    lab_off, lab_sim = verdict.label(off_metric), verdict.label(sim_metric)
+    if set(best_off) & set(best_sim):
+        both = next(s for s in best_off if s in best_sim)
+        r = table.set_index("strategy").loc[both]
+        text = (f"Offline and simulated verdicts agree: **{both}** has the best {lab_off} "
+                f"offline, {r[off_metric]:.4f}, and the best simulated {lab_sim}, "
+                f"{fmt_value(sim_metric, r[sim_metric])} ({study.level:.0%} interval "
+                f"{r['interval']}). {tau_text}")
+        return table, text.strip(), True
+    winner = best_sim[0]
+    tied = f" (tied with {', '.join(best_sim[1:])})" if len(best_sim) > 1 else ""
+    w_row = table.set_index("strategy").loc[winner]
+    mu, lo, hi, reps = paired_diff(study.runs, labels[winner], labels[best_off[0]], sim_metric,
+                                   study.level)
+    if reps >= 2:
+        resolved = lo > 0 or hi < 0
+        diff = (f"{winner} minus {best_off[0]}: {fmt_value(sim_metric, mu)} "
+                f"({study.level:.0%} interval {fmt_value(sim_metric, lo)} to "
+                f"{fmt_value(sim_metric, hi)} over {reps} paired replicates; "
+                + ("resolved" if resolved else "not resolved: the interval includes zero")
+                + ")")
+    else:
+        diff = f"{winner} minus {best_off[0]}: {fmt_value(sim_metric, mu)} (one replicate: no interval)"
+    text = (f"Offline and simulated verdicts disagree: offline, **{best_off[0]}** has the best "
+            f"{lab_off}, {off_row[off_metric]:.4f}; in simulation, **{winner}**{tied} has the "
+            f"best {lab_sim}, {fmt_value(sim_metric, w_row[sim_metric])} ({study.level:.0%} "
+            f"interval {w_row['interval']}), and {best_off[0]} comes "
+            f"{ordinal(int(off_row['simulated rank']))} of {n} "
+            f"({fmt_value(sim_metric, off_row[sim_metric])}); {diff}. {tau_text}")
+    return table, text.strip(), False
+
+
+def design_sentence(study: report.SimStudy, strategies: list[str], policies: list[str],
+                    metric: str) -> str:
+    """What a strategies x messaging policies study shows, in words: the best strategy under
+    each policy and each policy's paired change against the first one, with intervals."""
+    s = study.summary[study.summary["metric"] == metric].set_index("config")
+    lab = verdict.label(metric)
+    sign = 1.0 if verdict.higher_is_better(metric) else -1.0
+    parts = []
+    for p in policies:
+        rows = s.loc[[config_label(x, p, policies) for x in strategies]]
+        top = rows.index[int(np.argmax(sign * rows["mean"].to_numpy()))]
+        r = rows.loc[top]
+        who = top.split("/")[0]
+        parts.append(f"under `{p}` messaging it is {who}, {fmt_value(metric, r['mean'])} "
+                     f"({study.level:.0%} interval {fmt_value(metric, r['ci_low'])} to "
+                     f"{fmt_value(metric, r['ci_high'])})")
+    text = (f"The strategy with the best {lab}: " + "; ".join(parts) + "."
+            if len(strategies) > 1 else "")
+    if len(policies) > 1:
+        ref = policies[0]
+        for p in policies[1:]:
+            pct, resolved = [], 0
+            for x in strategies:
+                a, b = config_label(x, p, policies), config_label(x, ref, policies)
+                mu, lo, hi, reps = paired_diff(study.runs, a, b, metric, study.level)
+                base = float(s.loc[b, "mean"])
+                if base > 0:
+                    pct.append(100.0 * mu / base)
+                resolved += int(reps >= 2 and (lo > 0 or hi < 0))
+            if pct:
+                span = (f"{min(pct):+.1f}%" if np.isclose(min(pct), max(pct))
+                        else f"{min(pct):+.1f}% to {max(pct):+.1f}%")
+                text += (f" `{p}` messaging changes {lab} by {span} against `{ref}` across "
+                         f"the strategies; the paired interval excludes zero for {resolved} of "
+                         f"{len(strategies)}.")
+    return text.strip()
+
+
 # ------------------------------------------------------------------------------------------
 # page
 # ------------------------------------------------------------------------------------------
@@ -552,7 +684,6 @@ k = int(S["k"])
 tab_off, tab_sim, tab_user = st.tabs(
     ["Offline comparison", "Simulation over time", "One user: feed and search"]
 )
-offline_best: str | None = None
 offline_metric = f"{S['metric']}@{k}"
 
 # ---------------------------------------------------------------- offline comparison
@@ -575,7 +706,6 @@ with tab_off, boundary("offline comparison"):
         metric = f"{S['metric']}@{k}"
         table = offline_verdict(wkey, tuple(strategies), k, metric, baseline)
         top = kpi_cards(table, metric, baseline, "test users")
-        offline_best = str(top["strategy"])
         st.markdown(verdict.sentence(table, metric, baseline, level=LEVEL))
         shown_metrics = [f"{m}@{k}" for m in ("NDCG", "Recall", "HitRate", "Coverage", "Gini",
                                                "MerchantGini", "Novelty")]
@@ -814,11 +944,8 @@ if sim_slot is not None:
             )
             policies = list(S["messaging"])
             ordered = [baseline] + [s for s in strategies if s != baseline]
-            configs = {
-                (s if len(policies) == 1 and policies[0] == "none" else f"{s}/{p}"):
-                    {"strategy": s, "messaging": p}
-                for s in ordered for p in policies
-            }
+            configs = {config_label(s, p, policies): {"strategy": s, "messaging": p}
+                       for s in ordered for p in policies}
             bar = st.progress(0.0, text="Simulating...")
             study = simulation(base, configs, int(S["sim_reps"]),
                                lambda f, msg: bar.progress(f, text=msg))
@@ -836,24 +963,45 @@ if sim_slot is not None:
                 top = kpi_cards(vt, sm, ref, "replicates")
                 st.markdown(verdict.sentence(vt, sm, ref, level=study.level,
                                              unit="replicates"))
-                sim_best = str(top["strategy"]).split("/")[0]
-                if offline_best is not None and sim_best != offline_best:
-                    st.warning(
-                        f"Offline and simulated verdicts disagree: offline, **{offline_best}** "
-                        f"ranks held-out items best ({verdict.label(offline_metric)}); in "
-                        f"simulation, **{top['strategy']}** is best by {verdict.label(sm)}"
-                        + ("" if top["excludes_zero"] or top["strategy"] == ref else
-                           " (though that simulated difference is not resolved: its interval "
-                           "includes zero)")
-                        + ". The offline test scores what users did in the past; the "
-                          "simulation scores what the feed makes happen."
-                    )
-                elif offline_best is not None:
-                    st.success(f"Offline and simulated verdicts agree: {offline_best} is best "
-                               f"in both.")
+                design = design_sentence(study, ordered, policies, sm)
+                if design:
+                    st.markdown(f"**What this study shows.** {design}")
             else:
                 st.info("Choose at least two strategies (or policies) for a verdict against "
                         "the baseline.")
+            if strategies:
+                with boundary("offline vs simulated verdicts"):
+                    st.markdown(f"**Offline vs simulated verdicts**: "
+                                f"{verdict.label(offline_metric)} on the split against simulated "
+                                f"{verdict.label(sm)}, for the same strategies")
+                    off_table = offline_verdict(wkey, tuple(strategies), k, offline_metric,
+                                                baseline)
+                    sbs, said, agree = side_by_side(
+                        off_table, offline_metric, study,
+                        {s: config_label(s, policies[0], policies) for s in ordered}, sm)
+                    if said:
+                        (st.success if agree else st.warning)(said)
+                    st.dataframe(
+                        sbs, hide_index=True, width="stretch", key="offline_vs_sim",
+                        column_config={
+                            offline_metric: st.column_config.NumberColumn(
+                                f"offline {offline_metric}", format="%.4f"),
+                            sm: st.column_config.NumberColumn(
+                                f"simulated {sm}",
+                                format="%.1f" if sm in verdict.COUNT_METRICS else "%.4f"),
+                            "interval": st.column_config.TextColumn(
+                                f"{study.level:.0%} interval")})
+                    st.caption(
+                        f"Offline: {offline_metric} on the sidebar world's 80/20 split, mean "
+                        f"over test users. Simulated: the same strategies under "
+                        f"`{policies[0]}` messaging, mean and interval over "
+                        f"{int(S['sim_reps'])} replicates"
+                        + (" of worlds with the sidebar's size, seed and homophily and the "
+                           "simulation's other world defaults." if synthetic_world else
+                           " of a synthetic world: real data carry no ground truth to "
+                           "simulate, so the two verdicts come from different worlds.")
+                        + " Rank 1 is best. The offline test scores what users did in the past; "
+                          "the simulation scores what the product's feed and search make happen.")
             level_tab = study.summary
             keys = list(report.SIM_KEY_METRICS)
             zero = [m for m in keys
@@ -953,7 +1101,12 @@ if sim_slot is not None:
         elif S["sim"]:
             st.info("Choose at least one strategy and one messaging policy.")
         else:
-            st.info("Set the simulation up and press **Run simulation** (the defaults take a few "
-                    "seconds).")
+            n_runs = len(strategies) * len(S["messaging"]) * int(S["sim_reps"])
+            st.info(f"Set the simulation up and press **Run simulation**: {len(strategies)} "
+                    f"strategies x {len(S['messaging'])} messaging policies x "
+                    f"{int(S['sim_reps'])} replicates = {n_runs} runs (each a few seconds at "
+                    f"the default size). The tab then says which strategy is best under each "
+                    f"policy, what each policy changes, and whether the offline and simulated "
+                    f"verdicts agree.")
 
 share_view()

@@ -362,26 +362,23 @@ def test_simulation_run_with_bands_and_library_numbers():
         assert (shown[f"{m} ci_high"] <= hi).all() and (shown[f"{m} ci_low"] >= lo).all()
     # the simulated world is the sidebar's world
     assert any("Simulated world: 150 users, 60 items" in c.value for c in at.caption)
-    # the verdict cards of the simulation equal the library's paired differences
-    v = verdict.sim_verdict(lib.summary, "gmv")
-    top = verdict.best(v, "gmv")
+    # the verdict cards of the simulation equal the library's paired differences (the
+    # headline metric defaults to orders)
+    assert at.selectbox(key="sim_metric").value == "orders"
+    v = verdict.sim_verdict(lib.summary, "orders")
+    top = verdict.best(v, "orders")
     cards = [(m.label, m.value) for m in at.metric][4:]
     assert cards[0] == ("Best strategy", top["strategy"])
-    shown_row = top if top["strategy"] != labels[0] else verdict.best(v.iloc[1:], "gmv")
+    shown_row = top if top["strategy"] != labels[0] else verdict.best(v.iloc[1:], "orders")
     assert cards[1][1].endswith(f"{shown_row['change_pct']:+.1f}%")
     assert cards[3][1] == ("yes" if shown_row["excludes_zero"] else "no")
-    # a sentence says whether the offline and the simulated verdicts agree
+    # offline and simulated verdicts side by side, with a sentence on whether they agree
     ds = _world(n_users=150, n_items=60)
     train, test = hr.split.random_split(ds, test_fraction=0.2, seed=0)
     per_user = {s: hr.evaluation.evaluate(s, train, test, k=(20,), per_user=True)[1]
                 for s in ("popularity", "trust")}
-    offline_best = verdict.best(verdict.offline_verdict(per_user, "NDCG@20",
-                                                        baseline="popularity"))["strategy"]
-    if offline_best != top["strategy"].split("/")[0]:
-        assert any(w.value.startswith("Offline and simulated verdicts disagree") and
-                   f"**{offline_best}**" in w.value for w in at.warning)
-    else:
-        assert any("verdicts agree" in x.value for x in at.success)
+    _assert_side_by_side(at, per_user, lib.summary, {"popularity": "popularity/none",
+                                                     "trust": "trust/none"})
     # the forest plot of run totals, and bands clipped to what can happen (rates in [0, 1],
     # counts >= 0), one small chart per config with more than three configs
     charts = _charts(at)
@@ -413,7 +410,7 @@ def test_simulation_run_with_bands_and_library_numbers():
 
 def test_simulation_from_a_shared_link_runs_on_load():
     at = _app(strategies="popularity", sim="1", n_users="120", n_items="50", sim_days="3",
-              sim_reps="2")
+              sim_reps="2", messaging="none")
     _ok(at)
     shown = [d.value for d in at.dataframe if "orders ci_low" in d.value]
     assert len(shown) == 1 and list(shown[0]["config"]) == ["popularity"]
@@ -422,6 +419,92 @@ def test_simulation_from_a_shared_link_runs_on_load():
     assert note and "merchant messages" in note[0]
     assert not any(d["metric"].iloc[0] == "messages_sent" for _, d in _charts(at)
                    if "metric" in d)
+
+
+def _assert_side_by_side(at: AppTest, per_user: dict, summary: pd.DataFrame,
+                         labels: dict[str, str], off_metric: str = "NDCG@20",
+                         sim_metric: str = "orders") -> None:
+    """The offline-vs-simulated view: its table equals the library's offline means and simulated
+    means with their ranks (1 = best), and its sentence names both winners or says they agree."""
+    off = verdict.offline_verdict(per_user, off_metric, baseline=next(iter(per_user))
+                                  ).set_index("strategy")
+    sim = summary[summary["metric"] == sim_metric].set_index("config")
+    tables = [d.value for d in at.dataframe if "offline rank" in d.value.columns]
+    assert len(tables) == 1
+    shown = tables[0].set_index("strategy")
+    assert list(shown.index) == list(per_user)
+    np.testing.assert_allclose(shown[off_metric], off.loc[shown.index, "mean"], rtol=1e-12)
+    np.testing.assert_allclose(shown[sim_metric], [sim.loc[labels[s], "mean"]
+                                                   for s in shown.index], rtol=1e-12)
+    off_rank = (-off.loc[shown.index, "mean"]).rank(method="min").astype(int)
+    sim_rank = pd.Series([-sim.loc[labels[s], "mean"] for s in shown.index],
+                         index=shown.index).rank(method="min").astype(int)
+    assert list(shown["offline rank"]) == list(off_rank)
+    assert list(shown["simulated rank"]) == list(sim_rank)
+    best_off = sorted(off_rank[off_rank == 1].index)
+    best_sim = sorted(sim_rank[sim_rank == 1].index)
+    if set(best_off) & set(best_sim):
+        said = [x.value for x in at.success if x.value.startswith("Offline and simulated "
+                                                                  "verdicts agree")]
+        assert len(said) == 1 and any(f"**{s}**" in said[0] for s in best_off)
+    else:
+        said = [w.value for w in at.warning if w.value.startswith("Offline and simulated "
+                                                                  "verdicts disagree")]
+        assert len(said) == 1, [w.value for w in at.warning]
+        # which strategy wins offline, which in simulation, and how far apart they are
+        assert f"offline, **{best_off[0]}**" in said[0]
+        assert f"in simulation, **{best_sim[0]}**" in said[0]
+        assert "minus" in said[0] and "interval" in said[0]
+
+
+def test_offline_vs_simulated_view_and_what_the_study_shows():
+    """The default simulation crosses the strategies with three messaging policies; the tab
+    says in words what that shows (the best strategy per policy, each policy's change, with
+    intervals) and sets the offline and simulated verdicts side by side."""
+    at = _app(strategies="popularity,friend_endorsements,trust", n_users="160", n_items="70",
+              sim="1", sim_days="4", sim_reps="2")
+    _ok(at)
+    assert at.multiselect(key="messaging").value == ["none", "timed", "spammer"]
+    strategies = ["popularity", "friend_endorsements", "trust"]
+    base = hr.sim.SimulationConfig(n_users=160, n_items=70, days=4, seed=3,
+                                   world={"homophily": 0.85})
+    configs = {f"{s}/{p}": {"strategy": s, "messaging": p}
+               for s in strategies for p in ("none", "timed", "spammer")}
+    lib = hr.sim.compare(configs, replicates=2, base=base)
+    shows = [m.value for m in at.markdown if m.value.startswith("**What this study shows.**")]
+    assert len(shows) == 1
+    s = lib.summary[lib.summary["metric"] == "orders"].set_index("config")
+    for p in ("none", "timed", "spammer"):
+        rows = s.loc[[f"{x}/{p}" for x in strategies]]
+        top = rows.index[int(np.argmax(rows["mean"].to_numpy()))]
+        assert (f"under `{p}` messaging it is {top.split('/')[0]}, {rows.loc[top, 'mean']:,.1f} "
+                f"(95% interval {rows.loc[top, 'ci_low']:,.1f} to "
+                f"{rows.loc[top, 'ci_high']:,.1f})") in shows[0]
+    for p in ("timed", "spammer"):
+        assert f"`{p}` messaging changes orders by" in shows[0]
+    ds = _world(n_users=160, n_items=70)
+    train, test = hr.split.random_split(ds, test_fraction=0.2, seed=0)
+    per_user = {x: hr.evaluation.evaluate(x, train, test, k=(20,), per_user=True)[1]
+                for x in strategies}
+    _assert_side_by_side(at, per_user, lib.summary, {x: f"{x}/none" for x in strategies})
+    assert any("Offline: NDCG@20 on the sidebar world's 80/20 split" in c.value
+               for c in at.caption)
+
+
+def test_offline_vs_simulated_view_failing_is_a_message_not_a_crash(monkeypatch):
+    import scipy.stats
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("tau exploded")
+
+    monkeypatch.setattr(scipy.stats, "kendalltau", broken)
+    at = _app(strategies="popularity,trust", n_users="130", n_items="50", sim="1",
+              sim_days="3", sim_reps="2", messaging="none")
+    assert not at.exception
+    assert any("offline vs simulated verdicts view could not be drawn" in e.value
+               and "tau exploded" in e.value for e in at.error)
+    # the rest of the simulation tab still renders
+    assert len([d for d in at.dataframe if "orders ci_low" in d.value]) == 1
 
 
 def test_simulation_paired_differences_toggle():

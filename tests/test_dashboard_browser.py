@@ -2,8 +2,8 @@
 wait for the verdict cards, move the homophily slider quickly away and back and reload the shared
 link (the path that once left a stale index behind), check that the inspector's Chinese text is
 drawn in a CJK font (distinct glyphs on a canvas, full-width text) without horizontal scrolling,
-run a simulation, save screenshots under ``test-artifacts/``, and fail on any exception text or
-error message on the page.
+run a simulation (its sentences and the offline-vs-simulated verdicts view), save screenshots under
+``test-artifacts/``, and fail on any exception text or error message on the page.
 
 Needs Debian's ``chromium``, ``chromedriver`` and a CJK font (``fonts-noto-cjk``; ``make browser`` /
 ``make test`` install them when run as root);
@@ -260,3 +260,13 @@ def test_dashboard_in_headless_chromium(server, browser):
     assert "Simulated world: 600 users, 300 items" in body
     assert "Run totals: paired difference" in browser.page_source
     assert len(browser.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')) >= 4
+    # the default study crosses strategies with messaging policies and says what it shows; the
+    # offline and simulated verdicts stand side by side with a sentence on whether they agree
+    assert "What this study shows." in body and "messaging it is" in body
+    assert "Offline vs simulated verdicts" in body
+    said = [line for line in body.splitlines()
+            if line.startswith("Offline and simulated verdicts ")]
+    assert len(said) == 1, said
+    assert said[0].startswith(("Offline and simulated verdicts agree",
+                               "Offline and simulated verdicts disagree: offline, "))
+    assert "offline rank" in body or "simulated rank" in browser.page_source
