@@ -213,3 +213,15 @@ def test_without_spillover_user_randomisation_is_unbiased():
         se = np.std(est) / np.sqrt(len(est))
         assert abs(np.mean(est) - truth) < 4 * se + 1e-12
         assert cover / 150 >= 0.88
+
+
+def test_estimators_arm_names_from_the_data():
+    pu = pd.DataFrame({"user": np.arange(6), "arm": list("TTTCCC"),
+                       "orders": [2.0, 3.0, 4.0, 1.0, 1.0, 1.0]})
+    e = hr.sim.difference_in_means(pu, "orders", arms=None)
+    assert e.effect == pytest.approx(-2.0)  # sorted arm names: "C" minus "T"
+    assert hr.sim.difference_in_means(pu, "orders", arms=("T", "C")).effect == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="needs exactly two arms"):
+        hr.sim.difference_in_means(pu.assign(arm=list("TTTCCX")), "orders", arms=None)
+    with pytest.raises(ValueError, match="Arm 'A' has none"):
+        hr.sim.difference_in_means(pu, "orders")

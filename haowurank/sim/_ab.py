@@ -312,9 +312,13 @@ def _outcomes(per_user: pd.DataFrame, metric: str, assignment: pd.Series | None,
             )
         arm = arm.astype(str)
     if arms is None:
-        names = list(pd.unique(arm.to_numpy()))
-        arms = (names + [None, None])[:2] if len(names) != 2 else sorted(names)
-    a, b = (str(x) if x is not None else "" for x in arms)
+        names = sorted(pd.unique(arm.to_numpy()).tolist())
+        if len(names) != 2:
+            raise ValueError(
+                f"{where} with arms=None needs exactly two arms in the assignment. Found {names}."
+            )
+        arms = names
+    a, b = str(arms[0]), str(arms[1])
     for name in (a, b):
         if not (arm == name).any():
             raise ValueError(
@@ -357,8 +361,8 @@ def difference_in_means(
         The outcome column (``"orders"``, ``"net_gmv"``, ...).
     assignment : Series or None
         User id -> arm; by default the ``arm`` column of ``per_user``.
-    arms : two str
-        The arms (effect = first minus second).
+    arms : two str or None
+        The arms (effect = first minus second); None: the two arm names found, sorted.
     level : float in (0, 1)
 
     Returns
