@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 05 Research instruments: offline vs simulated verdicts, logged exposure, off-policy evaluation
+# # 05 Research instruments: offline vs simulated, exposure logs, off-policy evaluation, A/B tests
 #
 # A data scientist choosing which ranking strategy to ship has two questions no offline split
 # answers: does the offline metric predict what a strategy does to orders, and can a strategy be
@@ -332,8 +332,83 @@ plt.show()
 # %% [markdown]
 # ## 4. A/B designs under network interference
 #
-# Pending. The simulation's A/B assignment (user-randomised and cluster-randomised experiments
-# between two strategies within one world, against the global effect of two whole-world runs) is
-# being added under `experiments/ab_interference`; this section will read its results when they
-# are committed. The question it answers: how much does user randomisation misstate a strategy's
-# effect when treated users' endorsements reach control users through their friends' feeds?
+# An A/B test inside one social world is not two separate worlds: treated users' purchases and
+# endorsements reach control users through their friends' feeds, and both arms' rankers are
+# refitted on one shared log. `hr.sim.run(config, arms=..., assignment=...)` runs such a test:
+# each user's feed and search are ranked by their arm's strategy while everything else is shared.
+# We compare two designs, `trust` (A) against `popularity` (B), in one 800-user world with strong
+# word of mouth (three times the recommendation rate, twice the weight of friends' endorsements
+# in clicks):
+#
+# - **user-randomised**: half the users on each arm (`hr.sim.user_randomised`), estimated by the
+#   difference in means with Neyman's interval;
+# - **cluster-randomised**: half the Louvain communities of the social graph on each arm
+#   (`hr.sim.graph_clusters`, `hr.sim.cluster_randomised`), the difference in means with a
+#   cluster-robust interval;
+#
+# against the **global effect**, the difference between two whole-world runs (every user on A,
+# every user on B). All four runs share one seed, so each design's error splits exactly into
+# interference (how much the test moved each arm's users away from their own whole-world run)
+# and randomisation (which users landed in which arm).
+
+# %%
+ab = SimulationConfig(n_users=800, n_items=250, days=15, refit_every=7, seed=0,
+                      recommend_rate=0.15, rap_rate=0.6, click_social=1.5, click_bought=1.5)
+ab_world = hr.datasets.synthetic(n_users=ab.n_users, n_items=ab.n_items, seed=0,
+                                 **ab.world_knobs())
+arms = {"A": "trust", "B": "popularity"}
+whole = {a: hr.sim.run(ab.replace(strategy=s), dataset=ab_world).per_user.set_index("user")
+         for a, s in arms.items()}
+global_effect = whole["A"]["orders"].mean() - whole["B"]["orders"].mean()
+clusters = hr.sim.graph_clusters(ab_world, seed=0)
+designs = {"user-randomised": hr.sim.user_randomised(ab_world, seed=0),
+           "cluster-randomised": hr.sim.cluster_randomised(clusters, seed=0)}
+rows = []
+for name, assignment in designs.items():
+    per_user = hr.sim.run(ab, arms=arms, assignment=assignment, dataset=ab_world).per_user
+    est = (hr.sim.difference_in_means(per_user, "orders") if name == "user-randomised"
+           else hr.sim.cluster_difference(per_user, clusters, "orders"))
+    pu = per_user.set_index("user")
+    in_a = pu["arm"] == "A"
+    spill_a = (pu.loc[in_a, "orders"] - whole["A"].loc[pu.index[in_a], "orders"]).mean()
+    spill_b = (pu.loc[~in_a, "orders"] - whole["B"].loc[pu.index[~in_a], "orders"]).mean()
+    error = est.effect - global_effect
+    rows.append({"design": name, "estimate": est.effect, "low": est.low, "high": est.high,
+                 "global effect": global_effect, "error": error,
+                 "interference": spill_a - spill_b,
+                 "randomisation": error - (spill_a - spill_b)})
+ab_table = pd.DataFrame(rows)
+print(f"{clusters.nunique()} Louvain communities; orders per user: every user on trust "
+      f"{whole['A']['orders'].mean():.4f}, every user on popularity "
+      f"{whole['B']['orders'].mean():.4f}")
+ab_table.round(4)
+
+# %% [markdown]
+# Switching every user from popularity to trust changes orders per user by only +0.011 over 15
+# days in this world. Both designs' 95% intervals contain that global effect, and both estimates
+# miss it by far more than interference explains: the user-randomised test's error of +0.051 is
+# +0.0025 interference and +0.049 randomisation, the cluster-randomised test's error of +0.029 is
+# -0.0025 interference and +0.031 randomisation.
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 2.6))
+y = np.arange(len(ab_table))
+ax.errorbar(ab_table["estimate"], y,
+            xerr=[ab_table["estimate"] - ab_table["low"], ab_table["high"] - ab_table["estimate"]],
+            fmt="o", capsize=4, label="A/B estimate (95% interval)")
+ax.axvline(global_effect, color="C1", label="global effect (two whole-world runs)")
+ax.axvline(0, color="grey", lw=0.8, ls="--")
+ax.set_yticks(y, ab_table["design"])
+ax.set(xlabel="orders per user, trust minus popularity", ylim=(-0.6, len(ab_table) - 0.4))
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The plot sets each design's estimate and interval against the global effect: in one small
+# world the intervals are about twenty times wider than the effect (0.23 and 0.30 orders per
+# user against +0.011), and the cluster design's is the wider one: 7 communities are far fewer
+# independent units than 800 users. What one world cannot show is how large the interference
+# part is on average and how it grows with word of mouth; `experiments/ab_interference` answers
+# that over many worlds and three levels of social influence (its results are pending at the
+# time of writing).
