@@ -12,6 +12,10 @@ never meet a world it was not built for; tables are ``st.cache_data`` keyed by t
 Each tab renders inside its own error boundary (:func:`boundary`): a failure shows a readable
 message in that tab and the other tabs still render.
 
+The simulation tab says in sentences what its study shows (the best strategy under each
+messaging policy, each policy's paired change, with intervals) and sets the offline and simulated
+verdicts of the same strategies side by side, saying which strategy wins where when they disagree.
+
 The view lives in the URL query parameters (world, knobs, strategies, baseline, k, user, the two
 strategies of the inspector, the search text, simulation settings), so a link reproduces it.
 """
@@ -532,12 +536,14 @@ def side_by_side(offline: pd.DataFrame, off_metric: str, study: report.SimStudy,
     table = pd.DataFrame({
         "strategy": names,
         off_metric: off["mean"].to_numpy(dtype=np.float64),
-        "offline rank": (-sign_off * off["mean"]).rank(method="min").astype(int).to_numpy(),
+        "offline rank": (-sign_off * off["mean"]).rank(method="min", na_option="bottom")
+        .astype(int).to_numpy(),
         sim_metric: s_rows["mean"].to_numpy(dtype=np.float64),
         "interval": [f"{fmt_value(sim_metric, max(a, lo_ok))} to "
                      f"{fmt_value(sim_metric, min(b, hi_ok))}"
                      for a, b in zip(s_rows["ci_low"], s_rows["ci_high"])],
-        "simulated rank": (-sign_sim * s_rows["mean"]).rank(method="min").astype(int).to_numpy(),
+        "simulated rank": (-sign_sim * s_rows["mean"]).rank(method="min", na_option="bottom")
+        .astype(int).to_numpy(),
     })
     n = len(table)
     if n < 2:
