@@ -111,9 +111,9 @@ def peer_grid(names: list[str]) -> list[str]:
     """Markdown lines: each peer's best validation point per data set and where it sits in
     the values its search tried (an edge means the grid may be too narrow there)."""
     lines = [
-        "| data | peer | points | best validation " + METRIC + " | best point (stage) | "
+        "| data | peer | run | points | best validation " + METRIC + " | best point (stage) | "
         "where each parameter's best value sits among the values tried |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in names:
         tpath = RESULTS / f"{name}.tuning.csv"
@@ -121,6 +121,7 @@ def peer_grid(names: list[str]) -> list[str]:
             continue
         cfg = load_config(ROOT / f"{name}.toml")
         t = pd.read_csv(tpath)
+        runs = pd.read_csv(RESULTS / f"{name}.csv").set_index("strategy")["run_at"]
         for s in cfg.strategies:
             if not s.peer:
                 continue
@@ -133,7 +134,8 @@ def peer_grid(names: list[str]) -> list[str]:
                      if "stage" in rows and pd.notna(best.get("stage")) else "")
             point = ", ".join(f"{k[6:]}={_fmt(best[k])}" for k in keys if pd.notna(best[k]))
             where = "; ".join(_axis(rows, keys, k, best) for k in keys if pd.notna(best[k]))
-            lines.append(f"| {name} | {s.display} | {len(rows)} | {best[METRIC]:.5f} | "
+            run = str(runs.get(s.display, "?"))[:10]
+            lines.append(f"| {name} | {s.display} | {run} | {len(rows)} | {best[METRIC]:.5f} | "
                          f"{point}{stage} | {where} |")
     return lines
 
