@@ -295,6 +295,48 @@ def test_non_buyer_step_judges_only_data_whose_purchases_are_purchases():
         hr.trust.defend(ds, min_purchases="always")
 
 
+def test_trust_seeds_count_purchases_only_where_purchase_rows_are_purchases(synth):
+    """On rating data ('purchase' = a rating of 1-3) seeds are drawn from the accounts most
+    active in any kind, not from those who rated most items below 4."""
+    arr = synth.interaction_arrays()
+    followed = np.diff(synth.social_matrix(weighted=False).tocsc().indptr) > 0
+
+    def pool(rows):
+        n = synth.n_items
+        pairs = np.unique(arr["user"][rows].astype(np.int64) * n + arr["item"][rows])
+        counts = np.bincount(pairs // n, minlength=synth.n_users)
+        ok = (counts > 0) & followed
+        return np.flatnonzero(ok & (counts >= np.median(counts[ok])))
+
+    everything = np.ones(synth.n_interactions, dtype=bool)
+    by_purchase = pool(arr["kind"] == hr.KINDS.index("purchase"))
+    by_activity = pool(everything)
+    assert not np.array_equal(by_purchase, by_activity)  # the two rules differ on this world
+    big = synth.n_users  # n_seeds >= the pool: the whole pool comes back
+    np.testing.assert_array_equal(hr.trust.trust_seeds(synth, big), by_purchase)
+    rated = synth._replace(meta={**synth.meta, "purchase_verb": "rated it 1-3"})
+    np.testing.assert_array_equal(hr.trust.trust_seeds(rated, big), by_activity)
+    bought = synth._replace(meta={**synth.meta, "purchase_verb": "bought"})
+    np.testing.assert_array_equal(hr.trust.trust_seeds(bought, big), by_purchase)
+
+
+def test_defend_applies_the_daily_rate_limit_only_to_data_with_timestamps():
+    """Without timestamps there are no days: the limit would cap each account's endorsements
+    for life (it dropped about 69k rows of Epinions' 5-core), so defend leaves it off there."""
+    ds = _tiny()
+    assert ds.has_timestamps
+    assert hr.trust.defend(ds, max_endorsements_per_day=2, sybil_threshold=None,
+                           min_purchases=None).report["rate_limited_rows"] == 1
+    flat = hr.Dataset.from_frames(ds.interactions.drop(columns="timestamp"), ds.social,
+                                  items=ds.items)
+    assert not flat.has_timestamps
+    assert hr.trust.rate_limited_rows(flat, 2).sum() > 0  # the row-level function still counts
+    res = hr.trust.defend(flat, max_endorsements_per_day=2, sybil_threshold=None,
+                          min_purchases=None)
+    assert res.report["rate_limited_rows"] == 0 and "timestamps" in res.report["rate_limit"]
+    assert res.dataset.n_interactions == flat.n_interactions
+
+
 def test_cover_purchases_make_sybils_look_like_buyers(synth):
     atk = hr.attacks.inject(synth, n_sybils=6, attack_edges=2, cover_purchases=2, seed=0)
     rows = atk.dataset.interactions
@@ -362,31 +404,84 @@ def test_defend_drops_sybil_endorsements_only(synth):
 
 def test_defend_flags_no_account_the_graph_says_nothing_about(synth):
     """No follow graph: the sybil step cannot judge and flags no one (it flagged every account);
-    accounts with no follow row in either direction are never flagged; sybils with edges are."""
+    accounts nobody follows (no follow row, or only follows of their own) are never flagged,
+    since the walk cannot reach them; sybils with edges are."""
     bare = hr.Dataset.from_frames(synth.interactions, None, items=synth.items)
     assert bare.n_social == 0
-    with_graph = hr.trust.defend(synth, min_purchases=None)
-    assert with_graph.report["suspicious_accounts"] > 0  # the same data with its graph: judged
+    atk0 = hr.attacks.inject(synth, n_sybils=40, attack_edges=2, seed=0)
+    with_graph = hr.trust.defend(atk0.dataset, min_purchases=None)
+    assert with_graph.report["suspicious_accounts"] >= 40  # with its graph: judged
     res = hr.trust.defend(bare, min_purchases=None)
     assert not res.suspicious.any()
     assert res.report["suspicious_accounts"] == 0 and res.report["suspicious_rows_dropped"] == 0
     assert res.report["unjudged_accounts"] == bare.n_users
-    # an account with no follow row among a graph: not judged; the sybils behind 2 edges still are
-    atk = hr.attacks.inject(synth, n_sybils=40, attack_edges=2, seed=0)
-    d = atk.dataset
-    s = d.social_matrix(weighted=False).tocsr()
-    lonely = (np.diff(s.indptr) == 0) & (np.diff(s.tocsc().indptr) == 0)
-    if not lonely.any():  # make one: drop every follow row of one honest account
-        uid = d.user_ids[np.flatnonzero(hr.attacks.honest_mask(d))[0]]
-        soc = d.social[(d.social["user"] != uid) & (d.social["friend"] != uid)]
-        d = hr.Dataset.from_frames(d.interactions, soc, items=d.items)
-        s = d.social_matrix(weighted=False).tocsr()
-        lonely = (np.diff(s.indptr) == 0) & (np.diff(s.tocsc().indptr) == 0)
-    assert lonely.any()
+    # among a graph: an account with no follow row, and one that follows others but has no
+    # follower, are not judged; the sybils behind 2 edges still are
+    d = atk0.dataset
+    honest = np.flatnonzero(hr.attacks.honest_mask(d))
+    lonely_id, follower_only_id = d.user_ids[honest[0]], d.user_ids[honest[1]]
+    soc = d.social[(d.social["user"] != lonely_id) & (d.social["friend"] != lonely_id)
+                   & (d.social["friend"] != follower_only_id)]
+    assert (soc["user"] == follower_only_id).any()
+    d = hr.Dataset.from_frames(d.interactions, soc, items=d.items)
+    s = d.social_matrix(weighted=False).tocsc()
+    nobody_follows = np.diff(s.indptr) == 0
+    lonely, follower_only = d.user_index([lonely_id, follower_only_id])
+    assert nobody_follows[[lonely, follower_only]].all()
     res = hr.trust.defend(d)
-    assert (res.account_trust[lonely] == 0).all() and not res.suspicious[lonely].any()
-    assert res.report["unjudged_accounts"] == int(lonely.sum())
-    assert res.suspicious[d.user_index(atk.attackers)].all()
+    assert (res.account_trust[nobody_follows] == 0).all()
+    assert not res.suspicious[nobody_follows].any()
+    assert res.report["unjudged_accounts"] == int(nobody_follows.sum())
+    assert res.suspicious[d.user_index(atk0.attackers)].all()
+    # the old rule (every account with a follow row judged) flags the follower-only account
+    t = res.account_trust
+    assert t[follower_only] < hr.trust.sybil_cut(t, ~nobody_follows, 0.25)
+
+
+def _one_way_hub_world(n: int = 300, hubs: int = 10, seed: int = 0) -> hr.Dataset:
+    """An Epinions-like trust graph: a mutual clique of hubs that most accounts follow one way,
+    plus a few one-way follows among the others; honest trust sits far below the even-spread
+    level there."""
+    g = np.random.default_rng(seed)
+    rows = [(h, k) for h in range(hubs) for k in range(hubs) if h != k]
+    for u in range(hubs, n):
+        rows += [(u, int(h)) for h in g.choice(hubs, 3, replace=False)]
+        rows += [(u, int(v)) for v in g.choice(np.arange(hubs, n), 2, replace=False) if v != u]
+        if g.random() < 0.1:
+            rows.append((int(g.integers(hubs)), u))
+    social = pd.DataFrame(rows, columns=["user", "friend"]).drop_duplicates()
+    inter = pd.concat([
+        pd.DataFrame({"user": np.repeat(np.arange(n), 5), "item": g.integers(0, 50, 5 * n),
+                      "kind": "recommend"}),
+        pd.DataFrame({"user": np.arange(n), "item": g.integers(0, 50, n), "kind": "purchase"}),
+    ]).drop_duplicates(["user", "item", "kind"])
+    return hr.Dataset.from_frames(inter, social)
+
+
+def test_sybil_cut_follows_the_median_judged_account():
+    """On a one-way trust graph a typical honest account holds a fraction of the even-spread
+    level: a cut in those units flags half the honest accounts; the default unit (the median
+    judged account) flags far fewer and still every sybil behind one attack edge."""
+    atk = hr.attacks.inject(_one_way_hub_world(), n_sybils=30, attack_edges=1, seed=0)
+    d = atk.dataset
+    syb, honest = d.user_index(atk.attackers), hr.attacks.honest_mask(d)
+    med = hr.trust.defend(d)
+    even = hr.trust.defend(d, sybil_reference="even")
+    judged = np.diff(d.social_matrix(weighted=False).tocsc().indptr) > 0
+    t = med.account_trust
+    assert np.median(t[judged]) < 0.5  # honest trust well below the even-spread level
+    cut = hr.trust.sybil_cut(t, judged, hr.trust.DEFAULT_DEFENCE["sybil_threshold"])
+    assert med.report["sybil_cut"] == pytest.approx(cut) and cut < even.report["sybil_cut"]
+    np.testing.assert_array_equal(med.suspicious, judged & (t < cut))
+    assert med.suspicious[syb].all() and even.suspicious[syb].all()
+    assert med.suspicious[honest].mean() < 0.5 * even.suspicious[honest].mean()
+    # the reference is capped at the even-spread level, and nothing judged means no cut
+    assert hr.trust.sybil_cut(np.array([3.0, 4.0]), np.array([True, True]), 0.2) == pytest.approx(0.2)
+    assert hr.trust.sybil_cut(np.array([0.4, 0.2]), np.array([True, True]), 0.5) == pytest.approx(0.15)
+    assert hr.trust.sybil_cut(np.array([0.4, 0.2]), np.array([False, False]), 0.5) == 0.0
+    assert hr.trust.sybil_cut(np.array([0.4, 0.2]), np.array([True, True]), 0.5, "even") == 0.5
+    with pytest.raises(ValueError, match="'sybil_reference'.*'median' or 'even'"):
+        hr.trust.defend(d, sybil_reference="mean")
 
 
 def test_defended_ranker_round_trips(synth, tmp_path):

@@ -15,16 +15,18 @@ a ranker fits on (``make("trust", defence=True)``, ``make("hybrid", defence=True
    recommend without ever buying: review padding) are dropped (:func:`non_buyer_rows`), by
    default only on data whose ``"purchase"`` rows record purchases (not ratings).
 3. **Per-account endorsement rate limits** (:func:`rate_limited_rows`): at most
-   ``max_endorsements_per_day`` endorsements per account and calendar day (UTC; all rows count
-   as one day when the data carry no timestamps); later ones are dropped.
+   ``max_endorsements_per_day`` endorsements per account and calendar day (UTC); later ones are
+   dropped. :func:`defend` applies it only to data with timestamps.
 4. **Trust from honest structure** (:func:`sybil_rank`, :func:`account_trust`): an early
    terminated power iteration of trust along follow edges (u follows f: trust flows from u to
-   f) from seed accounts with verified purchases, for ``ceil(log2(n_users))`` steps, degree
-   normalised, as in SybilRank. A sybil region joined to the honest graph by few attack edges
-   receives little trust however many accounts or internal edges it has; accounts whose
-   normalised trust is below ``sybil_threshold`` (in units of the level every account would
-   hold if trust were spread evenly over all follow edges) are *suspicious*, and their
-   endorsements (or all their rows, ``drop="all"``) are dropped.
+   f) from seed accounts (verified buyers; active accounts on data whose ``"purchase"`` rows
+   are ratings or listens), for ``ceil(log2(n_users))`` steps, degree normalised, as in
+   SybilRank. A sybil region joined to the honest graph by few attack edges receives little
+   trust however many accounts or internal edges it has. Accounts with at least one follower
+   whose normalised trust is below ``sybil_threshold`` times the median trust of such accounts
+   (capped at the level every account would hold if trust were spread evenly over all follow
+   edges; :func:`sybil_cut`) are *suspicious*, and their endorsements (or all their rows,
+   ``drop="all"``) are dropped.
 
 Suspicious accounts keep their follow rows and, by default, their purchases and views: they
 are still served (and their own history still shapes their own recommendations), only their
@@ -81,6 +83,7 @@ __all__ = [
     "non_buyer_rows",
     "rate_limited_rows",
     "refunded_rows",
+    "sybil_cut",
     "sybil_rank",
     "trust_seeds",
     "unverified_rows",
@@ -97,7 +100,8 @@ DEFAULT_DEFENCE: dict[str, Any] = {
     "verify": True,
     "min_purchases": "auto",
     "max_endorsements_per_day": 50,
-    "sybil_threshold": 0.25,
+    "sybil_threshold": 0.2,
+    "sybil_reference": "median",
     "seeds": "auto",
     "n_seeds": None,
     "iterations": None,
@@ -120,7 +124,8 @@ class Defence:
         The cleaned data (same vocabularies, social graph, blocks and items).
     suspicious : ndarray of bool, shape (n_users,)
         Accounts whose endorsements were dropped for lack of trust from honest structure
-        (never an account with no follow row: the graph holds no evidence about it).
+        (never an account nobody follows: the trust walk cannot reach it, so its trust of 0 is
+        no evidence about it).
     account_trust : ndarray of float64, shape (n_users,)
         Degree-normalised SybilRank trust in units of the even-spread level (NaN when the
         step was off).
@@ -402,7 +407,9 @@ def trust_seeds(
     buyers; ``n_seeds`` of them are drawn at random. An attacker must out-buy the median honest
     buyer with real, kept orders to be eligible at all, and even then is drawn with probability
     ``n_seeds / n_eligible``. Data with no purchase fall back to activity of any kind (logged:
-    those seeds are not verified).
+    those seeds are not verified), and so do data whose ``"purchase"`` rows are not purchases
+    (``ds.meta["purchase_verb"]`` present and not ``"bought"``: ratings of 1-3 on Ciao and
+    Epinions, listens on Last.fm): there distinct items of any kind count.
 
     Parameters
     ----------
@@ -425,11 +432,19 @@ def trust_seeds(
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, numbers.Integral) or n_seeds < 1:
         raise ValueError(f"The 'n_seeds' parameter must be None or an int >= 1. Got {n_seeds!r}.")
     arr = ds.interaction_arrays()
-    buy = keep & (arr["kind"] == _KIND_CODE["purchase"])
-    if not buy.any():
-        log.warning("trust_seeds: the data hold no purchase; seeds are chosen by activity of any "
-                    "kind and are not verified buyers.")
+    if not _purchases_are_purchases(ds):
+        # rating or listening data: a "purchase" row is a rating (Ciao, Epinions: 1-3 stars) or a
+        # listen, so no row verifies a purchase; activity of any kind is the only evidence
+        log.info("trust_seeds: the data's 'purchase' rows are not purchases (meta purchase_verb "
+                 "%r); seeds are chosen by activity of any kind.",
+                 (ds.meta or {}).get("purchase_verb"))
         buy = keep
+    else:
+        buy = keep & (arr["kind"] == _KIND_CODE["purchase"])
+        if not buy.any():
+            log.warning("trust_seeds: the data hold no purchase; seeds are chosen by activity of "
+                        "any kind and are not verified buyers.")
+            buy = keep
     pairs = _unique_sorted(arr["user"][buy].astype(np.int64) * max(ds.n_items, 1) + arr["item"][buy])
     counts = np.bincount(pairs // max(ds.n_items, 1), minlength=ds.n_users)
     followed = np.diff(sp.csc_matrix(ds.social_matrix(weighted=False)).indptr) > 0
@@ -493,11 +508,44 @@ def _purchases_are_purchases(ds: Dataset) -> bool:
     return str((ds.meta or {}).get("purchase_verb", "bought")) == "bought"
 
 
-def _has_follow_edge(ds: Dataset) -> np.ndarray:
-    """Accounts with at least one follow row, in either direction (bool, shape (n_users,))."""
-    b = sp.csr_matrix(ds.social_matrix(weighted=False))
+def _has_follower(ds: Dataset) -> np.ndarray:
+    """Accounts with at least one follower (bool, shape (n_users,)): the only accounts the trust
+    walk can reach, since trust flows from follower to followee."""
+    b = sp.csc_matrix(ds.social_matrix(weighted=False))
     b.eliminate_zeros()
-    return (np.diff(b.indptr) > 0) | (np.diff(sp.csc_matrix(b).indptr) > 0)
+    return np.diff(b.indptr) > 0
+
+
+def sybil_cut(trust: np.ndarray, judged: np.ndarray, threshold: float,
+              reference: Literal["median", "even"] = "median") -> float:
+    """The normalised-trust level below which :func:`defend` calls a judged account suspicious.
+
+    Parameters
+    ----------
+    trust : ndarray of float, shape (n_users,)
+        :func:`sybil_rank` trust (units of the even-spread level).
+    judged : ndarray of bool, shape (n_users,)
+        Accounts the walk can judge (at least one follower).
+    threshold : float >= 0
+        The cut in units of ``reference``.
+    reference : {"median", "even"}
+        ``"even"``: the even-spread level (1). ``"median"``: the median trust of the judged
+        accounts, capped at the even-spread level, so the cut follows a typical account of the
+        graph: where the walk mixes (mutual friendships) the median is close to 1 and both
+        references agree; on sparse one-way trust graphs honest accounts sit far below the
+        even-spread level and an absolute cut would flag most of them.
+
+    Returns
+    -------
+    float
+        ``threshold * level``; 0 (no account is below it) when no account is judged.
+    """
+    if reference == "even":
+        return float(threshold)
+    t = np.asarray(trust, dtype=np.float64)[np.asarray(judged, dtype=bool)]
+    if not len(t):
+        return 0.0
+    return float(threshold) * min(float(np.median(t)), 1.0)
 
 
 def _check_params(p: Mapping[str, Any]) -> None:
@@ -530,6 +578,11 @@ def _check_params(p: Mapping[str, Any]) -> None:
             f"The 'sybil_threshold' defence parameter must be None or a finite number >= 0. "
             f"Got {t!r}."
         )
+    if p["sybil_reference"] not in ("median", "even"):
+        raise ValueError(
+            f"The 'sybil_reference' defence parameter must be 'median' or 'even'. "
+            f"Got {p['sybil_reference']!r}."
+        )
     if p["drop"] not in ("endorsements", "all"):
         raise ValueError(
             f"The 'drop' defence parameter must be 'endorsements' or 'all'. Got {p['drop']!r}."
@@ -543,7 +596,8 @@ def defend(
     verify: bool = True,
     min_purchases: int | Literal["auto"] | None = "auto",
     max_endorsements_per_day: int | None = 50,
-    sybil_threshold: float | None = 0.25,
+    sybil_threshold: float | None = 0.2,
+    sybil_reference: Literal["median", "even"] = "median",
     seeds: Literal["auto"] | Iterable[Any] = "auto",
     n_seeds: int | None = None,
     iterations: int | None = None,
@@ -569,20 +623,31 @@ def defend(
         anything below 4 is no evidence of review padding. ``report["min_purchases"]`` holds
         the value used.
     max_endorsements_per_day : int or None
-        Per-account daily endorsement limit (None: no limit).
+        Per-account daily endorsement limit (None: no limit). Applied only to data with
+        timestamps (``ds.has_timestamps``): without them there are no days, and a per-day limit
+        would become a lifetime cap on every account's endorsements (on Epinions it would drop
+        the reviews of every prolific reviewer); ``report["rate_limit"]`` then says it was off.
     sybil_threshold : float or None
-        Accounts with normalised SybilRank trust below it are suspicious (None: step off). The
-        honest accounts the walk reaches sit near 1 (the even-spread level) and the default 0.25
-        leaves a wide margin; a dense sybil region behind ``g`` attack edges holds about
-        ``g * iterations / (its number of internal follow rows)`` of that level (SybilRank's
-        bound), so it is caught until the attack edges approach the region's own size.
-        Accounts the walk never reaches (no follower, or a component without a seed) score 0
-        and are suspicious too, except accounts with no follow row at all, which the graph says
-        nothing about: they are not judged (``report["unjudged_accounts"]``), and when the walk
-        reaches no account (no follow row or no seed) no account is. A higher threshold stops sybils behind more attack edges but
-        flags more honest accounts of sparse trust graphs; no threshold stops a region whose
-        attack edges approach its own size. The trade-off on real data is recorded in
-        ``experiments/attack_robustness/``.
+        Accounts with at least one follower whose normalised SybilRank trust is below
+        ``sybil_threshold`` times the reference level (:func:`sybil_cut`) are suspicious (None:
+        step off). ``report["sybil_cut"]`` holds the cut in units of the even-spread level. A
+        dense sybil region behind ``g`` attack edges holds about ``g * iterations / (its number
+        of internal follow rows)`` of the even-spread level (SybilRank's bound), so it is caught
+        until its attack edges approach the region's own size; no threshold stops a region
+        whose attack edges approach its own size. Accounts nobody follows are not judged
+        (``report["unjudged_accounts"]``): the walk, which flows from follower to followee,
+        cannot reach them, so their trust of 0 says nothing about them (an account with no
+        follow row at all is the same case), and when the walk reaches no account (no follow
+        row or no seed) no account is judged. The default 0.2 was chosen on validation data
+        against the attack-edge curve; the trade-off is recorded in
+        ``experiments/attack_robustness/`` (``cut.toml``), ``experiments/defence_flags/`` and
+        ``experiments/defence_cost/``.
+    sybil_reference : {"median", "even"}
+        The unit of ``sybil_threshold``: the median trust of the judged accounts, capped at the
+        even-spread level (default), or the even-spread level itself. Where the walk mixes
+        (mutual friendships: Last.fm, the synthetic worlds) the two agree; on sparse one-way
+        trust graphs (Epinions) a typical honest account holds a fraction of the even-spread
+        level, and a cut in those units would flag most of them.
     seeds, n_seeds, iterations, seed
         See :func:`account_trust`.
     drop : {"endorsements", "all"}
@@ -597,7 +662,8 @@ def defend(
     _check_ds(ds, "defend")
     params = dict(refunds=refunds, verify=verify, min_purchases=min_purchases,
                   max_endorsements_per_day=max_endorsements_per_day,
-                  sybil_threshold=sybil_threshold, seeds=seeds, n_seeds=n_seeds,
+                  sybil_threshold=sybil_threshold, sybil_reference=sybil_reference,
+                  seeds=seeds, n_seeds=n_seeds,
                   iterations=iterations, drop=drop, seed=seed)
     _check_params(params)
     arr = ds.interaction_arrays()
@@ -616,7 +682,11 @@ def defend(
         nb = non_buyer_rows(ds, int(min_purchases), keep=keep)
         keep &= ~nb
         report["non_buyer_rows_dropped"] = int(nb.sum())
-    if max_endorsements_per_day is not None:
+    if max_endorsements_per_day is not None and not ds.has_timestamps:
+        # no timestamps, no days: a per-day limit would become a lifetime cap per account
+        report["rate_limited_rows"] = 0
+        report["rate_limit"] = "off: the data carry no timestamps"
+    elif max_endorsements_per_day is not None:
         lim = rate_limited_rows(ds, int(max_endorsements_per_day), keep=keep)
         keep &= ~lim
         report["rate_limited_rows"] = int(lim.sum())
@@ -625,13 +695,15 @@ def defend(
     if sybil_threshold is not None:
         trust_vec = account_trust(ds, seeds, n_seeds=n_seeds, iterations=iterations, keep=keep,
                                   seed=seed)
-        judged = _has_follow_edge(ds)
+        judged = _has_follower(ds)
         if not trust_vec.any():  # no follow edge, or no seed: the walk is no evidence at all
             log.warning("trust.defend: the trust walk reached no account (no follow edge or no "
                         "seed); the sybil step cannot judge and flags no account.")
             judged[:] = False
-        suspicious = judged & (trust_vec < float(sybil_threshold))
+        cut = sybil_cut(trust_vec, judged, float(sybil_threshold), sybil_reference)
+        suspicious = judged & (trust_vec < cut)
         report["unjudged_accounts"] = int((~judged).sum())
+        report["sybil_cut"] = cut
         who = suspicious[arr["user"]]
         if drop == "endorsements":
             who &= np.isin(arr["kind"], _ENDORSE)
