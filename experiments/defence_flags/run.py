@@ -1,11 +1,11 @@
-"""How many accounts the SybilRank step of ``hr.trust.defend`` flags on clean data, per threshold.
+"""How many accounts the SybilRank step of ``hr.trust.defend`` flags on clean data, per cut.
 
-The issue-8 buyer-sybil case (sybils that keep a real purchase, 300 attack edges on LastFM)
-passes the default threshold 0.25 and is stopped by 0.5
-(``experiments/attack_robustness/results/attack_robustness_threshold.md``). This script measures the other side
-of that trade: the honest accounts each threshold flags on the real data sets and the
-synthetic worlds (their endorsements would be dropped from training data and, with the feed's
-defence on, from the feed), and whether the cleaned training data differ.
+A cut is ``sybil_threshold`` in units of ``sybil_reference``: ``"median"`` (the default: the
+median trust of the accounts the walk can judge, those with a follower, capped at the
+even-spread level) or ``"even"`` (the even-spread level itself, the unit before issue 20). The
+attack side of the trade is ``experiments/attack_robustness/``; this script measures the honest
+accounts each cut flags on the real data sets and the synthetic worlds (their endorsements would
+be dropped from training data and, with the feed's defence on, from the feed).
 
 Run from the repository root (the machine is shared: nice it)::
 
@@ -32,7 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent  # this study's folder
 DATA = hr.datasets.data_root()  # $HAOWURANK_DATA or ../shared/data (the registry's lookup)
 OUT = HERE / "results" / "defence_flags.md"
-THRESHOLDS = (0.25, 0.5)
+#: (sybil_threshold, sybil_reference); the first is the default of hr.trust.DEFAULT_DEFENCE.
+CUTS = tuple(dict.fromkeys([
+    (hr.trust.DEFAULT_DEFENCE["sybil_threshold"], hr.trust.DEFAULT_DEFENCE["sybil_reference"]),
+    (0.25, "median"), (0.1, "median"), (0.25, "even"), (0.5, "median"),
+]))
 
 
 def worlds():
@@ -61,39 +65,47 @@ def main(argv: list[str] | None = None) -> int:
         endorse = np.isin(inter["kind"], [hr.KINDS.index(k) for k in hr.ENDORSEMENT_KINDS])
         endorsers = np.zeros(ds.n_users, dtype=bool)
         endorsers[inter["user"][endorse]] = True
-        res = {t: hr.trust.defend(ds, **{**hr.trust.DEFAULT_DEFENCE, "sybil_threshold": t})
-               for t in THRESHOLDS}
-        same = res[THRESHOLDS[0]].dataset.equals(res[THRESHOLDS[1]].dataset)
-        for t in THRESHOLDS:
-            s = res[t].suspicious
+        res = {c: hr.trust.defend(ds, **{**hr.trust.DEFAULT_DEFENCE, "sybil_threshold": c[0],
+                                         "sybil_reference": c[1]})
+               for c in CUTS}
+        default = res[CUTS[0]].dataset
+        med = float(np.median(res[CUTS[0]].account_trust[followed])) if followed.any() else 0.0
+        for c in CUTS:
+            s = res[c].suspicious
             rows.append({
-                "dataset": name, "users": ds.n_users, "threshold": t,
-                "flagged": int(s.sum()), "flagged_share": float(s.mean()),
-                "flagged_followed": int((s & followed).sum()),
+                "dataset": name, "users": ds.n_users, "judged": int(followed.sum()),
+                "median_trust": med, "threshold": c[0], "reference": c[1],
+                "cut": float(res[c].report.get("sybil_cut", float("nan"))),
+                "flagged": int(s.sum()), "flagged_share_judged": float(s.sum() / max(followed.sum(), 1)),
                 "flagged_endorsers": int((s & endorsers).sum()),
-                "endorsement_rows_dropped": int(res[t].report.get("suspicious_rows_dropped", 0)),
-                "same_training_data": same,
+                "endorsement_rows_dropped": int(res[c].report.get("suspicious_rows_dropped", 0)),
+                "endorsement_rows": int(endorse.sum()),
+                "same_as_default": res[c].dataset.equals(default),
             })
             print(rows[-1], flush=True)
     lines = [
-        "# SybilRank threshold: accounts flagged on clean data",
+        "# SybilRank cut: accounts flagged on clean data",
         "",
-        "`hr.trust.defend` with `hr.trust.DEFAULT_DEFENCE` and `sybil_threshold` 0.25 (the "
-        "default) or 0.5. *flagged*: accounts below the threshold (their endorsements are "
-        "dropped); *followed*: of those, accounts someone follows (only those can reach a feed); "
-        "*endorsers*: of those, accounts with endorsement rows in the data; *same training "
-        "data*: the two thresholds give identical cleaned datasets (so identical models).",
+        "`hr.trust.defend` with `hr.trust.DEFAULT_DEFENCE` and the cut `sybil_threshold` x "
+        "`sybil_reference`: *median* (the default) is the median normalised trust of the judged "
+        "accounts capped at 1, *even* the even-spread level (1). *judged*: accounts with at "
+        "least one follower (the only ones the trust walk can reach); *median trust*: their "
+        "median normalised trust; *cut*: the trust level below which an account is flagged; "
+        "*flagged*: judged accounts below the cut (their endorsements are dropped); *endorsers*: "
+        "of those, accounts with endorsement rows in the data; *same as default*: the cleaned "
+        "training data equal those of the default cut.",
         "",
-        "| dataset | users | threshold | flagged | share | flagged and followed | flagged "
-        "endorsers | endorsement rows dropped | same training data |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| dataset | users | judged | median trust | threshold | reference | cut | flagged | "
+        "share of judged | flagged endorsers | endorsement rows dropped | same as default |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['dataset']} | {r['users']} | {r['threshold']} | {r['flagged']} | "
-            f"{100 * r['flagged_share']:.2f}% | {r['flagged_followed']} | "
-            f"{r['flagged_endorsers']} | {r['endorsement_rows_dropped']} | "
-            f"{'yes' if r['same_training_data'] else 'no'} |")
+            f"| {r['dataset']} | {r['users']} | {r['judged']} | {r['median_trust']:.3f} | "
+            f"{r['threshold']} | {r['reference']} | {r['cut']:.3f} | {r['flagged']} | "
+            f"{100 * r['flagged_share_judged']:.2f}% | {r['flagged_endorsers']} | "
+            f"{r['endorsement_rows_dropped']} of {r['endorsement_rows']} | "
+            f"{'yes' if r['same_as_default'] else 'no'} |")
     la = os.getloadavg()
     lines += [
         "",
