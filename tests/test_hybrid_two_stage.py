@@ -153,3 +153,44 @@ def test_http_service_serves_the_two_stage_list(world, tmp_path, monkeypatch):
     assert [x["item"] for x in got.json()["items"]] == list(ids)
     np.testing.assert_allclose([x["score"] for x in got.json()["items"]], scores, rtol=1e-6)
     assert bad.status_code == 422 and "'n'" in bad.json()["detail"]
+
+
+def test_small_batches_give_the_large_batch_lists(fitted):
+    """A single user (dense rows gathered with numpy, social rows computed once) gets the
+    same list and scores as the same user inside a large batch (scipy products)."""
+    from haowurank.rankers._hybrid_pairs import small_batch
+
+    users = np.arange(len(fitted.user_ids_))
+    assert len(users) > small_batch(len(fitted.item_ids_))  # recommend_at: one large batch
+    big_i, big_s = fitted.recommend_at(users, 8)
+    for u in users:
+        ids, scores = fitted.recommend(fitted.user_ids_[u], n=8)
+        np.testing.assert_array_equal(ids, fitted._idx_to_ids(big_i[u]))
+        np.testing.assert_allclose(scores, big_s[u], rtol=1e-5, atol=1e-5)
+    pairs_u = np.repeat(users[:3], 40)
+    pairs_i = np.tile(np.arange(40), 3)
+    np.testing.assert_allclose(fitted.score_pairs_at(pairs_u, pairs_i),
+                               fitted.score_rows(users[:3])[:, :40].ravel(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("knots", [3, 6])
+def test_spline_table_equals_the_feature_splines(knots):
+    """The serving path's spline table gives scipy's piecewise-polynomial values (values on
+    knots, outside the range and constant columns included)."""
+    from haowurank.rankers._hybrid_model import SplineTable
+    from haowurank.rankers._splines import FeatureSplines
+
+    rng = np.random.default_rng(knots)
+    X = rng.standard_normal((500, 6))
+    X[:, 2] = 1.0  # constant: no spline
+    X[:, 4] = rng.integers(0, 3, 500)  # few distinct values: knots merge
+    splines = FeatureSplines.from_quantiles(X, knots)
+    coef = rng.standard_normal(splines.n_basis)
+    Y = 3 * rng.standard_normal((400, 6))
+    on_knots = [t[3 + (i % max(len(t) - 7, 1))] if len(t) else 0.0
+                for i, t in enumerate(splines.knots)]
+    Y[:5] = on_knots
+    Y[5:10] = [t[-4] if len(t) else 0.0 for t in splines.knots]
+    got = SplineTable(splines, coef).terms(Y)
+    np.testing.assert_array_equal(got, splines.terms(Y, coef))
+    assert np.all(got[:, 2] == 0) and np.any(got[:, 0] != 0)

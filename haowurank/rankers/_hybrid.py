@@ -142,8 +142,15 @@ from ._hybrid_model import (
     pair_differences,
     rank_scores,
     training_rows,
+    unused_features,
 )
-from ._hybrid_pairs import SparsePairInputs, pair_block, retrieve_pairs
+from ._hybrid_pairs import (
+    SparsePairInputs,
+    pair_block,
+    ranked_features,
+    retrieve_pairs,
+    social_rows,
+)
 from ._hybrid_parts import (
     FittedParts,
     build_parts,
@@ -562,6 +569,7 @@ class HybridRanker(Ranker):
         del parts
         self.parts_ = self._fit_parts(ds, show_progress=show_progress,
                                       als_factors=self.als_factors_, fitted=fitted)
+        social_rows(self.parts_)  # every user's trust and friend rows, for serving
         info["refit_s"] = time.perf_counter() - t3
         info["fit_s"] = time.perf_counter() - t0
         self.fit_info_ = info
@@ -608,7 +616,8 @@ class HybridRanker(Ranker):
         (:func:`~._hybrid_pairs.pair_block`): no dense block, the features at the pairs only
         (what :meth:`score_pairs_at`, and so the feed, read)."""
         blk = pair_block(self.parts_, np.asarray(uidx, dtype=np.int64), 1)
-        X = pair_features(self.parts_, blk, np.asarray(rows), np.asarray(cols), SparsePairInputs)
+        X = ranked_features(self.parts_, blk, np.asarray(rows), np.asarray(cols),
+                            unused_features(self._model()), SparsePairInputs)
         return self._rank_scores(X).astype(np.float32)
 
     def _score_at_users(self) -> int:
@@ -644,6 +653,7 @@ class HybridRanker(Ranker):
         bs = chunk_size(len(self.item_ids_))
         parts = self.parts_
         k = max(int(self.n_recommend_candidates), n)
+        skip = unused_features(self._model())
         if cand is None:  # two-stage: sparse sources, features at the candidate pairs only
             bs = self.serve_batch_size
         for s0 in range(0, b, bs):
@@ -662,8 +672,8 @@ class HybridRanker(Ranker):
                 keep = ~short[r]
                 r, c = r[keep], c[keep]
             if len(r):
-                sc = self._rank_scores(pair_features(parts, blk, r, c, inputs)).astype(
-                    np.float32)
+                X = ranked_features(parts, blk, r, c, skip, inputs)
+                sc = self._rank_scores(X).astype(np.float32)
                 top_i, top_s = sparse_topk(r, c, sc, len(u), n)  # the one top-k kernel
                 got = np.bincount(r, minlength=len(u)) > 0
                 out_i[s0 : s0 + len(u)][got] = top_i[got]

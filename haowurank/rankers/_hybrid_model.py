@@ -26,9 +26,9 @@ from ._hybrid_retrieval import retrieve
 from ._splines import FeatureSplines
 
 __all__ = [
-    "RankingModel", "fit_ranking_model", "model_arrays", "model_from_arrays", "pair_differences",
-    "pair_index", "rank_scores",
-    "training_rows", "with_spline_differences",
+    "RankingModel", "SplineTable", "fit_ranking_model", "model_arrays", "model_from_arrays",
+    "pair_differences", "pair_index", "rank_scores", "spline_table", "training_rows",
+    "unused_features", "with_spline_differences",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,108 @@ class RankingModel:
         return rank_scores(X, self.weights, self.intercept, self.splines, self.spline_coef)
 
 
+#: Rows up to which :func:`rank_scores` evaluates the splines through :class:`SplineTable`.
+TABLE_ROWS = 4096
+
+
+class SplineTable:
+    """Every feature's spline term as one table of cubic pieces, evaluated for all features at
+    once (:meth:`terms`; what :meth:`FeatureSplines.terms` gives, without one scipy call per
+    feature).
+
+    Feature ``j``'s pieces are those of ``PPoly.from_spline`` of its B-spline (breakpoints:
+    its knots; 4 coefficients per piece); a value is clipped to the knot range, its piece is
+    the last breakpoint at or below it, and the cubic is summed in scipy's order
+    (``c3 + c2 s + c1 s^2 + c0 s^3``), so the terms equal scipy's evaluation.
+    """
+
+    def __init__(self, splines: FeatureSplines, coef: np.ndarray):
+        n_f = len(splines.knots)
+        has = np.asarray(splines.sizes > 0)
+        width = max([len(t) for t, h in zip(splines.knots, has) if h] or [1])
+        self.has = has
+        self.lo = np.zeros(n_f)
+        self.hi = np.zeros(n_f)
+        self.bp = np.full((n_f, width), np.inf)  # breakpoints, +inf padded
+        self.n_pieces = np.ones(n_f, dtype=np.int64)
+        self.c = np.zeros((4, n_f, width))
+        for j in np.flatnonzero(has):
+            t = splines.knots[j]
+            pp = splines._ppoly(j, np.asarray(coef[splines.offsets[j] : splines.offsets[j + 1]],
+                                              dtype=np.float64))
+            self.lo[j], self.hi[j] = t[3], t[-4]
+            self.bp[j, : len(pp.x)] = pp.x
+            self.n_pieces[j] = len(pp.x) - 1
+            self.c[:, j, : pp.c.shape[1]] = pp.c
+        self.bp[~has, 0] = 0.0  # no spline: x = lo = 0 sits at its first breakpoint
+        self.width = width
+
+    def terms(self, X: np.ndarray) -> np.ndarray:
+        """(n_rows, n_features) float64 spline terms of feature rows ``X`` (0 where a feature
+        has no spline)."""
+        m, n_f = X.shape[0], len(self.has)
+        out = np.zeros((m, n_f), dtype=np.float64)
+        cols = np.flatnonzero(self.has)
+        if not len(cols) or not m:
+            return out
+        x = np.clip(np.asarray(X[:, cols], dtype=np.float64), self.lo[cols], self.hi[cols])
+        # x lies in [t[3], t[-4]]: the first 4 breakpoints are at or below it and only the
+        # breakpoints from t[4] to t[-4] need comparing (x == t[-4] takes the piece that
+        # starts there, as scipy's interval search does)
+        idx = np.full(x.shape, 3, dtype=np.int64)
+        bp = self.bp[cols]
+        for p in range(4, self.width - 3):
+            idx += x >= bp[:, p]
+        idx = np.minimum(idx, self.n_pieces[cols] - 1)
+        flat = idx + cols * self.width
+        s = x - self.bp.ravel()[flat]
+        c = self.c.reshape(4, -1)
+        z1 = s
+        z2 = z1 * s
+        z3 = z2 * s
+        v = c[3][flat] + c[2][flat] * z1
+        v = v + c[1][flat] * z2
+        v = v + c[0][flat] * z3
+        out[:, cols] = v
+        return out
+
+
+def spline_table(splines: FeatureSplines, coef: np.ndarray) -> SplineTable:
+    """The :class:`SplineTable` of ``splines`` with coefficients ``coef``, kept on ``splines``
+    for the last ``coef`` (the serving path scores with the same model on every request)."""
+    key = np.asarray(coef, dtype=np.float64).tobytes()
+    held = splines.__dict__.get("_spline_table")
+    if held is None or held[0] != key:
+        held = (key, SplineTable(splines, coef))
+        splines.__dict__["_spline_table"] = held
+    return held[1]
+
+
+def unused_features(model: RankingModel) -> np.ndarray:
+    """Bool mask of the features whose weight is 0 and whose spline term is absent or has
+    only zero coefficients: their values cannot change a score."""
+    unused = np.asarray(model.weights) == 0
+    if model.splines is not None:
+        sp_ = model.splines
+        for j in np.flatnonzero(unused & (sp_.sizes > 0)):
+            unused[j] = not np.any(model.spline_coef[sp_.offsets[j] : sp_.offsets[j + 1]])
+    return unused
+
+
 def rank_scores(
     X: np.ndarray, weights: np.ndarray, intercept: float, splines: FeatureSplines | None,
     spline_coef: np.ndarray,
 ) -> np.ndarray:
     """The ranking model's score of feature rows ``X`` (float64): the linear terms plus, with
-    ``splines``, every feature's spline term."""
+    ``splines``, every feature's spline term (:class:`SplineTable` for at most
+    :data:`TABLE_ROWS` rows)."""
     out = intercept + np.asarray(X, dtype=np.float64) @ weights
     if splines is not None:
-        out += splines.terms(X, spline_coef).sum(axis=1)
+        # a few rows (one request): the table's few array operations; many rows: scipy's
+        # per-feature evaluation, which streams through memory better (the same values)
+        terms = (spline_table(splines, spline_coef).terms(X) if len(X) <= TABLE_ROWS
+                 else splines.terms(X, spline_coef))
+        out += terms.sum(axis=1)
     return out
 
 

@@ -19,19 +19,24 @@ C++ kernel) and ``O(candidates x features)`` for the features.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._arrays import csr_positions
+from ._base import topk
 from ._cf import csr_row_topk
-from ._hybrid_features import PairInputs
+from ._hybrid_features import FEATURES, FeatureBlock, PairInputs
 from ._hybrid_neighbours import item_rows, user_knn_rows
-from ._hybrid_parts import FittedParts, csr_values
+from ._hybrid_parts import FittedParts, csr_values, dense
 from ._hybrid_retrieval import popular_items
 
-__all__ = ["FactorRows", "PairBlock", "SparsePairInputs", "pair_block", "retrieve_pairs"]
+__all__ = [
+    "FactorRows", "PairBlock", "SocialRows", "SparsePairInputs", "pair_block", "ranked_features",
+    "retrieve_pairs", "small_batch", "social_rows",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,9 +48,19 @@ class FactorRows:
     item: np.ndarray
 
     def at(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Scores of the pairs; pairs sorted by row (retrieval's order) take one
+        matrix-vector product per row over that row's items."""
         if not len(r):
             return np.zeros(0, dtype=np.float32)
-        return np.einsum("ij,ij->i", self.user[r], self.item[c]).astype(np.float32)
+        r = np.asarray(r)
+        if len(r) > 1 and np.any(r[1:] < r[:-1]):
+            return np.einsum("ij,ij->i", self.user[r], self.item[c]).astype(np.float32)
+        out = np.empty(len(r), dtype=np.float32)
+        starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        ends = np.r_[starts[1:], len(r)]
+        for a, e in zip(starts.tolist(), ends.tolist()):
+            out[a:e] = self.item[c[a:e]] @ self.user[r[a]]
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,40 +71,46 @@ class PairBlock:
     Attributes
     ----------
     uidx : ndarray of shape (b,)
-    als : FactorRows
-    knn, knn2, uknn, trust, friends : csr_matrix of shape (b, n_items), float32
-        Item-kNN (both), user-kNN, trust (clipped at 0) and visible-friend counts.
-    rp3 : csr_matrix of shape (b, n_items) or None
+    als : FactorRows or ndarray of shape (b, n_items)
+        ALS scores: factors (large batches) or the dense score rows (small batches).
+    knn, knn2, uknn, trust, friends : csr_matrix or ndarray of shape (b, n_items), float32
+        Item-kNN (both), user-kNN, trust (clipped at 0) and visible-friend counts: stored
+        entries (large batches) or dense rows (at most :func:`small_batch` users).
+    rp3 : csr_matrix or ndarray of shape (b, n_items), or None
     ease : ndarray of shape (b, p)
     als_top : ndarray of shape (b, k)
         ALS's top-k unseen items (implicit's kernel; -1 pads), for retrieval.
     als_max, knn_max, knn2_max, rp3_max, uknn_max, n_friends, activity, user_time
         Per-user statistics, as in :class:`~._hybrid_features.FeatureBlock`.
     user_category, user_merchant, user_period
-        As in :class:`~._hybrid_features.FeatureBlock`.
+        As in :class:`~._hybrid_features.FeatureBlock` (the group shares dense for small
+        batches).
+    seen : csr_matrix or ndarray of shape (b, n_items)
+        The users' training items (canonical CSR, or a dense boolean block for small batches).
     """
 
     uidx: np.ndarray
-    als: FactorRows
+    als: FactorRows | np.ndarray
     als_top: np.ndarray
     als_max: np.ndarray
-    knn: sp.csr_matrix
+    knn: sp.csr_matrix | np.ndarray
     knn_max: np.ndarray
-    knn2: sp.csr_matrix
+    knn2: sp.csr_matrix | np.ndarray
     knn2_max: np.ndarray
-    rp3: sp.csr_matrix | None
+    rp3: sp.csr_matrix | np.ndarray | None
     rp3_max: np.ndarray
     ease: np.ndarray
-    trust: sp.csr_matrix
-    friends: sp.csr_matrix
-    uknn: sp.csr_matrix
+    trust: sp.csr_matrix | np.ndarray
+    friends: sp.csr_matrix | np.ndarray
+    uknn: sp.csr_matrix | np.ndarray
     uknn_max: np.ndarray
     n_friends: np.ndarray
     activity: np.ndarray
-    user_category: sp.csr_matrix | None
-    user_merchant: sp.csr_matrix | None
+    user_category: sp.csr_matrix | np.ndarray | None
+    user_merchant: sp.csr_matrix | np.ndarray | None
     user_period: np.ndarray
     user_time: np.ndarray
+    seen: sp.csr_matrix | np.ndarray
 
 
 def _canonical(m: sp.spmatrix) -> sp.csr_matrix:
@@ -132,6 +153,156 @@ def _als_max(parts: FittedParts, u: np.ndarray, f: FactorRows, top: np.ndarray) 
     return out
 
 
+#: The most users :func:`pair_block` serves through dense rows (:func:`small_batch`).
+SMALL_BATCH = 16
+#: Cells (users x items) per source of a small-batch block at most (:func:`small_batch`).
+SMALL_CELLS = 1_000_000
+
+
+def small_batch(n_items: int) -> int:
+    """The most users :func:`pair_block` serves through dense rows (numpy gathers from the
+    stored rows, no scipy product): at most :data:`SMALL_BATCH`, and at most
+    :data:`SMALL_CELLS` cells per source."""
+    return int(max(1, min(SMALL_BATCH, SMALL_CELLS // max(n_items, 1))))
+
+
+@dataclass(frozen=True, eq=False)
+class SocialRows:
+    """Every user's trust row (clipped at 0) and visible-friend counts, as canonical float32
+    CSR of shape (n_users, n_items): the trust ranker's :meth:`_candidates` and the visibility
+    graph's counts, computed once per fitted parts (:func:`social_rows`) instead of one walk
+    over the social graph per request."""
+
+    trust: sp.csr_matrix
+    friends: sp.csr_matrix
+
+
+_SOCIAL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _trust_rows(parts: FittedParts, u: np.ndarray) -> sp.csr_matrix:
+    tr = sp.csr_matrix(parts.trust._candidates(u), dtype=np.float32)
+    tr.data = np.maximum(tr.data, 0)
+    return _canonical(tr)
+
+
+def social_rows(parts: FittedParts, batch: int = 1024) -> SocialRows:
+    """The :class:`SocialRows` of ``parts``, computed on first use (in batches of ``batch``
+    users) and kept while ``parts`` lives. ``parts`` is never modified after the fit, so the
+    rows equal what the trust ranker and the visibility graph give for any batch."""
+    got = _SOCIAL.get(parts)
+    if got is None:
+        n_users = parts.binary.shape[0]
+        tr, fr = [], []
+        for s0 in range(0, n_users, batch):
+            u = np.arange(s0, min(n_users, s0 + batch), dtype=np.int64)
+            tr.append(_trust_rows(parts, u))
+            fr.append(_canonical(parts.trust.graph_.visible(u).counts()))
+        if n_users:
+            got = SocialRows(_canonical(sp.vstack(tr, format="csr")),
+                             _canonical(sp.vstack(fr, format="csr")))
+        else:
+            empty = sp.csr_matrix((0, parts.n_items), dtype=np.float32)
+            got = SocialRows(empty, empty)
+        _SOCIAL[parts] = got
+    return got
+
+
+def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """The positions ``starts[j] + 0 .. lens[j] - 1`` of every segment ``j``, concatenated."""
+    lens = np.asarray(lens, dtype=np.int64)
+    total = int(lens.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(lens)
+    return np.repeat(np.asarray(starts, dtype=np.int64) - ends + lens, lens) + np.arange(total)
+
+
+def _dense_rows(m: sp.csr_matrix, u: np.ndarray) -> np.ndarray:
+    """Rows ``u`` of a CSR matrix as a dense float32 block, from its arrays."""
+    out = np.zeros((len(u), m.shape[1]), dtype=np.float32)
+    lens = m.indptr[u + 1] - m.indptr[u]
+    pos = _ranges(m.indptr[u], lens)
+    if len(pos):
+        out[np.repeat(np.arange(len(u)), lens), m.indices[pos]] = m.data[pos]
+    return out
+
+
+def _gather_product(A: sp.csr_matrix, u: np.ndarray, W: sp.csr_matrix) -> np.ndarray:
+    """Dense rows ``(A[u] @ W)`` (float32, shape (len(u), W.shape[1])) by numpy: every stored
+    entry ``(u, i, a)`` of ``A``'s rows adds ``a * W[i]``, summed in float64 (what a
+    single-user request needs without scipy's per-call overhead)."""
+    b, n = len(u), W.shape[1]
+    lens = A.indptr[u + 1] - A.indptr[u]
+    ent = _ranges(A.indptr[u], lens)
+    if not len(ent) or not W.nnz:
+        return np.zeros((b, n), dtype=np.float32)
+    items = A.indices[ent]
+    wl = (W.indptr[items + 1] - W.indptr[items]).astype(np.int64)
+    pos = _ranges(W.indptr[items], wl)
+    row = np.repeat(np.arange(b, dtype=np.int64) * n, lens)
+    key = np.repeat(row, wl) + W.indices[pos]
+    val = np.repeat(np.asarray(A.data[ent], dtype=np.float64), wl) * W.data[pos]
+    return np.bincount(key, weights=val, minlength=b * n).reshape(b, n).astype(np.float32)
+
+
+def _dense_max(m: np.ndarray) -> np.ndarray:
+    """Per-row maximum clipped at 0, then 1 where 0 (as :func:`_row_max`), of dense rows."""
+    mx = np.maximum(m.max(axis=1), 0) if m.shape[1] else np.zeros(len(m), dtype=np.float32)
+    return np.where(mx > 0, mx, 1.0).astype(np.float32)
+
+
+def _small_block(parts: FittedParts, u: np.ndarray, k: int) -> PairBlock:
+    """:func:`pair_block` for at most :func:`small_batch` users: each source a dense row
+    gathered with numpy from the stored rows (item-item and user-kNN products as gathers of
+    the weight rows, trust and friends from :func:`social_rows`), ALS as its dense score rows
+    (``als._score``, the dense path's values) with the top ``k`` unseen items taken from them
+    (ties to the lower item, as implicit's kernel orders them)."""
+    b, n_items = len(u), parts.n_items
+    seen = _dense_rows(parts.binary, u) > 0
+    sa = np.asarray(parts.als._score(u), dtype=np.float32)
+    top = np.full((b, k), -1, dtype=np.int64)
+    if n_items:
+        empty = parts.als._empty_users(u)
+        ok = np.flatnonzero(~empty)
+        if len(ok):
+            top[ok], _ = topk(np.where(seen[ok], -np.inf, sa[ok]), k)
+        if empty.any():  # the popularity fallback, as implicit's path gives it
+            e = np.flatnonzero(empty)
+            top[e], _ = parts.als._recommend_idx(u[e], k, True, None)
+    als_max = sa.max(axis=1) if n_items else np.zeros(b, dtype=np.float32)
+
+    def product(comp) -> np.ndarray:
+        w = comp._weights()
+        if sp.issparse(w):
+            return _gather_product(comp.cf_, u, sp.csr_matrix(w))
+        return dense(item_rows(comp, u))
+
+    kp, kp2 = product(parts.knn), product(parts.knn2)
+    rp = None if parts.rp3 is None else product(parts.rp3)
+    if len(parts.ease_idx):
+        ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
+    else:
+        ease = np.zeros((b, 0), dtype=np.float32)
+    social = social_rows(parts)
+    uk = _gather_product(parts.uknn, u, parts.binary)
+    ones = np.ones(b, dtype=np.float32)
+    return PairBlock(
+        uidx=u, als=sa, als_top=top, als_max=als_max,
+        knn=kp, knn_max=_dense_max(kp), knn2=kp2, knn2_max=_dense_max(kp2),
+        rp3=rp, rp3_max=ones if rp is None else _dense_max(rp), ease=ease,
+        trust=_dense_rows(social.trust, u), friends=_dense_rows(social.friends, u),
+        uknn=uk, uknn_max=_dense_max(uk),
+        n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),
+        activity=np.log1p(np.diff(parts.binary.indptr)[u]).astype(np.float32),
+        user_category=None if parts.user_category is None
+        else _dense_rows(parts.user_category, u),
+        user_merchant=None if parts.user_merchant is None
+        else _dense_rows(parts.user_merchant, u),
+        user_period=parts.user_period[u], user_time=parts.user_time[u], seen=seen,
+    )
+
+
 def pair_block(parts: FittedParts, uidx: np.ndarray, k: int = 1) -> PairBlock:
     """The sparse feature sources of known users ``uidx`` (no -1), with ALS's top ``k`` unseen
     items (``k >= 1``) kept for retrieval.
@@ -149,6 +320,8 @@ def pair_block(parts: FittedParts, uidx: np.ndarray, k: int = 1) -> PairBlock:
     """
     u = np.asarray(uidx, dtype=np.int64)
     k = max(1, min(int(k), parts.n_items))
+    if len(u) <= small_batch(parts.n_items):
+        return _small_block(parts, u, k)
     U, V = parts.als.latent_factors()
     f = FactorRows(np.asarray(U[u], dtype=np.float32), np.asarray(V, dtype=np.float32))
     if parts.n_items:
@@ -161,33 +334,58 @@ def pair_block(parts: FittedParts, uidx: np.ndarray, k: int = 1) -> PairBlock:
         ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
     else:
         ease = np.zeros((len(u), 0), dtype=np.float32)
-    tr = sp.csr_matrix(parts.trust._candidates(u), dtype=np.float32)
-    tr.data = np.maximum(tr.data, 0)
-    tr = _canonical(tr)
+    social = social_rows(parts)
+    tr = _canonical(social.trust[u])
     uk = _canonical(user_knn_rows(parts.uknn, parts.binary, u))
     ones = np.ones(len(u), dtype=np.float32)
     return PairBlock(
         uidx=u, als=f, als_top=np.asarray(top, dtype=np.int64), als_max=_als_max(parts, u, f, top),
         knn=kp, knn_max=_row_max(kp), knn2=kp2, knn2_max=_row_max(kp2),
         rp3=rp, rp3_max=ones if rp is None else _row_max(rp), ease=ease,
-        trust=tr, friends=_canonical(parts.trust.graph_.visible(u).counts()),
+        trust=tr, friends=_canonical(social.friends[u]),
         uknn=uk, uknn_max=_row_max(uk),
         n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),
         activity=np.log1p(np.diff(parts.binary.indptr)[u]).astype(np.float32),
         user_category=None if parts.user_category is None else parts.user_category[u],
         user_merchant=None if parts.user_merchant is None else parts.user_merchant[u],
         user_period=parts.user_period[u], user_time=parts.user_time[u],
+        seen=_canonical(parts.binary[u]),
     )
+
+
+def ranked_features(
+    parts: FittedParts, blk: PairBlock | FeatureBlock, r: np.ndarray, c: np.ndarray,
+    skip: np.ndarray, inputs_type: type[PairInputs] = PairInputs,
+) -> np.ndarray:
+    """:func:`~._hybrid_features.pair_features` without the columns ``skip`` marks (left 0):
+    the features the ranking model gives no weight and no spline term, which cannot change a
+    score (another feature that reads one still computes it)."""
+    inputs = inputs_type(parts, blk, np.asarray(r), np.asarray(c))
+    X = np.zeros((len(r), len(FEATURES)), dtype=np.float32)
+    for j, name in enumerate(FEATURES):
+        if not skip[j]:
+            X[:, j] = inputs.value(name)
+    return X
 
 
 class SparsePairInputs(PairInputs):
     """:class:`~._hybrid_features.PairInputs` over a :class:`PairBlock`: a per-pair source is
     looked up in the sparse rows (0 where nothing is stored), ALS is a dot product of factors."""
 
-    def _rows(self, rows: sp.csr_matrix | FactorRows) -> np.ndarray:
+    def _rows(self, rows: sp.csr_matrix | FactorRows | np.ndarray) -> np.ndarray:
         if isinstance(rows, FactorRows):
             return rows.at(self.r, self.c)
+        if isinstance(rows, np.ndarray):
+            return rows[self.r, self.c]
         return csr_values(rows, self.r, self.c)
+
+    def _group_share(self, share: sp.csr_matrix | np.ndarray, codes: np.ndarray) -> np.ndarray:
+        if not isinstance(share, np.ndarray):
+            return super()._group_share(share, codes)
+        cc = codes[self.c]
+        if not share.shape[1]:
+            return self._zeros()
+        return np.where(cc >= 0, share[self.r, np.maximum(cc, 0)], 0).astype(np.float32)
 
 
 def _seen_at(seen: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -216,7 +414,9 @@ def retrieve_pairs(
     u = blk.uidx
     b, n_items = len(u), parts.n_items
     k = min(int(k), n_items)
-    seen = _canonical(parts.binary[u])
+    if isinstance(blk.seen, np.ndarray):
+        return _retrieve_dense(parts, blk, k, n_popular)
+    seen = blk.seen
     top = blk.als_top[:, :k]
     rr = [np.broadcast_to(np.arange(b)[:, None], top.shape)[top >= 0]]
     cc = [top[top >= 0]]
@@ -244,6 +444,63 @@ def retrieve_pairs(
     c = np.concatenate(cc).astype(np.int64)
     if len(r):  # ALS already excluded seen items; the same rule for every source
         fresh = ~_seen_at(seen, r, c)
+        r, c = r[fresh], c[fresh]
+    key = np.unique(r * np.int64(max(n_items, 1)) + c)
+    return key // max(n_items, 1), key % max(n_items, 1)
+
+
+def _row_top(r: np.ndarray, v: np.ndarray, b: int, k: int) -> np.ndarray:
+    """Mask of the ``k`` largest values ``v`` of each row (entries ascending by row, then
+    column): :func:`~._cf.csr_row_topk`'s rule (ties at the ``k``-th place to the lower
+    column), by one partition per row of the few rows of a small batch."""
+    keep = np.ones(len(v), dtype=bool)
+    if k <= 0:
+        return ~keep
+    bounds = np.searchsorted(r, np.arange(b + 1))
+    for a, e in zip(bounds[:-1], bounds[1:]):
+        if e - a <= k:
+            continue
+        d = v[a:e]
+        kth = np.partition(d, len(d) - k)[len(d) - k]  # the k-th largest value
+        sel = d > kth
+        ties = np.flatnonzero(d == kth)[: k - int(sel.sum())]
+        sel[ties] = True
+        keep[a:e] = sel
+    return keep
+
+
+def _retrieve_dense(
+    parts: FittedParts, blk: PairBlock, k: int, n_popular: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`retrieve_pairs` for a small-batch block (dense rows and seen block): the same
+    rule (each source's top ``k`` positive unseen entries, ties to the lower item)."""
+    b, n_items = len(blk.uidx), parts.n_items
+    seen = blk.seen
+    top = blk.als_top[:, :k]
+    rr = [np.broadcast_to(np.arange(b)[:, None], top.shape)[top >= 0]]
+    cc = [top[top >= 0]]
+    sources = [blk.knn, blk.trust, blk.uknn]
+    if blk.rp3 is not None:
+        sources.append(blk.rp3)
+    if len(parts.ease_idx):
+        e = np.zeros((b, n_items), dtype=np.float32)
+        e[:, parts.ease_idx] = blk.ease
+        sources.append(e)
+    for m in sources:
+        r, c = np.nonzero((m > 0) & ~seen)
+        if not len(r):
+            continue
+        kept = _row_top(r, m[r, c], b, k)
+        rr.append(r[kept])
+        cc.append(c[kept])
+    if n_popular:
+        head = popular_items(parts, n_popular)
+        rr.append(np.repeat(np.arange(b, dtype=np.int64), len(head)))
+        cc.append(np.tile(head, b))
+    r = np.concatenate(rr).astype(np.int64)
+    c = np.concatenate(cc).astype(np.int64)
+    if len(r):
+        fresh = ~seen[r, c]
         r, c = r[fresh], c[fresh]
     key = np.unique(r * np.int64(max(n_items, 1)) + c)
     return key // max(n_items, 1), key % max(n_items, 1)
