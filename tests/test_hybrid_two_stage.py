@@ -157,11 +157,13 @@ def test_http_service_serves_the_two_stage_list(world, tmp_path, monkeypatch):
 
 def test_small_batches_give_the_large_batch_lists(fitted):
     """A single user (dense rows gathered with numpy, social rows computed once) gets the
-    same list and scores as the same user inside a large batch (scipy products)."""
+    same list and scores as the same user inside a batch (blocks of ``small_batch`` users
+    with scipy's products and one partition for ALS), and pair scores of a few users equal
+    the dense scores."""
     from haowurank.rankers._hybrid_pairs import small_batch
 
     users = np.arange(len(fitted.user_ids_))
-    assert len(users) > small_batch(len(fitted.item_ids_))  # recommend_at: one large batch
+    assert len(users) > small_batch(len(fitted.item_ids_)) > 16  # a block of > 16 users
     big_i, big_s = fitted.recommend_at(users, 8)
     for u in users:
         ids, scores = fitted.recommend(fitted.user_ids_[u], n=8)

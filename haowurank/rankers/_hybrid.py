@@ -149,6 +149,7 @@ from ._hybrid_pairs import (
     pair_block,
     ranked_features,
     retrieve_pairs,
+    small_batch,
     social_rows,
 )
 from ._hybrid_parts import (
@@ -655,7 +656,7 @@ class HybridRanker(Ranker):
         k = max(int(self.n_recommend_candidates), n)
         skip = unused_features(self._model())
         if cand is None:  # two-stage: sparse sources, features at the candidate pairs only
-            bs = self.serve_batch_size
+            bs = min(self.serve_batch_size, small_batch(len(self.item_ids_)))
         for s0 in range(0, b, bs):
             u = uidx[s0 : s0 + bs]
             if cand is None:

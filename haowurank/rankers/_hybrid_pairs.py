@@ -79,7 +79,8 @@ class PairBlock:
     rp3 : csr_matrix or ndarray of shape (b, n_items), or None
     ease : ndarray of shape (b, p)
     als_top : ndarray of shape (b, k)
-        ALS's top-k unseen items (implicit's kernel; -1 pads), for retrieval.
+        ALS's top-k unseen items (-1 pads), for retrieval: best first, except in dense blocks
+        of more than :data:`GATHER_USERS` users, which keep the set only.
     als_max, knn_max, knn2_max, rp3_max, uknn_max, n_friends, activity, user_time
         Per-user statistics, as in :class:`~._hybrid_features.FeatureBlock`.
     user_category, user_merchant, user_period
@@ -154,15 +155,18 @@ def _als_max(parts: FittedParts, u: np.ndarray, f: FactorRows, top: np.ndarray) 
 
 
 #: The most users :func:`pair_block` serves through dense rows (:func:`small_batch`).
-SMALL_BATCH = 16
+SMALL_BATCH = 64
 #: Cells (users x items) per source of a small-batch block at most (:func:`small_batch`).
-SMALL_CELLS = 1_000_000
+SMALL_CELLS = 4_000_000
+#: Small batches of at most this many users gather the item-item and user-kNN rows with
+#: numpy; larger ones take scipy's product.
+GATHER_USERS = 16
 
 
 def small_batch(n_items: int) -> int:
-    """The most users :func:`pair_block` serves through dense rows (numpy gathers from the
-    stored rows, no scipy product): at most :data:`SMALL_BATCH`, and at most
-    :data:`SMALL_CELLS` cells per source."""
+    """The most users :func:`pair_block` serves through dense rows (a scratch block per
+    source, at most :data:`SMALL_BATCH` users and :data:`SMALL_CELLS` cells): what the
+    two-stage path of ``hybrid`` batches its users by."""
     return int(max(1, min(SMALL_BATCH, SMALL_CELLS // max(n_items, 1))))
 
 
@@ -265,16 +269,21 @@ def _small_block(parts: FittedParts, u: np.ndarray, k: int) -> PairBlock:
     if n_items:
         empty = parts.als._empty_users(u)
         ok = np.flatnonzero(~empty)
-        if len(ok):
+        if len(ok) and b > GATHER_USERS:  # the set only (retrieval's union), unordered
+            r, c = np.nonzero(_dense_top(np.where(seen[ok], -np.inf, sa[ok]), k))
+            top[ok[r], np.arange(len(r)) - np.searchsorted(r, r)] = c
+        elif len(ok):
             top[ok], _ = topk(np.where(seen[ok], -np.inf, sa[ok]), k)
         if empty.any():  # the popularity fallback, as implicit's path gives it
             e = np.flatnonzero(empty)
             top[e], _ = parts.als._recommend_idx(u[e], k, True, None)
     als_max = sa.max(axis=1) if n_items else np.zeros(b, dtype=np.float32)
 
+    gather = b <= GATHER_USERS  # else scipy's product (its per-call cost is amortised)
+
     def product(comp) -> np.ndarray:
         w = comp._weights()
-        if sp.issparse(w):
+        if gather and sp.issparse(w):
             return _gather_product(comp.cf_, u, sp.csr_matrix(w))
         return dense(item_rows(comp, u))
 
@@ -285,7 +294,8 @@ def _small_block(parts: FittedParts, u: np.ndarray, k: int) -> PairBlock:
     else:
         ease = np.zeros((b, 0), dtype=np.float32)
     social = social_rows(parts)
-    uk = _gather_product(parts.uknn, u, parts.binary)
+    uk = (_gather_product(parts.uknn, u, parts.binary) if gather
+          else dense(user_knn_rows(parts.uknn, parts.binary, u)))
     ones = np.ones(b, dtype=np.float32)
     return PairBlock(
         uidx=u, als=sa, als_top=top, als_max=als_max,
@@ -404,7 +414,7 @@ def retrieve_pairs(
     head EASE, and the ``n_popular`` most popular items; no allowed-items mask), from the
     sparse rows of ``blk``.
 
-    ALS's top ``k`` is ``blk.als_top`` (build the block with at least this ``k``).
+    ALS's top ``k`` is ``blk.als_top`` (build the block with this ``k``).
 
     Returns
     -------
@@ -447,6 +457,24 @@ def retrieve_pairs(
         r, c = r[fresh], c[fresh]
     key = np.unique(r * np.int64(max(n_items, 1)) + c)
     return key // max(n_items, 1), key % max(n_items, 1)
+
+
+def _dense_top(masked: np.ndarray, k: int) -> np.ndarray:
+    """Bool mask of the ``k`` largest finite entries of each row of a dense block (-inf: not
+    a candidate), ties at the ``k``-th place to the lower column (:func:`~._cf.csr_row_topk`'s
+    rule), by one partition of the whole block."""
+    b, n = masked.shape
+    finite = np.isfinite(masked)
+    if k <= 0:
+        return np.zeros_like(finite)
+    if k >= n:
+        return finite
+    kth = np.partition(masked, n - k, axis=1)[:, n - k]  # each row's k-th largest value
+    above = masked > kth[:, None]
+    tie = masked == kth[:, None]
+    need = k - above.sum(axis=1)
+    tie &= np.cumsum(tie, axis=1) <= need[:, None]
+    return (above | tie) & finite
 
 
 def _row_top(r: np.ndarray, v: np.ndarray, b: int, k: int) -> np.ndarray:
