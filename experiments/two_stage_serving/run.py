@@ -1,9 +1,9 @@
 """Two-stage serving of `hybrid` against implicit's ALS: latency, batch throughput, fit, quality loss.
 
 For each data set (the headline configs of experiments/ranking_quality, their 80/20 split, seed
-0), in one run: implicit's ALS (``--als-factors`` factors, the regularisation of
-``--als-reg``) and `hybrid` (defaults) are fitted on the training part; then, alternating the
-systems call by call after a warm-up, with one BLAS thread:
+0), in one run: implicit's ALS (the widened peer grid's pick where ``ALS_GRID`` names it, else
+``--als-factors`` factors with ``ALS_REG``) and `hybrid` (defaults) are fitted on the training
+part; then, alternating the systems call by call after a warm-up, with one BLAS thread:
 
 - single-user top-20: implicit's own ``recommend`` on the ALS model (the reference), haowurank's
   ``als`` ranker, `hybrid` ``recommend`` (its serving path: the two-stage retrieval and ranking,
@@ -45,6 +45,13 @@ OUT = ROOT / "results"
 #: ALS regularisation per data set when the widened peer grid's choice is not known (the
 #: issue's stated settings for LastFM and Ciao; Epinions: see the README)
 ALS_REG = {"lastfm": 30.0, "ciao": 100.0, "epinions": 100.0}
+#: The widened peer grid's ALS per data set (experiments/ranking_quality/results/<name>.md, its
+#: best validation point): the reference of ``--als-reference grid``; a data set missing here
+#: takes ``--als-factors`` factors and ALS_REG
+ALS_GRID = {
+    "lastfm": {"factors": 512, "regularization": 100.0, "alpha": 40.0, "weighting": "binary"},
+    "ciao": {"factors": 512, "regularization": 300.0, "alpha": 50.0, "weighting": "log"},
+}
 BARS = {"p99 / ALS p99": ("<=", 3.0), "batch users/s / ALS": (">=", 0.25),
         "fit / ALS": ("<=", 10.0), "feed_page p99 / ALS p99": ("<=", 3.0),
         "NDCG@20 loss %": ("<=", 1.0)}
@@ -61,12 +68,18 @@ def load(name: str):
     return train, test.matrix(weight="binary")
 
 
+def als_settings(name: str, args: argparse.Namespace) -> dict:
+    """The reference ALS's parameters on data set ``name``."""
+    if args.als_reference == "grid" and name in ALS_GRID:
+        return {**ALS_GRID[name], "random_state": 0}
+    return {"factors": args.als_factors, "regularization": ALS_REG[name], "random_state": 0}
+
+
 def bench(name: str, args: argparse.Namespace) -> dict:
     train, test = load(name)
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     rng = np.random.default_rng(args.seed)
-    als_params = {"factors": args.als_factors, "regularization": ALS_REG[name],
-                  "random_state": 0}
+    als_params = als_settings(name, args)
     fits: dict[str, list[float]] = {"als": [], "hybrid": []}
 
     def fit(strategy: str, **params):
@@ -140,7 +153,8 @@ def bench(name: str, args: argparse.Namespace) -> dict:
     return {
         "data": name, "users": train.n_users, "items": train.n_items,
         "test users": len(users),
-        "ALS": f"factors {args.als_factors}, regularization {ALS_REG[name]:g}",
+        "ALS": ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in als_params.items() if k != "random_state"),
         "hybrid": json.dumps(args.hybrid_params, sort_keys=True) or "{}",
         "ALS p50 ms": ref50, "ALS p99 ms": ref99,
         "hr als p50 ms": hal50, "hr als p99 ms": hal99,
@@ -189,6 +203,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", default=["lastfm", "ciao", "epinions"])
     p.add_argument("--als-factors", type=int, default=256)
+    p.add_argument("--als-reference", choices=["grid", "fixed"], default="grid",
+                   help="grid: the widened peer grid's ALS where known (ALS_GRID), else "
+                   "--als-factors factors; fixed: --als-factors factors everywhere")
     p.add_argument("--single", type=int, default=300, help="users timed one at a time")
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--repeats", type=int, default=2, help="batch runs per system (median)")
@@ -226,9 +243,13 @@ def main(argv=None) -> int:
         "(median). Quality: NDCG@20 on the test split of the two-stage lists against the full "
         f"ranking of every item by the same fitted model, on {args.quality_users} sampled test "
         "users.",
-        "- ALS settings: the widened peer grid's choice was not yet known; 256 factors with "
-        "regularisation 30 (LastFM) and 100 (Ciao), as the issue states, and 100 on Epinions "
-        "(not validated: no grid was run on Epinions here).",
+        "- ALS settings (column ALS): " + "; ".join(
+            f"{nm}: " + ("the widened peer grid's validation pick "
+                         "(experiments/ranking_quality/results)"
+                         if args.als_reference == "grid" and nm in ALS_GRID else
+                         f"{args.als_factors} factors, regularisation {ALS_REG[nm]:g} (the "
+                         "peer grid's pick was not known when this ran)")
+            for nm in args.names) + ".",
         "",
         "## Bars",
         "",

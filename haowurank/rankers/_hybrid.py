@@ -70,12 +70,13 @@ exactly such candidates (how this compares with ranking every item on validation
 ever ranking the whole catalogue.
 
 Serving is two-stage (``recommend`` without ``items=``, ``candidates``, ``score_pairs_at`` and so
-``RankerService`` and the HTTP service): stage 1 reads each user's sources as sparse rows (ALS
-through implicit's fused top-k and its factors; item-kNN, RP3beta, user-kNN, trust and visible
-friends' endorsements as stored entries) and retrieves the candidates above without any dense
-(users, items) block; stage 2 computes the registry's features at those (user, candidate) pairs
-only and applies the learned model (:mod:`._hybrid_pairs`). The lists equal the dense path's up
-to float32 rounding of the ALS dot products. Full ranking, for evaluation:
+``RankerService`` and the HTTP service): stage 1 reads each user's sources (ALS scores,
+item-kNN, RP3beta, user-kNN, trust and visible friends' endorsements; the trust and friend rows
+of every user are computed once at fit) in blocks of a few users (at most 64, and a bounded
+number of cells: a scratch row per source, never the feature block of the dense path) and
+retrieves the candidates above; stage 2 computes the registry's features at those (user,
+candidate) pairs only and applies the learned model, skipping features of zero weight
+(:mod:`._hybrid_pairs`). The lists equal the dense path's up to float32 rounding. Full ranking, for evaluation:
 ``set_params(n_recommend_candidates=0)`` (or ``score``). Cost and quality loss against full
 ranking: ``experiments/two_stage_serving/``.
 
@@ -313,8 +314,10 @@ class HybridRanker(Ranker):
     #: Whether ``fit`` keeps the ranking model's training rows in ``training_rows_`` (set it
     #: on a subclass or on an instance before ``fit``; for studying the ranking model).
     keep_training_rows: ClassVar[bool] = False
-    #: Users per batch of the two-stage path (:meth:`recommend` without ``items=``,
-    #: :meth:`candidates`, :meth:`score_pairs_at`), which builds no dense (users, items) block.
+    #: Users per batch of the two-stage path at most (:meth:`recommend` without ``items=`` and
+    #: :meth:`candidates` batch by the smaller of this and
+    #: :func:`~._hybrid_pairs.small_batch`; :meth:`score_pairs_at` by this), which builds no
+    #: dense feature block.
     serve_batch_size: ClassVar[int] = 1024
 
     def __init__(
