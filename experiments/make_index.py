@@ -33,7 +33,8 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 #: Studies shown in the top-level README's "results at a glance", in this order.
 GLANCE = ["ranking_quality", "hybrid_cost", "recommend_throughput", "serving", "feed_scale",
-          "sim_scaling", "spam_sensitivity", "offline_vs_sim", "attack_robustness", "defence_cost"]
+          "sim_scaling", "spam_sensitivity", "offline_vs_sim", "ab_interference", "attack_robustness",
+          "defence_cost"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -249,7 +250,13 @@ def _offline_vs_sim(d: Path) -> tuple[str, str]:
     return _table_with(f, "answer")[0]["answer"], f
 
 
+def _ab_interference(d: Path) -> tuple[str, str]:
+    f = d / "results" / "ab_interference.md"
+    return _table_with(f, "answer")[0]["answer"], f
+
+
 HEADLINES: dict[str, Callable[[Path], tuple[str, str]]] = {
+    "ab_interference": _ab_interference,
     "offline_vs_sim": _offline_vs_sim,
     "catalogue_intervals": _catalogue_intervals,
     "factor_frontier": _factor_frontier,
