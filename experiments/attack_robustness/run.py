@@ -74,6 +74,9 @@ SEE_ALSO = {
     "(config `experiments/attack_robustness/knn.toml`)",
     "attack_robustness_threshold.md": "the buyer-sybil case with the SybilRank threshold raised "
     "from 0.25 to 0.5 (config `experiments/attack_robustness/threshold.toml`)",
+    "attack_robustness_cut.md": "the buyer-sybil curve at the SybilRank cut of issue 20 (in units "
+    "of the median judged account; accounts nobody follows not judged) on LastFM and Ciao "
+    "(config `experiments/attack_robustness/cut.toml`)",
     "../../defence_flags/results/defence_flags.md": "how many accounts each threshold flags on clean data, "
     "real and synthetic (`experiments/defence_flags/run.py`): the cost of a higher "
     "threshold",
@@ -126,6 +129,9 @@ def load(cfg: dict[str, Any]) -> hr.Dataset:
         kind = cfg.get("kind", cfg["name"])
         if kind == "lastfm":
             return hr.datasets.load_lastfm(DATA / cfg["data_dir"])
+        if kind in ("ciao", "epinions"):  # rating data: the headline protocol's 5-core
+            loader = hr.datasets.load_ciao if kind == "ciao" else hr.datasets.load_epinions
+            return loader(DATA / cfg["data_dir"]).k_core(int(cfg.get("k_core", 5)))
         if kind == "synthetic":
             return hr.datasets.synthetic(n_users=int(cfg["n_users"]), n_items=int(cfg["n_items"]),
                                          seed=int(cfg.get("world_seed", 0)), show_progress=False)
