@@ -5,8 +5,9 @@ Cases (10,000 items each; each case in a fresh Python process, so its peak RSS i
 * ``scaling``: ``trust`` at 10,000, 30,000 and 100,000 users x 90 days (the cost per user-day
   plot);
 * ``bars``: ``friend_endorsements`` at 100,000 users x 90 days;
-* ``heavy``: ``social_als`` at 30,000 users x 90 days and ``hybrid`` at 3,000 users x 20 days
-  (their cost per user-day, fits apart);
+* ``heavy``: ``social_als`` at 100,000 users x 30 days (a full refit every 30 days, each day's
+  rows folded in between: ``SimulationConfig.fold_in``) and ``hybrid`` at 20,000 users x 10 days
+  (one fit; its cost per user-day without fits);
 * ``big``: ``trust`` at 1,000,000 users (30 days unless ``--big-days`` says otherwise), with
   peak memory.
 
@@ -49,15 +50,19 @@ REFIT_EVERY = 7
 GROUPS = {
     "scaling": [(10_000, 90, "trust"), (30_000, 90, "trust"), (100_000, 90, "trust")],
     "bars": [(100_000, 90, "friend_endorsements")],
-    # social_als refits a factor model every 7 days and hybrid scores a dense row per user on
-    # the feed's pairs (its _score_at is not candidate-only): measured at sizes that finish on
-    # the shared machine
-    "heavy": [(30_000, 90, "social_als"), (3_000, 20, "hybrid")],
+    # social_als: full refits every 30 days, fold-in between (REFRESH); 100,000 x 90 did not
+    # finish on the shared machine (load 20-33), 100,000 x 30 did. hybrid's fits grow with the
+    # users (one fit here) and its simulation is measured at a size that finishes
+    "heavy": [(100_000, 30, "social_als"), (20_000, 10, "hybrid")],
     "big": [(1_000_000, 30, "trust")],
 }
 QUICK = [(3_000, 10, "trust"), (6_000, 10, "trust"), (3_000, 10, "hybrid")]
 #: bars of issue 18: seconds of simulation for 100,000 users x 90 days (hybrid: without fits)
 BAR_S = {"trust": 60, "friend_endorsements": 60, "social_als": 60, "hybrid": 120}
+#: per-strategy refresh: ``social_als`` (a factor model) refits in full every 30 days and folds
+#: each day's rows in between (``SimulationConfig.fold_in``); ``hybrid`` (no fold-in) fits once
+REFRESH = {"social_als": {"refit_every": 30, "fold_in": True},
+           "hybrid": {"refit_every": 0, "fold_in": False}}
 
 
 def one_case(users: int, days: int, strategy: str) -> dict:
@@ -66,9 +71,9 @@ def one_case(users: int, days: int, strategy: str) -> dict:
     import haowurank as hr
 
     load_before = os.getloadavg()[0]
+    refresh = REFRESH.get(strategy, {"refit_every": REFIT_EVERY, "fold_in": False})
     cfg = hr.sim.SimulationConfig(
-        n_users=users, n_items=N_ITEMS, days=days, strategy=strategy, refit_every=REFIT_EVERY,
-        seed=0,
+        n_users=users, n_items=N_ITEMS, days=days, strategy=strategy, seed=0, **refresh,
     )
     t0, c0 = time.perf_counter(), time.process_time()
     ds = hr.datasets.synthetic(  # the world hr.sim.run would build from cfg
@@ -82,11 +87,15 @@ def one_case(users: int, days: int, strategy: str) -> dict:
         t_sim, c_sim = time.perf_counter() - t1, time.process_time() - c1
     s = res.summary()
     tm = res.timings
-    fit, fit_cpu = tm.get("fit", 0.0), tm.get("fit_cpu", 0.0)
+    # fold-ins are model refreshes: counted with the fits (and reported apart as fold_in_s)
+    fit = tm.get("fit", 0.0) + tm.get("fold_in", 0.0)
+    fit_cpu = tm.get("fit_cpu", 0.0) + tm.get("fold_in_cpu", 0.0)
     user_days = users * days
     return {
         "users": users, "items": N_ITEMS, "days": days, "strategy": strategy,
-        "refit_every": REFIT_EVERY,
+        "refit_every": cfg.refit_every, "fold_in": cfg.fold_in,
+        "fold_in_s": round(tm.get("fold_in", 0.0), 1),
+        "fold_in_cpu_s": round(tm.get("fold_in_cpu", 0.0), 1),
         "world_s": round(t_world, 1), "world_cpu_s": round(c_world, 1),
         "sim_s": round(t_sim, 1), "sim_cpu_s": round(c_sim, 1),
         "fit_s": round(fit, 1), "fit_cpu_s": round(fit_cpu, 1),
@@ -105,12 +114,15 @@ def one_case(users: int, days: int, strategy: str) -> dict:
     }
 
 
-COLS = ["users", "days", "strategy", "world_s", "sim_s", "sim_cpu_s", "fit_s", "fit_cpu_s",
+COLS = ["users", "days", "strategy", "refit_every", "fold_in", "world_s", "sim_s", "sim_cpu_s",
+        "fit_s", "fit_cpu_s",
         "sim_no_fit_s", "us_per_user_day_cpu", "us_per_user_day_cpu_no_fit", "peak_rss_mb",
         "orders", "messages", "quota_violations", "load_before", "load_after", "commit"]
 
 
 def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
@@ -156,7 +168,8 @@ def render(data: dict) -> str:
                                                r["users"], r["days"]))
     head = "| " + " | ".join(COLS) + " |"
     sep = "|" + "|".join("---:" if c != "strategy" else "---" for c in COLS) + "|"
-    body = ["| " + " | ".join(_fmt(r.get(c, "")) for c in COLS) + " |" for r in rows]
+    body = ["| " + " | ".join(_fmt(r.get(c, False if c == "fold_in" else "")) for c in COLS)
+            + " |" for r in rows]
     notes = []
     for r in rows:
         if r["users"] == 100_000 and r["days"] == 90 and r["strategy"] in BAR_S:
@@ -181,11 +194,13 @@ def render(data: dict) -> str:
             notes.append(f"- Cost per user-day under `trust`, {days} days, CPU time with fits: "
                          f"{per}.")
     for r in rows:
-        if r["strategy"] in ("social_als", "hybrid") and r["users"] < 100_000:
+        if r["strategy"] in ("social_als", "hybrid") and (r["users"], r["days"]) != (100_000, 90):
+            folds = (f" (fold-ins {r['fold_in_cpu_s']} s of them)" if r.get("fold_in")
+                     else "")
             notes.append(
                 f"- `{r['strategy']}` at {r['users']:,} users x {r['days']} days: "
                 f"{r['us_per_user_day_cpu_no_fit']} CPU us per user-day without fits; its "
-                f"fits took {r['fit_cpu_s']} of {r['sim_cpu_s']} CPU seconds.")
+                f"fits took {r['fit_cpu_s']}{folds} of {r['sim_cpu_s']} CPU seconds.")
     for r in rows:
         if r["users"] >= 1_000_000:
             notes.append(
@@ -197,14 +212,18 @@ def render(data: dict) -> str:
         "# Simulation scaling",
         "",
         f"`hr.sim.run(SimulationConfig(n_users, n_items={N_ITEMS:,}, days, strategy, "
-        f"refit_every={REFIT_EVERY}, seed=0))`, every other field at its default (the default "
+        f"refit_every, fold_in, seed=0))` (`refit_every={REFIT_EVERY}` unless the row says "
+        "otherwise: `social_als` refits in full every 30 days and folds each finished day's "
+        "rows in between, `fold_in=True`; `hybrid` fits once), every other field at its "
+        "default (the default "
         "messaging mix, feed and search as the product's), on the world "
         "`hr.datasets.synthetic(n_users, n_items, seed=0, **config.world_knobs())` built and "
         "timed apart (`world_s`). Each case runs in a fresh process limited to 2 BLAS "
         "threads. `sim_s` / `sim_cpu_s`: wall / process CPU seconds of `hr.sim.run` from "
         "that world to the finished result frames, every ranker fit included (the initial "
-        "fit and a refit every 7 days on the accumulated log); `fit_s` / `fit_cpu_s`: the "
-        "fits alone; `sim_no_fit_s`: wall seconds without them. `us_per_user_day_cpu`: CPU "
+        "fit and the refits on the accumulated log); `fit_s` / `fit_cpu_s`: the fits alone, "
+        "fold-ins included (`fold_in_s` / `fold_in_cpu_s` in the JSON); `sim_no_fit_s`: wall "
+        "seconds without them. `us_per_user_day_cpu`: CPU "
         "microseconds per (user x day), `..._no_fit` without the fits. `peak_rss_mb`: the "
         "process's peak resident memory (world and simulation). `quota_violations`: "
         "`len(res.check_quotas())` (must be 0). `load_before` / `load_after`: the machine's "
