@@ -213,10 +213,12 @@ def _spark_scale(d: Path) -> tuple[str, str]:
 
 def _defence_flags(d: Path) -> tuple[str, str]:
     f = d / "results" / "defence_flags.md"
-    t = _table_with(f, "share")
-    parts = [f"{NAMES.get(r['dataset'], r['dataset'])} {r['share']} at {r['threshold']}"
-             for r in t if r["dataset"] in NAMES]
-    return "accounts the SybilRank step flags on clean data: " + ", ".join(parts), f
+    t = _table_with(f, "share of judged")
+    default = t[0]["threshold"], t[0]["reference"]  # the script's first cut is the default
+    parts = [f"{NAMES.get(r['dataset'], r['dataset'])} {r['share of judged']}"
+             for r in t if r["dataset"] in NAMES and (r["threshold"], r["reference"]) == default]
+    return (f"judged accounts the SybilRank step flags on clean data at the default cut "
+            f"({default[0]} x the {default[1]} judged account): " + ", ".join(parts)), f
 
 
 def _hybrid_ease_bound(d: Path) -> tuple[str, str]:
