@@ -268,3 +268,14 @@ def test_runner_staged_search_errors(tiny_toml):
                                        stages=[{"alpha": {"times": [1.0, 2.0]}}])]
     res = X.run_experiment(cfg, write=False, show_progress=False)
     assert "scales the value" in res.table.iloc[0]["error"]
+
+
+def test_reused_rows_take_peer_from_the_configuration(tiny_toml, tmp_path):
+    out = tmp_path / "res"
+    X.run_experiment(tiny_toml, out_dir=out, show_progress=False)
+    cfg = X.load_config(tiny_toml)
+    cfg.strategies[1].peer = True  # "trust (1 hop)" became a peer after its row was written
+    res = X.run_experiment(cfg, out_dir=out, strategies=["popularity"], reuse=True,
+                           show_progress=False)
+    t = res.table.set_index("strategy")
+    assert bool(t.loc["trust (1 hop)", "peer"]) and "trust (1 hop)" in res.reused

@@ -301,8 +301,9 @@ def _previous_rows(cfg: ExperimentConfig, out_dir: str | os.PathLike, chosen: li
         {k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))}
         for r in keep.to_dict("records")
     ]
-    for r in rows:
-        r["peer"] = bool(r.get("peer", False))
+    is_peer = {s.display: bool(s.peer) for s in cfg.strategies}
+    for r in rows:  # whether a row is a peer is the configuration's word, not the old run's
+        r["peer"] = is_peer[r["strategy"]]
     params = {r["strategy"]: json.loads(r.get("params", "{}")) for r in rows}
     tuning = []
     tcsv = out / f"{cfg.name}.tuning.csv"
