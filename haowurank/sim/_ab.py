@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._checks import check_fraction
 from .._dataset import Dataset
 from .._random import SeedLike, derive_seed, rng
 
@@ -81,11 +82,7 @@ def _user_ids(users: Any, where: str) -> np.ndarray:
 
 
 def _check_design(p: Any, arms: Any, where: str) -> tuple[str, str]:
-    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 < float(p) < 1.0:
-        raise ValueError(
-            f"The 'p' parameter of {where} must be a number strictly between 0 and 1. "
-            f"Got {p!r} instead."
-        )
+    check_fraction(p, "p", where)
     if (not isinstance(arms, Sequence) or isinstance(arms, str) or len(arms) != 2
             or not all(isinstance(a, str) and a for a in arms) or arms[0] == arms[1]):
         raise ValueError(
@@ -331,11 +328,7 @@ def _outcomes(per_user: pd.DataFrame, metric: str, assignment: pd.Series | None,
 def _z(level: float, where: str) -> float:
     from scipy import stats
 
-    if isinstance(level, bool) or not isinstance(level, int | float) or not 0.0 < level < 1.0:
-        raise ValueError(
-            f"The 'level' parameter of {where} must be a number strictly between 0 and 1. "
-            f"Got {level!r} instead."
-        )
+    check_fraction(level, "level", where)
     return float(stats.norm.ppf(0.5 + level / 2.0))
 
 
