@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 import haowurank as hr
-from haowurank.studies import provenance_lines
+from haowurank.studies import kept_provenance, provenance_lines
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "ab_interference.toml"
@@ -305,12 +305,6 @@ def render(runs: pd.DataFrame, cfg: dict, out: Path, header: list[str]) -> str:
     return ans
 
 
-def _header(out: Path) -> list[str]:
-    md = out / "ab_interference.md"
-    if not md.is_file():
-        return ["- Provenance: no earlier report in this folder"]
-    lines = md.read_text(encoding="utf-8").splitlines()
-    return [ln for ln in lines[: lines.index("## Answer")] if ln.startswith("- ")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -335,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         " " + shlex.join(given) if given else "")
     if args.render:
         runs = pd.read_csv(out / "runs.csv")
-        header = _header(out)
+        header = kept_provenance(out / "ab_interference.md")
         if header[0].startswith("- Provenance: no earlier report"):  # a run stopped early
             whole = runs.groupby("seed")["setting"].nunique() == len(cfg["settings"])
             runs = runs[runs["seed"].isin(whole[whole].index)]  # seeds with every setting

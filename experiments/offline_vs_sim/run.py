@@ -52,7 +52,7 @@ from scipy.stats import kendalltau
 
 import haowurank as hr
 from haowurank.datasets import registry
-from haowurank.studies import provenance_lines
+from haowurank.studies import kept_provenance, provenance_lines
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "offline_vs_sim.toml"
@@ -445,13 +445,6 @@ def render(runs: pd.DataFrame, cfg: dict, out: Path, header: list[str],
     return ans
 
 
-def _header(out: Path) -> list[str]:
-    """The provenance lines of the last report in ``out`` (kept when re-rendering)."""
-    md = out / "offline_vs_sim.md"
-    if not md.is_file():
-        return ["- Provenance: no earlier report in this folder"]
-    lines = md.read_text(encoding="utf-8").splitlines()
-    return [ln for ln in lines[: lines.index("## Answer")] if ln.startswith("- ")]
 
 
 def _load() -> str:
@@ -485,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     rep_csv = out / "replicates.csv"
     if args.render or args.replicate:
         runs = pd.read_csv(out / "runs.csv")
-        header = _header(out)
+        header = kept_provenance(out / "offline_vs_sim.md")
         if args.replicate:
             load0 = _load()
             t0, p0 = time.perf_counter(), time.process_time()

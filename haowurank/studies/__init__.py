@@ -80,7 +80,14 @@ from ._config import (
     load_dataset,
     preprocess,
 )
-from ._provenance import git_commit, machine, provenance, provenance_lines, versions
+from ._provenance import (
+    git_commit,
+    kept_provenance,
+    machine,
+    provenance,
+    provenance_lines,
+    versions,
+)
 from ._report import (
     cold_columns,
     format_table,
@@ -104,6 +111,7 @@ __all__ = [
     "default_out_dir",
     "format_table",
     "git_commit",
+    "kept_provenance",
     "load_config",
     "load_dataset",
     "machine",

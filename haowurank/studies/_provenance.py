@@ -97,6 +97,15 @@ def provenance(command: str | None = None, extra: tuple[str, ...] = ()) -> dict[
     }
 
 
+def kept_provenance(report: Path, section: str = "## Answer") -> list[str]:
+    """The provenance list items (``- ...``) above ``section`` in an earlier ``report``, for a
+    re-render that keeps how the results were produced; one placeholder item when there is none."""
+    if not report.is_file():
+        return ["- Provenance: no earlier report in this folder"]
+    lines = report.read_text(encoding="utf-8").splitlines()
+    return [ln for ln in lines[: lines.index(section)] if ln.startswith("- ")]
+
+
 def provenance_lines(command: str | None = None, extra: tuple[str, ...] = ()) -> list[str]:
     """:func:`provenance` as Markdown list items (``- Date: ...``), for a results file."""
     p = provenance(command, extra)
