@@ -1,9 +1,11 @@
 """Two-stage serving of `hybrid` against implicit's ALS: latency, batch throughput, fit, quality loss.
 
 For each data set (the headline configs of experiments/ranking_quality, their 80/20 split, seed
-0), in one run: implicit's ALS (the widened peer grid's pick where ``ALS_GRID`` names it, else
-``--als-factors`` factors with ``ALS_REG``) and `hybrid` (defaults) are fitted on the training
-part; then, alternating the systems call by call after a warm-up, with one BLAS thread:
+0), in one run: implicit's ALS (the widened peer grid's validation pick, read from the committed
+``experiments/ranking_quality/results/<name>.csv``, its ``params`` column; with
+``--als-reference fixed``, ``--als-factors`` factors with ``ALS_REG``) and `hybrid` (defaults)
+are fitted on the training part; then, alternating the systems call by call after a warm-up,
+with one BLAS thread:
 
 - single-user top-20: implicit's own ``recommend`` on the ALS model (the reference), haowurank's
   ``als`` ranker, `hybrid` ``recommend`` (its serving path: the two-stage retrieval and ranking,
@@ -42,16 +44,9 @@ from haowurank.testing import small_world
 ROOT = Path(__file__).resolve().parent
 QUALITY = ROOT.parent / "ranking_quality"
 OUT = ROOT / "results"
-#: ALS regularisation per data set when the widened peer grid's choice is not known (the
-#: issue's stated settings for LastFM and Ciao; Epinions: see the README)
+#: ALS regularisation per data set of ``--als-reference fixed`` (the issue's stated settings
+#: for LastFM and Ciao)
 ALS_REG = {"lastfm": 30.0, "ciao": 100.0, "epinions": 100.0}
-#: The widened peer grid's ALS per data set (experiments/ranking_quality/results/<name>.md, its
-#: best validation point): the reference of ``--als-reference grid``; a data set missing here
-#: takes ``--als-factors`` factors and ALS_REG
-ALS_GRID = {
-    "lastfm": {"factors": 512, "regularization": 100.0, "alpha": 40.0, "weighting": "binary"},
-    "ciao": {"factors": 512, "regularization": 300.0, "alpha": 50.0, "weighting": "log"},
-}
 BARS = {"p99 / ALS p99": ("<=", 3.0), "batch users/s / ALS": (">=", 0.25),
         "fit / ALS": ("<=", 10.0), "feed_page p99 / ALS p99": ("<=", 3.0),
         "NDCG@20 loss %": ("<=", 1.0)}
@@ -68,10 +63,25 @@ def load(name: str):
     return train, test.matrix(weight="binary")
 
 
+def grid_als(name: str) -> dict:
+    """The widened peer grid's ALS on data set ``name``: the parameters of the ``als`` row of
+    the committed experiments/ranking_quality/results/<name>.csv (its validation pick)."""
+    path = QUALITY / "results" / f"{name}.csv"
+    if not path.exists():
+        raise SystemExit(f"--als-reference grid: no {path} (run experiments/ranking_quality "
+                         f"for {name!r}, or pass --als-reference fixed)")
+    frame = pd.read_csv(path)
+    row = frame[frame["strategy"] == "als"]
+    if len(row) != 1:
+        raise SystemExit(f"--als-reference grid: expected one 'als' row in {path}, "
+                         f"got {len(row)}")
+    return json.loads(row["params"].iloc[0])
+
+
 def als_settings(name: str, args: argparse.Namespace) -> dict:
     """The reference ALS's parameters on data set ``name``."""
-    if args.als_reference == "grid" and name in ALS_GRID:
-        return {**ALS_GRID[name], "random_state": 0}
+    if args.als_reference == "grid":
+        return {**grid_als(name), "random_state": 0}
     return {"factors": args.als_factors, "regularization": ALS_REG[name], "random_state": 0}
 
 
@@ -223,10 +233,12 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", default=["lastfm", "ciao", "epinions"])
-    p.add_argument("--als-factors", type=int, default=256)
+    p.add_argument("--als-factors", type=int, default=256,
+                   help="ALS factors of --als-reference fixed")
     p.add_argument("--als-reference", choices=["grid", "fixed"], default="grid",
-                   help="grid: the widened peer grid's ALS where known (ALS_GRID), else "
-                   "--als-factors factors; fixed: --als-factors factors everywhere")
+                   help="grid: the widened peer grid's validation pick (the 'als' row of "
+                   "experiments/ranking_quality/results/<name>.csv); fixed: --als-factors "
+                   "factors with ALS_REG's regularisation")
     p.add_argument("--single", type=int, default=300, help="users timed one at a time")
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--repeats", type=int, default=2, help="batch runs per system (median)")
@@ -266,13 +278,12 @@ def main(argv=None) -> int:
         "Fit: ALS fitted before and after `hybrid` (median). Quality: NDCG@20 on the test split of the two-stage lists against the full "
         f"ranking of every item by the same fitted model, on {args.quality_users} sampled test "
         "users (the loss's 95% interval: a paired bootstrap over those users, 2,000 draws).",
-        "- ALS settings (column ALS): " + "; ".join(
-            f"{nm}: " + ("the widened peer grid's validation pick "
-                         "(experiments/ranking_quality/results)"
-                         if args.als_reference == "grid" and nm in ALS_GRID else
-                         f"{args.als_factors} factors, regularisation {ALS_REG[nm]:g} (the "
-                         "peer grid's pick was not known when this ran)")
-            for nm in args.names) + ".",
+        "- ALS settings (column ALS): " + (
+            "the widened peer grid's validation pick on every data set, read from the "
+            "committed experiments/ranking_quality/results/<name>.csv ('als' row, its "
+            "`params`)" if args.als_reference == "grid" else "; ".join(
+                f"{nm}: {args.als_factors} factors, regularisation {ALS_REG[nm]:g} (fixed, "
+                "not the peer grid's pick)" for nm in args.names)) + ".",
         "",
         "## Bars",
         "",
