@@ -220,8 +220,17 @@ class _Keys:
         return self.keys[pos] == k
 
     def add(self, k: np.ndarray) -> None:
-        if len(k):
-            self.keys = np.union1d(self.keys, k)
+        """Insert keys (the set's sorted array gains the new distinct ones; no re-sort of the
+        held keys, which grow with the run)."""
+        if len(k) == 0:
+            return
+        new = np.unique(np.asarray(k, dtype=np.int64))
+        if len(self.keys):
+            new = new[~self.contains(new)]
+            if len(new):
+                self.keys = np.insert(self.keys, np.searchsorted(self.keys, new), new)
+        else:
+            self.keys = new
 
     def __len__(self) -> int:
         return len(self.keys)
