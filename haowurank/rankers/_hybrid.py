@@ -156,6 +156,7 @@ from ._hybrid_pairs import (
 from ._hybrid_parts import (
     FittedParts,
     build_parts,
+    fold_in_own_history,
     parts_from_arrays,
     saved_binary,
     table_arrays,
@@ -270,8 +271,17 @@ class HybridRanker(Ranker):
         Clean the training data with :func:`haowurank.trust.defend` before anything is fitted
         (refunds, unverified purchase claims, endorsement rate limits, SybilRank-style account
         trust); ``True`` uses :data:`haowurank.trust.DEFAULT_DEFENCE`, a dict overrides some
-        of its keys, None or False turns it off. Every component and the popularity fallback
-        see the cleaned data.
+        of its keys, None or False turns it off. Everything that reaches another user's scores
+        (the ranking model's training rows, item factors, item-item similarities, EASE,
+        popularity and the fallback, the user-kNN neighbours and the rows read from them, the
+        trust and endorsement graphs) is fitted on the cleaned data. With the defence's
+        ``"own_history"`` (default True) a flagged account's own user-side state also reads
+        the rows the defence withheld from everyone else (:func:`haowurank.trust.defended_views`):
+        its ALS user factors (re-solved with item factors fixed), the item-kNN / RP3beta rows
+        it is scored from, its EASE row, seen items, activity, category, merchant and period
+        shares, and its own user-kNN neighbours (chosen by its full history among the cleaned
+        rows of others). ``{"own_history": False}``: the account is scored from the cleaned
+        data alone.
 
     Attributes
     ----------
@@ -446,9 +456,12 @@ class HybridRanker(Ranker):
     # ------------------------------------------------------------------ components
     def _fit_parts(
         self, ds: Dataset, *, show_progress: bool = False, als_factors: int | None = None,
-        fitted: dict[str, Ranker] | None = None,
+        fitted: dict[str, Ranker] | None = None, own: Dataset | None = None,
     ) -> FittedParts:
-        """Components and tables on ``ds``; components in ``fitted`` (by key) are used as given."""
+        """Components and tables on ``ds``; components in ``fitted`` (by key) are used as given.
+        With ``own`` (each account's own view, :func:`haowurank.trust.defended_views`), the rows
+        it has beyond ``ds`` are folded into the user side of the CF components and the
+        user-side tables of their accounts (:func:`~._hybrid_parts.build_parts`)."""
         from ._base import make
 
         t0 = time.perf_counter()
@@ -459,10 +472,11 @@ class HybridRanker(Ranker):
             comps[key] = make(reg, **self._component_params(key, als_factors)).fit(
                 ds, show_progress=show_progress
             )
+        fold_in_own_history(comps, own, ds)
         parts = build_parts(
             ds, comps, ease_items=int(self.ease_items),
             ease_regularization=float(self.ease_regularization),
-            user_knn_k=int(self.user_knn_k), n_periods=int(self.n_periods),
+            user_knn_k=int(self.user_knn_k), n_periods=int(self.n_periods), own=own,
         )
         log.info("hybrid: components fitted in %.2fs", time.perf_counter() - t0)
         return parts
@@ -520,9 +534,12 @@ class HybridRanker(Ranker):
 
     def _fit(self, ds: Dataset, *, show_progress: bool, callback: Any) -> None:
         from .. import split
-        from ..trust import defended_training_data, item_popularity
+        from ..trust import defended_views, item_popularity
 
-        ds, self.defence_report_ = defended_training_data(ds, self.defence)
+        # ``ds``: the shared data, which everything another user sees is fitted on; ``own``:
+        # each account's own view (the rows the defence withheld from everyone else, for that
+        # account's own user-side state only; ``ds`` itself when nothing was withheld)
+        ds, own, self.defence_report_ = defended_views(ds, self.defence)
         if self.defence_report_:
             self.fallback_ = item_popularity(ds)
         info: dict[str, Any] = {}
@@ -572,7 +589,7 @@ class HybridRanker(Ranker):
                     comp.partial_fit_users(rows)
         del parts
         self.parts_ = self._fit_parts(ds, show_progress=show_progress,
-                                      als_factors=self.als_factors_, fitted=fitted)
+                                      als_factors=self.als_factors_, fitted=fitted, own=own)
         social_rows(self.parts_)  # every user's trust and friend rows, for serving
         info["refit_s"] = time.perf_counter() - t3
         info["fit_s"] = time.perf_counter() - t0
@@ -908,7 +925,7 @@ class HybridRanker(Ranker):
             text += " " + trust_e["text"]
         # user-kNN is aggregate evidence: a count, never names
         nb = self.parts_.uknn[u]
-        similar = int(self.parts_.binary[nb.indices][:, [i]].nnz) if nb.nnz else 0
+        similar = int(self.parts_.neighbour_rows[nb.indices][:, [i]].nnz) if nb.nnz else 0
         if similar:
             text += f" Liked by {similar} {'person' if similar == 1 else 'people'} with similar taste."
         return {

@@ -128,7 +128,7 @@ def feature_block(parts: FittedParts, uidx: np.ndarray) -> FeatureBlock:
         ease = np.zeros((len(u), 0), dtype=np.float32)
     tr = sp.csr_matrix(parts.trust._candidates(u), dtype=np.float32)
     tr.data = np.maximum(tr.data, 0)
-    uk = user_knn_rows(parts.uknn, parts.binary, u)
+    uk = user_knn_rows(parts.uknn, parts.neighbour_rows, u)
     ukd = dense(uk)
     ukmax = _positive_max(ukd, zeros)
 

@@ -32,7 +32,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._arrays import csr_positions
-from ._base import topk
 from ._cf import csr_row_topk
 from ._hybrid_features import FEATURES, FeatureBlock, PairInputs
 from ._hybrid_neighbours import item_rows, user_knn_rows
@@ -84,9 +83,9 @@ class PairBlock:
         entries (large batches) or dense rows (at most :func:`small_batch` users).
     rp3 : csr_matrix or ndarray of shape (b, n_items), or None
     ease : ndarray of shape (b, p)
-    als_top : ndarray of shape (b, k)
-        ALS's top-k unseen items (-1 pads), for retrieval: best first, except in dense blocks
-        of more than :data:`GATHER_USERS` users, which keep the set only.
+    als_top : ndarray of shape (b, k), or bool ndarray of shape (b, n_items)
+        ALS's top-k unseen items, for retrieval: best first (-1 pads), or in small-batch
+        blocks a mask of those items (the set only).
     als_max, knn_max, knn2_max, rp3_max, uknn_max, n_friends, activity, user_time
         Per-user statistics, as in :class:`~._hybrid_features.FeatureBlock`.
     user_category, user_merchant, user_period
@@ -271,18 +270,19 @@ def _small_block(parts: FittedParts, u: np.ndarray, k: int) -> PairBlock:
     b, n_items = len(u), parts.n_items
     seen = _dense_rows(parts.binary, u) > 0
     sa = np.asarray(parts.als._score(u), dtype=np.float32)
-    top = np.full((b, k), -1, dtype=np.int64)
+    top = np.zeros((b, n_items), dtype=bool)  # ALS's top k unseen items, as a mask
     if n_items:
         empty = parts.als._empty_users(u)
         ok = np.flatnonzero(~empty)
-        if len(ok) and b > GATHER_USERS:  # the set only (retrieval's union), unordered
-            r, c = np.nonzero(_dense_top(np.where(seen[ok], -np.inf, sa[ok]), k))
-            top[ok[r], np.arange(len(r)) - np.searchsorted(r, r)] = c
+        if len(ok) == b:
+            top = _top_mask(sa, ~seen, k)
         elif len(ok):
-            top[ok], _ = topk(np.where(seen[ok], -np.inf, sa[ok]), k)
+            top[ok] = _top_mask(sa[ok], ~seen[ok], k)
         if empty.any():  # the popularity fallback, as implicit's path gives it
             e = np.flatnonzero(empty)
-            top[e], _ = parts.als._recommend_idx(u[e], k, True, None)
+            t, _ = parts.als._recommend_idx(u[e], k, True, None)
+            rows = np.broadcast_to(e[:, None], t.shape)
+            top[rows[t >= 0], t[t >= 0]] = True
     als_max = sa.max(axis=1) if n_items else np.zeros(b, dtype=np.float32)
 
     gather = b <= GATHER_USERS  # else scipy's product (its per-call cost is amortised)
@@ -300,8 +300,8 @@ def _small_block(parts: FittedParts, u: np.ndarray, k: int) -> PairBlock:
     else:
         ease = np.zeros((b, 0), dtype=np.float32)
     social = social_rows(parts)
-    uk = (_gather_product(parts.uknn, u, parts.binary) if gather
-          else dense(user_knn_rows(parts.uknn, parts.binary, u)))
+    uk = (_gather_product(parts.uknn, u, parts.neighbour_rows) if gather
+          else dense(user_knn_rows(parts.uknn, parts.neighbour_rows, u)))
     ones = np.ones(b, dtype=np.float32)
     return PairBlock(
         uidx=u, als=sa, als_top=top, als_max=als_max,
@@ -352,7 +352,7 @@ def pair_block(parts: FittedParts, uidx: np.ndarray, k: int = 1) -> PairBlock:
         ease = np.zeros((len(u), 0), dtype=np.float32)
     social = social_rows(parts)
     tr = _canonical(social.trust[u])
-    uk = _canonical(user_knn_rows(parts.uknn, parts.binary, u))
+    uk = _canonical(user_knn_rows(parts.uknn, parts.neighbour_rows, u))
     ones = np.ones(len(u), dtype=np.float32)
     return PairBlock(
         uidx=u, als=f, als_top=np.asarray(top, dtype=np.int64), als_max=_als_max(parts, u, f, top),
@@ -466,53 +466,51 @@ def retrieve_pairs(
 
 
 def _dense_top(masked: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask of the ``k`` largest finite entries of each row of a dense block (-inf: not
-    a candidate), ties at the ``k``-th place to the lower column (:func:`~._cf.csr_row_topk`'s
-    rule), by one partition of the whole block."""
+    """Bool mask of the ``k`` largest finite entries of each row of a dense block (values
+    finite or -inf; -inf: not a candidate), ties at the ``k``-th place to the lower column
+    (:func:`~._cf.csr_row_topk`'s rule), by one partition of the whole block."""
     b, n = masked.shape
-    finite = np.isfinite(masked)
     if k <= 0:
-        return np.zeros_like(finite)
+        return np.zeros(masked.shape, dtype=bool)
     if k >= n:
-        return finite
+        return np.isfinite(masked)
     kth = np.partition(masked, n - k, axis=1)[:, n - k]  # each row's k-th largest value
     above = masked > kth[:, None]
     tie = masked == kth[:, None]
-    need = k - above.sum(axis=1)
-    tie &= np.cumsum(tie, axis=1) <= need[:, None]
-    return (above | tie) & finite
+    need = k - np.count_nonzero(above, axis=1)
+    many = np.flatnonzero(np.count_nonzero(tie, axis=1) > need)  # rows that drop some ties
+    if len(many):
+        t = tie[many]
+        tie[many] = t & (np.cumsum(t, axis=1) <= need[many, None])
+    out = above | tie
+    short = np.flatnonzero(~np.isfinite(kth))  # fewer than k finite entries: -inf ties out
+    if len(short):
+        out[short] &= np.isfinite(masked[short])
+    return out
 
 
-def _row_top(r: np.ndarray, v: np.ndarray, b: int, k: int) -> np.ndarray:
-    """Mask of the ``k`` largest values ``v`` of each row (entries ascending by row, then
-    column): :func:`~._cf.csr_row_topk`'s rule (ties at the ``k``-th place to the lower
-    column), by one partition per row of the few rows of a small batch."""
-    keep = np.ones(len(v), dtype=bool)
-    if k <= 0:
-        return ~keep
-    bounds = np.searchsorted(r, np.arange(b + 1))
-    for a, e in zip(bounds[:-1], bounds[1:]):
-        if e - a <= k:
-            continue
-        d = v[a:e]
-        kth = np.partition(d, len(d) - k)[len(d) - k]  # the k-th largest value
-        sel = d > kth
-        ties = np.flatnonzero(d == kth)[: k - int(sel.sum())]
-        sel[ties] = True
-        keep[a:e] = sel
-    return keep
+def _top_mask(values: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
+    """Bool mask of the ``k`` largest ``values`` among the ``valid`` entries of each row
+    (finite values), ties at the ``k``-th place to the lower column (:func:`_dense_top`'s
+    rule); a row with at most ``k`` valid entries keeps them all without a partition."""
+    out = valid.copy()
+    over = np.flatnonzero(np.count_nonzero(valid, axis=1) > k)
+    if len(over) == len(out):
+        return _dense_top(np.where(valid, values, -np.inf), k)
+    if len(over):
+        out[over] = _dense_top(np.where(valid[over], values[over], -np.inf), k)
+    return out
 
 
 def _retrieve_dense(
     parts: FittedParts, blk: PairBlock, k: int, n_popular: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`retrieve_pairs` for a small-batch block (dense rows and seen block): the same
-    rule (each source's top ``k`` positive unseen entries, ties to the lower item)."""
+    rule (each source's top ``k`` positive unseen entries, ties to the lower item), as one
+    candidate mask of the block (``blk.als_top`` is ALS's mask)."""
     b, n_items = len(blk.uidx), parts.n_items
-    seen = blk.seen
-    top = blk.als_top[:, :k]
-    rr = [np.broadcast_to(np.arange(b)[:, None], top.shape)[top >= 0]]
-    cc = [top[top >= 0]]
+    unseen = ~blk.seen
+    cand = blk.als_top.copy()
     sources = [blk.knn, blk.trust, blk.uknn]
     if blk.rp3 is not None:
         sources.append(blk.rp3)
@@ -521,20 +519,9 @@ def _retrieve_dense(
         e[:, parts.ease_idx] = blk.ease
         sources.append(e)
     for m in sources:
-        r, c = np.nonzero((m > 0) & ~seen)
-        if not len(r):
-            continue
-        kept = _row_top(r, m[r, c], b, k)
-        rr.append(r[kept])
-        cc.append(c[kept])
+        cand |= _top_mask(m, (m > 0) & unseen, k)
     if n_popular:
-        head = popular_items(parts, n_popular)
-        rr.append(np.repeat(np.arange(b, dtype=np.int64), len(head)))
-        cc.append(np.tile(head, b))
-    r = np.concatenate(rr).astype(np.int64)
-    c = np.concatenate(cc).astype(np.int64)
-    if len(r):
-        fresh = ~seen[r, c]
-        r, c = r[fresh], c[fresh]
-    key = np.unique(r * np.int64(max(n_items, 1)) + c)
-    return key // max(n_items, 1), key % max(n_items, 1)
+        cand[:, popular_items(parts, n_popular)] = True
+    cand &= unseen
+    r, c = np.nonzero(cand)
+    return r.astype(np.int64), c.astype(np.int64)

@@ -29,8 +29,17 @@ a ranker fits on (``make("trust", defence=True)``, ``make("hybrid", defence=True
    ``drop="all"``) are dropped.
 
 Suspicious accounts keep their follow rows and, by default, their purchases and views: they
-are still served (and their own history still shapes their own recommendations), only their
-endorsements no longer count as evidence for anyone else.
+are still served, only their endorsements no longer count as evidence for anyone else.
+
+A defence exists so that suspicious accounts cannot shape what *other* users see; it need not
+blind a ranker to an account's own tastes. So besides the cleaned data shared by everyone
+(:attr:`Defence.dataset`), :func:`defend` returns each account's own view
+(:attr:`Defence.own`, ``own_history=True``): the cleaned data plus the rows the account-level
+steps (non-buyer, rate limit, sybil) withheld from the shared data; refunded orders stay out
+(a refunded order is no purchase). A ranker fits everything that reaches other users
+(item-side state, neighbour pools, popularity, the trust and endorsement graphs) on the shared
+data and only an account's own user-side state on its own view (``hybrid``;
+:func:`defended_views`).
 
 References
 ----------
@@ -79,6 +88,7 @@ __all__ = [
     "account_trust",
     "defend",
     "defended_training_data",
+    "defended_views",
     "item_popularity",
     "non_buyer_rows",
     "rate_limited_rows",
@@ -106,6 +116,7 @@ DEFAULT_DEFENCE: dict[str, Any] = {
     "n_seeds": None,
     "iterations": None,
     "drop": "endorsements",
+    "own_history": True,
     "seed": 0,
 }
 
@@ -131,12 +142,20 @@ class Defence:
         step was off).
     report : dict
         Counts of what each step did.
+    own : Dataset or None
+        Each account's own view: ``dataset`` plus the rows the account-level steps
+        (:func:`non_buyer_rows`, :func:`rate_limited_rows`, the sybil step) withheld from it,
+        with the same demotions; refunded orders stay out. ``dataset`` itself when nothing was
+        withheld; None with ``own_history=False``. A consumer may read an account's own rows
+        from it for that account's own state only (what it may recommend to that account),
+        never for anything another user sees.
     """
 
     dataset: Dataset
     suspicious: np.ndarray
     account_trust: np.ndarray
     report: dict = field(default_factory=dict)
+    own: Dataset | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -583,6 +602,10 @@ def _check_params(p: Mapping[str, Any]) -> None:
             f"The 'sybil_reference' defence parameter must be 'median' or 'even'. "
             f"Got {p['sybil_reference']!r}."
         )
+    if not isinstance(p["own_history"], bool | np.bool_):
+        raise ValueError(
+            f"The 'own_history' defence parameter must be a bool. Got {p['own_history']!r}."
+        )
     if p["drop"] not in ("endorsements", "all"):
         raise ValueError(
             f"The 'drop' defence parameter must be 'endorsements' or 'all'. Got {p['drop']!r}."
@@ -602,6 +625,7 @@ def defend(
     n_seeds: int | None = None,
     iterations: int | None = None,
     drop: Literal["endorsements", "all"] = "endorsements",
+    own_history: bool = True,
     seed: SeedLike = 0,
 ) -> Defence:
     """Clean training data of refunded orders, unverified claims, bursts and sybil endorsements.
@@ -652,19 +676,23 @@ def defend(
         See :func:`account_trust`.
     drop : {"endorsements", "all"}
         What a suspicious account loses: its endorsements, or every interaction row.
+    own_history : bool
+        Also build each account's own view (:attr:`Defence.own`: the cleaned data plus the
+        rows withheld from that account by the non-buyer, rate-limit and sybil steps;
+        ``report["own_history_rows"]`` counts them). False: ``Defence.own`` is None.
 
     Returns
     -------
     Defence
         The cleaned dataset (``meta["defence"]`` holds the report), the suspicious accounts,
-        their trust and the report.
+        their trust, the report and the accounts' own view.
     """
     _check_ds(ds, "defend")
     params = dict(refunds=refunds, verify=verify, min_purchases=min_purchases,
                   max_endorsements_per_day=max_endorsements_per_day,
                   sybil_threshold=sybil_threshold, sybil_reference=sybil_reference,
                   seeds=seeds, n_seeds=n_seeds,
-                  iterations=iterations, drop=drop, seed=seed)
+                  iterations=iterations, drop=drop, own_history=own_history, seed=seed)
     _check_params(params)
     arr = ds.interaction_arrays()
     keep = np.ones(ds.n_interactions, dtype=bool)
@@ -673,6 +701,7 @@ def defend(
         ref = refunded_rows(ds)
         keep &= ~ref
         report["refunded_rows"] = int(ref.sum())
+    own_keep = keep.copy()  # an account's own view: everything but refunded orders
     demote = unverified_rows(ds, keep) if verify else np.zeros(ds.n_interactions, dtype=bool)
     report["demoted_unverified"] = int(demote.sum())
     if isinstance(min_purchases, str):  # "auto"
@@ -711,30 +740,46 @@ def defend(
         keep &= ~who
         report["suspicious_accounts"] = int(suspicious.sum())
         report["suspicious_rows_dropped"] = int(dropped.sum())
-    inter = ds.indexed_interactions
-    changed = (~keep).any() or demote.any()
-    if changed:
-        frame = inter.copy()
-        if demote.any():
-            kind = frame["kind"].to_numpy().copy()
-            kind[demote] = _KIND_CODE["recommend"]
-            frame["kind"] = kind.astype(np.int8)
-        frame = frame[keep].reset_index(drop=True)
-        if demote.any():  # a demoted row may meet a plain recommend (one vote) or move
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DataWarning)
-                frame = merge_duplicates(frame, "max")
-        # else: dropping rows keeps the canonical order, nothing to merge
-    else:
-        frame = inter
+    withheld = own_keep & ~keep
+    frame, changed = _cleaned_rows(ds, keep, demote)
     report["rows_out"] = int(len(frame))
+    if own_history:
+        report["own_history_rows"] = int(withheld.sum())
     meta = dict(ds.meta)
     meta["defence"] = dict(report)
     out = ds.replace(indexed_interactions=frame, meta=meta,
                      indexed_audiences=_kept_audiences(ds, frame)) if changed \
         else ds.replace(meta=meta)
+    own: Dataset | None = None
+    if own_history:
+        own = out
+        if withheld.any():
+            own_frame, _ = _cleaned_rows(ds, own_keep, demote)
+            own = ds.replace(indexed_interactions=own_frame, meta=meta,
+                             indexed_audiences=_kept_audiences(ds, own_frame))
     log.info("trust.defend: %s", report)
-    return Defence(out, suspicious, trust_vec, report)
+    return Defence(out, suspicious, trust_vec, report, own)
+
+
+def _cleaned_rows(ds: Dataset, keep: np.ndarray, demote: np.ndarray) -> tuple[pd.DataFrame, bool]:
+    """The indexed interaction rows of ``ds`` in ``keep`` with the ``demote`` rows turned into
+    plain ``"recommend"`` rows (duplicates merged), and whether anything changed."""
+    inter = ds.indexed_interactions
+    changed = bool((~keep).any() or demote.any())
+    if not changed:
+        return inter, False
+    frame = inter.copy()
+    if demote.any():
+        kind = frame["kind"].to_numpy().copy()
+        kind[demote] = _KIND_CODE["recommend"]
+        frame["kind"] = kind.astype(np.int8)
+    frame = frame[keep].reset_index(drop=True)
+    if demote.any():  # a demoted row may meet a plain recommend (one vote) or move
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            frame = merge_duplicates(frame, "max")
+    # else: dropping rows keeps the canonical order, nothing to merge
+    return frame, True
 
 
 def _kept_audiences(ds: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
@@ -782,10 +827,43 @@ def defended_training_data(ds: Dataset, defence: bool | Mapping[str, Any] | None
     Returns
     -------
     (Dataset, dict)
-        The data to fit on and the defence report (empty when off).
+        The data to fit on and the defence report (empty when off). The accounts' own view is
+        not built (:func:`defended_views` returns it).
     """
+    shared, _, report = _defended(ds, defence, own=False)
+    return shared, report
+
+
+def defended_views(
+    ds: Dataset, defence: bool | Mapping[str, Any] | None
+) -> tuple[Dataset, Dataset, dict]:
+    """:func:`defended_training_data` with each account's own view (:attr:`Defence.own`).
+
+    Parameters
+    ----------
+    ds : Dataset
+        Training data.
+    defence : bool, dict or None
+        None/False: off; True: :data:`DEFAULT_DEFENCE`; a dict overrides some of its keys
+        (``"own_history": False`` makes the own view the shared data).
+
+    Returns
+    -------
+    (Dataset, Dataset, dict)
+        The shared data (what everything another user sees is fitted on), the own view (the
+        shared data plus the rows withheld from each account, for that account's own state
+        only; the same object as the shared data when nothing was withheld or
+        ``own_history`` is False) and the defence report (empty when off; then both data are
+        ``ds``).
+    """
+    return _defended(ds, defence, own=True)
+
+
+def _defended(
+    ds: Dataset, defence: bool | Mapping[str, Any] | None, *, own: bool
+) -> tuple[Dataset, Dataset, dict]:
     if defence is None or defence is False:
-        return ds, {}
+        return ds, ds, {}
     if defence is True:
         params: dict[str, Any] = {}
     elif isinstance(defence, Mapping):
@@ -797,5 +875,7 @@ def defended_training_data(ds: Dataset, defence: bool | Mapping[str, Any] | None
         )
     full = {**DEFAULT_DEFENCE, **params}
     _check_params(full)
+    if not own:
+        full["own_history"] = False
     res = defend(ds, **full)
-    return res.dataset, res.report
+    return res.dataset, (res.own if res.own is not None else res.dataset), res.report
