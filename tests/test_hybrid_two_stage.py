@@ -196,3 +196,41 @@ def test_spline_table_equals_the_feature_splines(knots):
     got = SplineTable(splines, coef).terms(Y)
     np.testing.assert_array_equal(got, splines.terms(Y, coef))
     assert np.all(got[:, 2] == 0) and np.any(got[:, 0] != 0)
+
+
+@pytest.mark.parametrize("threads", [2, 5])
+def test_threaded_batches_give_the_single_threaded_lists(fitted, monkeypatch, threads):
+    """Blocks spread over ``serve_threads`` threads give exactly the lists and scores of the
+    same blocks run one after the other (and the same lists as the default block size)."""
+    users = np.arange(len(fitted.user_ids_))
+    want_i, _ = fitted.recommend_at(users, 8)
+    monkeypatch.setattr(fitted, "serve_batch_size", 7)  # 12 blocks of 7 users (the last 3)
+    monkeypatch.setattr(fitted, "serve_threads", 1)
+    one_i, one_s = fitted.recommend_at(users, 8)
+    monkeypatch.setattr(fitted, "serve_threads", threads)
+    many_i, many_s = fitted.recommend_at(users, 8)
+    np.testing.assert_array_equal(many_i, one_i)
+    np.testing.assert_array_equal(many_s, one_s)
+    np.testing.assert_array_equal(many_i, want_i)
+    assert (many_i >= 0).all()
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 7, 40])
+def test_top_mask_is_the_k_largest_valid_entries_ties_to_the_lower_column(k):
+    """Known answer: per row, the valid entries sorted by value (descending) then column, the
+    first ``k`` kept (rows with at most ``k`` valid entries keep them all)."""
+    from haowurank.rankers._hybrid_pairs import _top_mask
+
+    rng = np.random.default_rng(k)
+    values = rng.integers(0, 6, (30, 40)).astype(np.float32)  # many ties
+    valid = rng.random((30, 40)) < 0.6
+    valid[3] = False
+    valid[4, :2] = True
+    valid[4, 2:] = False
+    got = _top_mask(values, valid, k)
+    want = np.zeros_like(valid)
+    for r in range(30):
+        cols = np.flatnonzero(valid[r])
+        order = cols[np.lexsort((cols, -values[r, cols]))][:k]
+        want[r, order] = True
+    np.testing.assert_array_equal(got, want)

@@ -116,6 +116,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
@@ -162,6 +163,7 @@ from ._hybrid_parts import (
     table_arrays,
 )
 from ._hybrid_retrieval import retrieve, unseen_pairs
+from ._implicit import _blas_controller
 
 __all__ = ["FEATURES", "HybridRanker"]
 
@@ -329,6 +331,11 @@ class HybridRanker(Ranker):
     #: :func:`~._hybrid_pairs.small_batch`; :meth:`score_pairs_at` by this), which builds no
     #: dense feature block.
     serve_batch_size: ClassVar[int] = 1024
+    #: Threads over which the two-stage path of :meth:`recommend` and :meth:`candidates`
+    #: spreads its batches of users (1: the caller's thread only). The batches are independent
+    #: and write disjoint rows of the result, so the lists equal the single-threaded ones; the
+    #: heavy steps (BLAS, scipy's sparse products, numpy's sorts) release the GIL.
+    serve_threads: ClassVar[int] = 2
 
     def __init__(
         self,
@@ -677,7 +684,8 @@ class HybridRanker(Ranker):
         skip = unused_features(self._model())
         if cand is None:  # two-stage: sparse sources, features at the candidate pairs only
             bs = min(self.serve_batch_size, small_batch(len(self.item_ids_)))
-        for s0 in range(0, b, bs):
+
+        def block(s0: int) -> None:
             u = uidx[s0 : s0 + bs]
             if cand is None:
                 blk = pair_block(parts, u, k)
@@ -699,6 +707,24 @@ class HybridRanker(Ranker):
                 got = np.bincount(r, minlength=len(u)) > 0
                 out_i[s0 : s0 + len(u)][got] = top_i[got]
                 out_s[s0 : s0 + len(u)][got] = top_s[got]
+
+        starts = range(0, b, bs)
+        if cand is not None or len(starts) == 1:
+            for s0 in starts:
+                block(s0)
+            return out_i, out_s, short_all
+        # several two-stage batches: one BLAS thread each (their products are small, and
+        # BLAS's own threads would only contend with the batches'), spread over serve_threads
+        threads = min(max(int(self.serve_threads), 1), len(starts))
+        social_rows(parts)  # built once here, not by each thread
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            if threads > 1:
+                with ThreadPoolExecutor(threads) as pool:
+                    for _ in pool.map(block, starts):
+                        pass
+            else:
+                for s0 in starts:
+                    block(s0)
         return out_i, out_s, short_all
 
     def _recommend_idx(

@@ -465,41 +465,41 @@ def retrieve_pairs(
     return key // max(n_items, 1), key % max(n_items, 1)
 
 
-def _dense_top(masked: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask of the ``k`` largest finite entries of each row of a dense block (values
-    finite or -inf; -inf: not a candidate), ties at the ``k``-th place to the lower column
-    (:func:`~._cf.csr_row_topk`'s rule), by one partition of the whole block."""
-    b, n = masked.shape
+def _top_mask(values: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
+    """Bool mask of the ``k`` largest ``values`` (finite) among the ``valid`` entries of each
+    row of a dense block, ties at the ``k``-th place to the lower column
+    (:func:`~._cf.csr_row_topk`'s rule): one partition of the negated block (invalid entries
+    +inf) at ``k - 1``; rows with at most ``k`` valid entries keep them all unpartitioned."""
+    b, n = valid.shape
     if k <= 0:
-        return np.zeros(masked.shape, dtype=bool)
-    if k >= n:
-        return np.isfinite(masked)
-    kth = np.partition(masked, n - k, axis=1)[:, n - k]  # each row's k-th largest value
-    above = masked > kth[:, None]
-    tie = masked == kth[:, None]
-    need = k - np.count_nonzero(above, axis=1)
+        return np.zeros((b, n), dtype=bool)
+    over = np.flatnonzero(np.count_nonzero(valid, axis=1) > k)
+    if not len(over):
+        return valid.copy()
+    whole = len(over) == b
+    v, ok = (values, valid) if whole else (values[over], valid[over])
+    neg = np.where(ok, -v, np.inf)  # the k-th smallest of neg is the k-th largest value
+    kth = np.partition(neg, k - 1, axis=1)[:, k - 1 : k]
+    top = neg < kth
+    tie = neg == kth
+    need = k - np.count_nonzero(top, axis=1)
     many = np.flatnonzero(np.count_nonzero(tie, axis=1) > need)  # rows that drop some ties
     if len(many):
         t = tie[many]
         tie[many] = t & (np.cumsum(t, axis=1) <= need[many, None])
-    out = above | tie
-    short = np.flatnonzero(~np.isfinite(kth))  # fewer than k finite entries: -inf ties out
-    if len(short):
-        out[short] &= np.isfinite(masked[short])
-    return out
-
-
-def _top_mask(values: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask of the ``k`` largest ``values`` among the ``valid`` entries of each row
-    (finite values), ties at the ``k``-th place to the lower column (:func:`_dense_top`'s
-    rule); a row with at most ``k`` valid entries keeps them all without a partition."""
+    top |= tie
+    if whole:
+        return top
     out = valid.copy()
-    over = np.flatnonzero(np.count_nonzero(valid, axis=1) > k)
-    if len(over) == len(out):
-        return _dense_top(np.where(valid, values, -np.inf), k)
-    if len(over):
-        out[over] = _dense_top(np.where(valid[over], values[over], -np.inf), k)
+    out[over] = top
     return out
+
+
+def _mask_pairs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the true entries of a 2-D mask, ascending by row then column
+    (``np.nonzero``'s, from one flat scan)."""
+    flat = np.flatnonzero(mask)
+    return flat // mask.shape[1], flat % mask.shape[1]
 
 
 def _retrieve_dense(
@@ -523,5 +523,4 @@ def _retrieve_dense(
     if n_popular:
         cand[:, popular_items(parts, n_popular)] = True
     cand &= unseen
-    r, c = np.nonzero(cand)
-    return r.astype(np.int64), c.astype(np.int64)
+    return _mask_pairs(cand)
