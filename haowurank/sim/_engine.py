@@ -133,6 +133,11 @@ def _csr(rows, cols, vals, shape, *, combine: str = "sum") -> sp.csr_matrix:
 _VOCABS: dict[int, tuple[np.ndarray, pd.Index | None]] = {}
 
 
+def _index_dtype(a: np.ndarray) -> Any:
+    """``object`` for an object array (kept as such in a pandas Index), else None."""
+    return object if a.dtype == object else None
+
+
 def _positions(vocab: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Positions in ``vocab`` of ``ids`` the product returned (all in it): what
     ``Dataset.user_index`` / ``item_index`` give, without their conversion to Python objects;
@@ -142,7 +147,9 @@ def _positions(vocab: np.ndarray, ids: np.ndarray) -> np.ndarray:
         n = len(vocab)
         plain = (vocab.dtype.kind in "iu" and n > 0 and vocab[0] == 0 and vocab[-1] == n - 1
                  and bool(np.array_equal(vocab, np.arange(n))))
-        held = (vocab, None if plain else pd.Index(vocab))
+        # object vocabularies stay object: a pandas string Index would convert every
+        # looked-up array of ids to its string dtype first
+        held = (vocab, None if plain else pd.Index(vocab, dtype=_index_dtype(vocab)))
         if len(_VOCABS) > 16:
             _VOCABS.clear()
         _VOCABS[id(vocab)] = held
@@ -151,8 +158,10 @@ def _positions(vocab: np.ndarray, ids: np.ndarray) -> np.ndarray:
         idx = ids.astype(np.int64)
         bad = (idx < 0) | (idx >= len(vocab))
     else:
-        index = held[1] if held[1] is not None else pd.Index(vocab)
-        idx = index.get_indexer(ids).astype(np.int64)
+        index = (held[1] if held[1] is not None
+                 else pd.Index(vocab, dtype=_index_dtype(vocab)))
+        target = pd.Index(ids, dtype=object) if index.dtype == object else ids
+        idx = index.get_indexer(target).astype(np.int64)
         bad = idx < 0
     if bad.any():
         raise KeyError(f"ids not in the vocabulary: {ids[bad][:5].tolist()}")
