@@ -186,6 +186,12 @@ COMPONENT_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _each(fn: Any, args: Any) -> None:
+    """``fn(a)`` for every ``a`` of ``args``, in order."""
+    for a in args:
+        fn(a)
+
+
 class HybridRanker(Ranker):
     """Learned additive ranker over ALS, item-kNN, RP3beta, head-EASE, trust, friend and context
     features.
@@ -718,13 +724,15 @@ class HybridRanker(Ranker):
         threads = min(max(int(self.serve_threads), 1), len(starts))
         social_rows(parts)  # built once here, not by each thread
         with _blas_controller().limit(limits=1, user_api="blas"):
-            if threads > 1:
-                with ThreadPoolExecutor(threads) as pool:
-                    for _ in pool.map(block, starts):
-                        pass
+            if threads > 1:  # every threads-th block per thread, the caller's thread one
+                with ThreadPoolExecutor(threads - 1) as pool:
+                    done = [pool.submit(_each, block, starts[j::threads])
+                            for j in range(1, threads)]
+                    _each(block, starts[0::threads])
+                    for f in done:
+                        f.result()
             else:
-                for s0 in starts:
-                    block(s0)
+                _each(block, starts)
         return out_i, out_s, short_all
 
     def _recommend_idx(

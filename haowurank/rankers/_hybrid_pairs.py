@@ -161,8 +161,10 @@ def _als_max(parts: FittedParts, u: np.ndarray, f: FactorRows, top: np.ndarray) 
 
 #: The most users :func:`pair_block` serves through dense rows (:func:`small_batch`).
 SMALL_BATCH = 64
-#: Cells (users x items) per source of a small-batch block at most (:func:`small_batch`).
-SMALL_CELLS = 4_000_000
+#: Cells (users x items) per source of a small-batch block at most (:func:`small_batch`): a
+#: block's scratch rows stay a few MB each, which the allocator keeps for the next block
+#: instead of returning them to the OS and page-faulting them in again.
+SMALL_CELLS = 1_000_000
 #: Small batches of at most this many users gather the item-item and user-kNN rows with
 #: numpy; larger ones take scipy's product.
 GATHER_USERS = 16
