@@ -1,4 +1,5 @@
-"""Sort-based set operations on large integer key arrays, and lookups in CSR matrices.
+"""Sort-based set operations on large integer key arrays, lookups in CSR matrices and sorted
+CSR products.
 
 numpy 2.4's hash-based ``np.unique`` / ``np.isin`` are slower than sorting on millions of int64
 keys (``experiments/feed_scale/README.md``), so the hot paths (splits, the synthetic world, trust defences) use these.
@@ -7,8 +8,9 @@ keys (``experiments/feed_scale/README.md``), so the hot paths (splits, the synth
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
-__all__ = ["csr_keys", "csr_positions", "isin_sorted", "unique_sorted"]
+__all__ = ["csr_keys", "csr_positions", "isin_sorted", "sorted_product", "unique_sorted"]
 
 #: query and set sizes from which ``isin_sorted`` sorts its queries first
 _SORT_QUERIES = 1 << 16
@@ -63,3 +65,20 @@ def csr_positions(m, r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarr
     keys = csr_keys(m)
     pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
     return pos, keys[pos] == q
+
+
+def sorted_product(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:
+    """``a @ b`` as a canonical CSR matrix (sorted indices, no duplicates).
+
+    scipy's sparse product leaves each row's indices unsorted; sorting them row by row is a
+    comparison sort. Two transposes (CSR -> CSC -> CSR) are counting sorts, linear in the
+    entries, and give the same arrays: the product has no duplicates, so the sorted order is
+    unique and the values are only moved.
+    """
+    c = a @ b
+    if not sp.issparse(c) or c.format != "csr":
+        c = sp.csr_matrix(c)
+    if c.has_sorted_indices:
+        return c
+    return c.tocsc().tocsr()
+

@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from haowurank._arrays import _SORT_QUERIES, csr_keys, csr_positions, isin_sorted, unique_sorted
+from haowurank._arrays import (
+    _SORT_QUERIES,
+    csr_keys,
+    csr_positions,
+    isin_sorted,
+    sorted_product,
+    unique_sorted,
+)
 
 
 @pytest.mark.parametrize("n_set, n_query", [
@@ -46,3 +53,18 @@ def test_csr_positions_find_stored_entries_and_only_those():
     np.testing.assert_array_equal(m.data[pos[hit]], dense[r, c][hit])
     pos, hit = csr_positions(sp.csr_matrix((3, 4)), [0, 2], [1, 3])
     assert not hit.any()
+
+
+@pytest.mark.parametrize("shape", [(0, 7, 5), (40, 60, 50), (300, 400, 500)])
+def test_sorted_product_equals_sorted_matmul(shape):
+    """The same arrays as scipy's product with its rows sorted, marked sorted."""
+    b_rows, n, m = shape
+    g = np.random.default_rng(b_rows)
+    a = sp.random(b_rows, n, density=0.05, format="csr", random_state=g)
+    b = sp.random(n, m, density=0.05, format="csr", random_state=g)
+    want = a @ b
+    want.sort_indices()
+    got = sorted_product(a, b)
+    assert got.format == "csr" and got.has_sorted_indices
+    for attr in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(got, attr), getattr(want, attr))

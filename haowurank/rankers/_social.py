@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import trust
-from .._arrays import csr_positions
+from .._arrays import csr_positions, sorted_product
 from .._dataset import ENDORSEMENT_KINDS, KINDS, Dataset
 from ..kinds import ENDORSEMENT_STRENGTH
 from ..trust import check_transition, propagate
@@ -722,7 +722,9 @@ class TrustRanker(_SocialRanker):
         direct.sum_duplicates()
         direct.eliminate_zeros()
         wider = self._wider_rows(uidx)
-        out = sp.csr_matrix(direct + wider @ self.endorsements_) if wider.nnz else direct
+        # both canonical: the sum comes out sorted (no comparison sort of the rows)
+        out = (sp.csr_matrix(direct + sorted_product(wider, self.endorsements_)) if wider.nnz
+               else direct)
         out.sort_indices()
         return out
 

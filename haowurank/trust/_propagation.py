@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._arrays import sorted_product
 from ._graph import _as_csr
 
 __all__ = ["hop_distances", "hop_weights", "personalized_pagerank", "prune_rows"]
@@ -251,7 +252,7 @@ def propagate(
     for k in range(1, max_hops + 1):
         if frontier.nnz == 0:
             break
-        frontier = prune_rows(frontier @ p, threshold=tol, top_k=top_k)
+        frontier = prune_rows(sorted_product(frontier, p), threshold=tol, top_k=top_k)
         if w[k]:
             result = result + frontier * w[k]
     result = sp.csr_matrix(result)
