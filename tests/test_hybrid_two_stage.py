@@ -218,8 +218,9 @@ def test_threaded_batches_give_the_single_threaded_lists(fitted, monkeypatch, th
 @pytest.mark.parametrize("k", [0, 1, 3, 7, 40])
 def test_top_mask_is_the_k_largest_valid_entries_ties_to_the_lower_column(k):
     """Known answer: per row, the valid entries sorted by value (descending) then column, the
-    first ``k`` kept (rows with at most ``k`` valid entries keep them all)."""
-    from haowurank.rankers._hybrid_pairs import _top_mask
+    first ``k`` kept (rows with at most ``k`` valid entries keep them all); the compact
+    variant finds the same entries."""
+    from haowurank.rankers._hybrid_pairs import _top_flat, _top_mask
 
     rng = np.random.default_rng(k)
     values = rng.integers(0, 6, (30, 40)).astype(np.float32)  # many ties
@@ -234,3 +235,4 @@ def test_top_mask_is_the_k_largest_valid_entries_ties_to_the_lower_column(k):
         order = cols[np.lexsort((cols, -values[r, cols]))][:k]
         want[r, order] = True
     np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(_top_flat(values, valid, k), np.flatnonzero(want))

@@ -497,6 +497,39 @@ def _top_mask(values: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _top_flat(values: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
+    """Flat positions (ascending) of :func:`_top_mask`'s entries, found among the valid
+    entries only: one partition of a block padded to the longest row's valid count instead of
+    the catalogue (for sources with few valid entries per row)."""
+    b, n = valid.shape
+    flat = np.flatnonzero(valid)
+    if k <= 0:
+        return flat[:0]
+    rows = flat // n
+    cnt = np.bincount(rows, minlength=b)
+    over = cnt > k
+    if not over.any():
+        return flat
+    neg = -values.ravel()[flat]
+    start = np.cumsum(cnt) - cnt
+    pos = np.arange(len(flat)) - np.repeat(start, cnt)
+    ov = np.flatnonzero(over)
+    at = over[rows]
+    pad = np.full((len(ov), int(cnt[ov].max())), np.inf, dtype=neg.dtype)
+    pad[(np.cumsum(over) - 1)[rows[at]], pos[at]] = neg[at]
+    thr = np.full(b, np.inf, dtype=neg.dtype)  # rows with at most k entries keep them all
+    thr[ov] = np.partition(pad, k - 1, axis=1)[:, k - 1]
+    t = thr[rows]
+    keep = neg < t
+    tie = neg == t  # ties at the k-th place: the lower columns (entries ascend by column)
+    if tie.any():
+        need = k - np.bincount(rows[keep], minlength=b)
+        cs = np.cumsum(tie)
+        before = np.r_[0, cs][start]
+        keep |= tie & (cs - np.repeat(before, cnt) <= need[rows])
+    return flat[keep]
+
+
 def _mask_pairs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of the true entries of a 2-D mask, ascending by row then column
     (``np.nonzero``'s, from one flat scan)."""
@@ -512,7 +545,7 @@ def _retrieve_dense(
     candidate mask of the block (``blk.als_top`` is ALS's mask)."""
     b, n_items = len(blk.uidx), parts.n_items
     unseen = ~blk.seen
-    cand = blk.als_top.copy()
+    cand = np.array(blk.als_top, dtype=bool, order="C")
     sources = [blk.knn, blk.trust, blk.uknn]
     if blk.rp3 is not None:
         sources.append(blk.rp3)
@@ -520,8 +553,9 @@ def _retrieve_dense(
         e = np.zeros((b, n_items), dtype=np.float32)
         e[:, parts.ease_idx] = blk.ease
         sources.append(e)
-    for m in sources:
-        cand |= _top_mask(m, (m > 0) & unseen, k)
+    flat = cand.reshape(-1)  # a view: cand is a fresh C-ordered block
+    for m in sources:  # sparse in practice: the top k among the valid entries only
+        flat[_top_flat(m, (m > 0) & unseen, k)] = True
     if n_popular:
         cand[:, popular_items(parts, n_popular)] = True
     cand &= unseen
