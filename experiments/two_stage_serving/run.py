@@ -181,6 +181,7 @@ def bench(name: str, args: argparse.Namespace) -> dict:
         "ALS": ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
                          for k, v in als_params.items() if k != "random_state"),
         "hybrid": json.dumps(args.hybrid_params, sort_keys=True) or "{}",
+        "hybrid threads": int(hy.serve_threads),
         "ALS p50 ms": ref50, "ALS p99 ms": ref99,
         "hr als p50 ms": hal50, "hr als p99 ms": hal99,
         "hybrid p50 ms": hy50, "hybrid p99 ms": hy99,
@@ -274,7 +275,9 @@ def main(argv=None) -> int:
         "implicit's own `recommend` on the ALS model; `cpu ms`: mean process CPU time per "
         "call. Batch: top-20 for every test user, "
         f"median of {args.repeats} alternating runs (`batch cpu s`: process CPU seconds of a "
-        "run; implicit's batch uses every core, `hybrid`'s runs in one thread but for BLAS). "
+        "run; implicit's batch uses every core; `hybrid`'s two-stage path spreads its blocks "
+        "of users over `serve_threads` threads (column `hybrid threads`), one BLAS thread "
+        "each). "
         "Fit: ALS fitted before and after `hybrid` (median). Quality: NDCG@20 on the test split of the two-stage lists against the full "
         f"ranking of every item by the same fitted model, on {args.quality_users} sampled test "
         "users (the loss's 95% interval: a paired bootstrap over those users, 2,000 draws).",
