@@ -423,7 +423,7 @@ class Engine:
         # the product's state (the rows of the kinds feed and search read) grows every day.
         self._platform = ds.select_interactions(np.ones(ds.n_interactions, dtype=bool))
         self._platform.truth = {}  # the platform never sees the ground truth
-        self._platform_rows: list[pd.DataFrame] = []
+        self._platform_rows: list[dict[str, np.ndarray]] = []  # finished days' index-level rows
         self._product_state = self._platform.select_interactions(
             np.isin(kind, [_KIND_CODE[k] for k in PRODUCT_KINDS]))
         self.platform_log = _PlatformLog()
@@ -466,9 +466,10 @@ class Engine:
         when it is read)."""
         if self._platform_rows:
             t = time.perf_counter()
-            rows = pd.concat(self._platform_rows, ignore_index=True)
-            self._platform_rows = []
-            self._platform = self._platform.add_interactions(rows, duplicates="raise")
+            parts, self._platform_rows = self._platform_rows, []
+            cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            # the Dataset add_interactions makes of these rows, without validating them again
+            self._platform = _append_rows(self._platform, cols)
             self.timings["platform_log"] += time.perf_counter() - t
         return self._platform
 
@@ -1196,8 +1197,9 @@ class Engine:
         cols = self.platform_log.take()
         rows = None
         if cols is not None:
-            rows = _PlatformLog.frame(cols, self._platform.user_ids, self._platform.item_ids)
-            self._platform_rows.append(rows)
+            self._platform_rows.append(cols)
+            if self.config.fold_in:  # partial_fit_users reads the rows with caller ids
+                rows = _PlatformLog.frame(cols, self._platform.user_ids, self._platform.item_ids)
             product = np.isin(cols["kind"], [_KIND_CODE[k] for k in PRODUCT_KINDS])
             if product.any():
                 self._product_state = _append_rows(
