@@ -186,6 +186,11 @@ COMPONENT_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Users per block at most when the two-stage path runs on several threads: a pool thread's
+#: allocator returns larger scratch blocks to the OS, and every block page-faults them in again.
+THREAD_BATCH = 32
+
+
 def _each(fn: Any, args: Any) -> None:
     """``fn(a)`` for every ``a`` of ``args``, in order."""
     for a in args:
@@ -690,6 +695,8 @@ class HybridRanker(Ranker):
         skip = unused_features(self._model())
         if cand is None:  # two-stage: sparse sources, features at the candidate pairs only
             bs = min(self.serve_batch_size, small_batch(len(self.item_ids_)))
+            if self.serve_threads > 1 and b > bs:  # smaller blocks on several threads
+                bs = min(bs, THREAD_BATCH)
 
         def block(s0: int) -> None:
             u = uidx[s0 : s0 + bs]
