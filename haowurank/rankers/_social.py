@@ -40,6 +40,9 @@ __all__ = ["FriendEndorsementRanker", "TrustRanker"]
 log = logging.getLogger(__name__)
 
 _FALLBACKS = ("popularity", "none")
+#: Stored entries of the wider-circle trust rows a fitted :class:`TrustRanker` keeps between
+#: fits (about 12 bytes each), so that users scored again are not walked again.
+WIDER_ROWS_KEPT = 1 << 24
 _TIE_STRENGTHS = ("count", "adoption")
 
 
@@ -672,16 +675,48 @@ class TrustRanker(_SocialRanker):
 
     def _wider_rows(self, uidx: np.ndarray) -> sp.csr_matrix:
         """Multi-hop trust (paths of 2 to ``max_hops`` follows only), blocked accounts removed:
-        the accounts whose public endorsements enter in aggregate."""
+        the accounts whose public endorsements enter in aggregate.
+
+        Each user's row depends only on the fitted walk, so the rows computed since the last
+        fit are kept (up to :data:`WIDER_ROWS_KEPT` stored entries in all) and a user scored
+        again, e.g. a feed viewer on another day, is not walked again.
+        """
         w = self._hop_weights()
         w[1] = 0.0
+        n = self.transition_.shape[0]
         if len(w) < 3 or not w.any():
-            return sp.csr_matrix((len(uidx), self.transition_.shape[0]))
-        t = propagate(
-            self._checked_transition(), uidx, w, tol=1e-9, top_k=self.max_endorsers,
-            exclude_seeds=True,
-        )
-        return _strip_blocked(t, self.blocked_[uidx])
+            return sp.csr_matrix((len(uidx), n))
+        uidx = np.asarray(uidx, dtype=np.int64)
+        key = (self.transition_, self.blocked_, tuple(w.tolist()), self.max_endorsers)
+        held = self.__dict__.get("_wider_kept")
+        if (held is None or held[0][0] is not key[0] or held[0][1] is not key[1]
+                or held[0][2:] != key[2:]):
+            held = (key, {}, [0])  # (what the rows depend on, user -> row, entries kept)
+            self.__dict__["_wider_kept"] = held
+        kept, size = held[1], held[2]
+        users = uidx.tolist()
+        fresh: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        missing = np.unique(np.asarray([u for u in users if u not in kept], dtype=np.int64))
+        if len(missing):
+            t = propagate(
+                self._checked_transition(), missing, w, tol=1e-9, top_k=self.max_endorsers,
+                exclude_seeds=True,
+            )
+            t = sp.csr_matrix(_strip_blocked(t, self.blocked_[missing]))
+            ptr, ind, dat = t.indptr, t.indices, t.data
+            for r, u in enumerate(missing.tolist()):
+                row = (ind[ptr[r]:ptr[r + 1]].copy(), dat[ptr[r]:ptr[r + 1]].copy())
+                fresh[u] = row
+                if size[0] + len(row[0]) <= WIDER_ROWS_KEPT:
+                    kept[u] = row
+                    size[0] += len(row[0])
+        parts = [kept.get(u) or fresh[u] for u in users]
+        indptr = np.zeros(len(users) + 1, dtype=np.int64)
+        np.cumsum([len(p[0]) for p in parts], out=indptr[1:])
+        if not parts:
+            return sp.csr_matrix((0, n))
+        return sp.csr_matrix((np.concatenate([p[1] for p in parts]),
+                              np.concatenate([p[0] for p in parts]), indptr), shape=(len(users), n))
 
     def _checked_transition(self) -> sp.csr_matrix:
         """``transition_`` checked once (``check_transition`` reads the whole matrix: at a
