@@ -23,6 +23,8 @@ Run from the repository root::
     nice -n 10 .venv/bin/python experiments/sim_scaling/run.py --only scaling  # one group
     .venv/bin/python experiments/sim_scaling/run.py --quick                    # small, not written
     .venv/bin/python experiments/sim_scaling/run.py --render                   # JSON -> Markdown
+    nice -n 0 .venv/bin/python experiments/sim_scaling/run.py --case '[100000, 90, "trust"]'
+        # one case in this process: prints its row and merges it into the results
 """
 
 from __future__ import annotations
@@ -267,10 +269,18 @@ def main() -> None:
                     help="merge rows printed by '--case' runs (one JSON object a line) and render")
     ap.add_argument("--commit", help="with --add-rows: the commit of the rows that name none "
                     "(measured by a run.py that did not record it)")
-    ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--case", help="one case, e.g. '[100000, 90, \"trust\"]': run it in this "
+                    "process, print its row and merge it into the results")
+    ap.add_argument("--no-write", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
-        print(json.dumps(one_case(*json.loads(args.case))), flush=True)
+        row = one_case(*json.loads(args.case))
+        print(json.dumps(row), flush=True)
+        if not args.no_write:  # run.py's own group runs write their rows together
+            nice = os.nice(0)
+            _write([row], (f"nice -n {nice} " if nice else "")
+                   + ".venv/bin/python experiments/sim_scaling/run.py --case "
+                   + shlex.quote(args.case))
         return
     if args.render:
         data = json.loads(RAW.read_text())
@@ -304,7 +314,7 @@ def main() -> None:
     print(" | ".join(COLS), flush=True)
     for case in cases:
         out = subprocess.run(
-            [sys.executable, __file__, "--case", json.dumps(list(case))], cwd=ROOT,
+            [sys.executable, __file__, "--case", json.dumps(list(case)), "--no-write"], cwd=ROOT,
             capture_output=True, text=True, check=False,
         )
         if out.returncode != 0:
