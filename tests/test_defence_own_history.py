@@ -119,3 +119,17 @@ def test_save_load_keeps_the_neighbour_pool(fits, tmp_path):
     users = list(attacked.dataset.user_ids)
     np.testing.assert_array_equal(on.recommend(users, n=6)[0], r2.recommend(users, n=6)[0])
     np.testing.assert_array_equal(on.score(users), r2.score(users))
+
+
+def test_own_neighbours_equal_user_knn_on_the_users_shared_rows():
+    from haowurank.rankers._hybrid_neighbours import user_neighbours
+    from haowurank.rankers._hybrid_parts import own_neighbours
+
+    binary = small_world().matrix(weight="binary")
+    users = np.array([0, 3, 7, 20])
+    got = own_neighbours(binary[users], users, binary, 5, chunk=3)
+    want = user_neighbours(binary, 5)[users]
+    np.testing.assert_array_equal(got.indptr, want.indptr)
+    np.testing.assert_array_equal(got.indices, want.indices)
+    np.testing.assert_allclose(got.data, want.data, rtol=1e-6)
+    assert not got[np.arange(len(users)), users].any()  # never the user itself
