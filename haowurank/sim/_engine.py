@@ -138,10 +138,29 @@ def _index_dtype(a: np.ndarray) -> Any:
     return object if a.dtype == object else None
 
 
-def _positions(vocab: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def _strings(vocab: np.ndarray) -> pa.Array | None:
+    """``vocab`` as a pyarrow string array when every id is a ``str``, else None."""
+    if vocab.dtype != object or not all(isinstance(v, str) for v in vocab.tolist()):
+        return None
+    try:
+        return pa.array(vocab, type=pa.large_string())
+    except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: looked up as objects
+        return None
+
+
+def _ids_of(col: pd.Series) -> np.ndarray | pa.ChunkedArray:
+    """A column of ids as the pyarrow strings behind it (a pandas string column: no Python
+    objects made), else as a numpy array."""
+    if isinstance(col.array, pd.arrays.ArrowStringArray):
+        return pa.chunked_array(pa.array(col.array))
+    return col.to_numpy()
+
+
+def _positions(vocab: np.ndarray, ids: Any) -> np.ndarray:
     """Positions in ``vocab`` of ``ids`` the product returned (all in it): what
     ``Dataset.user_index`` / ``item_index`` give, without their conversion to Python objects;
-    ids equal to their positions (a vocabulary ``0..n-1``) map to themselves."""
+    ids equal to their positions (a vocabulary ``0..n-1``) map to themselves. ``ids`` may be
+    a pyarrow string array (looked up in pyarrow when every id of ``vocab`` is a string)."""
     held = _VOCABS.get(id(vocab))
     if held is None or held[0] is not vocab:
         n = len(vocab)
@@ -149,10 +168,21 @@ def _positions(vocab: np.ndarray, ids: np.ndarray) -> np.ndarray:
                  and bool(np.array_equal(vocab, np.arange(n))))
         # object vocabularies stay object: a pandas string Index would convert every
         # looked-up array of ids to its string dtype first
-        held = (vocab, None if plain else pd.Index(vocab, dtype=_index_dtype(vocab)))
+        held = (vocab, None if plain else pd.Index(vocab, dtype=_index_dtype(vocab)),
+                None if plain else _strings(vocab))
         if len(_VOCABS) > 16:
             _VOCABS.clear()
         _VOCABS[id(vocab)] = held
+    if isinstance(ids, pa.Array | pa.ChunkedArray):
+        if held[2] is not None and (pa.types.is_string(ids.type)
+                                    or pa.types.is_large_string(ids.type)):
+            found = pc.index_in(ids.cast(pa.large_string()), value_set=held[2])
+            idx = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            if (idx < 0).any():
+                bad = ids.filter(pa.array(idx < 0)).to_pylist()[:5]
+                raise KeyError(f"ids not in the vocabulary: {bad}")
+            return idx
+        ids = ids.to_numpy(zero_copy_only=False)
     ids = np.asarray(ids)
     if held[1] is None and ids.dtype.kind in "iu":
         idx = ids.astype(np.int64)
@@ -759,14 +789,13 @@ class Engine:
             batch_size=FEED_BATCH_SIZE,
         ) for ranker, group, key in groups if len(group)]
         page = pages[0] if len(pages) == 1 else _in_user_order(pd.concat(pages), ds, users)
-        row_user = _positions(ds.user_ids, page["user"].to_numpy())
-        row_item = _positions(ds.item_ids, page["item"].to_numpy())
+        row_user = _positions(ds.user_ids, _ids_of(page["user"]))
+        row_item = _positions(ds.item_ids, _ids_of(page["item"]))
         endorsers = pa.array(page["endorsers"])
         kinds = pa.array(page["kinds"])
         n_endorsing = pc.list_value_length(endorsers).to_numpy(zero_copy_only=False).astype(np.int64)
         row_of = pc.list_parent_indices(endorsers).to_numpy(zero_copy_only=False).astype(np.int64)
-        flat_endorser = _positions(
-            ds.user_ids, pc.list_flatten(endorsers).to_numpy(zero_copy_only=False))
+        flat_endorser = _positions(ds.user_ids, pc.list_flatten(endorsers))
         flat_after_purchase = pc.equal(pc.list_flatten(kinds), "recommend_after_purchase")
         flat_after_purchase = flat_after_purchase.to_numpy(zero_copy_only=False).astype(bool)
         n_after_purchase = np.bincount(row_of[flat_after_purchase], minlength=len(page))
@@ -798,7 +827,7 @@ class Engine:
             return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty,
                     "score": empty * 1.0}
         return {"user": users[hits["query"].to_numpy()],
-                "item": _positions(ds.item_ids, hits["item"].to_numpy()),
+                "item": _positions(ds.item_ids, _ids_of(hits["item"])),
                 "rank": hits["rank"].to_numpy().astype(np.int64) - 1,
                 "n_endorsing": hits["n_friend_recommenders"].to_numpy().astype(np.int64),
                 "score": hits["score"].to_numpy().astype(np.float64)}
