@@ -625,10 +625,12 @@ class HybridRanker(Ranker):
         self.intercept_ = model.intercept
         self.splines_, self.spline_coef_ = model.splines, model.spline_coef
 
-    def _rank_scores(self, X: np.ndarray) -> np.ndarray:
+    def _rank_scores(self, X: np.ndarray, *, table: bool = False) -> np.ndarray:
         """The ranking model's score of feature rows ``X`` (float64): the linear terms plus,
-        with ``spline_knots``, every feature's spline term."""
-        return rank_scores(X, self.weights_, self.intercept_, self.splines_, self.spline_coef_)
+        with ``spline_knots``, every feature's spline term (``table``: see
+        :func:`~._hybrid_model.rank_scores`)."""
+        return rank_scores(X, self.weights_, self.intercept_, self.splines_, self.spline_coef_,
+                           table=table)
 
     # ------------------------------------------------------------------ scoring
     def _score(self, uidx: np.ndarray) -> np.ndarray:
@@ -715,7 +717,7 @@ class HybridRanker(Ranker):
                 r, c = r[keep], c[keep]
             if len(r):
                 X = ranked_features(parts, blk, r, c, skip, inputs)
-                sc = self._rank_scores(X).astype(np.float32)
+                sc = self._rank_scores(X, table=True).astype(np.float32)
                 top_i, top_s = sparse_topk(r, c, sc, len(u), n)  # the one top-k kernel
                 got = np.bincount(r, minlength=len(u)) > 0
                 out_i[s0 : s0 + len(u)][got] = top_i[got]

@@ -160,18 +160,24 @@ def unused_features(model: RankingModel) -> np.ndarray:
 
 def rank_scores(
     X: np.ndarray, weights: np.ndarray, intercept: float, splines: FeatureSplines | None,
-    spline_coef: np.ndarray,
+    spline_coef: np.ndarray, *, table: bool = False,
 ) -> np.ndarray:
     """The ranking model's score of feature rows ``X`` (float64): the linear terms plus, with
     ``splines``, every feature's spline term (:class:`SplineTable` for at most
-    :data:`TABLE_ROWS` rows)."""
+    :data:`TABLE_ROWS` rows, or with ``table`` for any number, in slices of that many rows;
+    the same values either way)."""
     out = intercept + np.asarray(X, dtype=np.float64) @ weights
     if splines is not None:
         # a few rows (one request): the table's few array operations; many rows: scipy's
-        # per-feature evaluation, which streams through memory better (the same values)
-        terms = (spline_table(splines, spline_coef).terms(X) if len(X) <= TABLE_ROWS
-                 else splines.terms(X, spline_coef))
-        out += terms.sum(axis=1)
+        # per-feature evaluation, which streams through memory better, unless ``table``: the
+        # table's numpy operations release the GIL, scipy's evaluation holds it (what the
+        # two-stage path's threads want)
+        if len(X) <= TABLE_ROWS or table:
+            tab = spline_table(splines, spline_coef)
+            for s0 in range(0, len(X), TABLE_ROWS):
+                out[s0 : s0 + TABLE_ROWS] += tab.terms(X[s0 : s0 + TABLE_ROWS]).sum(axis=1)
+        else:
+            out += splines.terms(X, spline_coef).sum(axis=1)
     return out
 
 
