@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 _FALLBACKS = ("popularity", "none")
 #: Stored entries of the wider-circle trust rows a fitted :class:`TrustRanker` keeps between
 #: fits (about 12 bytes each), so that users scored again are not walked again.
-WIDER_ROWS_KEPT = 1 << 24
+WIDER_ROWS_KEPT = 1 << 25
 _TIE_STRENGTHS = ("count", "adoption")
 
 
