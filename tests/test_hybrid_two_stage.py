@@ -236,3 +236,11 @@ def test_top_mask_is_the_k_largest_valid_entries_ties_to_the_lower_column(k):
         want[r, order] = True
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(_top_flat(values, valid, k), np.flatnonzero(want))
+
+
+def test_fitted_ease_weights_are_c_ordered(world):
+    """The head-EASE weights a fit leaves are C-ordered (as after a load): the serving path's
+    sparse-times-dense product would copy any other layout on every call."""
+    r = hr.rankers.make("hybrid", **PARAMS).fit(world)
+    assert r.parts_.ease_B.shape == (20, 20)
+    assert r.parts_.ease_B.flags.c_contiguous

@@ -334,7 +334,9 @@ def head_ease(
     top, _ = topk(np.asarray(pop, dtype=np.float32)[None, :], p)  # ties: the lower index
     idx = np.sort(top[0]).astype(np.int64)
     B = ease_weights(binary[:, idx], float(regularization))
-    return idx, B
+    # C order, as a loaded ranker has it: scipy's sparse-times-dense product of serving copies
+    # any other layout into C order on every call
+    return idx, np.ascontiguousarray(B)
 
 
 def share_matrix(binary: sp.csr_matrix, codes: np.ndarray) -> sp.csr_matrix | None:
