@@ -133,3 +133,18 @@ def test_own_neighbours_equal_user_knn_on_the_users_shared_rows():
     np.testing.assert_array_equal(got.indices, want.indices)
     np.testing.assert_allclose(got.data, want.data, rtol=1e-6)
     assert not got[np.arange(len(users)), users].any()  # never the user itself
+
+
+def test_fold_in_refit_and_rp3beta_keep_other_users_scores(attacked):
+    attacked, defence = attacked
+    ds = attacked.dataset
+    sybils = ds.user_index(attacked.attackers)
+    params = {**SMALL, "refit": "fold_in", "rp3beta": {"K": 20}, "defence": defence or True}
+    on = hr.rankers.make("hybrid", **params).fit(ds)
+    by_hand = hr.rankers.make("hybrid", **params).fit(_without_sybil_endorsements(ds, sybils))
+    honest = list(np.delete(ds.user_ids, sybils))
+    np.testing.assert_array_equal(on.score(honest), by_hand.score(honest))
+    # the flagged accounts' own rows reach their own RP3beta rows
+    target = ds.item_index([101])[0]
+    assert (on.parts_.rp3.cf_[sybils][:, target].toarray() > 0).all()
+    assert (by_hand.parts_.rp3.cf_[sybils][:, target].toarray() == 0).all()
