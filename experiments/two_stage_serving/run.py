@@ -3,9 +3,10 @@
 For each data set (the headline configs of experiments/ranking_quality, their 80/20 split, seed
 0), in one run: implicit's ALS (the widened peer grid's validation pick, read from the committed
 ``experiments/ranking_quality/results/<name>.csv``, its ``params`` column; with
-``--als-reference fixed``, ``--als-factors`` factors with ``ALS_REG``) and `hybrid` (defaults)
-are fitted on the training part; then, alternating the systems call by call after a warm-up,
-with one BLAS thread:
+``--als-reference fixed``, ``--als-factors`` factors with ``ALS_REG``) and `hybrid` (as the
+ranking_quality headline ran it: the ``hybrid`` row's ``params`` in the same file; with
+``--hybrid-reference defaults``, its defaults) are fitted on the training part; then,
+alternating the systems call by call after a warm-up, with one BLAS thread:
 
 - single-user top-20: implicit's own ``recommend`` on the ALS model (the reference), haowurank's
   ``als`` ranker, `hybrid` ``recommend`` (its serving path: the two-stage retrieval and ranking,
@@ -63,19 +64,33 @@ def load(name: str):
     return train, test.matrix(weight="binary")
 
 
+def quality_params(name: str, strategy: str, option: str) -> dict:
+    """The parameters of ``strategy``'s row of the committed
+    experiments/ranking_quality/results/<name>.csv (its validation pick)."""
+    path = QUALITY / "results" / f"{name}.csv"
+    if not path.exists():
+        raise SystemExit(f"{option}: no {path} (run experiments/ranking_quality for {name!r})")
+    frame = pd.read_csv(path)
+    row = frame[frame["strategy"] == strategy]
+    if len(row) != 1:
+        raise SystemExit(f"{option}: expected one {strategy!r} row in {path}, got {len(row)}")
+    return json.loads(row["params"].iloc[0])
+
+
 def grid_als(name: str) -> dict:
     """The widened peer grid's ALS on data set ``name``: the parameters of the ``als`` row of
     the committed experiments/ranking_quality/results/<name>.csv (its validation pick)."""
-    path = QUALITY / "results" / f"{name}.csv"
-    if not path.exists():
-        raise SystemExit(f"--als-reference grid: no {path} (run experiments/ranking_quality "
-                         f"for {name!r}, or pass --als-reference fixed)")
-    frame = pd.read_csv(path)
-    row = frame[frame["strategy"] == "als"]
-    if len(row) != 1:
-        raise SystemExit(f"--als-reference grid: expected one 'als' row in {path}, "
-                         f"got {len(row)}")
-    return json.loads(row["params"].iloc[0])
+    return quality_params(name, "als", "--als-reference grid")
+
+
+def hybrid_settings(name: str, args: argparse.Namespace) -> dict:
+    """`hybrid`'s parameters on data set ``name``: ``--hybrid-params`` when given, else the
+    ranking_quality headline's (its validation pick) or its defaults."""
+    if args.hybrid_params is not None:
+        return dict(args.hybrid_params)
+    if args.hybrid_reference == "quality":
+        return quality_params(name, "hybrid", "--hybrid-reference quality")
+    return {}
 
 
 def als_settings(name: str, args: argparse.Namespace) -> dict:
@@ -99,7 +114,8 @@ def bench(name: str, args: argparse.Namespace) -> dict:
         return r
 
     als = fit("als", **als_params)
-    hy = fit("hybrid", **args.hybrid_params)
+    hy_params = hybrid_settings(name, args)
+    hy = fit("hybrid", **hy_params)
     fit("als", **als_params)  # a second ALS fit after the hybrid's (paired in time)
     print(f"{name}: fitted (ALS {fits['als']}, hybrid {fits['hybrid']})", flush=True)
     svc = RankerService(train, hy)
@@ -180,7 +196,7 @@ def bench(name: str, args: argparse.Namespace) -> dict:
         "test users": len(users),
         "ALS": ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
                          for k, v in als_params.items() if k != "random_state"),
-        "hybrid": json.dumps(args.hybrid_params, sort_keys=True) or "{}",
+        "hybrid": json.dumps(hy_params, sort_keys=True),
         "hybrid threads": int(hy.serve_threads),
         "ALS p50 ms": ref50, "ALS p99 ms": ref99,
         "hr als p50 ms": hal50, "hr als p99 ms": hal99,
@@ -246,8 +262,12 @@ def main(argv=None) -> int:
     p.add_argument("--quality-users", type=int, default=2000,
                    help="test users of the two-stage vs full ranking comparison")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--hybrid-params", type=json.loads, default={},
-                   help="JSON parameters of hybrid (default: its defaults)")
+    p.add_argument("--hybrid-reference", choices=["quality", "defaults"], default="quality",
+                   help="quality: hybrid as experiments/ranking_quality's headline ran it (the "
+                   "'hybrid' row's params in its results/<name>.csv); defaults: its defaults")
+    p.add_argument("--hybrid-params", type=json.loads, default=None,
+                   help="JSON parameters of hybrid on every data set (overrides "
+                   "--hybrid-reference)")
     p.add_argument("--out", default="two_stage_serving")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore", hr.DataWarning)
@@ -287,6 +307,11 @@ def main(argv=None) -> int:
             "`params`)" if args.als_reference == "grid" else "; ".join(
                 f"{nm}: {args.als_factors} factors, regularisation {ALS_REG[nm]:g} (fixed, "
                 "not the peer grid's pick)" for nm in args.names)) + ".",
+        "- hybrid settings (column hybrid): " + (
+            "--hybrid-params, on every data set" if args.hybrid_params is not None else
+            "as experiments/ranking_quality's headline ran it (the committed results/<name>.csv"
+            "'s 'hybrid' row, its `params`: tuned on validation)"
+            if args.hybrid_reference == "quality" else "its defaults") + ".",
         "",
         "## Bars",
         "",
