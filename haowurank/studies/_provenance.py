@@ -60,7 +60,8 @@ def versions(extra: tuple[str, ...] = ()) -> str:
 
 def git_commit() -> str:
     """Short commit of the repository this package sits in ("unknown" outside a checkout),
-    with "+dirty" when tracked files differ from it."""
+    with "+dirty" when tracked files other than experiments' results differ from it (a study
+    writes its own results before it records where they come from)."""
     try:
         out = subprocess.run(
             ["git", "-C", str(_ROOT), "rev-parse", "--short", "HEAD"],
@@ -70,7 +71,8 @@ def git_commit() -> str:
         if not commit:
             return "unknown"
         dirty = subprocess.run(
-            ["git", "-C", str(_ROOT), "diff", "--quiet", "HEAD", "--"],
+            ["git", "-C", str(_ROOT), "diff", "--quiet", "HEAD", "--", ".",
+             ":(exclude,glob)experiments/**/results/**"],
             capture_output=True, timeout=30, check=False,
         ).returncode
         return commit + ("+dirty" if dirty == 1 else "")
