@@ -85,8 +85,8 @@ print(f"single user: p50 {np.percentile(single, 50):.2f} ms, p95 {np.percentile(
 print(f"batch of 1000: {batch.mean():.0f} ms ({1000 / batch.mean() * 1000:,.0f} users/s)")
 
 # %% [markdown]
-# A batch is far cheaper per user than single calls: 1,000 users in 258 ms is about 0.26 ms per
-# user, against a median of 2.65 ms (p95 10.84 ms) for one user per call. Per-call overhead
+# A batch is far cheaper per user than single calls: 1,000 users in 71 ms is about 0.07 ms per
+# user, against a median of 1.87 ms (p95 2.08 ms) for one user per call. Per-call overhead
 # dominates a single recommendation, so nightly jobs should ask in batches. (Timings depend on
 # the machine that ran this notebook and its load.)
 
@@ -128,11 +128,11 @@ plt.show()
 summary.round(2)
 
 # %% [markdown]
-# Recommend and search cost about the same at the median (9.5 and 8.0 ms), the feed more
-# (14.6 ms: it also gathers and explains the friends' endorsements); the p99 is about two to
-# three times the median (30.3, 26.8 and 18.4 ms). A service `recommend` also checks the ids and
-# returns a frame, and costs more here than a bare `recommend` on the ranker above (median 9.5
-# against 2.65 ms). The figures depend on the machine that ran this notebook and its load.
+# The feed costs the most at the median (2.9 ms: it also gathers and explains the friends'
+# endorsements), then recommend (2.5 ms) and search (1.6 ms); the p99 stays within about three
+# times the median (3.8, 3.6 and 5.2 ms). A service `recommend` also checks the ids and
+# returns a frame, and costs more here than a bare `recommend` on the ranker above (median 2.5
+# against 1.87 ms). The figures depend on the machine that ran this notebook and its load.
 
 # %% [markdown]
 # ## Updating without a restart
