@@ -554,6 +554,33 @@ def test_page_equals_build():
         assert [x["item"] for x in page.records()] == page.items
 
 
+@pytest.mark.parametrize("ranker", [None, "popularity", "trust"])
+def test_build_indices_equals_build(ranker):
+    ds = small_world()
+    r = None if ranker is None else hr.rankers.make(ranker).fit(ds)
+    idx = hr.feed.index_for(ds)
+    users = np.array([3, 0, 7, 7, 1, 5, 2, 4, 6], dtype=np.int64) % ds.n_users
+    frame = idx.build(r, ds.user_ids[users], n=5, batch_size=4)
+    got = idx.build_indices(r, users, n=5, batch_size=4)
+    assert len(frame) > 5 and len(got["user"]) == len(frame)
+    assert got["user"].dtype == np.int64 and got["kind"].dtype == np.int8
+    assert list(ds.user_ids[got["user"]]) == list(frame["user"])
+    assert list(ds.item_ids[got["item"]]) == list(frame["item"])
+    assert got["score"].tobytes() == frame["score"].to_numpy().tobytes()
+    assert np.array_equal(got["rank"], frame["rank"].to_numpy())
+    off = got["offsets"]
+    assert [list(ds.user_ids[got["endorser"][a:b]]) for a, b in zip(off[:-1], off[1:])] == [
+        list(e) for e in frame["endorsers"]]
+    assert [[hr.KINDS[k] for k in got["kind"][a:b]] for a, b in zip(off[:-1], off[1:])] == [
+        list(k) for k in frame["kinds"]]
+    empty = idx.build_indices(r, np.empty(0, dtype=np.int64), n=5)
+    assert len(empty["user"]) == 0 and list(empty["offsets"]) == [0]
+    with pytest.raises(IndexError, match="users"):
+        idx.build_indices(r, np.array([ds.n_users]), n=5)
+    with pytest.raises(ValueError, match="user indices"):
+        idx.build_indices(r, ds.user_ids[:2], n=5)
+
+
 def test_refit_in_place_is_seen_by_the_feed():
     if "als" not in hr.rankers.available():
         pytest.skip("als ranker not available")

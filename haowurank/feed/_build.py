@@ -27,7 +27,7 @@ from ..visibility import EndorsementGraph
 from ._cursor import Cursor, StaleCursorError
 from ._defence import _apply_defence, _defence_cache_key
 from ._fingerprint import _sample_digest, ranker_fingerprint
-from ._paging import FeedPage, _concat, _explain_cached, explanation_text
+from ._paging import FeedPage, _concat, _explain_cached, _index_rows, explanation_text
 from ._rerank import greedy_rerank
 
 __all__ = ["FeedConfig", "FeedIndex", "FeedPage", "build", "explanation_text"]
@@ -408,17 +408,22 @@ class FeedIndex:
         item_vectors: np.ndarray | None,
         now: Any,
         ranker_key: str | None,
+        vidx: np.ndarray | None = None,
     ) -> _Request:
-        """Validate a request and resolve everything the ranking depends on."""
+        """Validate a request and resolve everything the ranking depends on (``vidx``: the
+        viewers' indices, already checked, instead of ``users``)."""
         cfg = config or FeedConfig()
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise ValueError(
                 f"The 'n' parameter of hr.feed.build must be a positive int. Got {n!r} instead."
             )
         n = int(n)
-        single = np.isscalar(users) or isinstance(users, str)
-        ulist = [users] if single else list(users)
-        vidx = self._lookup_users(ulist)
+        if vidx is None:
+            single = np.isscalar(users) or isinstance(users, str)
+            ulist = [users] if single else list(users)
+            vidx = self._lookup_users(ulist)
+        else:
+            ulist = []
         rep_spec, rep_key = self._normalise_repurchasable(
             repurchasable if repurchasable is not None else cfg.repurchasable
         )
@@ -529,6 +534,55 @@ class FeedIndex:
         out.attrs["now"] = req.now
         out.attrs["offset"] = req.offset
         return out
+
+    def build_indices(
+        self,
+        ranker: Any,
+        users: Any,
+        n: int = 20,
+        *,
+        config: FeedConfig | None = None,
+        now: Any = None,
+        ranker_key: str | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> dict[str, np.ndarray]:
+        """The first page of each user's feed as index arrays: the rows of :meth:`build`
+        without id columns, endorser lists or explanation texts, for callers that work in the
+        Dataset's indices (the simulator).
+
+        Parameters
+        ----------
+        ranker, n, config, now, ranker_key, batch_size
+            As in :meth:`build` (no cursor: the first page).
+        users : array-like of int
+            Viewers as user indices of the index's Dataset (positions in ``ds.user_ids``).
+
+        Returns
+        -------
+        dict of ndarray
+            The rows of ``build(ranker, ds.user_ids[users], n, ...)``, in the same order:
+            ``user`` and ``item`` (int64 indices), ``score`` (float64), ``rank`` (int64,
+            1-based), ``offsets`` (int64, one more than the rows): row k cites the endorsers
+            ``endorser[offsets[k]:offsets[k + 1]]`` (user indices, strongest first) with the
+            kinds ``kind[offsets[k]:offsets[k + 1]]`` (int8 positions in
+            :data:`haowurank.KINDS`).
+        """
+        vidx = np.asarray(users)
+        if vidx.ndim != 1 or (len(vidx) and vidx.dtype.kind not in "iu"):
+            raise ValueError(
+                f"The 'users' of FeedIndex.build_indices must be a 1-d array of user indices. "
+                f"Got an array of dtype {vidx.dtype} and shape {vidx.shape}."
+            )
+        vidx = vidx.astype(np.int64)
+        if len(vidx) and (vidx.min() < 0 or vidx.max() >= self.ds.n_users):
+            raise IndexError(
+                f"The 'users' of FeedIndex.build_indices must lie in [0, {self.ds.n_users}). "
+                f"Got values from {int(vidx.min())} to {int(vidx.max())}."
+            )
+        req = self._prepare(ranker, [], n, None, config, None, None, now, ranker_key, vidx=vidx)
+        parts = [self._batch(req, vidx[s0 : s0 + batch_size])[0]
+                 for s0 in range(0, len(vidx), batch_size)]
+        return _index_rows(parts)
 
     def page(
         self,

@@ -78,6 +78,37 @@ def _concat(parts: list[dict[str, Any]], ulist: list, index: FeedIndex) -> pd.Da
     )
 
 
+def _index_rows(parts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The rows of :func:`_concat` as index arrays (``FeedIndex.build_indices``)."""
+    users, items, scores, ranks, nfs, flat_e, flat_k = ([] for _ in range(7))
+    for p in parts:
+        if len(p["item"]):
+            users.append(p["vidx"][p["viewer"]])
+            items.append(p["item"])
+            scores.append(p["score"])
+            ranks.append(p["rank"])
+            nfs.append(p["nf"])
+            lens = p["nf"]
+            offs = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+            epos = np.repeat(p["tstart"], lens) + offs
+            flat_e.append(p["endorser"][epos])
+            flat_k.append(p["kind"][epos])
+
+    def cat(chunks: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(chunks).astype(dtype) if chunks else np.empty(0, dtype=dtype)
+
+    nf = cat(nfs, np.int64)
+    return {
+        "user": cat(users, np.int64),
+        "item": cat(items, np.int64),
+        "score": cat(scores, np.float32).astype(np.float64),
+        "rank": cat(ranks, np.int64),
+        "offsets": np.r_[0, np.cumsum(nf)].astype(np.int64),
+        "endorser": cat(flat_e, np.int64),
+        "kind": cat(flat_k, np.int8),
+    }
+
+
 @dataclass
 class FeedPage:
     """One page of one user's feed as plain lists (JSON-ready); ``to_frame()`` gives the rows

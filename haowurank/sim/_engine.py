@@ -779,39 +779,35 @@ class Engine:
         if len(users) == 0:
             return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty,
                     "n_after_purchase": empty, "exposing": empty, "score": empty * 1.0}
-        ds = self.feed_dataset
         groups = ([(self.ranker, users, "")] if self.arms is None else
                   [(r, users[self.arms.of_user[users] == k], f"-arm{k}")
                    for k, r in enumerate(self.arm_rankers)])
-        pages = [self.feed_index.build(
-            ranker, ds.user_ids[group], n=self.exposure.pool_size(self.config.feed_size),
+        # the feed's rows as indices (FeedIndex.build_indices: no id columns to map back)
+        pages = [self.feed_index.build_indices(
+            ranker, group, n=self.exposure.pool_size(self.config.feed_size),
             config=self.feed_config, now=self.now(day), ranker_key=f"sim-fit-{self.fits}.{self.folds}{key}",
             batch_size=FEED_BATCH_SIZE,
         ) for ranker, group, key in groups if len(group)]
-        page = pages[0] if len(pages) == 1 else _in_user_order(pd.concat(pages), ds, users)
-        row_user = _positions(ds.user_ids, _ids_of(page["user"]))
-        row_item = _positions(ds.item_ids, _ids_of(page["item"]))
-        endorsers = pa.array(page["endorsers"])
-        kinds = pa.array(page["kinds"])
-        n_endorsing = pc.list_value_length(endorsers).to_numpy(zero_copy_only=False).astype(np.int64)
-        row_of = pc.list_parent_indices(endorsers).to_numpy(zero_copy_only=False).astype(np.int64)
-        flat_endorser = _positions(ds.user_ids, pc.list_flatten(endorsers))
-        flat_after_purchase = pc.equal(pc.list_flatten(kinds), "recommend_after_purchase")
-        flat_after_purchase = flat_after_purchase.to_numpy(zero_copy_only=False).astype(bool)
-        n_after_purchase = np.bincount(row_of[flat_after_purchase], minlength=len(page))
+        page = pages[0] if len(pages) == 1 else _indices_in_user_order(pages, users)
+        row_user, row_item = page["user"], page["item"]
+        n_endorsing = np.diff(page["offsets"])
+        row_of = np.repeat(np.arange(len(row_user), dtype=np.int64), n_endorsing)
+        flat_endorser = page["endorser"]
+        flat_after_purchase = page["kind"] == _KIND_CODE["recommend_after_purchase"]
+        n_after_purchase = np.bincount(row_of[flat_after_purchase], minlength=len(row_user))
         # serial of each cited endorsement (its kind as the feed reports it); the latest per row
         serial = np.where(
             flat_after_purchase,
             _lookup(self.endorsement_serial[_AFTER_PURCHASE], flat_endorser, row_item[row_of]),
             _lookup(self.endorsement_serial[_RECOMMEND], flat_endorser, row_item[row_of]),
         )
-        exposing = np.zeros(len(page), dtype=np.float64)
+        exposing = np.zeros(len(row_user), dtype=np.float64)
         np.maximum.at(exposing, row_of, serial)
         return {"user": row_user, "item": row_item,
-                "rank": page["rank"].to_numpy().astype(np.int64) - 1,
+                "rank": page["rank"] - 1,
                 "n_endorsing": n_endorsing, "n_after_purchase": n_after_purchase.astype(np.int64),
                 "exposing": exposing.astype(np.int64) - 1,
-                "score": page["score"].to_numpy().astype(np.float64)}
+                "score": page["score"]}
 
     def _search_slates(self, users: np.ndarray, queries: list[str]) -> dict[str, np.ndarray]:
         """The product's search for each user's query: ``hr.search`` on the day's state
@@ -1248,13 +1244,25 @@ def _need(x: np.ndarray) -> np.ndarray:
     return np.exp(-(lx ** 2) / (2 * 0.45 ** 2))
 
 
-def _in_user_order(page: pd.DataFrame, ds, users: np.ndarray) -> pd.DataFrame:
-    """Feed rows of several arms' pages in the order of ``users`` (each user's rows kept in
-    their page order), as one page over all users lists them."""
-    position = np.empty(ds.n_users, dtype=np.int64)
+def _indices_in_user_order(pages: list[dict[str, np.ndarray]],
+                           users: np.ndarray) -> dict[str, np.ndarray]:
+    """Feed rows of several arms' pages (``FeedIndex.build_indices``) in the order of
+    ``users`` (each user's rows kept in their page order), as one page over all users lists
+    them, with their endorsers."""
+    lens = np.concatenate([np.diff(p["offsets"]) for p in pages])
+    start = np.concatenate([p["offsets"][:-1] + base for p, base in zip(
+        pages, np.cumsum([0] + [len(p["endorser"]) for p in pages[:-1]]))])
+    row = {k: np.concatenate([p[k] for p in pages]) for k in ("user", "item", "score", "rank")}
+    flat = {k: np.concatenate([p[k] for p in pages]) for k in ("endorser", "kind")}
+    position = np.empty(int(users.max()) + 1, dtype=np.int64)
     position[users] = np.arange(len(users))
-    order = np.argsort(position[ds.user_index(page["user"].to_numpy())], kind="stable")
-    return page.iloc[order].reset_index(drop=True)
+    order = np.argsort(position[row["user"]], kind="stable")
+    out = {k: v[order] for k, v in row.items()}
+    lens, start = lens[order], start[order]
+    out["offsets"] = np.r_[0, np.cumsum(lens)].astype(np.int64)
+    at = np.repeat(start - (out["offsets"][:-1]), lens) + np.arange(int(lens.sum()))
+    out.update({k: v[at] for k, v in flat.items()})
+    return out
 
 
 def run_engine(
