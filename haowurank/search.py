@@ -26,6 +26,7 @@ Foundations and Trends in Information Retrieval 3(4), 333-389.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import re
@@ -37,7 +38,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
-from ._arrays import unique_sorted
+from ._arrays import isin_sorted, unique_sorted
 from ._dataset import KINDS, VISIBILITIES, Dataset
 from ._errors import UnknownIdError
 from .visibility import EndorsementGraph
@@ -162,33 +163,79 @@ class SearchIndex:
         if graph is not None and mutes is not None:
             raise ValueError("Pass 'mutes' or a prebuilt 'graph', not both.")
         self.ds = ds
+        self._mutes = mutes
         self.graph_ = graph if graph is not None else EndorsementGraph(ds, mutes=mutes)
         if text_from is not None:
             self._reuse_text(text_from)
         else:
             self._build_text()
-        # global counts
+        # global counts: distinct (user, item) keys of public endorsements and of purchases
         f = ds.indexed_interactions
-        kind = f["kind"].to_numpy()
-        u = f["user"].to_numpy().astype(np.int64)
-        i = f["item"].to_numpy().astype(np.int64)
-        ni = ds.n_items
-        endorse = np.isin(kind, [KINDS.index("recommend"), KINDS.index("recommend_after_purchase")])
-        public = endorse & (f["visibility"].to_numpy() != VISIBILITIES.index("private"))
-        bought = np.isin(kind, [KINDS.index("purchase"), KINDS.index("recommend_after_purchase")])
-
-        def distinct(mask: np.ndarray) -> np.ndarray:
-            keys = unique_sorted(u[mask] * ni + i[mask])
-            return np.bincount(keys % ni, minlength=ni).astype(np.int64)
-
-        self.n_recommenders_ = distinct(public)
-        self.n_bought_ = distinct(bought)
-        # what a purchase row means in this data ("listened" on Last.fm, "rated" on rating sets)
-        self.purchase_verb_ = str((ds.meta or {}).get("purchase_verb", "bought"))
-        top = self.n_recommenders_[self.searchable_].max() if self.searchable_.any() else 0
-        self._rec_norm = math.log1p(top) if top > 0 else 1.0
+        self._public_keys, self._bought_keys = _count_keys(
+            ds.n_items, *(f[c].to_numpy() for c in _COUNT_COLUMNS))
+        self._set_counts()
         self._user_index = pd.Index(ds.user_ids)
         log.info("SearchIndex: %d searchable items, %d terms", len(self._rows), len(self._vocab))
+
+    def _set_counts(self) -> None:
+        ni = self.ds.n_items
+        self.n_recommenders_ = np.bincount(self._public_keys % ni, minlength=ni).astype(np.int64)
+        self.n_bought_ = np.bincount(self._bought_keys % ni, minlength=ni).astype(np.int64)
+        # what a purchase row means in this data ("listened" on Last.fm, "rated" on rating sets)
+        self.purchase_verb_ = str((self.ds.meta or {}).get("purchase_verb", "bought"))
+        top = self.n_recommenders_[self.searchable_].max() if self.searchable_.any() else 0
+        self._rec_norm = math.log1p(top) if top > 0 else 1.0
+
+    def appended(self, ds: Dataset, *, graph: EndorsementGraph | None = None) -> SearchIndex:
+        """The index of ``ds``, a Dataset holding this index's interaction rows followed by
+        new ones (the same users, items and item metadata, e.g. a log that grows by
+        :meth:`Dataset.add_interactions`).
+
+        Equal to ``SearchIndex(ds, ...)`` with this index's parameters (the same hits), built
+        from this one: the text part is reused and the recommender and buyer counts are
+        extended by the new rows instead of being counted again over the whole log. ``graph``:
+        a prebuilt visibility graph of ``ds``, as in the constructor (otherwise this index's
+        graph is extended). When ``ds`` is not such a Dataset, or this index has mutes, the
+        index is built again from ``ds`` (reusing the text part).
+        """
+        if not isinstance(ds, Dataset):
+            raise TypeError(
+                f"SearchIndex.appended expects a haowurank.Dataset. Got {type(ds).__name__}.")
+        if graph is not None and (graph.n_users, graph.n_items) != (ds.n_users, ds.n_items):
+            raise ValueError("The 'graph' was built for another Dataset than 'ds'.")
+        old = self.ds
+        n0 = old.n_interactions
+        same = (
+            self._mutes is None and n0 <= ds.n_interactions
+            and all(getattr(ds, a) is getattr(old, a) for a in (
+                "user_ids", "item_ids", "item_metadata", "indexed_social", "indexed_blocks",
+                "indexed_audiences"))
+        )
+        f = ds.indexed_interactions
+        if same:
+            f0 = old.indexed_interactions
+            cols = _COUNT_COLUMNS if graph is not None else (*_COUNT_COLUMNS, "timestamp")
+            same = all(np.array_equal(f[c].to_numpy()[:n0], f0[c].to_numpy()) for c in cols)
+        if same and graph is None:
+            cols = ("user", "item", "kind", "timestamp", "visibility")
+            try:
+                graph = self.graph_.appended({c: f[c].to_numpy()[n0:] for c in cols})
+            except ValueError:
+                same = False
+        if not same:
+            items_kept = ds.item_ids is old.item_ids and ds.item_metadata is old.item_metadata
+            return SearchIndex(
+                ds, text_weight=self.text_weight, rec_weight=self.rec_weight,
+                friend_weight=self.friend_weight, min_text_score=self.min_text_score, k1=self.k1,
+                b=self.b, mutes=self._mutes, graph=None if self._mutes is not None else graph,
+                max_named=self.max_named, text_from=self if items_kept else None)
+        out = copy.copy(self)
+        out.ds, out.graph_ = ds, graph
+        public, bought = _count_keys(ds.n_items, *(f[c].to_numpy()[n0:] for c in _COUNT_COLUMNS))
+        out._public_keys = _union_sorted(self._public_keys, public)
+        out._bought_keys = _union_sorted(self._bought_keys, bought)
+        out._set_counts()
+        return out
 
     def _build_text(self) -> None:
         items = self.ds.item_metadata
@@ -450,6 +497,26 @@ class SearchIndex:
                                          dtype=object),
             }
         )
+
+
+_COUNT_COLUMNS = ("user", "item", "kind", "visibility")
+
+
+def _count_keys(ni: int, user: np.ndarray, item: np.ndarray, kind: np.ndarray,
+                visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct ``user * ni + item`` keys of the public endorsements and the purchases
+    among the rows."""
+    u, i = user.astype(np.int64), item.astype(np.int64)
+    endorse = np.isin(kind, [KINDS.index("recommend"), KINDS.index("recommend_after_purchase")])
+    public = endorse & (visibility != VISIBILITIES.index("private"))
+    bought = np.isin(kind, [KINDS.index("purchase"), KINDS.index("recommend_after_purchase")])
+    return unique_sorted(u[public] * ni + i[public]), unique_sorted(u[bought] * ni + i[bought])
+
+
+def _union_sorted(keys: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """The sorted distinct keys of ``keys`` and ``more`` (both sorted, distinct)."""
+    more = more[~isin_sorted(more, keys)]
+    return np.insert(keys, np.searchsorted(keys, more), more) if len(more) else keys
 
 
 def _isnan(x: Any) -> bool:

@@ -118,3 +118,33 @@ def test_engine_appends_its_rows_as_add_interactions_would():
                                duplicates="raise")
     pdt.assert_frame_equal(got.indexed_interactions, want.indexed_interactions)
     pdt.assert_frame_equal(got.interactions, want.interactions)
+
+
+def test_search_index_appended_equals_a_fresh_index(parts):
+    old, full = parts
+    first = hr.search.SearchIndex(old)
+    want = hr.search.SearchIndex(full)
+    queries = [str(c) for c in full.items["category"].dropna().unique()[:5]]
+    users = full.user_ids[: len(queries)]
+    expected = want.query_many(queries, users, n=10)
+    assert (expected["n_friend_recommenders"] > 0).any()
+    for graph in (None, EndorsementGraph(full)):
+        got = first.appended(full, graph=graph)
+        assert got.ds is full and got.bm25_ is first.bm25_
+        np.testing.assert_array_equal(got.n_recommenders_, want.n_recommenders_)
+        np.testing.assert_array_equal(got.n_bought_, want.n_bought_)
+        assert not np.array_equal(got.n_bought_, first.n_bought_)  # the new rows count
+        pdt.assert_frame_equal(got.query_many(queries, users, n=10), expected)
+    # rows removed (not an append): built again, equal to a fresh index
+    fewer = full.select_interactions(np.arange(full.n_interactions) % 3 != 0)
+    again = first.appended(full).appended(fewer)
+    np.testing.assert_array_equal(again.n_bought_, hr.search.SearchIndex(fewer).n_bought_)
+    # an index with mutes is built again with them
+    mutes = pd.DataFrame({"user": users[:1], "muted": full.user_ids[-1:]})
+    muted = hr.search.SearchIndex(old, mutes=mutes).appended(full)
+    pdt.assert_frame_equal(muted.query_many(queries, users, n=10),
+                           hr.search.SearchIndex(full, mutes=mutes).query_many(queries, users, n=10))
+    with pytest.raises(TypeError, match="Dataset"):
+        first.appended("not a dataset")
+    with pytest.raises(ValueError, match="graph"):
+        first.appended(full, graph=EndorsementGraph(hr.datasets.synthetic(n_users=50, n_items=20)))

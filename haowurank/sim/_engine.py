@@ -568,9 +568,12 @@ class Engine:
         # again when rows left the state, e.g. with a feed window)
         self.feed_index = (FeedIndex(state) if self.feed_index is None
                            else self.feed_index.appended(state))
-        # titles do not change: the text part of yesterday's search index is reused
-        self.search_index = SearchIndex(state, graph=self.feed_index.graph,
-                                        text_from=self.search_index, **self.config.search)
+        # titles do not change: yesterday's search index is extended by the day's rows (its
+        # text part reused; built again when rows left the state)
+        self.search_index = (
+            SearchIndex(state, graph=self.feed_index.graph, **self.config.search)
+            if self.search_index is None
+            else self.search_index.appended(state, graph=self.feed_index.graph))
         self._product_day = day
         self.timings["product_index"] += time.perf_counter() - t
 
