@@ -345,10 +345,13 @@ def _append_rows(ds, cols: dict[str, np.ndarray]):
         return ds.add_interactions(_PlatformLog.frame(cols, ds.user_ids, ds.item_ids),
                                    duplicates="raise")
     add = add.sort_values(_ADDED_ROW_ORDER, kind="stable")[list(old.columns)]
-    frame = pd.concat([old, add], ignore_index=True)
-    for col in ("order_id", "source"):  # missing stays None (an all-None part would give NaN)
+    # the object columns are concatenated apart, once (missing stays None: in the frame's
+    # concat an all-None part would give NaN)
+    obj = ["order_id", "source"]
+    frame = pd.concat([old.drop(columns=obj), add.drop(columns=obj)], ignore_index=True)
+    for col in obj:
         frame[col] = pd.concat([old[col], add[col]], ignore_index=True)
-    return ds.replace(indexed_interactions=frame)
+    return ds.replace(indexed_interactions=frame[list(old.columns)])
 
 
 class Engine:
