@@ -55,6 +55,15 @@ def test_per_user_conserves_totals_and_round_trips(small, tmp_path):
     back = hr.sim.SimulationResult.read_parquet(res.to_parquet(tmp_path / "ab"))
     pd.testing.assert_frame_equal(back.per_user, pu)
     assert back.arms == res.arms
+    # event types as categorical codes or as plain strings: the same per-user frame
+    from haowurank.sim._ab import per_user_frame
+
+    arm = pu["arm"].astype(str).to_numpy()
+    assert isinstance(res.events["type"].dtype, pd.CategoricalDtype)
+    plain = res.events.assign(type=res.events["type"].astype(str).astype(object))
+    pd.testing.assert_frame_equal(per_user_frame(plain, ds.user_ids, arm),
+                                  per_user_frame(res.events, ds.user_ids, arm))
+    pd.testing.assert_frame_equal(per_user_frame(res.events, ds.user_ids, arm), pu)
 
 
 def test_arm_rankers_see_their_users_only(small):

@@ -547,7 +547,18 @@ def per_user_frame(events: pd.DataFrame, user_ids: np.ndarray,
     user of the world, one row each, in the world's user order."""
     n = len(user_ids)
     idx = pd.Index(user_ids)
-    t = events["type"].astype(str).to_numpy()
+    types = events["type"]
+    if isinstance(types.dtype, pd.CategoricalDtype):  # compare codes, not a str per event
+        codes = types.cat.codes.to_numpy()
+        names = [str(c) for c in types.cat.categories]
+
+        def of_type(name: str) -> np.ndarray:
+            return np.isin(codes, [k for k, n in enumerate(names) if n == name])
+    else:
+        t = types.astype(str).to_numpy()
+
+        def of_type(name: str) -> np.ndarray:
+            return t == name
     uix = idx.get_indexer(events["user"].to_numpy())
     amount = events["amount"].to_numpy(dtype=np.float64)
 
@@ -556,17 +567,18 @@ def per_user_frame(events: pd.DataFrame, user_ids: np.ndarray,
         return np.bincount(uix[ok], weights=None if weights is None else weights[ok],
                            minlength=n)
 
-    pay, refund = t == "pay", t == "refund"
+    pay, refund = of_type("pay"), of_type("refund")
     gmv = count(pay, np.nan_to_num(amount))
     refunds = count(refund, np.nan_to_num(amount))
     arms = np.full(n, arm, dtype=object) if isinstance(arm, str) else np.asarray(arm, dtype=object)
     return pd.DataFrame({
         "user": user_ids,
         "arm": pd.Categorical(arms),
-        "clicks": count(t == "click").astype(np.int64),
+        "clicks": count(of_type("click")).astype(np.int64),
         "orders": count(pay).astype(np.int64),
         "gmv": gmv,
         "refund_amount": refunds,
         "net_gmv": gmv - refunds,
-        "endorsements": count((t == "recommend") | (t == "recommend_after_purchase")).astype(np.int64),
+        "endorsements": count(of_type("recommend") | of_type("recommend_after_purchase")).astype(
+            np.int64),
     })
