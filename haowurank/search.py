@@ -459,10 +459,22 @@ class SearchIndex:
                             score[r] += self.friend_weight * np.log1p(nfriend[r]) / math.log1p(top)
             from .rankers import topk  # the library's one top-k kernel (ties: item order)
 
-            ranked = topk(score, min(n, score.shape[1]))[0]
+            # rows without a friend's boost all score ``base``: one top-k and one list of
+            # explanations serve them all (topk ranks each row on its own)
+            k_top = min(n, score.shape[1])
+            boosted = nfriend.max(axis=1) > 0 if nfriend.size else np.zeros(len(rows), bool)
+            ranked = np.empty((len(rows), k_top), dtype=np.int64)
+            if (~boosted).any():
+                ranked[~boosted] = topk(base[None, :], k_top)[0][0]
+            if boosted.any():
+                ranked[boosted] = topk(score[boosted], k_top)[0]
+            plain_expl = None
             for r, row in enumerate(rows):
                 order = ranked[r]
                 sel = hits[order]
+                if not boosted[r] and plain_expl is not None:
+                    per_row[row] = (sel, score[r, order], nfriend[r, order], plain_expl)
+                    continue
                 expl = []
                 for k, it in zip(order.tolist(), sel.tolist()):
                     txt = (
@@ -477,6 +489,8 @@ class SearchIndex:
                         txt += f"; {noun} {shown}" + (f" and {more} more" if more > 0 else "")
                         txt += " recommended it"
                     expl.append(txt)
+                if not boosted[r]:
+                    plain_expl = expl
                 per_row[row] = (sel, score[r, order], nfriend[r, order], expl)
         if not per_row:
             return _empty(self.ds).assign(query=pd.Series([], dtype=np.int64))[

@@ -359,3 +359,23 @@ def test_product_state_reads_like_the_whole_log(world):
     assert len(queries) > 0
     pdt.assert_frame_equal(hr.search.SearchIndex(full).query_many(queries, searchers, n=10),
                            hr.search.SearchIndex(state).query_many(queries, searchers, n=10))
+
+
+def test_search_rows_without_friend_boost_rank_by_the_plain_blend(world):
+    """Rows of a batch that no friend boosts share one ranking: score descending, then the lower
+    item, as a full sort of the blend gives, whatever boosted rows the batch also holds."""
+    index = hr.search.SearchIndex(world)
+    cats = sorted(world.items["category"].unique().tolist())
+    text = cats[0].replace("_", " ")
+    users = world.user_ids.tolist()
+    many = index.query_many([text] * len(users), users, n=9)
+    boosted = many.groupby("query")["n_friend_recommenders"].max() > 0
+    assert boosted.any() and (~boosted).any()
+    ts = index.text_scores(text)
+    best = float(ts.max())
+    hits = np.flatnonzero((ts > 0) & (ts >= index.min_text_score * best))
+    base = index.text_weight * ts[hits].astype(np.float64) / best
+    base += index.rec_weight * np.log1p(index.n_recommenders_[hits]) / index._rec_norm
+    want = world.item_ids[hits[np.lexsort((hits, -base))][:9]]
+    for q in boosted.index[~boosted.to_numpy()][:20]:
+        assert list(many.loc[many["query"] == q, "item"]) == list(want)
