@@ -63,7 +63,9 @@ def test_per_user_conserves_totals_and_round_trips(small, tmp_path):
     plain = res.events.assign(type=res.events["type"].astype(str).astype(object))
     pd.testing.assert_frame_equal(per_user_frame(plain, ds.user_ids, arm),
                                   per_user_frame(res.events, ds.user_ids, arm))
-    pd.testing.assert_frame_equal(per_user_frame(res.events, ds.user_ids, arm), pu)
+    pd.testing.assert_frame_equal(per_user_frame(res.events, ds.user_ids, arm), pu)  # ids
+    with pytest.raises(ValueError, match="user_index"):
+        per_user_frame(res.events, ds.user_ids, arm, user_index=np.zeros(3, dtype=np.int64))
 
 
 def test_arm_rankers_see_their_users_only(small):

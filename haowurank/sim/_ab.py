@@ -542,11 +542,12 @@ def resolve_arms(arms: Mapping[str, Any], assignment: Any, user_ids: np.ndarray)
 
 
 def per_user_frame(events: pd.DataFrame, user_ids: np.ndarray,
-                   arm: np.ndarray | str) -> pd.DataFrame:
+                   arm: np.ndarray | str, *, user_index: np.ndarray | None = None) -> pd.DataFrame:
     """Per-user outcomes of a run from its event log (columns :data:`PER_USER_COLUMNS`): every
-    user of the world, one row each, in the world's user order."""
+    user of the world, one row each, in the world's user order. ``user_index``: the events'
+    users as indices into ``user_ids`` (-1 where none), when the caller holds them; otherwise
+    they are looked up from ``events["user"]``."""
     n = len(user_ids)
-    idx = pd.Index(user_ids)
     types = events["type"]
     if isinstance(types.dtype, pd.CategoricalDtype):  # compare codes, not a str per event
         codes = types.cat.codes.to_numpy()
@@ -559,7 +560,14 @@ def per_user_frame(events: pd.DataFrame, user_ids: np.ndarray,
 
         def of_type(name: str) -> np.ndarray:
             return t == name
-    uix = idx.get_indexer(events["user"].to_numpy())
+    if user_index is None:
+        uix = pd.Index(user_ids).get_indexer(events["user"].to_numpy())
+    else:
+        uix = np.asarray(user_index, dtype=np.int64)
+        if uix.shape != (len(events),):
+            raise ValueError(
+                f"The 'user_index' of per_user_frame must hold one index per event "
+                f"({len(events)}). Got shape {uix.shape}.")
     amount = events["amount"].to_numpy(dtype=np.float64)
 
     def count(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

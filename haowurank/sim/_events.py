@@ -87,6 +87,17 @@ class EventLog:
     def __len__(self) -> int:
         return self.next_id - self.first_id
 
+    def column(self, k: str) -> np.ndarray:
+        """One index-level column of the log (e.g. ``"user"``: user indices, -1 where none)."""
+        dt, d = _SPEC[k]
+        out = np.full(len(self), d, dtype=dt)
+        pos = 0
+        for _first, m, _type, _day, arrays in self._batches:
+            if k in arrays:
+                out[pos:pos + m] = arrays[k]
+            pos += m
+        return out
+
     def frame(
         self,
         user_ids: np.ndarray,

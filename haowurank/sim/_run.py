@@ -274,7 +274,8 @@ def run(
     })
     impressions, candidates = eng.exposure.frames(ds.user_ids, ds.item_ids)
     per_user = per_user_frame(events, ds.user_ids, config.strategy if resolved is None
-                              else np.asarray(resolved.names, dtype=object)[resolved.of_user])
+                              else np.asarray(resolved.names, dtype=object)[resolved.of_user],
+                              user_index=eng.log.column("user"))
     timings = {k: round(v, 4) for k, v in eng.timings.items()}
     timings["world"] = round(t_world, 4)
     timings["frames"] = round(time.perf_counter() - t1, 4)
