@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["csr_keys", "csr_positions", "isin_sorted", "sorted_product", "unique_sorted"]
+__all__ = [
+    "csr_keys", "csr_positions", "isin_sorted", "sorted_product", "union_sorted", "unique_sorted",
+]
 
 #: query and set sizes from which ``isin_sorted`` sorts its queries first
 _SORT_QUERIES = 1 << 16
@@ -47,6 +49,14 @@ def isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     out[order] = sorted_set[pos] == q
     return out
 
+
+
+def union_sorted(keys: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of ``keys`` (sorted, distinct) and ``more`` (any order): the
+    new values are inserted, the held ones are not sorted again."""
+    more = unique_sorted(more)
+    more = more[~isin_sorted(more, keys)]
+    return np.insert(keys, np.searchsorted(keys, more), more) if len(more) else keys
 
 
 def csr_keys(m) -> np.ndarray:

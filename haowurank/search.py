@@ -38,7 +38,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
-from ._arrays import isin_sorted, unique_sorted
+from ._arrays import union_sorted, unique_sorted
 from ._dataset import KINDS, VISIBILITIES, Dataset
 from ._errors import UnknownIdError
 from .visibility import EndorsementGraph
@@ -232,8 +232,8 @@ class SearchIndex:
         out = copy.copy(self)
         out.ds, out.graph_ = ds, graph
         public, bought = _count_keys(ds.n_items, *(f[c].to_numpy()[n0:] for c in _COUNT_COLUMNS))
-        out._public_keys = _union_sorted(self._public_keys, public)
-        out._bought_keys = _union_sorted(self._bought_keys, bought)
+        out._public_keys = union_sorted(self._public_keys, public)
+        out._bought_keys = union_sorted(self._bought_keys, bought)
         out._set_counts()
         return out
 
@@ -525,12 +525,6 @@ def _count_keys(ni: int, user: np.ndarray, item: np.ndarray, kind: np.ndarray,
     public = endorse & (visibility != VISIBILITIES.index("private"))
     bought = np.isin(kind, [KINDS.index("purchase"), KINDS.index("recommend_after_purchase")])
     return unique_sorted(u[public] * ni + i[public]), unique_sorted(u[bought] * ni + i[bought])
-
-
-def _union_sorted(keys: np.ndarray, more: np.ndarray) -> np.ndarray:
-    """The sorted distinct keys of ``keys`` and ``more`` (both sorted, distinct)."""
-    more = more[~isin_sorted(more, keys)]
-    return np.insert(keys, np.searchsorted(keys, more), more) if len(more) else keys
 
 
 def _isnan(x: Any) -> bool:

@@ -11,6 +11,7 @@ from haowurank._arrays import (
     csr_positions,
     isin_sorted,
     sorted_product,
+    union_sorted,
     unique_sorted,
 )
 
@@ -68,3 +69,13 @@ def test_sorted_product_equals_sorted_matmul(shape):
     assert got.format == "csr" and got.has_sorted_indices
     for attr in ("indptr", "indices", "data"):
         np.testing.assert_array_equal(getattr(got, attr), getattr(want, attr))
+
+
+@pytest.mark.parametrize("n_keys, n_more", [(0, 0), (0, 50), (40, 0), (200, 300), (5_000, 70_000)])
+def test_union_sorted_equals_numpy(n_keys, n_more):
+    g = np.random.default_rng(n_keys + n_more)
+    keys = unique_sorted(g.integers(0, 10_000, n_keys).astype(np.int64))
+    more = g.integers(0, 10_000, n_more).astype(np.int64)  # unsorted, with repeats
+    got = union_sorted(keys, more)
+    np.testing.assert_array_equal(got, np.union1d(keys, more))
+    assert got.dtype == np.int64

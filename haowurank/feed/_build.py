@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .._arrays import isin_sorted, unique_sorted
+from .._arrays import isin_sorted, union_sorted, unique_sorted
 from .._dataset import KINDS, Dataset
 from .._errors import UnknownIdError
 from .._time import seconds
@@ -288,8 +288,8 @@ class FeedIndex:
         u, i, kind = new["user"].astype(np.int64), new["item"].astype(np.int64), new["kind"]
         bought = (kind == _K_PURCHASE) | (kind == _K_RAP)
         endorsed = (kind == _K_REC) | (kind == _K_RAP)
-        out._bought_keys = _union_sorted(self._bought_keys, u[bought] * ni + i[bought])
-        out._endorsed_keys = _union_sorted(self._endorsed_keys, u[endorsed] * ni + i[endorsed])
+        out._bought_keys = union_sorted(self._bought_keys, u[bought] * ni + i[bought])
+        out._endorsed_keys = union_sorted(self._endorsed_keys, u[endorsed] * ni + i[endorsed])
         if ds.has_timestamps and len(u):
             out.default_now = max(self.default_now, int(new["timestamp"].max()))
         out._snapshots = {}
@@ -734,13 +734,6 @@ class FeedIndex:
             "kind": tk,
             "vidx": vidx,
         }, more
-
-
-def _union_sorted(keys: np.ndarray, more: np.ndarray) -> np.ndarray:
-    """The sorted distinct keys of ``keys`` (sorted, distinct) and ``more``."""
-    more = unique_sorted(more)
-    more = more[~isin_sorted(more, keys)]
-    return np.insert(keys, np.searchsorted(keys, more), more) if len(more) else keys
 
 
 def _starts(sorted_keys: np.ndarray) -> np.ndarray:

@@ -53,6 +53,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from .. import ENDORSEMENT_KINDS, KINDS, VISIBILITIES
+from .._arrays import union_sorted
 from .._random import derive_seed
 from ._config import POLICIES, SimulationConfig
 from ._events import CHANNELS, EventLog
@@ -261,15 +262,8 @@ class _Keys:
     def add(self, k: np.ndarray) -> None:
         """Insert keys (the set's sorted array gains the new distinct ones; no re-sort of the
         held keys, which grow with the run)."""
-        if len(k) == 0:
-            return
-        new = np.unique(np.asarray(k, dtype=np.int64))
-        if len(self.keys):
-            new = new[~self.contains(new)]
-            if len(new):
-                self.keys = np.insert(self.keys, np.searchsorted(self.keys, new), new)
-        else:
-            self.keys = new
+        if len(k):
+            self.keys = union_sorted(self.keys, np.asarray(k, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.keys)
