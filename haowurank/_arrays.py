@@ -68,13 +68,35 @@ def csr_keys(m) -> np.ndarray:
 
 def csr_positions(m, r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where the (r, c) entries of a canonical CSR ``m`` (sorted indices, no duplicates) are
-    stored: ``(pos, hit)`` with ``m.data[pos[k]]`` the value of pair k when ``hit[k]``."""
-    q = np.asarray(r, dtype=np.int64) * np.int64(m.shape[1]) + np.asarray(c, dtype=np.int64)
-    if m.nnz == 0:
-        return np.zeros(len(q), dtype=np.int64), np.zeros(len(q), dtype=bool)
-    keys = csr_keys(m)
-    pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
-    return pos, keys[pos] == q
+    stored: ``(pos, hit)`` with ``m.data[pos[k]]`` the value of pair k when ``hit[k]``.
+
+    Only the queried rows' entries are searched, so a lookup for a few rows of a large
+    matrix costs those rows, not the whole matrix.
+    """
+    r = np.asarray(r, dtype=np.int64)
+    q = r * np.int64(m.shape[1]) + np.asarray(c, dtype=np.int64)
+    miss = np.zeros(len(q), dtype=np.int64), np.zeros(len(q), dtype=bool)
+    if m.nnz == 0 or len(q) == 0:
+        return miss
+    if m.shape[0] <= 16 * len(r):  # a mask over the rows is cheaper than sorting the queries
+        mask = np.zeros(m.shape[0], dtype=bool)
+        mask[r] = True
+        rows = np.flatnonzero(mask)
+    else:
+        rows = unique_sorted(r)
+    indptr = m.indptr.astype(np.int64)
+    lens = indptr[rows + 1] - indptr[rows]
+    total = int(lens.sum())
+    if total == 0:
+        return miss
+    if 2 * total >= m.nnz:  # most of the matrix: its own keys, no gather
+        where, keys = None, csr_keys(m)
+    else:  # the storage positions of the queried rows' entries, in storage order
+        ends = np.cumsum(lens)
+        where = np.arange(total, dtype=np.int64) + np.repeat(indptr[rows] - (ends - lens), lens)
+        keys = np.repeat(rows * np.int64(m.shape[1]), lens) + m.indices[where].astype(np.int64)
+    j = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+    return (j if where is None else where[j]), keys[j] == q
 
 
 def sorted_product(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:
@@ -82,13 +104,17 @@ def sorted_product(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:
 
     scipy's sparse product leaves each row's indices unsorted; sorting them row by row is a
     comparison sort. Two transposes (CSR -> CSC -> CSR) are counting sorts, linear in the
-    entries, and give the same arrays: the product has no duplicates, so the sorted order is
-    unique and the values are only moved.
+    entries and the columns, and give the same arrays: the product has no duplicates, so the
+    sorted order is unique and the values are only moved. A product with fewer entries than
+    columns (a few rows of a large graph) is sorted row by row instead.
     """
     c = a @ b
     if not sp.issparse(c) or c.format != "csr":
         c = sp.csr_matrix(c)
     if c.has_sorted_indices:
+        return c
+    if c.nnz < c.shape[1]:  # the transposes cost the columns too: sort each row instead
+        c.sort_indices()
         return c
     return c.tocsc().tocsr()
 

@@ -41,22 +41,33 @@ def test_unique_sorted_equals_numpy():
         np.testing.assert_array_equal(unique_sorted(a), np.unique(a))
 
 
-def test_csr_positions_find_stored_entries_and_only_those():
-    m = sp.random(50, 40, density=0.2, format="csr", random_state=0, dtype=np.float64)
+@pytest.mark.parametrize("n_rows, n_cols, n_query, n_query_rows", [
+    (50, 40, 3000, 50),  # most of the matrix queried: its own keys
+    (2000, 300, 100, 30),  # a few rows of many, the rows sorted from the queries
+    (2000, 300, 600, 200),  # a few rows, the rows marked in a mask
+])
+def test_csr_positions_find_stored_entries_and_only_those(n_rows, n_cols, n_query, n_query_rows):
+    m = sp.random(n_rows, n_cols, density=0.2, format="csr", random_state=0, dtype=np.float64)
     m.sum_duplicates()
+    m.data[m.indptr[7]:m.indptr[8]] = 0  # an empty row among the queried ones
+    m.eliminate_zeros()
     keys = csr_keys(m)
     assert (np.diff(keys) > 0).all()  # canonical CSR: strictly increasing keys
     g = np.random.default_rng(1)
-    r, c = g.integers(0, 50, 3000), g.integers(0, 40, 3000)
+    r = np.r_[7, g.choice(n_rows, n_query_rows - 1, replace=False)][g.integers(0, n_query_rows, n_query)]
+    c = g.integers(0, n_cols, n_query)
     pos, hit = csr_positions(m, r, c)
     dense = m.toarray()
     np.testing.assert_array_equal(hit, dense[r, c] != 0)
     np.testing.assert_array_equal(m.data[pos[hit]], dense[r, c][hit])
+    assert ((pos >= 0) & (pos < m.nnz)).all()  # misses point inside the arrays too
     pos, hit = csr_positions(sp.csr_matrix((3, 4)), [0, 2], [1, 3])
+    assert not hit.any()
+    pos, hit = csr_positions(m, [7, 7], [0, 1])  # only empty rows queried
     assert not hit.any()
 
 
-@pytest.mark.parametrize("shape", [(0, 7, 5), (40, 60, 50), (300, 400, 500)])
+@pytest.mark.parametrize("shape", [(0, 7, 5), (40, 60, 50), (300, 400, 500), (3, 60, 5000)])
 def test_sorted_product_equals_sorted_matmul(shape):
     """The same arrays as scipy's product with its rows sorted, marked sorted."""
     b_rows, n, m = shape
