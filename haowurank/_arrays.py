@@ -105,16 +105,12 @@ def sorted_product(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:
     scipy's sparse product leaves each row's indices unsorted; sorting them row by row is a
     comparison sort. Two transposes (CSR -> CSC -> CSR) are counting sorts, linear in the
     entries and the columns, and give the same arrays: the product has no duplicates, so the
-    sorted order is unique and the values are only moved. A product with fewer entries than
-    columns (a few rows of a large graph) is sorted row by row instead.
+    sorted order is unique and the values are only moved.
     """
     c = a @ b
     if not sp.issparse(c) or c.format != "csr":
         c = sp.csr_matrix(c)
     if c.has_sorted_indices:
-        return c
-    if c.nnz < c.shape[1]:  # the transposes cost the columns too: sort each row instead
-        c.sort_indices()
         return c
     return c.tocsc().tocsr()
 
