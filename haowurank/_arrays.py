@@ -11,7 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
-    "csr_keys", "csr_positions", "isin_sorted", "sorted_product", "union_sorted", "unique_sorted",
+    "csr_keys", "csr_positions", "isin_sorted", "sorted_product", "sorted_rows", "union_sorted",
+    "unique_sorted",
 ]
 
 #: query and set sizes from which ``isin_sorted`` sorts its queries first
@@ -110,6 +111,12 @@ def sorted_product(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:
     c = a @ b
     if not sp.issparse(c) or c.format != "csr":
         c = sp.csr_matrix(c)
+    return sorted_rows(c)
+
+
+def sorted_rows(c: sp.csr_matrix) -> sp.csr_matrix:
+    """A CSR matrix without duplicate entries (a sparse product) with each row's indices
+    sorted, by the two linear transposes of :func:`sorted_product`."""
     if c.has_sorted_indices:
         return c
     return c.tocsc().tocsr()

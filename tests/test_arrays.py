@@ -11,6 +11,7 @@ from haowurank._arrays import (
     csr_positions,
     isin_sorted,
     sorted_product,
+    sorted_rows,
     union_sorted,
     unique_sorted,
 )
@@ -90,3 +91,15 @@ def test_union_sorted_equals_numpy(n_keys, n_more):
     got = union_sorted(keys, more)
     np.testing.assert_array_equal(got, np.union1d(keys, more))
     assert got.dtype == np.int64
+
+
+def test_sorted_rows_equals_sort_indices_on_a_float32_product():
+    g = np.random.default_rng(5)
+    a = sp.random(30, 200, density=0.1, format="csr", random_state=g, dtype=np.float32)
+    b = sp.random(200, 500, density=0.1, format="csr", random_state=g, dtype=np.float32)
+    got = sorted_rows(sp.csr_matrix(a @ b))
+    want = sp.csr_matrix(a @ b)
+    want.sort_indices()
+    assert got.has_sorted_indices and got.dtype == np.float32
+    for attr in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(got, attr), getattr(want, attr))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .._arrays import csr_positions
+from .._arrays import csr_positions, sorted_rows
 from ._cf import csr_row_topk
 from ._hybrid_features import FEATURES, FeatureBlock, PairInputs
 from ._hybrid_neighbours import item_rows, user_knn_rows
@@ -346,15 +346,17 @@ def pair_block(parts: FittedParts, uidx: np.ndarray, k: int = 1) -> PairBlock:
         top, _ = parts.als._recommend_idx(u, k, True, None)
     else:
         top = np.full((len(u), 1), -1, dtype=np.int64)
-    kp, kp2 = _canonical(item_rows(parts.knn, u)), _canonical(item_rows(parts.knn2, u))
-    rp = None if parts.rp3 is None else _canonical(item_rows(parts.rp3, u))
+    # products' rows sorted by transposes, not by sum_duplicates' comparison sort of each row
+    kp = _canonical(sorted_rows(item_rows(parts.knn, u)))
+    kp2 = _canonical(sorted_rows(item_rows(parts.knn2, u)))
+    rp = None if parts.rp3 is None else _canonical(sorted_rows(item_rows(parts.rp3, u)))
     if len(parts.ease_idx):
         ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
     else:
         ease = np.zeros((len(u), 0), dtype=np.float32)
     social = social_rows(parts)
     tr = _canonical(social.trust[u])
-    uk = _canonical(user_knn_rows(parts.uknn, parts.neighbour_rows, u))
+    uk = _canonical(sorted_rows(user_knn_rows(parts.uknn, parts.neighbour_rows, u)))
     ones = np.ones(len(u), dtype=np.float32)
     return PairBlock(
         uidx=u, als=f, als_top=np.asarray(top, dtype=np.int64), als_max=_als_max(parts, u, f, top),
