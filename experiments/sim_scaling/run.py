@@ -8,8 +8,8 @@ Cases (10,000 items each; each case in a fresh Python process, so its peak RSS i
 * ``heavy``: ``social_als`` at 100,000 users x 30 days (a full refit every 30 days, each day's
   rows folded in between: ``SimulationConfig.fold_in``) and ``hybrid`` at 20,000 users x 10 days
   (one fit; its cost per user-day without fits);
-* ``big``: ``trust`` at 1,000,000 users (30 days unless ``--big-days`` says otherwise), with
-  peak memory.
+* ``big``: ``trust`` at 1,000,000 users (90 days, about an hour, unless ``--big-days`` says
+  otherwise), with peak memory.
 
 Each case builds the world with ``hr.datasets.synthetic`` (timed apart), then runs
 ``hr.sim.run`` under at most 2 BLAS threads, recording wall and process CPU seconds, the ranker
@@ -56,7 +56,7 @@ GROUPS = {
     # finish on the shared machine (load 20-33), 100,000 x 30 did. hybrid's fits grow with the
     # users (one fit here) and its simulation is measured at a size that finishes
     "heavy": [(100_000, 30, "social_als"), (20_000, 10, "hybrid")],
-    "big": [(1_000_000, 30, "trust")],
+    "big": [(1_000_000, 90, "trust")],
 }
 QUICK = [(3_000, 10, "trust"), (6_000, 10, "trust"), (3_000, 10, "hybrid")]
 #: bars of issue 18: seconds of simulation for 100,000 users x 90 days (hybrid: without fits)
@@ -264,7 +264,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes only (not written)")
     ap.add_argument("--render", action="store_true", help="rewrite the report from the JSON")
     ap.add_argument("--only", help="comma-separated groups: " + ", ".join(GROUPS))
-    ap.add_argument("--big-days", type=int, default=30, help="days of the 1,000,000-user case")
+    ap.add_argument("--big-days", type=int, default=90, help="days of the 1,000,000-user case")
     ap.add_argument("--add-rows", nargs="+", metavar="FILE",
                     help="merge rows printed by '--case' runs (one JSON object a line) and render")
     ap.add_argument("--commit", help="with --add-rows: the commit of the rows that name none "
