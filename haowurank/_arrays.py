@@ -79,12 +79,13 @@ def csr_positions(m, r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarr
     miss = np.zeros(len(q), dtype=np.int64), np.zeros(len(q), dtype=bool)
     if m.nnz == 0 or len(q) == 0:
         return miss
-    if m.shape[0] <= 16 * len(r):  # a mask over the rows is cheaper than sorting the queries
+    rq = r if r.min() >= 0 and r.max() < m.shape[0] else r[(r >= 0) & (r < m.shape[0])]
+    if m.shape[0] <= 16 * len(rq):  # a mask over the rows is cheaper than sorting the queries
         mask = np.zeros(m.shape[0], dtype=bool)
-        mask[r] = True
+        mask[rq] = True
         rows = np.flatnonzero(mask)
     else:
-        rows = unique_sorted(r)
+        rows = unique_sorted(rq)
     indptr = m.indptr.astype(np.int64)
     lens = indptr[rows + 1] - indptr[rows]
     total = int(lens.sum())

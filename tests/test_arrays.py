@@ -66,6 +66,8 @@ def test_csr_positions_find_stored_entries_and_only_those(n_rows, n_cols, n_quer
     assert not hit.any()
     pos, hit = csr_positions(m, [7, 7], [0, 1])  # only empty rows queried
     assert not hit.any()
+    pos, hit = csr_positions(m, [-1, n_rows, r[0]], [0, 0, c[0]])  # rows outside: misses
+    np.testing.assert_array_equal(hit, [False, False, dense[r[0], c[0]] != 0])
 
 
 @pytest.mark.parametrize("shape", [(0, 7, 5), (40, 60, 50), (300, 400, 500), (3, 60, 5000)])
