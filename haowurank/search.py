@@ -395,18 +395,7 @@ class SearchIndex:
             :meth:`query`; the rows of each query are exactly what ``query(texts[k], users[k],
             n)`` returns, in the order of ``texts``.
         """
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        bad = [t for t in texts if not isinstance(t, str) or not t.strip()]
-        if bad:
-            raise ValueError(
-                f"The 'texts' parameter of SearchIndex.query_many must hold non-empty strings. "
-                f"Got {bad[0]!r} among them."
-            )
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(
-                f"The 'n' parameter of SearchIndex.query_many must be a positive int. "
-                f"Got {n!r} instead."
-            )
+        texts = _checked_texts(texts, n, "query_many")
         vidx = None
         if users is not None:
             ulist = list(users)
@@ -424,8 +413,88 @@ class SearchIndex:
                 )
         return self._ranked(texts, vidx, int(n))
 
+    def query_indices(self, texts: Any, users: Any = None, n: int = 20) -> dict[str, np.ndarray]:
+        """The hits of :meth:`query_many` as index arrays, without ids or explanation texts
+        (what a simulation of many searches reads).
+
+        Parameters
+        ----------
+        texts : sequence of str
+            One query per row.
+        users : int array-like, optional
+            The searcher of each row as a user index of the dataset; None: no searcher.
+        n : int
+            Number of hits per query.
+
+        Returns
+        -------
+        dict of ndarray
+            ``query`` (the row's position in ``texts``), ``item`` (item indices), ``rank``
+            (1-based), ``score`` and ``n_friend_recommenders``: the rows of ``query_many(texts,
+            ds.user_ids[users], n)`` in the same order.
+        """
+        texts = _checked_texts(texts, n, "query_indices")
+        vidx = None
+        if users is not None:
+            vidx = np.asarray(users)
+            if vidx.shape != (len(texts),) or (len(vidx) and vidx.dtype.kind not in "iu"):
+                raise ValueError(
+                    f"The 'users' of SearchIndex.query_indices must be a 1-d array of "
+                    f"{len(texts)} user indices, one per text. Got an array of dtype "
+                    f"{vidx.dtype} and shape {vidx.shape}."
+                )
+            vidx = vidx.astype(np.int64)
+            if len(vidx) and (vidx.min() < 0 or vidx.max() >= self.ds.n_users):
+                raise IndexError(
+                    f"The 'users' of SearchIndex.query_indices must lie in [0, "
+                    f"{self.ds.n_users}). Got values from {int(vidx.min())} to "
+                    f"{int(vidx.max())}."
+                )
+        per_row = self._per_row(texts, vidx, int(n), explain=False)
+        rows = sorted(per_row)
+        lens = np.asarray([len(per_row[r][0]) for r in rows], dtype=np.int64)
+        if not rows:
+            z = np.empty(0, dtype=np.int64)
+            return {"query": z, "item": z, "rank": z, "score": np.empty(0),
+                    "n_friend_recommenders": z}
+        return {
+            "query": np.repeat(np.asarray(rows, dtype=np.int64), lens),
+            "item": np.concatenate([per_row[r][0] for r in rows]).astype(np.int64),
+            "rank": np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(np.cumsum(lens) - lens,
+                                                                            lens) + 1,
+            "score": np.concatenate([per_row[r][1] for r in rows]).astype(np.float64),
+            "n_friend_recommenders": np.concatenate([per_row[r][2] for r in rows]).astype(
+                np.int64),
+        }
+
     def _ranked(self, texts: list[str], vidx: np.ndarray | None, n: int) -> pd.DataFrame:
-        """Hits of each (text, viewer index) row: the one ranking behind query and query_many."""
+        """Hits of each (text, viewer index) row as query_many's frame."""
+        per_row = self._per_row(texts, vidx, n, explain=True)
+        if not per_row:
+            return _empty(self.ds).assign(query=pd.Series([], dtype=np.int64))[
+                ["query", *_COLUMNS]]
+        rows_in_order = sorted(per_row)
+        sel = np.concatenate([per_row[r][0] for r in rows_in_order])
+        return pd.DataFrame(
+            {
+                "query": np.repeat(np.asarray(rows_in_order, dtype=np.int64),
+                                   [len(per_row[r][0]) for r in rows_in_order]),
+                "item": self.ds.item_ids[sel],
+                "score": np.concatenate([per_row[r][1] for r in rows_in_order]),
+                "rank": np.concatenate([np.arange(1, len(per_row[r][0]) + 1, dtype=np.int64)
+                                        for r in rows_in_order]),
+                "n_recommenders": self.n_recommenders_[sel],
+                "n_friend_recommenders": np.concatenate([per_row[r][2] for r in rows_in_order]),
+                "explanation": pd.Series([x for r in rows_in_order for x in per_row[r][3]],
+                                         dtype=object),
+            }
+        )
+
+    def _per_row(
+        self, texts: list[str], vidx: np.ndarray | None, n: int, *, explain: bool
+    ) -> dict[int, tuple]:
+        """Hits of each (text, viewer index) row, the one ranking behind query, query_many and
+        query_indices: row -> (item indices, scores, friends' counts, explanations or None)."""
         by_text: dict[str, list[int]] = {}
         for k, t in enumerate(texts):
             by_text.setdefault(t, []).append(k)
@@ -452,7 +521,7 @@ class SearchIndex:
                     v, it, en = v[order], it[order], en[order]
                     pos = np.searchsorted(hits, it)
                     np.add.at(nfriend, (v, pos), 1)
-                    for r, p, e in zip(v.tolist(), pos.tolist(), en.tolist()):
+                    for r, p, e in zip(v.tolist(), pos.tolist(), en.tolist()) if explain else ():
                         named.setdefault((r, p), []).append(uids[e])
                     for r, top in enumerate(nfriend.max(axis=1).tolist()):
                         if top > 0:
@@ -472,6 +541,9 @@ class SearchIndex:
             for r, row in enumerate(rows):
                 order = ranked[r]
                 sel = hits[order]
+                if not explain:
+                    per_row[row] = (sel, score[r, order], nfriend[r, order], None)
+                    continue
                 if not boosted[r] and plain_expl is not None:
                     per_row[row] = (sel, score[r, order], nfriend[r, order], plain_expl)
                     continue
@@ -492,25 +564,24 @@ class SearchIndex:
                 if not boosted[r]:
                     plain_expl = expl
                 per_row[row] = (sel, score[r, order], nfriend[r, order], expl)
-        if not per_row:
-            return _empty(self.ds).assign(query=pd.Series([], dtype=np.int64))[
-                ["query", *_COLUMNS]]
-        rows_in_order = sorted(per_row)
-        sel = np.concatenate([per_row[r][0] for r in rows_in_order])
-        return pd.DataFrame(
-            {
-                "query": np.repeat(np.asarray(rows_in_order, dtype=np.int64),
-                                   [len(per_row[r][0]) for r in rows_in_order]),
-                "item": self.ds.item_ids[sel],
-                "score": np.concatenate([per_row[r][1] for r in rows_in_order]),
-                "rank": np.concatenate([np.arange(1, len(per_row[r][0]) + 1, dtype=np.int64)
-                                        for r in rows_in_order]),
-                "n_recommenders": self.n_recommenders_[sel],
-                "n_friend_recommenders": np.concatenate([per_row[r][2] for r in rows_in_order]),
-                "explanation": pd.Series([x for r in rows_in_order for x in per_row[r][3]],
-                                         dtype=object),
-            }
+        return per_row
+
+
+def _checked_texts(texts: Any, n: Any, method: str) -> list[str]:
+    """``texts`` as a list of non-empty strings, and ``n`` checked to be a positive int."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    bad = [t for t in texts if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise ValueError(
+            f"The 'texts' parameter of SearchIndex.{method} must hold non-empty strings. "
+            f"Got {bad[0]!r} among them."
         )
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(
+            f"The 'n' parameter of SearchIndex.{method} must be a positive int. "
+            f"Got {n!r} instead."
+        )
+    return texts
 
 
 _COUNT_COLUMNS = ("user", "item", "kind", "visibility")

@@ -171,3 +171,35 @@ def test_synthetic_world_titles():
             assert any(tok in title for tok in ("绿茶", "green", "tea", "茶"))
             assert bool(items.loc[it, "searchable"])
     assert np.all(np.diff(idx.query("tea", n=20)["score"].to_numpy()) <= 1e-12)
+
+
+def test_query_indices_are_query_many_as_indices():
+    """The simulation's search path: the same rows as query_many, as indices, with and without
+    searchers, friends' boosts included."""
+    ds = hr.datasets.synthetic(n_users=600, n_items=300, seed=4)
+    idx = SearchIndex(ds)
+    g = np.random.default_rng(0)
+    queries = [str(q) for q in g.choice(["tea", "绿茶", "running shoes", "phone case", "zzz"],
+                                         200)]
+    users = g.integers(0, ds.n_users, 200)
+    for u in (users, None):
+        want = idx.query_many(queries, None if u is None else ds.user_ids[u], n=7)
+        got = idx.query_indices(queries, u, n=7)
+        assert set(got) == {"query", "item", "rank", "score", "n_friend_recommenders"}
+        np.testing.assert_array_equal(got["query"], want["query"].to_numpy())
+        np.testing.assert_array_equal(ds.item_ids[got["item"]], want["item"].to_numpy())
+        np.testing.assert_array_equal(got["rank"], want["rank"].to_numpy())
+        np.testing.assert_array_equal(got["score"], want["score"].to_numpy())
+        np.testing.assert_array_equal(got["n_friend_recommenders"],
+                                      want["n_friend_recommenders"].to_numpy())
+    assert (got["n_friend_recommenders"] == 0).all()  # no searcher: no friends' boost
+    boosted = idx.query_indices(queries, users, n=7)["n_friend_recommenders"]
+    assert boosted.max() > 0  # the case with searchers exercised the boost
+    empty = idx.query_indices(["zzz"], None, n=3)
+    assert all(len(v) == 0 for v in empty.values())
+    with pytest.raises(ValueError, match="'users' of SearchIndex.query_indices"):
+        idx.query_indices(queries, ds.user_ids[users], n=7)  # ids, not indices
+    with pytest.raises(IndexError, match=r"\[0, 600\)"):
+        idx.query_indices(["tea"], [600], n=7)
+    with pytest.raises(ValueError, match="'n' parameter of SearchIndex.query_indices"):
+        idx.query_indices(["tea"], None, n=0)

@@ -48,8 +48,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from .. import ENDORSEMENT_KINDS, KINDS, VISIBILITIES
@@ -129,74 +127,6 @@ def _csr(rows, cols, vals, shape, *, combine: str = "sum") -> sp.csr_matrix:
     matrix = sp.csr_matrix((vals, (rows, cols)), shape=shape)
     matrix.sum_duplicates()
     return matrix
-
-
-_VOCABS: dict[int, tuple[np.ndarray, pd.Index | None]] = {}
-
-
-def _index_dtype(a: np.ndarray) -> Any:
-    """``object`` for an object array (kept as such in a pandas Index), else None."""
-    return object if a.dtype == object else None
-
-
-def _strings(vocab: np.ndarray) -> pa.Array | None:
-    """``vocab`` as a pyarrow string array when every id is a ``str``, else None."""
-    if vocab.dtype != object or not all(isinstance(v, str) for v in vocab.tolist()):
-        return None
-    try:
-        return pa.array(vocab, type=pa.large_string())
-    except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: looked up as objects
-        return None
-
-
-def _ids_of(col: pd.Series) -> np.ndarray | pa.ChunkedArray:
-    """A column of ids as the pyarrow strings behind it (a pandas string column: no Python
-    objects made), else as a numpy array."""
-    if isinstance(col.array, pd.arrays.ArrowStringArray):
-        return pa.chunked_array(pa.array(col.array))
-    return col.to_numpy()
-
-
-def _positions(vocab: np.ndarray, ids: Any) -> np.ndarray:
-    """Positions in ``vocab`` of ``ids`` the product returned (all in it): what
-    ``Dataset.user_index`` / ``item_index`` give, without their conversion to Python objects;
-    ids equal to their positions (a vocabulary ``0..n-1``) map to themselves. ``ids`` may be
-    a pyarrow string array (looked up in pyarrow when every id of ``vocab`` is a string)."""
-    held = _VOCABS.get(id(vocab))
-    if held is None or held[0] is not vocab:
-        n = len(vocab)
-        plain = (vocab.dtype.kind in "iu" and n > 0 and vocab[0] == 0 and vocab[-1] == n - 1
-                 and bool(np.array_equal(vocab, np.arange(n))))
-        # object vocabularies stay object: a pandas string Index would convert every
-        # looked-up array of ids to its string dtype first
-        held = (vocab, None if plain else pd.Index(vocab, dtype=_index_dtype(vocab)),
-                None if plain else _strings(vocab))
-        if len(_VOCABS) > 16:
-            _VOCABS.clear()
-        _VOCABS[id(vocab)] = held
-    if isinstance(ids, pa.Array | pa.ChunkedArray):
-        if held[2] is not None and (pa.types.is_string(ids.type)
-                                    or pa.types.is_large_string(ids.type)):
-            found = pc.index_in(ids.cast(pa.large_string()), value_set=held[2])
-            idx = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-            if (idx < 0).any():
-                bad = ids.filter(pa.array(idx < 0)).to_pylist()[:5]
-                raise KeyError(f"ids not in the vocabulary: {bad}")
-            return idx
-        ids = ids.to_numpy(zero_copy_only=False)
-    ids = np.asarray(ids)
-    if held[1] is None and ids.dtype.kind in "iu":
-        idx = ids.astype(np.int64)
-        bad = (idx < 0) | (idx >= len(vocab))
-    else:
-        index = (held[1] if held[1] is not None
-                 else pd.Index(vocab, dtype=_index_dtype(vocab)))
-        target = pd.Index(ids, dtype=object) if index.dtype == object else ids
-        idx = index.get_indexer(target).astype(np.int64)
-        bad = idx < 0
-    if bad.any():
-        raise KeyError(f"ids not in the vocabulary: {ids[bad][:5].tolist()}")
-    return idx
 
 
 def _first_of_each(keys: np.ndarray) -> np.ndarray:
@@ -811,22 +741,16 @@ class Engine:
 
     def _search_slates(self, users: np.ndarray, queries: list[str]) -> dict[str, np.ndarray]:
         """The product's search for each user's query: ``hr.search`` on the day's state
-        (:meth:`~haowurank.search.SearchIndex.query_many`, which equals one ``query`` per user)."""
+        (:meth:`~haowurank.search.SearchIndex.query_indices`: the rows of ``query_many``, which
+        equals one ``query`` per user, as indices)."""
         empty = np.empty(0, dtype=np.int64)
         if len(users) == 0:
             return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty,
                     "score": empty * 1.0}
-        ds = self.feed_dataset
-        hits = self.search_index.query_many(queries, ds.user_ids[users],
-                                            n=self.exposure.pool_size(self.config.search_size))
-        if len(hits) == 0:
-            return {"user": empty, "item": empty, "rank": empty, "n_endorsing": empty,
-                    "score": empty * 1.0}
-        return {"user": users[hits["query"].to_numpy()],
-                "item": _positions(ds.item_ids, _ids_of(hits["item"])),
-                "rank": hits["rank"].to_numpy().astype(np.int64) - 1,
-                "n_endorsing": hits["n_friend_recommenders"].to_numpy().astype(np.int64),
-                "score": hits["score"].to_numpy().astype(np.float64)}
+        hits = self.search_index.query_indices(
+            queries, users, n=self.exposure.pool_size(self.config.search_size))
+        return {"user": users[hits["query"]], "item": hits["item"], "rank": hits["rank"] - 1,
+                "n_endorsing": hits["n_friend_recommenders"], "score": hits["score"]}
 
     # ------------------------------------------------------------------ orders
     def _create_orders(self, users, items, day, channel, parent, ref_eid, *, phase: int) -> None:
