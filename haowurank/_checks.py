@@ -13,9 +13,12 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "check_choice",
     "check_fraction",
+    "check_indices",
     "check_instance",
     "check_int",
     "check_real",
@@ -53,6 +56,27 @@ def check_int(value: Any, name: str, where: str, lo: int = 0, *, allow_none: boo
         what = f"an int >= {lo}"
         raise param_error(name, where, f"None or {what}" if allow_none else what, value)
     return int(value)
+
+
+def check_indices(values: Any, name: str, where: str, n: int, *, length: int | None = None,
+                  what: str = "user") -> np.ndarray:
+    """``values`` as int64 if they are a 1-d array of integer indices in ``[0, n)`` (of
+    ``length`` entries when set); ValueError for the shape or dtype, IndexError for the range."""
+    a = np.asarray(values)
+    shape_ok = a.ndim == 1 and (length is None or len(a) == length)
+    if not shape_ok or (len(a) and a.dtype.kind not in "iu"):
+        count = "" if length is None else f"{length} "
+        raise ValueError(
+            f"The {name!r} parameter of {where} must be a 1-d array of {count}{what} indices. "
+            f"Got an array of dtype {a.dtype} and shape {a.shape} instead."
+        )
+    a = a.astype(np.int64)
+    if len(a) and (a.min() < 0 or a.max() >= n):
+        raise IndexError(
+            f"The {name!r} parameter of {where} must hold {what} indices in [0, {n}). "
+            f"Got values from {int(a.min())} to {int(a.max())} instead."
+        )
+    return a
 
 
 def check_real(value: Any, name: str, where: str, lo: float, *, strict: bool = False) -> float:

@@ -39,6 +39,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
 from ._arrays import union_sorted, unique_sorted
+from ._checks import check_indices, check_int
 from ._dataset import KINDS, VISIBILITIES, Dataset
 from ._errors import UnknownIdError
 from .visibility import EndorsementGraph
@@ -360,10 +361,7 @@ class SearchIndex:
                 f"The 'text' parameter of SearchIndex.query must be a non-empty string. "
                 f"Got {text!r} instead."
             )
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(
-                f"The 'n' parameter of SearchIndex.query must be a positive int. Got {n!r} instead."
-            )
+        check_int(n, "n", "SearchIndex.query", 1)
         vidx = None
         if user is not None:
             pos = self._user_index.get_indexer(np.asarray([user], dtype=object))[0]
@@ -434,22 +432,8 @@ class SearchIndex:
             ds.user_ids[users], n)`` in the same order.
         """
         texts = _checked_texts(texts, n, "query_indices")
-        vidx = None
-        if users is not None:
-            vidx = np.asarray(users)
-            if vidx.shape != (len(texts),) or (len(vidx) and vidx.dtype.kind not in "iu"):
-                raise ValueError(
-                    f"The 'users' of SearchIndex.query_indices must be a 1-d array of "
-                    f"{len(texts)} user indices, one per text. Got an array of dtype "
-                    f"{vidx.dtype} and shape {vidx.shape}."
-                )
-            vidx = vidx.astype(np.int64)
-            if len(vidx) and (vidx.min() < 0 or vidx.max() >= self.ds.n_users):
-                raise IndexError(
-                    f"The 'users' of SearchIndex.query_indices must lie in [0, "
-                    f"{self.ds.n_users}). Got values from {int(vidx.min())} to "
-                    f"{int(vidx.max())}."
-                )
+        vidx = None if users is None else check_indices(
+            users, "users", "SearchIndex.query_indices", self.ds.n_users, length=len(texts))
         per_row = self._per_row(texts, vidx, int(n), explain=False)
         rows = sorted(per_row)
         lens = np.asarray([len(per_row[r][0]) for r in rows], dtype=np.int64)
@@ -576,11 +560,7 @@ def _checked_texts(texts: Any, n: Any, method: str) -> list[str]:
             f"The 'texts' parameter of SearchIndex.{method} must hold non-empty strings. "
             f"Got {bad[0]!r} among them."
         )
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(
-            f"The 'n' parameter of SearchIndex.{method} must be a positive int. "
-            f"Got {n!r} instead."
-        )
+    check_int(n, "n", f"SearchIndex.{method}", 1)
     return texts
 
 

@@ -197,9 +197,11 @@ def test_query_indices_are_query_many_as_indices():
     assert boosted.max() > 0  # the case with searchers exercised the boost
     empty = idx.query_indices(["zzz"], None, n=3)
     assert all(len(v) == 0 for v in empty.values())
-    with pytest.raises(ValueError, match="'users' of SearchIndex.query_indices"):
+    with pytest.raises(ValueError, match="'users' parameter of SearchIndex.query_indices"):
         idx.query_indices(queries, ds.user_ids[users], n=7)  # ids, not indices
     with pytest.raises(IndexError, match=r"\[0, 600\)"):
         idx.query_indices(["tea"], [600], n=7)
+    with pytest.raises(ValueError, match="1 user indices"):  # one searcher per text
+        idx.query_indices(["tea"], [1, 2], n=7)
     with pytest.raises(ValueError, match="'n' parameter of SearchIndex.query_indices"):
         idx.query_indices(["tea"], None, n=0)

@@ -82,3 +82,13 @@ def test_one_parameter_wording():
     with pytest.raises(TypeError, match=r"'train' argument of catalogue_intervals must be a "
                                         r"haowurank Dataset\. Got list instead"):
         hr.evaluation.catalogue_intervals(pd.DataFrame(), [], k=5)
+    # index arrays: the feed's and search's index paths share one check
+    idx = hr.feed.index_for(train)
+    for call in (lambda u: idx.build_indices(None, u, n=3),
+                 lambda u: hr.search.SearchIndex(train).query_indices(["x"] * len(u), u, n=3)):
+        with pytest.raises(IndexError, match=rf"user indices in \[0, {train.n_users}\)\. "
+                                             r"Got values from -1 to 0 instead\.$"):
+            call(np.array([0, -1]))
+        with pytest.raises(ValueError, match=r"1-d array of (2 )?user indices\. Got an array "
+                                             r"of dtype float64 and shape \(2,\) instead\.$"):
+            call(np.array([0.0, 1.0]))

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .._arrays import isin_sorted, union_sorted, unique_sorted
+from .._checks import check_indices
 from .._dataset import KINDS, Dataset
 from .._errors import UnknownIdError
 from .._time import seconds
@@ -567,18 +568,7 @@ class FeedIndex:
             kinds ``kind[offsets[k]:offsets[k + 1]]`` (int8 positions in
             :data:`haowurank.KINDS`).
         """
-        vidx = np.asarray(users)
-        if vidx.ndim != 1 or (len(vidx) and vidx.dtype.kind not in "iu"):
-            raise ValueError(
-                f"The 'users' of FeedIndex.build_indices must be a 1-d array of user indices. "
-                f"Got an array of dtype {vidx.dtype} and shape {vidx.shape}."
-            )
-        vidx = vidx.astype(np.int64)
-        if len(vidx) and (vidx.min() < 0 or vidx.max() >= self.ds.n_users):
-            raise IndexError(
-                f"The 'users' of FeedIndex.build_indices must lie in [0, {self.ds.n_users}). "
-                f"Got values from {int(vidx.min())} to {int(vidx.max())}."
-            )
+        vidx = check_indices(users, "users", "FeedIndex.build_indices", self.ds.n_users)
         req = self._prepare(ranker, [], n, None, config, None, None, now, ranker_key, vidx=vidx)
         parts = [self._batch(req, vidx[s0 : s0 + batch_size])[0]
                  for s0 in range(0, len(vidx), batch_size)]
