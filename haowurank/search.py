@@ -500,13 +500,14 @@ class SearchIndex:
                 on_hit = np.isin(t["item"], hits)
                 if on_hit.any():
                     v, it = t["viewer"][on_hit], t["item"][on_hit]
-                    en, w = t["endorser"][on_hit], t["weight"][on_hit]
-                    order = np.lexsort((en, -w, it, v))
-                    v, it, en = v[order], it[order], en[order]
                     pos = np.searchsorted(hits, it)
                     np.add.at(nfriend, (v, pos), 1)
-                    for r, p, e in zip(v.tolist(), pos.tolist(), en.tolist()) if explain else ():
-                        named.setdefault((r, p), []).append(uids[e])
+                    if explain:  # the friends each explanation names, strongest first
+                        en, w = t["endorser"][on_hit], t["weight"][on_hit]
+                        order = np.lexsort((en, -w, it, v))
+                        for r, p, e in zip(v[order].tolist(), pos[order].tolist(),
+                                           en[order].tolist()):
+                            named.setdefault((r, p), []).append(uids[e])
                     for r, top in enumerate(nfriend.max(axis=1).tolist()):
                         if top > 0:
                             score[r] += self.friend_weight * np.log1p(nfriend[r]) / math.log1p(top)
