@@ -434,22 +434,7 @@ class SearchIndex:
         texts = _checked_texts(texts, n, "query_indices")
         vidx = None if users is None else check_indices(
             users, "users", "SearchIndex.query_indices", self.ds.n_users, length=len(texts))
-        per_row = self._per_row(texts, vidx, int(n), explain=False)
-        rows = sorted(per_row)
-        lens = np.asarray([len(per_row[r][0]) for r in rows], dtype=np.int64)
-        if not rows:
-            z = np.empty(0, dtype=np.int64)
-            return {"query": z, "item": z, "rank": z, "score": np.empty(0),
-                    "n_friend_recommenders": z}
-        return {
-            "query": np.repeat(np.asarray(rows, dtype=np.int64), lens),
-            "item": np.concatenate([per_row[r][0] for r in rows]).astype(np.int64),
-            "rank": np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(np.cumsum(lens) - lens,
-                                                                            lens) + 1,
-            "score": np.concatenate([per_row[r][1] for r in rows]).astype(np.float64),
-            "n_friend_recommenders": np.concatenate([per_row[r][2] for r in rows]).astype(
-                np.int64),
-        }
+        return _flat(self._per_row(texts, vidx, int(n), explain=False))
 
     def _ranked(self, texts: list[str], vidx: np.ndarray | None, n: int) -> pd.DataFrame:
         """Hits of each (text, viewer index) row as query_many's frame."""
@@ -457,19 +442,16 @@ class SearchIndex:
         if not per_row:
             return _empty(self.ds).assign(query=pd.Series([], dtype=np.int64))[
                 ["query", *_COLUMNS]]
-        rows_in_order = sorted(per_row)
-        sel = np.concatenate([per_row[r][0] for r in rows_in_order])
+        hits = _flat(per_row)
         return pd.DataFrame(
             {
-                "query": np.repeat(np.asarray(rows_in_order, dtype=np.int64),
-                                   [len(per_row[r][0]) for r in rows_in_order]),
-                "item": self.ds.item_ids[sel],
-                "score": np.concatenate([per_row[r][1] for r in rows_in_order]),
-                "rank": np.concatenate([np.arange(1, len(per_row[r][0]) + 1, dtype=np.int64)
-                                        for r in rows_in_order]),
-                "n_recommenders": self.n_recommenders_[sel],
-                "n_friend_recommenders": np.concatenate([per_row[r][2] for r in rows_in_order]),
-                "explanation": pd.Series([x for r in rows_in_order for x in per_row[r][3]],
+                "query": hits["query"],
+                "item": self.ds.item_ids[hits["item"]],
+                "score": hits["score"],
+                "rank": hits["rank"],
+                "n_recommenders": self.n_recommenders_[hits["item"]],
+                "n_friend_recommenders": hits["n_friend_recommenders"],
+                "explanation": pd.Series([x for r in sorted(per_row) for x in per_row[r][3]],
                                          dtype=object),
             }
         )
@@ -550,6 +532,25 @@ class SearchIndex:
                     plain_expl = expl
                 per_row[row] = (sel, score[r, order], nfriend[r, order], expl)
         return per_row
+
+
+def _flat(per_row: dict[int, tuple]) -> dict[str, np.ndarray]:
+    """The hits of ``SearchIndex._per_row`` as flat arrays, rows in order (``query`` the row,
+    ``rank`` 1-based within it)."""
+    rows = sorted(per_row)
+    lens = np.asarray([len(per_row[r][0]) for r in rows], dtype=np.int64)
+    if not rows:
+        z = np.empty(0, dtype=np.int64)
+        return {"query": z, "item": z, "rank": z, "score": np.empty(0),
+                "n_friend_recommenders": z}
+    return {
+        "query": np.repeat(np.asarray(rows, dtype=np.int64), lens),
+        "item": np.concatenate([per_row[r][0] for r in rows]).astype(np.int64),
+        "rank": np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(np.cumsum(lens) - lens,
+                                                                        lens) + 1,
+        "score": np.concatenate([per_row[r][1] for r in rows]).astype(np.float64),
+        "n_friend_recommenders": np.concatenate([per_row[r][2] for r in rows]).astype(np.int64),
+    }
 
 
 def _checked_texts(texts: Any, n: Any, method: str) -> list[str]:
