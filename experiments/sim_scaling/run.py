@@ -25,6 +25,8 @@ Run from the repository root::
     .venv/bin/python experiments/sim_scaling/run.py --render                   # JSON -> Markdown
     nice -n 0 .venv/bin/python experiments/sim_scaling/run.py --case '[100000, 90, "trust"]'
         # one case in this process: prints its row and merges it into the results
+    .venv/bin/python experiments/sim_scaling/run.py --case '[1000000, 2, "trust"]' \
+        --blas-threads 1 --no-write    # a before/after probe: prints the row, writes nothing
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ REFRESH = {"social_als": {"refit_every": 30, "fold_in": True},
            "hybrid": {"refit_every": 0, "fold_in": False}}
 
 
-def one_case(users: int, days: int, strategy: str) -> dict:
+def one_case(users: int, days: int, strategy: str, blas_threads: int = 2) -> dict:
     import threadpoolctl
 
     import haowurank as hr
@@ -83,7 +85,7 @@ def one_case(users: int, days: int, strategy: str) -> dict:
         seed=cfg.seed if cfg.world_seed is None else cfg.world_seed, **cfg.world_knobs())
     t_world, c_world = time.perf_counter() - t0, time.process_time() - c0
     rss_world = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with threadpoolctl.threadpool_limits(2):
+    with threadpoolctl.threadpool_limits(blas_threads):
         t1, c1 = time.perf_counter(), time.process_time()
         res = hr.sim.run(cfg, dataset=ds)
         t_sim, c_sim = time.perf_counter() - t1, time.process_time() - c1
@@ -271,10 +273,14 @@ def main() -> None:
                     "(measured by a run.py that did not record it)")
     ap.add_argument("--case", help="one case, e.g. '[100000, 90, \"trust\"]': run it in this "
                     "process, print its row and merge it into the results")
-    ap.add_argument("--no-write", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--blas-threads", type=int, default=2,
+                    help="with --case: BLAS threads of the run (default 2; the before/after "
+                         "probes of the README use 1)")
+    ap.add_argument("--no-write", action="store_true",
+                    help="with --case: print the row, write no results")
     args = ap.parse_args()
     if args.case:
-        row = one_case(*json.loads(args.case))
+        row = one_case(*json.loads(args.case), blas_threads=args.blas_threads)
         print(json.dumps(row), flush=True)
         if not args.no_write:  # run.py's own group runs write their rows together
             nice = os.nice(0)
