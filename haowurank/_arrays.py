@@ -11,8 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
-    "csr_keys", "csr_positions", "isin_sorted", "sorted_product", "sorted_rows", "union_sorted",
-    "unique_sorted",
+    "csr_keys", "csr_positions", "isin_sorted", "lexsort_tied", "packed_desc", "sorted_product",
+    "sorted_rows", "union_sorted", "unique_sorted",
 ]
 
 #: query and set sizes from which ``isin_sorted`` sorts its queries first
@@ -58,6 +58,39 @@ def union_sorted(keys: np.ndarray, more: np.ndarray) -> np.ndarray:
     more = unique_sorted(more)
     more = more[~isin_sorted(more, keys)]
     return np.insert(keys, np.searchsorted(keys, more), more) if len(more) else keys
+
+
+def packed_desc(key: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+    """uint64 keys that sort like ``(key ascending, values descending)``, or None when they do
+    not fit: ``key`` integers in [0, 2**32), ``values`` non-negative float32 (no NaN).
+
+    A non-negative float32's bits, read as an unsigned integer, order like the float, so one
+    integer sort replaces the two passes of ``np.lexsort((-values, key))``.
+    """
+    key = np.asarray(key)
+    values = np.asarray(values)
+    if values.dtype != np.float32 or key.dtype.kind not in "iu":
+        return None
+    if len(key) and (key.min() < 0 or key.max() >= 1 << 32 or not (values >= 0).all()):
+        return None
+    bits = (values + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into 0.0
+    return (key.astype(np.uint64) << np.uint64(32)) | (np.uint32(0xFFFFFFFF) - bits)
+
+
+def lexsort_tied(primary: np.ndarray, ties: tuple[np.ndarray, ...]) -> np.ndarray:
+    """``np.lexsort(ties + (primary,))``: a stable argsort of ``primary`` (fast on the runs of
+    an almost sorted key), then a lexsort of only the rows whose primary key is tied."""
+    order = np.argsort(primary, kind="stable")
+    ps = primary[order]
+    eq = ps[1:] == ps[:-1]
+    if eq.any():
+        tied = np.zeros(len(ps), dtype=bool)
+        tied[1:] |= eq
+        tied[:-1] |= eq
+        idx = np.flatnonzero(tied)
+        sub = order[idx]
+        order[idx] = sub[np.lexsort(tuple(t[sub] for t in ties) + (ps[idx],))]
+    return order
 
 
 def csr_keys(m) -> np.ndarray:

@@ -10,6 +10,8 @@ from haowurank._arrays import (
     csr_keys,
     csr_positions,
     isin_sorted,
+    lexsort_tied,
+    packed_desc,
     sorted_product,
     sorted_rows,
     union_sorted,
@@ -105,3 +107,28 @@ def test_sorted_rows_equals_sort_indices_on_a_float32_product():
     assert got.has_sorted_indices and got.dtype == np.float32
     for attr in ("indptr", "indices", "data"):
         np.testing.assert_array_equal(getattr(got, attr), getattr(want, attr))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_packed_desc_and_lexsort_tied_equal_lexsort(seed):
+    g = np.random.default_rng(seed)
+    n = 5_000
+    key = np.sort(g.integers(0, 300, n))  # runs, like the feed's viewer-major triples
+    w = g.choice(np.array([0.0, -0.0, 0.25, 0.5, 1.0, 3.5e-39], dtype=np.float32), n)
+    ts = g.integers(0, 50, n)
+    e = g.integers(0, 40, n)
+    packed = packed_desc(key, w)
+    assert packed.dtype == np.uint64
+    np.testing.assert_array_equal(np.argsort(packed, kind="stable"), np.lexsort((-w, key)))
+    np.testing.assert_array_equal(lexsort_tied(packed, (e, -ts)),
+                                  np.lexsort((e, -ts, -w, key)))
+
+
+def test_packed_desc_declines_what_does_not_fit():
+    ok_key = np.arange(3)
+    assert packed_desc(ok_key, np.array([0.5, -0.25, 1.0], dtype=np.float32)) is None
+    assert packed_desc(ok_key, np.array([0.5, np.nan, 1.0], dtype=np.float32)) is None
+    assert packed_desc(ok_key, np.array([0.5, 0.25, 1.0])) is None  # float64
+    assert packed_desc(np.array([0, 1, 1 << 32]), np.ones(3, dtype=np.float32)) is None
+    assert packed_desc(np.array([-1, 0, 1]), np.ones(3, dtype=np.float32)) is None
+    assert len(packed_desc(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))) == 0

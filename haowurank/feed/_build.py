@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .._arrays import isin_sorted, union_sorted, unique_sorted
+from .._arrays import isin_sorted, lexsort_tied, packed_desc, union_sorted, unique_sorted
 from .._checks import check_indices
 from .._dataset import KINDS, Dataset
 from .._errors import UnknownIdError
@@ -639,7 +639,9 @@ class FeedIndex:
             tv, ti = t["viewer"], t["item"].astype(np.int64)
         te, tk, tts, tw = t["endorser"], t["kind"], t["ts"], t["weight"]
         lkey = tv * ni + ti
-        order = np.lexsort((te, -tts, -tw, lkey))
+        packed = packed_desc(lkey, tw)  # (pair, weight descending) in one integer key
+        order = (np.lexsort((te, -tts, -tw, lkey)) if packed is None
+                 else lexsort_tied(packed, (te, -tts)))
         lkey, te, tk, tts, tw = lkey[order], te[order], tk[order], tts[order], tw[order]
         npairs_starts = _starts(lkey)
         b = len(vidx)
@@ -683,7 +685,9 @@ class FeedIndex:
             rel = np.where(top > 0, rel / np.where(top > 0, top, 1), 0)
         rel = rel.astype(np.float32)
         # sort each viewer's candidates by relevance, pad to (b, width)
-        order = np.lexsort((pi, -rel, pv))
+        packed = packed_desc(pv, rel)  # the pairs are in (viewer, item) order: stable keeps it
+        order = (np.lexsort((pi, -rel, pv)) if packed is None
+                 else np.argsort(packed, kind="stable"))
         counts = np.bincount(pv, minlength=b)
         width = int(min(counts.max(), cfg.mmr_pool + depth)) if len(counts) else 0
         cstart = np.cumsum(counts) - counts

@@ -166,47 +166,69 @@ def _vectorised(
     b, w = rel.shape
     lam = 1.0 - diversity
     dl = diversity
+    # Rows in order of their number of candidates, longest first: a row with c candidates is
+    # done after c positions, so position t works on the first rows only (views, no copies).
+    # This needs each row's candidates first and its pads last, as the contract says.
+    n_cand = finite.sum(axis=1)
+    perm = None
+    if b > 1 and w > 1 and bool((finite[:, 1:] <= finite[:, :-1]).all()):
+        perm = np.argsort(-n_cand, kind="stable")
+        rel, finite, n_cand = rel[perm], finite[perm], n_cand[perm]
+        category, merchant = category[perm], merchant[perm]
+        if vectors is not None:
+            vectors = vectors[perm]
     base = np.where(finite, lam * np.where(finite, rel, 0).astype(np.float64), -np.inf)
     pen = np.zeros((b, w), dtype=np.float64)
     mcnt = np.zeros((b, w), dtype=np.int32) if merchant_cap is not None else None
     ccnt = np.zeros((b, w), dtype=np.int32) if category_cap is not None else None
     out = np.full((b, depth), -1, dtype=np.int64)
-    rows = np.arange(b)
     capped = mcnt is not None or ccnt is not None
+    desc = -n_cand  # ascending
     for t in range(depth):
+        a = b if perm is None else int(np.searchsorted(desc, -t, side="left"))  # rows with > t
+        if a == 0:
+            break
+        rows = np.arange(a)
         lim = min(w, mmr_pool + t)
-        obj = base[:, :lim] - dl * pen[:, :lim] if dl else base[:, :lim] - 0.0
+        obj = base[:a, :lim] - dl * pen[:a, :lim] if dl else base[:a, :lim] - 0.0
         if capped:
-            viol = np.zeros((b, lim), dtype=bool)
+            viol = np.zeros((a, lim), dtype=bool)
             if mcnt is not None:
-                viol |= mcnt[:, :lim] >= merchant_cap
+                viol |= mcnt[:a, :lim] >= merchant_cap
             if ccnt is not None:
-                viol |= ccnt[:, :lim] >= category_cap
+                viol |= ccnt[:a, :lim] >= category_cap
             obj = np.where(viol, obj - _CAP_PENALTY, obj)
         j = np.argmax(obj, axis=1)
         ok = np.isfinite(obj[rows, j])
         if not ok.any():
             break
-        out[:, t] = np.where(ok, j, -1)
+        every = bool(ok.all())
+        out[:a, t] = j if every else np.where(ok, j, -1)
         base[rows[ok], j[ok]] = -np.inf
         okc = ok[:, None]
         if dl:
             if vectors is not None:
-                sim = np.einsum("bwd,bd->bw", vectors, vectors[rows, j]).astype(np.float64)
+                sim = np.einsum("bwd,bd->bw", vectors[:a], vectors[rows, j]).astype(np.float64)
                 np.maximum(sim, 0, out=sim)
             else:
-                sim = 0.5 * (category == category[rows, j][:, None]) + 0.5 * (
-                    merchant == merchant[rows, j][:, None]
+                sim = 0.5 * (category[:a] == category[rows, j][:, None]) + 0.5 * (
+                    merchant[:a] == merchant[rows, j][:, None]
                 )
-            np.maximum(pen, np.where(okc, sim, 0.0), out=pen)
+            np.maximum(pen[:a], sim if every else np.where(okc, sim, 0.0), out=pen[:a])
         if capped:
             old = t - window + 1
             for cnt, code in ((mcnt, merchant), (ccnt, category)):
                 if cnt is None:
                     continue
-                cnt += (code == code[rows, j][:, None]) & okc
+                code = code[:a]
+                hit = code == code[rows, j][:, None]
+                cnt[:a] += hit if every else hit & okc
                 if old >= 0:
-                    jo = out[:, old]
+                    jo = out[:a, old]
                     oko = (jo >= 0)[:, None]
-                    cnt -= (code == code[rows, np.maximum(jo, 0)][:, None]) & oko
+                    cnt[:a] -= (code == code[rows, np.maximum(jo, 0)][:, None]) & oko
+    if perm is not None:
+        unsorted = np.empty_like(out)
+        unsorted[perm] = out
+        out = unsorted
     return out
