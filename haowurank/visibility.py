@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._arrays import csr_keys, isin_sorted, unique_sorted
+from ._arrays import csr_keys, isin_sorted, sorted_rows, unique_sorted
 from ._dataset import ENDORSEMENT_KINDS, KINDS, VISIBILITIES, Dataset
 from ._errors import warn_data
 from ._time import seconds
@@ -450,8 +450,10 @@ class EndorsementGraph:
         fkeys = csr_keys(F)
         coo = F.tocoo()
         fv, fe, fw = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
-        hide = _has(csr_keys(hidden), fv * nu + fe)
-        back = _has(fkeys, fe * nu + fv)
+        hide = _has(csr_keys(hidden), fkeys)
+        # v -> e is mutual when e -> v is a follow: the transpose's keys, in storage order
+        # (a linear counting sort), are sorted, and so are the queries
+        back = _has(csr_keys(sorted_rows(F.T.tocsr())), fkeys)
         self._follow_keys = fkeys  # every follow, hidden or not
         self._hidden_keys = csr_keys(hidden)
 
@@ -770,20 +772,40 @@ class EndorsementGraph:
         return bool(_has(self._follow_keys, key)[0] and not _has(self._hidden_keys, key)[0])
 
     def _digest(self) -> str:
-        h = hashlib.blake2b(digest_size=12)
-        arrays: list[Any] = [
-            self.one_way.indptr, self.one_way.indices, self.one_way.data,
-            self.mutual.indptr, self.mutual.indices, self.mutual.data, self._aud_indptr,
-            *self._aud.values(),
-        ]
-        for tab in (self.public, self.friends):
-            arrays += [tab.indptr, tab.item, tab.kind, tab.ts, tab.weight]
-        for a in arrays:
-            a = np.ascontiguousarray(a)
-            h.update(str((a.dtype.str, a.shape)).encode())
-            h.update(a.tobytes())
+        # the follows and audiences come first: their part of the hash is kept for the graphs
+        # ``appended`` makes, which share them and hash only the endorsement tables again
+        fixed = getattr(self, "_fixed_hash", None)
+        if fixed is None:
+            fixed = _Hash()
+            _hash_arrays(fixed.h, [
+                self.one_way.indptr, self.one_way.indices, self.one_way.data,
+                self.mutual.indptr, self.mutual.indices, self.mutual.data, self._aud_indptr,
+                *self._aud.values(),
+            ])
+            self._fixed_hash = fixed
+        h = fixed.h.copy()
+        _hash_arrays(h, [a for tab in (self.public, self.friends)
+                         for a in (tab.indptr, tab.item, tab.kind, tab.ts, tab.weight)])
         h.update(repr(sorted(self.kind_weights.items())).encode())
         return h.hexdigest()
+
+
+class _Hash:
+    """A blake2b hash state that deep copies (a bare one cannot be copied by ``copy``)."""
+
+    def __init__(self, h: Any = None):
+        self.h = hashlib.blake2b(digest_size=12) if h is None else h
+
+    def __deepcopy__(self, memo: dict) -> _Hash:
+        return _Hash(self.h.copy())
+
+
+def _hash_arrays(h: Any, arrays: list[np.ndarray]) -> None:
+    """Feed each array's dtype, shape and bytes to the hash ``h``."""
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
 
 
 def visible_endorsements(

@@ -265,17 +265,29 @@ def _append_rows(ds, cols: dict[str, np.ndarray]):
         "amount": cols["amount"].astype(np.float64),
     })
     old = ds.indexed_interactions
-    if set(old.columns) != set(add.columns):  # a world without order columns: validate
+    if not set(old.columns) <= set(add.columns):  # columns the engine does not make: validate
         return ds.add_interactions(_PlatformLog.frame(cols, ds.user_ids, ds.item_ids),
                                    duplicates="raise")
     add = add.sort_values(_ADDED_ROW_ORDER, kind="stable")[list(old.columns)]
     # the object columns are concatenated apart, once (missing stays None: in the frame's
     # concat an all-None part would give NaN)
-    obj = ["order_id", "source"]
+    obj = [c for c in ("order_id", "source") if c in old.columns]
     frame = pd.concat([old.drop(columns=obj), add.drop(columns=obj)], ignore_index=True)
     for col in obj:
         frame[col] = pd.concat([old[col], add[col]], ignore_index=True)
     return ds.replace(indexed_interactions=frame[list(old.columns)])
+
+
+#: Interaction columns that neither the feed nor search reads; the product's state leaves them
+#: out, so the rows appended to it each day copy less.
+_ORDER_COLUMNS = ("order_id", "source", "amount")
+
+
+def _without_order_columns(ds):
+    """``ds`` without the order columns (``order_id``, ``source``, ``amount``)."""
+    f = ds.indexed_interactions
+    drop = [c for c in _ORDER_COLUMNS if c in f.columns]
+    return ds.replace(indexed_interactions=f.drop(columns=drop)) if drop else ds
 
 
 class Engine:
@@ -291,7 +303,8 @@ class Engine:
     feed_dataset : Dataset or None
         The state the product read for the latest day's sessions: the rows of ``platform`` of
         the kinds feed and search read (:data:`PRODUCT_KINDS`; the other kinds change neither),
-        less the endorsements older than ``feed_window_days`` when a window is set.
+        less the endorsements older than ``feed_window_days`` when a window is set, without
+        the order columns (``order_id``, ``source``, ``amount``), which neither reads.
     feed_index, search_index : FeedIndex, SearchIndex or None
         The product's feed and search over ``feed_dataset``.
     last_sessions : dict
@@ -381,8 +394,8 @@ class Engine:
         self._platform = ds.select_interactions(np.ones(ds.n_interactions, dtype=bool))
         self._platform.truth = {}  # the platform never sees the ground truth
         self._platform_rows: list[dict[str, np.ndarray]] = []  # finished days' index-level rows
-        self._product_state = self._platform.select_interactions(
-            np.isin(kind, [_KIND_CODE[k] for k in PRODUCT_KINDS]))
+        self._product_state = _without_order_columns(self._platform.select_interactions(
+            np.isin(kind, [_KIND_CODE[k] for k in PRODUCT_KINDS])))
         self.platform_log = _PlatformLog()
         # clicks and forms are logged once per (user, item, kind): the platform's log has no
         # repeated rows (a Dataset merges them)
