@@ -178,7 +178,10 @@ def _vectorised(
         if vectors is not None:
             vectors = vectors[perm]
     base = np.where(finite, lam * np.where(finite, rel, 0).astype(np.float64), -np.inf)
-    pen = np.zeros((b, w), dtype=np.float64)
+    # the penalty: with vectors a float similarity; else the level 0, 1 or 2 (same category,
+    # same merchant, both) of the most similar placed item, read through ``dl * level / 2``
+    pen = np.zeros((b, w), dtype=np.float64 if vectors is not None else np.int8)
+    pen_of = np.array([0.0, dl * 0.5, dl * 1.0])
     mcnt = np.zeros((b, w), dtype=np.int32) if merchant_cap is not None else None
     ccnt = np.zeros((b, w), dtype=np.int32) if category_cap is not None else None
     out = np.full((b, depth), -1, dtype=np.int64)
@@ -190,7 +193,12 @@ def _vectorised(
             break
         rows = np.arange(a)
         lim = min(w, mmr_pool + t)
-        obj = base[:a, :lim] - dl * pen[:a, :lim] if dl else base[:a, :lim] - 0.0
+        if not dl:
+            obj = base[:a, :lim] - 0.0
+        elif vectors is not None:
+            obj = base[:a, :lim] - dl * pen[:a, :lim]
+        else:
+            obj = base[:a, :lim] - pen_of[pen[:a, :lim]]
         if capped:
             viol = np.zeros((a, lim), dtype=bool)
             if mcnt is not None:
@@ -206,26 +214,31 @@ def _vectorised(
         out[:a, t] = j if every else np.where(ok, j, -1)
         base[rows[ok], j[ok]] = -np.inf
         okc = ok[:, None]
+        same_cat = same_mer = None
+        if dl or capped:
+            same_cat = category[:a] == category[rows, j][:, None]
+            same_mer = merchant[:a] == merchant[rows, j][:, None]
+            if not every:
+                same_cat &= okc
+                same_mer &= okc
         if dl:
             if vectors is not None:
                 sim = np.einsum("bwd,bd->bw", vectors[:a], vectors[rows, j]).astype(np.float64)
                 np.maximum(sim, 0, out=sim)
+                np.maximum(pen[:a], sim if every else np.where(okc, sim, 0.0), out=pen[:a])
             else:
-                sim = 0.5 * (category[:a] == category[rows, j][:, None]) + 0.5 * (
-                    merchant[:a] == merchant[rows, j][:, None]
-                )
-            np.maximum(pen[:a], sim if every else np.where(okc, sim, 0.0), out=pen[:a])
+                level = same_cat.view(np.int8) + same_mer.view(np.int8)
+                np.maximum(pen[:a], level, out=pen[:a])
         if capped:
             old = t - window + 1
-            for cnt, code in ((mcnt, merchant), (ccnt, category)):
+            for cnt, code, same in ((mcnt, merchant, same_mer), (ccnt, category, same_cat)):
                 if cnt is None:
                     continue
-                code = code[:a]
-                hit = code == code[rows, j][:, None]
-                cnt[:a] += hit if every else hit & okc
+                cnt[:a] += same
                 if old >= 0:
                     jo = out[:a, old]
                     oko = (jo >= 0)[:, None]
+                    code = code[:a]
                     cnt[:a] -= (code == code[rows, np.maximum(jo, 0)][:, None]) & oko
     if perm is not None:
         unsorted = np.empty_like(out)
