@@ -624,25 +624,26 @@ class FeedIndex:
         offset, depth, now_s = req.offset, req.depth, req.now
         ni = self.ds.n_items
         t = self.graph.triples(vidx)
-        tv, ti = t["viewer"], t["item"].astype(np.int64)
-        gkey = vidx[tv] * ni + ti
-        drop = np.zeros(len(tv), dtype=bool)
-        if cfg.exclude_endorsed:
-            drop |= isin_sorted(gkey, self._endorsed_keys)
-        bought = isin_sorted(gkey, self._bought_keys)
-        if bought.any():
-            bought[bought] = ~self._repurchasable_mask(rep_spec, ti[bought])
-            drop |= bought
-        if drop.any():
-            keep = ~drop
-            t = {k: v[keep] for k, v in t.items()}
-            tv, ti = t["viewer"], t["item"].astype(np.int64)
         te, tk, tts, tw = t["endorser"], t["kind"], t["ts"], t["weight"]
-        lkey = tv * ni + ti
+        lkey = t["viewer"] * ni + t["item"].astype(np.int64)
         packed = packed_desc(lkey, tw)  # (pair, weight descending) in one integer key
         order = (np.lexsort((te, -tts, -tw, lkey)) if packed is None
                  else lexsort_tied(packed, (te, -tts)))
         lkey, te, tk, tts, tw = lkey[order], te[order], tk[order], tts[order], tw[order]
+        # pairs the viewer endorsed or bought (and may not buy again) leave, with their triples
+        st = _starts(lkey)
+        pv, pi = lkey[st] // ni, lkey[st] % ni
+        gkey = vidx[pv] * ni + pi
+        drop = np.zeros(len(st), dtype=bool)
+        if cfg.exclude_endorsed:
+            drop |= isin_sorted(gkey, self._endorsed_keys)
+        bought = isin_sorted(gkey, self._bought_keys)
+        if bought.any():
+            bought[bought] = ~self._repurchasable_mask(rep_spec, pi[bought])
+            drop |= bought
+        if drop.any():
+            keep = np.repeat(~drop, np.diff(np.append(st, len(lkey))))
+            lkey, te, tk, tts, tw = lkey[keep], te[keep], tk[keep], tts[keep], tw[keep]
         npairs_starts = _starts(lkey)
         b = len(vidx)
         if len(npairs_starts) == 0:
