@@ -25,39 +25,10 @@ How it is fitted (everything happens inside :meth:`HybridRanker.fit`, on trainin
    held-out rows are folded into the inner CF models); the learned weights are kept.
 
 Features of a (user, item) pair (every one is a function of that pair alone, so scores do not
-depend on which other items are ranked, and the dense scoring path and explanations agree):
+depend on which other items are ranked, and the dense scoring path and explanations agree), as
+the registry of :mod:`._hybrid_features` defines them:
 
-========================  ======================================================================
-``als``                   ALS score (user factors . item factors)
-``als_gap``               ALS score minus the user's best ALS score
-``knn``                   item-kNN score (similarity to the user's items)
-``knn_norm``              item-kNN score divided by the user's best item-kNN score
-``knn2``, ``knn2_norm``   the same for the item-kNN on BM25-weighted interaction weights
-``rp3``, ``rp3_norm``     the same for RP3beta (0 unless ``rp3beta`` is set)
-``ease``                  EASE score restricted to the popular head (0 outside it)
-``uknn``                  user-kNN score: similarity-weighted count of the user's nearest
-                          neighbours (cosine over item sets) who have the item
-``uknn_norm``             user-kNN score divided by the user's best user-kNN score
-``trust``                 trust-weighted endorsement score (0 if no trusted account endorsed it)
-``trust_log``             ``log1p(10 * trust)``
-``friends``               ``log1p`` of the number of friends whose endorsement of the item the
-                          user may see (:mod:`haowurank.visibility`; never their purchases)
-``friend_share``          that number divided by the user's number of friends (followed
-                          accounts)
-``popularity``            ``log1p`` of the number of training users who have the item
-``popularity_cold``       popularity divided by ``1 + log1p(number of the user's items)``
-``category``              share of the user's items in the item's category (0 without metadata)
-``merchant``              share of the user's items from the item's merchant (0 without metadata)
-``category_popularity``   ``log(1e-4 + P(category | user) * P(item | category))``, both shares
-                          of training interactions (a category-aware popularity)
-``period_popularity``     ``log1p(sum_b P(period b | user) * count(item, period b))`` over
-                          ``n_periods`` equal periods of the training time range: what was
-                          popular when the user was active (0 without timestamps)
-``time_gap``              ``log1p(|mean time of the user - mean time of the item|)`` in periods
-``trust_cold``            ``trust_log / (1 + log1p(number of the user's items))``: lets the
-                          social signal weigh more for users with few interactions
-``friends_cold``          the same for ``friends``
-========================  ======================================================================
+FEATURE_TABLE
 
 Scores are ``intercept + sum_j (w_j * feature_j + f_j(feature_j))`` (``f_j`` the spline; 0 with
 ``spline_knots=0``). ``score`` computes them for every item (per batch of users: each feature
@@ -133,6 +104,7 @@ from ._hybrid_features import (
     PairInputs,
     chunk_size,
     feature_block,
+    feature_table,
     linear_block_scores,
     pair_features,
 )
@@ -166,6 +138,8 @@ from ._hybrid_retrieval import retrieve, unseen_pairs
 from ._implicit import _blas_controller
 
 __all__ = ["FEATURES", "HybridRanker"]
+
+__doc__ = (__doc__ or "").replace("FEATURE_TABLE", feature_table())  # one source: the registry
 
 log = logging.getLogger(__name__)
 

@@ -379,31 +379,37 @@ REGISTRY: dict[str, Feature] = {f.name: f for f in (
     Feature("ease", "EASE score restricted to the popular head (0 outside it)",
             lambda v: v.pair("ease")),
     Feature("uknn", "user-kNN score: similarity-weighted count of the user's nearest "
-            "neighbours who have the item", lambda v: v.pair("uknn")),
+            "neighbours (cosine over item sets) who have the item", lambda v: v.pair("uknn")),
     Feature("uknn_norm", "uknn divided by the user's best uknn score",
             _ratio("uknn", "uknn_max")),
     Feature("trust", "trust-weighted endorsement score (0 if no trusted account endorsed it)",
             lambda v: v.pair("trust")),
     Feature("trust_log", "log1p(10 * trust)", lambda v: np.log1p(10.0 * v.pair("trust"))),
     Feature("friends", "log1p of the number of friends whose endorsement of the item the user "
-            "may see", lambda v: np.log1p(v.pair("friends"))),
-    Feature("friend_share", "that number divided by the user's number of friends",
+            "may see (haowurank.visibility; never their purchases)", lambda v: np.log1p(v.pair("friends"))),
+    Feature("friend_share", "that number divided by the user's number of friends (followed "
+            "accounts)",
             _ratio("friends", "n_friends")),
     Feature("popularity", "log1p of the number of training users who have the item",
             lambda v: np.log1p(v.item("popularity"))),
     Feature("popularity_cold", "popularity / (1 + log1p(number of the user's items))",
             lambda v: v.feature("popularity") / (1.0 + v.user("activity"))),
-    Feature("category", "share of the user's items in the item's category",
+    Feature("category", "share of the user's items in the item's category (0 without metadata)",
             lambda v: v.pair("category")),
-    Feature("merchant", "share of the user's items from the item's merchant",
+    Feature("merchant", "share of the user's items from the item's merchant (0 without "
+            "metadata)",
             lambda v: v.pair("merchant")),
-    Feature("category_popularity", "log(1e-4 + P(category | user) * P(item | category))",
+    Feature("category_popularity", "log(1e-4 + P(category | user) * P(item | category)), both "
+            "shares of training interactions (a category-aware popularity)",
             lambda v: np.log(_F32_1E4 + v.feature("category") * v.item("category_rate"))),
-    Feature("period_popularity", "log1p(sum_b P(period b | user) * count(item, period b))",
+    Feature("period_popularity", "log1p(sum_b P(period b | user) * count(item, period b)) over "
+            "n_periods equal periods of the training time range: what was popular when the user "
+            "was active (0 without timestamps)",
             lambda v: np.log1p(v.pair("period"))),
     Feature("time_gap", "log1p(|mean time of the user - mean time of the item|) in periods",
             lambda v: np.log1p(np.abs(v.user("user_time") - v.item("item_time")))),
-    Feature("trust_cold", "trust_log / (1 + log1p(number of the user's items))",
+    Feature("trust_cold", "trust_log / (1 + log1p(number of the user's items)): lets the social "
+            "signal weigh more for users with few interactions",
             lambda v: v.feature("trust_log") * v.user("cold")),
     Feature("friends_cold", "friends / (1 + log1p(number of the user's items))",
             lambda v: v.feature("friends") * v.user("cold")),
@@ -411,6 +417,25 @@ REGISTRY: dict[str, Feature] = {f.name: f for f in (
 
 #: Feature names, in the order of the learned weights.
 FEATURES: tuple[str, ...] = tuple(REGISTRY)
+
+
+def feature_table() -> str:
+    """The registry as a reStructuredText table (name, description), for docstrings."""
+    rows = [(f"``{f.name}``", f.description) for f in REGISTRY.values()]
+    w = max(len(n) for n, _ in rows)
+    rule = "=" * w + "  " + "=" * 70
+    lines = [rule]
+    for name, text in rows:
+        words, line = text.split(), ""
+        first = True
+        for word in words:
+            if line and len(line) + 1 + len(word) > 70:
+                lines.append((name if first else "").ljust(w) + "  " + line)
+                first, line = False, word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append((name if first else "").ljust(w) + "  " + line)
+    return "\n".join([*lines, rule])
 
 
 def pair_features(
