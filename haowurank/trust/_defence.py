@@ -241,8 +241,10 @@ def unverified_rows(ds: Dataset, keep: np.ndarray | None = None) -> np.ndarray:
     kind = arr["kind"]
     key = arr["user"].astype(np.int64) * max(ds.n_items, 1) + arr["item"]
     bought = _unique_sorted(key[keep & (kind == _KIND_CODE["purchase"])])
-    rap = keep & (kind == _KIND_CODE["recommend_after_purchase"])
-    return rap & ~_in_sorted(key, bought)
+    rap = np.flatnonzero(keep & (kind == _KIND_CODE["recommend_after_purchase"]))
+    out = np.zeros(len(kind), dtype=bool)
+    out[rap] = ~_in_sorted(key[rap], bought)  # only these rows are looked up
+    return out
 
 
 def non_buyer_rows(ds: Dataset, min_purchases: int = 1, *, keep: np.ndarray | None = None
