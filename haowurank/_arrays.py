@@ -77,10 +77,16 @@ def packed_desc(key: np.ndarray, values: np.ndarray) -> np.ndarray | None:
     return (key.astype(np.uint64) << np.uint64(32)) | (np.uint32(0xFFFFFFFF) - bits)
 
 
-def lexsort_tied(primary: np.ndarray, ties: tuple[np.ndarray, ...]) -> np.ndarray:
-    """``np.lexsort(ties + (primary,))``: a stable argsort of ``primary`` (fast on the runs of
-    an almost sorted key), then a lexsort of only the rows whose primary key is tied."""
-    order = np.argsort(primary, kind="stable")
+def lexsort_tied(primary: np.ndarray, ties: tuple[np.ndarray, ...], *,
+                 kind: str = "stable") -> np.ndarray:
+    """``np.lexsort(ties + (primary,))``: an argsort of ``primary``, then a lexsort of only the
+    rows whose primary key is tied.
+
+    ``kind`` is the primary argsort's: ``"stable"`` is fast on the runs of an almost sorted key,
+    ``"quicksort"`` on a random one (the rows' positions then break the remaining ties, so the
+    result is the same).
+    """
+    order = np.argsort(primary, kind=kind)
     ps = primary[order]
     eq = ps[1:] == ps[:-1]
     if eq.any():
@@ -89,7 +95,8 @@ def lexsort_tied(primary: np.ndarray, ties: tuple[np.ndarray, ...]) -> np.ndarra
         tied[:-1] |= eq
         idx = np.flatnonzero(tied)
         sub = order[idx]
-        order[idx] = sub[np.lexsort(tuple(t[sub] for t in ties) + (ps[idx],))]
+        keys = tuple(t[sub] for t in ties) + (ps[idx],)
+        order[idx] = sub[np.lexsort(keys if kind == "stable" else (sub, *keys))]
     return order
 
 

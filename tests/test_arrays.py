@@ -122,6 +122,10 @@ def test_packed_desc_and_lexsort_tied_equal_lexsort(seed):
     np.testing.assert_array_equal(np.argsort(packed, kind="stable"), np.lexsort((-w, key)))
     np.testing.assert_array_equal(lexsort_tied(packed, (e, -ts)),
                                   np.lexsort((e, -ts, -w, key)))
+    shuffled = g.permutation(n)  # a random primary key: the quicksort path gives the same
+    np.testing.assert_array_equal(
+        lexsort_tied(packed[shuffled], (e[shuffled],), kind="quicksort"),
+        np.lexsort((e[shuffled], packed[shuffled])))
 
 
 def test_packed_desc_declines_what_does_not_fit():

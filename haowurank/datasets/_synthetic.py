@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from .._arrays import isin_sorted as _isin_sorted
+from .._arrays import lexsort_tied
 from .._arrays import unique_sorted as _unique_sorted
 from .._dataset import KINDS, VISIBILITIES, Dataset
 from .._random import SeedLike, seed_sequence
@@ -540,17 +541,7 @@ def _order(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
     tens of millions of rows: an unstable argsort on the primary key, then a lexsort of only
     the rows whose primary key is tied.
     """
-    order = np.argsort(primary)
-    ps = primary[order]
-    eq = ps[1:] == ps[:-1]
-    if eq.any():
-        tied = np.zeros(len(ps), dtype=bool)
-        tied[1:] |= eq
-        tied[:-1] |= eq
-        idx = np.flatnonzero(tied)
-        sub = order[idx]
-        order[idx] = sub[np.lexsort((sub, secondary[sub], ps[idx]))]
-    return order
+    return lexsort_tied(primary, (secondary,), kind="quicksort")
 
 
 class _GuideTable:
