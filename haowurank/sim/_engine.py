@@ -249,11 +249,12 @@ class _PlatformLog:
 _ADDED_ROW_ORDER = ["user", "timestamp", "item", "kind", "order_id"]
 
 
-def _append_rows(ds, cols: dict[str, np.ndarray]):
+def _append_rows(ds, cols: dict[str, np.ndarray], *, left_out: tuple[str, ...] = ()):
     """``ds`` with the platform's index-level rows ``cols`` appended: the Dataset
     ``ds.add_interactions`` makes of the same rows (which repeat no key of ``ds``: the engine
     logs each click and form once, endorsements once per kind, purchases under new order ids),
-    without validating and re-indexing rows the engine made itself."""
+    without validating and re-indexing rows the engine made itself. ``left_out``: columns
+    ``ds`` is kept without (the product's state)."""
     add = pd.DataFrame({
         "user": cols["user"].astype(np.int32), "item": cols["item"].astype(np.int32),
         "kind": cols["kind"].astype(np.int8), "weight": np.ones(len(cols["user"])),
@@ -265,7 +266,7 @@ def _append_rows(ds, cols: dict[str, np.ndarray]):
         "amount": cols["amount"].astype(np.float64),
     })
     old = ds.indexed_interactions
-    if not set(old.columns) <= set(add.columns):  # columns the engine does not make: validate
+    if set(old.columns) != set(add.columns) - set(left_out):  # other columns: validate
         return ds.add_interactions(_PlatformLog.frame(cols, ds.user_ids, ds.item_ids),
                                    duplicates="raise")
     add = add.sort_values(_ADDED_ROW_ORDER, kind="stable")[list(old.columns)]
@@ -279,14 +280,15 @@ def _append_rows(ds, cols: dict[str, np.ndarray]):
 
 
 #: Interaction columns that neither the feed nor search reads; the product's state leaves them
-#: out, so the rows appended to it each day copy less.
-_ORDER_COLUMNS = ("order_id", "source", "amount")
+#: out, so the rows appended to it each day copy less (``order_id`` stays: it keeps repeated
+#: purchases of one item apart, as the Dataset's key).
+_UNREAD_COLUMNS = ("source", "amount")
 
 
-def _without_order_columns(ds):
-    """``ds`` without the order columns (``order_id``, ``source``, ``amount``)."""
+def _without_unread_columns(ds):
+    """``ds`` without the columns of :data:`_UNREAD_COLUMNS`."""
     f = ds.indexed_interactions
-    drop = [c for c in _ORDER_COLUMNS if c in f.columns]
+    drop = [c for c in _UNREAD_COLUMNS if c in f.columns]
     return ds.replace(indexed_interactions=f.drop(columns=drop)) if drop else ds
 
 
@@ -304,7 +306,7 @@ class Engine:
         The state the product read for the latest day's sessions: the rows of ``platform`` of
         the kinds feed and search read (:data:`PRODUCT_KINDS`; the other kinds change neither),
         less the endorsements older than ``feed_window_days`` when a window is set, without
-        the order columns (``order_id``, ``source``, ``amount``), which neither reads.
+        the ``source`` and ``amount`` columns, which neither reads.
     feed_index, search_index : FeedIndex, SearchIndex or None
         The product's feed and search over ``feed_dataset``.
     last_sessions : dict
@@ -394,7 +396,7 @@ class Engine:
         self._platform = ds.select_interactions(np.ones(ds.n_interactions, dtype=bool))
         self._platform.truth = {}  # the platform never sees the ground truth
         self._platform_rows: list[dict[str, np.ndarray]] = []  # finished days' index-level rows
-        self._product_state = _without_order_columns(self._platform.select_interactions(
+        self._product_state = _without_unread_columns(self._platform.select_interactions(
             np.isin(kind, [_KIND_CODE[k] for k in PRODUCT_KINDS])))
         self.platform_log = _PlatformLog()
         # clicks and forms are logged once per (user, item, kind): the platform's log has no
@@ -1165,7 +1167,8 @@ class Engine:
             product = np.isin(cols["kind"], [_KIND_CODE[k] for k in PRODUCT_KINDS])
             if product.any():
                 self._product_state = _append_rows(
-                    self._product_state, {k: v[product] for k, v in cols.items()})
+                    self._product_state, {k: v[product] for k, v in cols.items()},
+                    left_out=_UNREAD_COLUMNS)
         self.timings["platform_log"] += time.perf_counter() - t
         self.metrics.merchant_state(self.ban_until, self.penalty_level, day)
         every = self.config.refit_every
