@@ -146,7 +146,7 @@ def _sim_scaling(d: Path) -> tuple[str, str]:
     t = _table_with(f, "sim_cpu_s")
     parts = [f"{r['users']} users x {r['days']} days {r['us_per_user_day_cpu']} us"
              for r in t if r["strategy"] == "trust"]
-    # the report's bar lines: "- Bar ... <= 60 s under `trust` (...): 129.4 s wall, ...; misses it."
+    # the report's bar lines: "- Bar ... <= B s under `S` (...): W s wall, ...; misses it."
     pattern = (r"^- Bar .*?<= (\d+) s under `(\w+)` \(([^)]*)\): ([\d.]+) s wall.*; "
                r"(meets|misses|meets in CPU time)")
     bars = []

@@ -450,12 +450,12 @@ class EndorsementGraph:
         fkeys = csr_keys(F)
         coo = F.tocoo()
         fv, fe, fw = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
-        hide = _has(csr_keys(hidden), fkeys)
+        self._follow_keys = fkeys  # every follow, hidden or not
+        self._hidden_keys = csr_keys(hidden)
+        hide = _has(self._hidden_keys, fkeys)
         # v -> e is mutual when e -> v is a follow: the transpose's keys, in storage order
         # (a linear counting sort), are sorted, and so are the queries
         back = _has(csr_keys(sorted_rows(F.T.tocsr())), fkeys)
-        self._follow_keys = fkeys  # every follow, hidden or not
-        self._hidden_keys = csr_keys(hidden)
 
         def graph(mask: np.ndarray) -> sp.csr_matrix:
             g = sp.csr_matrix((fw[mask], (fv[mask], fe[mask])), shape=(nu, nu), dtype=np.float32)

@@ -7,9 +7,8 @@ last fit are timed apart: the first hop (the viewers' rows of the transition mat
 the second hop's sparse product, sorting its rows (both ways: by two transposes, as the
 library's sorted sparse products do, and by a comparison sort of each row in place, the
 alternative measured against it), pruning it, and the wider circle's product with the
-endorsements and its sort. Wall microseconds per viewer (one BLAS thread is irrelevant: scipy's
-sparse products are single-threaded) and entries per viewer are written to ``results/walk.md``
-and ``results/walk.json``.
+endorsements and its sort. Wall microseconds per viewer (scipy's sparse products run on one
+thread) and entries per viewer are written to ``results/walk.md`` and ``results/walk.json``.
 
 Run from the repository root::
 

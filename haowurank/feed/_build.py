@@ -644,13 +644,10 @@ class FeedIndex:
         if drop.any():
             keep = np.repeat(~drop, np.diff(np.append(st, len(lkey))))
             lkey, te, tk, tts, tw = lkey[keep], te[keep], tk[keep], tts[keep], tw[keep]
-        npairs_starts = _starts(lkey)
+            st, pv, pi = _starts(lkey), pv[~drop], pi[~drop]
         b = len(vidx)
-        if len(npairs_starts) == 0:
+        if len(st) == 0:
             return _empty_batch(vidx), False
-        st = npairs_starts
-        pv = lkey[st] // ni
-        pi = lkey[st] % ni
         nf = np.diff(np.append(st, len(lkey)))
         strength = np.add.reduceat(tw.astype(np.float64), st)
         newest = np.maximum.reduceat(tts, st)
