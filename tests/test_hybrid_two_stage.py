@@ -244,3 +244,71 @@ def test_fitted_ease_weights_are_c_ordered(world):
     r = hr.rankers.make("hybrid", **PARAMS).fit(world)
     assert r.parts_.ease_B.shape == (20, 20)
     assert r.parts_.ease_B.flags.c_contiguous
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_product_pairs_equal_the_sparse_product_bit_for_bit(seed):
+    """Values read at pairs sum the terms in scipy's order, so they equal the product's
+    stored entries exactly (0 where it stores nothing), for pairs in any order, repeated."""
+    import scipy.sparse as sp
+
+    from haowurank.rankers._hybrid_pairs import ProductPairs
+
+    rng = np.random.default_rng(seed)
+    a = sp.random(40, 300, density=0.05, format="csr", dtype=np.float32, random_state=seed)
+    a = sp.csr_matrix(sp.diags((np.arange(40) != 3).astype(np.float32)) @ a)  # row 3 empty
+    a.eliminate_zeros()
+    assert a.indptr[3] == a.indptr[4]
+    w = sp.random(300, 200, density=0.08, format="csr", dtype=np.float32, random_state=seed + 9)
+    full = (a @ w).toarray()
+    r = rng.integers(0, 40, 2_000)
+    c = rng.integers(0, 200, 2_000)
+    got = ProductPairs(a, w).at(r, c)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, full[r, c])
+    np.testing.assert_array_equal(ProductPairs(a, w).at(r[:0], c[:0]), np.zeros(0))
+
+
+def test_pair_scores_are_kept_between_calls_and_equal_the_block_path(fitted, monkeypatch):
+    """Batches of more than ``small_batch`` users read their sources at the pairs and keep
+    the scores in the fitted parts' memo: the scores equal the block path's, a second call
+    scores nothing again, and a memo too small to keep the pairs changes no score."""
+    from haowurank.rankers import _hybrid_pairs
+
+    rng = np.random.default_rng(1)
+    n_u, n_i = len(fitted.user_ids_), len(fitted.item_ids_)
+    u = np.repeat(np.arange(n_u), 12)
+    i = rng.integers(0, n_i, len(u))
+    assert n_u > _hybrid_pairs.small_batch(n_i)
+    first = fitted.score_pairs_at(u, i)
+    monkeypatch.setattr(type(fitted), "score_memo_pairs", 0)  # the dense-row block path
+    block = fitted.score_pairs_at(u, i)
+    np.testing.assert_allclose(first, block, rtol=1e-5, atol=1e-6)
+    monkeypatch.undo()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a kept pair was scored again")
+
+    with monkeypatch.context() as m:
+        m.setattr(_hybrid, "pair_sources", refuse)
+        np.testing.assert_array_equal(fitted.score_pairs_at(u[::-1], i[::-1]), first[::-1])
+    with monkeypatch.context() as m:  # a memo of 5 pairs starts over at every store
+        m.setattr(type(fitted), "score_memo_pairs", 5)
+        m.setattr(_hybrid_pairs, "_MEMOS", type(_hybrid_pairs._MEMOS)())
+        # scored in other batches than ``first``: ALS's products may round differently
+        np.testing.assert_allclose(fitted.score_pairs_at(u, i), first, rtol=1e-5, atol=1e-6)
+        assert len(_hybrid_pairs.pair_memo(fitted.parts_).table[0]) <= 5
+
+
+def test_a_refit_does_not_read_the_last_fits_kept_scores(world):
+    """The memo belongs to the fitted parts: a refit on other data scores afresh."""
+    r = hr.rankers.make("hybrid", **PARAMS)
+    u = np.repeat(np.arange(len(world.user_ids)), 3)
+    i = np.tile(np.arange(3), len(world.user_ids))
+    before = r.fit(world).score_pairs_at(u, i)
+    keep = np.zeros(world.n_interactions, dtype=bool)
+    keep[: world.n_interactions // 2] = True
+    fewer = world.select_interactions(keep)
+    fresh = hr.rankers.make("hybrid", **PARAMS).fit(fewer).score_pairs_at(u, i)
+    np.testing.assert_array_equal(r.fit(fewer).score_pairs_at(u, i), fresh)
+    assert not np.allclose(before, fresh)

@@ -121,6 +121,8 @@ from ._hybrid_model import (
 from ._hybrid_pairs import (
     SparsePairInputs,
     pair_block,
+    pair_memo,
+    pair_sources,
     ranked_features,
     retrieve_pairs,
     small_batch,
@@ -321,6 +323,9 @@ class HybridRanker(Ranker):
     #: and write disjoint rows of the result, so the lists equal the single-threaded ones; the
     #: heavy steps (BLAS, scipy's sparse products, numpy's sorts) release the GIL.
     serve_threads: ClassVar[int] = 2
+    #: Pairs whose scores :meth:`score_pairs_at` keeps per fit at most (about 12 bytes each;
+    #: 0: none kept). Batches of at most :func:`~._hybrid_pairs.small_batch` users keep none.
+    score_memo_pairs: ClassVar[int] = 16_000_000
 
     def __init__(
         self,
@@ -627,13 +632,33 @@ class HybridRanker(Ranker):
         return linear_block_scores(parts, blk, self.weights_, self.intercept_)
 
     def _score_at(self, uidx: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """The learned score at (row of ``uidx``, item) pairs from the sparse sources
-        (:func:`~._hybrid_pairs.pair_block`): no dense block, the features at the pairs only
-        (what :meth:`score_pairs_at`, and so the feed, read)."""
-        blk = pair_block(self.parts_, np.asarray(uidx, dtype=np.int64), 1)
-        X = ranked_features(self.parts_, blk, np.asarray(rows), np.asarray(cols),
-                            unused_features(self._model()), SparsePairInputs)
-        return self._rank_scores(X).astype(np.float32)
+        """The learned score at (row of ``uidx``, item) pairs, the features at the pairs only
+        (what :meth:`score_pairs_at`, and so the feed, read).
+
+        Small batches (at most :func:`~._hybrid_pairs.small_batch` users, a single-user
+        request above all) take :func:`~._hybrid_pairs.pair_block`'s dense scratch rows.
+        Larger ones read the sources at the pairs (:func:`~._hybrid_pairs.pair_sources`) and
+        keep every pair's score in the fitted parts' :class:`~._hybrid_pairs.PairMemo` (at
+        most :attr:`score_memo_pairs` pairs), so a pair asked for again (a feed rebuilt day
+        after day between refits) is not scored again."""
+        u = np.asarray(uidx, dtype=np.int64)
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        parts, skip = self.parts_, unused_features(self._model())
+        if len(u) <= small_batch(parts.n_items) or self.score_memo_pairs <= 0:
+            blk = pair_block(parts, u, 1)
+            X = ranked_features(parts, blk, rows, cols, skip, SparsePairInputs)
+            return self._rank_scores(X).astype(np.float32)
+        memo = pair_memo(parts)
+        q = memo.keys(u[rows], cols)
+        out, hit = memo.get(q)
+        miss = np.flatnonzero(~hit)
+        if len(miss):
+            users, r = np.unique(rows[miss], return_inverse=True)
+            blk = pair_sources(parts, u[users])
+            X = ranked_features(parts, blk, r, cols[miss], skip, SparsePairInputs)
+            out[miss] = self._rank_scores(X).astype(np.float32)
+            memo.put(q[miss], out[miss], self.score_memo_pairs)
+        return out
 
     def _score_at_users(self) -> int:
         return self.serve_batch_size

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,8 +40,9 @@ from ._hybrid_parts import FittedParts, csr_values, dense
 from ._hybrid_retrieval import popular_items
 
 __all__ = [
-    "FactorRows", "PairBlock", "SocialRows", "SparsePairInputs", "pair_block", "ranked_features",
-    "retrieve_pairs", "small_batch", "social_rows",
+    "FactorRows", "PairBlock", "PairMemo", "ProductPairs", "SocialRows", "SparsePairInputs",
+    "pair_block", "pair_memo", "pair_sources", "ranked_features", "retrieve_pairs",
+    "small_batch", "social_rows", "user_maxima",
 ]
 
 
@@ -373,6 +375,181 @@ def pair_block(parts: FittedParts, uidx: np.ndarray, k: int = 1) -> PairBlock:
     )
 
 
+@dataclass(frozen=True, eq=False)
+class ProductPairs:
+    """The product ``a @ w`` read only at pairs, without building its rows.
+
+    The value of (row ``r``, item ``c``) sums ``a[r, j] * w[j, c]`` over the stored entries
+    ``j`` of ``a``'s row in storage order, each product and each partial sum rounded to the
+    product's dtype: the order in which scipy's sparse product accumulates an entry, so the
+    values equal the stored entries of ``a @ w`` bit for bit (0 where the product stores
+    nothing). Each pair costs its row's stored entries, each a binary search in a row of
+    ``w`` (scipy's ``w[rows, cols]``).
+
+    Attributes
+    ----------
+    a : csr_matrix of shape (b, m)
+        The batch's rows (float32).
+    w : csr_matrix of shape (m, n_items)
+        Canonical (sorted indices, no duplicates), float32.
+    """
+
+    a: sp.csr_matrix
+    w: sp.csr_matrix
+
+    def at(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Values at the pairs (float32)."""
+        r = np.asarray(r, dtype=np.int64)
+        c = np.asarray(c, dtype=np.int64)
+        a, w = self.a, self.w
+        lens = (a.indptr[r + 1] - a.indptr[r]).astype(np.int64)
+        pos = _ranges(a.indptr[r], lens)
+        dtype = np.result_type(a.dtype, w.dtype)
+        if not len(pos) or not w.nnz:
+            return np.zeros(len(r), dtype=np.float32)
+        wv = np.asarray(w[a.indices[pos], np.repeat(c, lens)], dtype=dtype).ravel()
+        terms = a.data[pos].astype(dtype, copy=False) * wv
+        ptr = np.zeros(len(r) + 1, dtype=np.int64)
+        np.cumsum(lens, out=ptr[1:])
+        # one column, repeated: scipy's matrix-vector product sums each row in storage order
+        per_pair = sp.csr_matrix((terms, np.zeros(len(terms), dtype=np.int32), ptr),
+                                 shape=(len(r), 1))
+        return np.asarray(per_pair @ np.ones(1, dtype=dtype)).astype(np.float32, copy=False)
+
+
+def _product_pairs(a: sp.csr_matrix, w: Any) -> ProductPairs | sp.csr_matrix:
+    """The rows ``a`` times ``w`` as :class:`ProductPairs` when ``w`` is sparse, else their
+    product's stored entries (canonical CSR)."""
+    if sp.issparse(w):
+        w = _canonical(w)
+        return ProductPairs(sp.csr_matrix(a), w)
+    return _canonical(sp.csr_matrix(a @ w, dtype=np.float32))
+
+
+#: Per-user maxima of :func:`pair_sources`, in this order (rows of the cache).
+_MAXIMA = ("als_max", "knn_max", "knn2_max", "rp3_max", "uknn_max")
+_USER_MAXIMA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def user_maxima(parts: FittedParts, u: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """The per-user maxima of :data:`_MAXIMA` (float32, shape (5, len(u))), as the large
+    batches of :func:`pair_block` compute them: each user's whole item-kNN, BM25 item-kNN,
+    RP3beta and user-kNN rows and its best ALS score, computed once per user (in batches of
+    ``batch``) and kept while ``parts`` lives (``parts`` is never modified after the fit)."""
+    u = np.asarray(u, dtype=np.int64)
+    got = _USER_MAXIMA.get(parts)
+    if got is None:
+        got = np.full((len(_MAXIMA), parts.binary.shape[0]), np.nan, dtype=np.float32)
+        _USER_MAXIMA[parts] = got
+    need = np.unique(u[np.isnan(got[0, u])])
+    for s0 in range(0, len(need), batch):
+        new = need[s0 : s0 + batch]
+        if parts.n_items:
+            U, V = parts.als.latent_factors()
+            f = FactorRows(np.asarray(U[new], dtype=np.float32), np.asarray(V, dtype=np.float32))
+            top, _ = parts.als._recommend_idx(new, 1, True, None)
+            als_max = _als_max(parts, new, f, np.asarray(top, dtype=np.int64))
+        else:
+            als_max = np.zeros(len(new), dtype=np.float32)
+        ones = np.ones(len(new), dtype=np.float32)
+        # the row maxima ignore the order of a row's entries: the products stay unsorted
+        vals = (
+            als_max,
+            _row_max(item_rows(parts.knn, new)),
+            _row_max(item_rows(parts.knn2, new)),
+            ones if parts.rp3 is None else _row_max(item_rows(parts.rp3, new)),
+            _row_max(user_knn_rows(parts.uknn, parts.neighbour_rows, new)),
+        )
+        for row in range(1, len(vals)):  # the ALS maximum last: it marks the user as done
+            got[row, new] = vals[row]
+        got[0, new] = vals[0]
+    return got[:, u]
+
+
+def pair_sources(parts: FittedParts, uidx: np.ndarray) -> PairBlock:
+    """The feature sources of known users ``uidx`` read at given pairs only (what
+    :meth:`~._hybrid.HybridRanker.score_pairs_at` needs): the item-kNN, BM25 item-kNN,
+    RP3beta and user-kNN values as :class:`ProductPairs` (equal to :func:`pair_block`'s
+    stored entries), ALS as factors, the per-user maxima from :func:`user_maxima`. Its
+    ``als_top`` is empty: the block serves no retrieval.
+
+    Cost per pair: the stored entries of the user's history and neighbour rows; per user,
+    once per fit, the whole rows behind its maxima."""
+    u = np.asarray(uidx, dtype=np.int64)
+    mx = user_maxima(parts, u)
+    U, V = parts.als.latent_factors()
+    f = FactorRows(np.asarray(U[u], dtype=np.float32), np.asarray(V, dtype=np.float32))
+    if len(parts.ease_idx):
+        ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
+    else:
+        ease = np.zeros((len(u), 0), dtype=np.float32)
+    social = social_rows(parts)
+    return PairBlock(
+        uidx=u, als=f, als_top=np.zeros((len(u), 0), dtype=np.int64), als_max=mx[0],
+        knn=_product_pairs(parts.knn.cf_[u], parts.knn._weights()), knn_max=mx[1],
+        knn2=_product_pairs(parts.knn2.cf_[u], parts.knn2._weights()), knn2_max=mx[2],
+        rp3=None if parts.rp3 is None
+        else _product_pairs(parts.rp3.cf_[u], parts.rp3._weights()),
+        rp3_max=mx[3], ease=ease,
+        trust=_canonical(social.trust[u]), friends=_canonical(social.friends[u]),
+        uknn=_product_pairs(parts.uknn[u], parts.neighbour_rows), uknn_max=mx[4],
+        n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),
+        activity=np.log1p(np.diff(parts.binary.indptr)[u]).astype(np.float32),
+        user_category=None if parts.user_category is None else parts.user_category[u],
+        user_merchant=None if parts.user_merchant is None else parts.user_merchant[u],
+        user_period=parts.user_period[u], user_time=parts.user_time[u],
+        seen=_canonical(parts.binary[u]),
+    )
+
+
+class PairMemo:
+    """Scores of (user, item) pairs of one fitted parts, kept between calls: sorted keys
+    ``user * n_items + item`` and their float32 scores. At most ``capacity`` pairs; a store
+    that would pass it starts the memo over. Readers take the (keys, scores) tuple whole, so
+    a concurrent store at worst loses pairs, which are then scored again."""
+
+    def __init__(self, n_items: int):
+        self.n_items = max(int(n_items), 1)
+        self.table = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+
+    def keys(self, u: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return np.asarray(u, dtype=np.int64) * self.n_items + np.asarray(c, dtype=np.int64)
+
+    def get(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, hit) of keys ``q`` (scores NaN where missed)."""
+        keys, vals = self.table
+        out = np.full(len(q), np.nan, dtype=np.float32)
+        if not len(keys) or not len(q):
+            return out, np.zeros(len(q), dtype=bool)
+        j = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+        hit = keys[j] == q
+        out[hit] = vals[j[hit]]
+        return out, hit
+
+    def put(self, q: np.ndarray, v: np.ndarray, capacity: int) -> None:
+        """Keep scores ``v`` of keys ``q`` (keys not in the memo; repeats keep the first)."""
+        q, first = np.unique(q, return_index=True)
+        v = np.asarray(v, dtype=np.float32)[first]
+        keys, vals = self.table
+        if len(keys) + len(q) > capacity:
+            keys, vals = keys[:0], vals[:0]
+            if len(q) > capacity:
+                return
+        at = np.searchsorted(keys, q)
+        self.table = (np.insert(keys, at, q), np.insert(vals, at, v))
+
+
+_MEMOS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def pair_memo(parts: FittedParts) -> PairMemo:
+    """The :class:`PairMemo` of ``parts`` (created on first use, kept while it lives)."""
+    got = _MEMOS.get(parts)
+    if got is None:
+        got = _MEMOS.setdefault(parts, PairMemo(parts.n_items))
+    return got
+
+
 def ranked_features(
     parts: FittedParts, blk: PairBlock | FeatureBlock, r: np.ndarray, c: np.ndarray,
     skip: np.ndarray, inputs_type: type[PairInputs] = PairInputs,
@@ -393,7 +570,7 @@ class SparsePairInputs(PairInputs):
     looked up in the sparse rows (0 where nothing is stored), ALS is a dot product of factors."""
 
     def _rows(self, rows: sp.csr_matrix | FactorRows | np.ndarray) -> np.ndarray:
-        if isinstance(rows, FactorRows):
+        if isinstance(rows, (FactorRows, ProductPairs)):
             return rows.at(self.r, self.c)
         if isinstance(rows, np.ndarray):
             return rows[self.r, self.c]
