@@ -19,6 +19,12 @@ the learned model, in :class:`~._hybrid.HybridRanker`.
 The values equal the dense path's (:func:`~._hybrid_features.feature_block`) except for the
 float32 rounding of the ALS dot products (a per-pair sum here, a matrix product there).
 
+Pair scores (:meth:`~._hybrid.HybridRanker.score_pairs_at`, what the feed reads) of more than
+:func:`small_batch` users take :func:`pair_sources`: each item-item and user-kNN source read at
+the requested pairs only (:class:`ProductPairs`, equal to the products' entries bit for bit),
+the per-user maxima computed once per fitted parts (:func:`user_maxima`), and the scores kept
+per fitted parts (:class:`PairMemo`), since a fitted model's score of a pair never changes.
+
 Cost per user: the stored entries of its sparse rows, ALS's top-k over the catalogue (implicit's
 C++ kernel) and ``O(candidates x features)`` for the features.
 """
