@@ -53,6 +53,13 @@ def prune_rows(
     csr_matrix of shape (n_rows, n_cols)
         A new matrix with sorted indices.
     """
+    out = _pruned(m, threshold=threshold, top_k=top_k)
+    return out.copy() if out is m or (sp.issparse(m) and out.data is m.data) else out
+
+
+def _pruned(m: sp.spmatrix, *, threshold: float, top_k: int | None) -> sp.csr_matrix:
+    """:func:`prune_rows`, sharing ``m``'s arrays when nothing is pruned (for callers that
+    own ``m`` and do not modify either)."""
     m = sp.csr_matrix(m)
     if not m.has_sorted_indices:  # canonical order: sums downstream do not depend on batching
         m = m.copy()
@@ -73,7 +80,7 @@ def prune_rows(
             row_keep[ties] = True  # ties at the boundary: the lower column indices (sorted)
             keep[lo:hi] = row_keep
     if keep.all():
-        return m.copy()  # nothing to prune
+        return m  # nothing to prune
     rows = np.repeat(np.arange(m.shape[0]), counts)[keep]
     indptr = np.zeros(m.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=m.shape[0]), out=indptr[1:])
@@ -248,18 +255,21 @@ def propagate(
     frontier = sp.csr_matrix(
         (np.ones(b), s, np.arange(b + 1, dtype=np.int64)), shape=(b, n)
     )
-    result = frontier * w[0]
+    # hops of weight 0 add nothing: the sum starts at the first weighted hop (the values
+    # are the same: scipy's sum of an entry stored in one operand only is that entry)
+    result = frontier * w[0] if w[0] else None
     for k in range(1, max_hops + 1):
         if frontier.nnz == 0:
             break
-        frontier = prune_rows(sorted_product(frontier, p), threshold=tol, top_k=top_k)
+        frontier = _pruned(sorted_product(frontier, p), threshold=tol, top_k=top_k)
         if w[k]:
-            result = result + frontier * w[k]
-    result = sp.csr_matrix(result)
+            term = frontier * w[k]
+            result = term if result is None else result + term
+    result = sp.csr_matrix((b, n)) if result is None else sp.csr_matrix(result)
     if exclude_seeds and result.nnz:
         rows = np.repeat(np.arange(b), np.diff(result.indptr))
         result.data[result.indices == s[rows]] = 0.0
-    return prune_rows(result, threshold=tol, top_k=top_k)
+    return _pruned(result, threshold=tol, top_k=top_k)
 
 
 def hop_distances(social: sp.spmatrix, seed: int, max_hops: int | None = None) -> np.ndarray:
