@@ -246,8 +246,9 @@ def test_fitted_ease_weights_are_c_ordered(world):
     assert r.parts_.ease_B.flags.c_contiguous
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_product_pairs_equal_the_sparse_product_bit_for_bit(seed):
+@pytest.mark.parametrize("seed,dtype", [(0, np.float32), (1, np.float32), (2, np.float64),
+                                        (3, np.float32)])
+def test_product_pairs_equal_the_sparse_product_bit_for_bit(seed, dtype):
     """Values read at pairs sum the terms in scipy's order, so they equal the product's
     stored entries exactly (0 where it stores nothing), for pairs in any order, repeated."""
     import scipy.sparse as sp
@@ -259,8 +260,8 @@ def test_product_pairs_equal_the_sparse_product_bit_for_bit(seed):
     a = sp.csr_matrix(sp.diags((np.arange(40) != 3).astype(np.float32)) @ a)  # row 3 empty
     a.eliminate_zeros()
     assert a.indptr[3] == a.indptr[4]
-    w = sp.random(300, 200, density=0.08, format="csr", dtype=np.float32, random_state=seed + 9)
-    full = (a @ w).toarray()
+    w = sp.random(300, 200, density=0.08, format="csr", dtype=dtype, random_state=seed + 9)
+    full = sp.csr_matrix(a @ w, dtype=np.float32).toarray()  # as the product's rows are kept
     r = rng.integers(0, 40, 2_000)
     c = rng.integers(0, 200, 2_000)
     got = ProductPairs(a, w).at(r, c)

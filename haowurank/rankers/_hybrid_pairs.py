@@ -395,9 +395,10 @@ class ProductPairs:
     Attributes
     ----------
     a : csr_matrix of shape (b, m)
-        The batch's rows (float32).
+        The batch's rows.
     w : csr_matrix of shape (m, n_items)
-        Canonical (sorted indices, no duplicates), float32.
+        Canonical (sorted indices, no duplicates). The terms take the product's dtype, the
+        values are then rounded to float32 (as the product's entries are).
     """
 
     a: sp.csr_matrix
@@ -427,7 +428,10 @@ def _product_pairs(a: sp.csr_matrix, w: Any) -> ProductPairs | sp.csr_matrix:
     """The rows ``a`` times ``w`` as :class:`ProductPairs` when ``w`` is sparse, else their
     product's stored entries (canonical CSR)."""
     if sp.issparse(w):
-        w = _canonical(w)
+        w = sp.csr_matrix(w)
+        if not w.has_canonical_format:
+            w = w.copy()
+            w.sum_duplicates()
         return ProductPairs(sp.csr_matrix(a), w)
     return _canonical(sp.csr_matrix(a @ w, dtype=np.float32))
 
