@@ -4,10 +4,10 @@ Cases (10,000 items each; each case in a fresh Python process, so its peak RSS i
 
 * ``scaling``: ``trust`` at 10,000, 30,000 and 100,000 users x 90 days (the cost per user-day
   plot);
-* ``bars``: ``friend_endorsements`` at 100,000 users x 90 days;
-* ``heavy``: ``social_als`` at 100,000 users x 30 days (a full refit every 30 days, each day's
-  rows folded in between: ``SimulationConfig.fold_in``) and ``hybrid`` at 20,000 users x 10 days
-  (one fit; its cost per user-day without fits);
+* ``bars``: ``friend_endorsements``, ``hybrid`` and ``social_als`` at 100,000 users x 90 days;
+* ``heavy``: ``social_als`` at 100,000 users x 30 days and ``hybrid`` at 20,000 users x 10 days
+  (``social_als`` refits in full every 30 days and folds each day's rows in between,
+  ``SimulationConfig.fold_in``; ``hybrid`` fits once: its cost per user-day without fits);
 * ``big``: ``trust`` at 1,000,000 users (90 days, about an hour, unless ``--big-days`` says
   otherwise), with peak memory.
 
@@ -53,10 +53,9 @@ REFIT_EVERY = 7
 
 GROUPS = {
     "scaling": [(10_000, 90, "trust"), (30_000, 90, "trust"), (100_000, 90, "trust")],
-    "bars": [(100_000, 90, "friend_endorsements")],
-    # social_als: full refits every 30 days, fold-in between (REFRESH); 100,000 x 90 did not
-    # finish on the shared machine (load 20-33), 100,000 x 30 did. hybrid's fits grow with the
-    # users (one fit here) and its simulation is measured at a size that finishes
+    "bars": [(100_000, 90, "friend_endorsements"), (100_000, 90, "hybrid"),
+             (100_000, 90, "social_als")],
+    # social_als: full refits every 30 days, fold-in between (REFRESH); hybrid: one fit
     "heavy": [(100_000, 30, "social_als"), (20_000, 10, "hybrid")],
     "big": [(1_000_000, 90, "trust")],
 }
