@@ -138,6 +138,7 @@ from ._hybrid_parts import (
 )
 from ._hybrid_retrieval import retrieve, unseen_pairs
 from ._implicit import _blas_controller
+from ._memo import MEMO_PAIRS, memo_scores
 
 __all__ = ["FEATURES", "HybridRanker"]
 
@@ -324,8 +325,8 @@ class HybridRanker(Ranker):
     #: heavy steps (BLAS, scipy's sparse products, numpy's sorts) release the GIL.
     serve_threads: ClassVar[int] = 2
     #: Pairs whose scores :meth:`score_pairs_at` keeps per fit at most (about 12 bytes each;
-    #: 0: none kept). Batches of at most :func:`~._hybrid_pairs.small_batch` users keep none.
-    score_memo_pairs: ClassVar[int] = 16_000_000
+    #: 0: none kept; see :mod:`~._memo`).
+    score_memo_pairs: ClassVar[int] = MEMO_PAIRS
 
     def __init__(
         self,
@@ -637,28 +638,24 @@ class HybridRanker(Ranker):
 
         Small batches (at most :func:`~._hybrid_pairs.small_batch` users, a single-user
         request above all) take :func:`~._hybrid_pairs.pair_block`'s dense scratch rows.
-        Larger ones read the sources at the pairs (:func:`~._hybrid_pairs.pair_sources`) and
-        keep every pair's score in the fitted parts' :class:`~._hybrid_pairs.PairMemo` (at
-        most :attr:`score_memo_pairs` pairs), so a pair asked for again (a feed rebuilt day
-        after day between refits) is not scored again."""
+        Larger ones read the sources at the pairs (:func:`~._hybrid_pairs.pair_sources`), and
+        the scores of batches of more than :data:`~._memo.MEMO_MIN_USERS` users are kept in
+        the fitted parts' memo (:func:`~._hybrid_pairs.pair_memo`, at most
+        :attr:`score_memo_pairs` pairs), so a pair asked for again (a feed rebuilt day after
+        day between refits) is not scored again."""
         u = np.asarray(uidx, dtype=np.int64)
-        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
         parts, skip = self.parts_, unused_features(self._model())
-        if len(u) <= small_batch(parts.n_items) or self.score_memo_pairs <= 0:
+        if len(u) <= small_batch(parts.n_items):
             blk = pair_block(parts, u, 1)
-            X = ranked_features(parts, blk, rows, cols, skip, SparsePairInputs)
+            X = ranked_features(parts, blk, np.asarray(rows), np.asarray(cols), skip,
+                                SparsePairInputs)
             return self._rank_scores(X).astype(np.float32)
-        memo = pair_memo(parts)
-        q = memo.keys(u[rows], cols)
-        out, hit = memo.get(q)
-        miss = np.flatnonzero(~hit)
-        if len(miss):
-            users, r = np.unique(rows[miss], return_inverse=True)
-            blk = pair_sources(parts, u[users])
-            X = ranked_features(parts, blk, r, cols[miss], skip, SparsePairInputs)
-            out[miss] = self._rank_scores(X).astype(np.float32)
-            memo.put(q[miss], out[miss], self.score_memo_pairs)
-        return out
+
+        def score(users: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+            X = ranked_features(parts, pair_sources(parts, users), r, c, skip, SparsePairInputs)
+            return self._rank_scores(X).astype(np.float32)
+
+        return memo_scores(pair_memo(parts), self.score_memo_pairs, u, rows, cols, score)
 
     def _score_at_users(self) -> int:
         return self.serve_batch_size

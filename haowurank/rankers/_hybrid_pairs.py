@@ -23,7 +23,7 @@ Pair scores (:meth:`~._hybrid.HybridRanker.score_pairs_at`, what the feed reads)
 :func:`small_batch` users take :func:`pair_sources`: each item-item and user-kNN source read at
 the requested pairs only (:class:`ProductPairs`, equal to the products' entries bit for bit),
 the per-user maxima computed once per fitted parts (:func:`user_maxima`), and the scores kept
-per fitted parts (:class:`PairMemo`), since a fitted model's score of a pair never changes.
+per fitted parts (:func:`pair_memo`, a :class:`~._memo.PairMemo`).
 
 Cost per user: the stored entries of its sparse rows, ALS's top-k over the catalogue (implicit's
 C++ kernel) and ``O(candidates x features)`` for the features.
@@ -44,9 +44,10 @@ from ._hybrid_features import FEATURES, FeatureBlock, PairInputs
 from ._hybrid_neighbours import item_rows, user_knn_rows
 from ._hybrid_parts import FittedParts, csr_values, dense
 from ._hybrid_retrieval import popular_items
+from ._memo import PairMemo
 
 __all__ = [
-    "FactorRows", "PairBlock", "PairMemo", "ProductPairs", "SocialRows", "SparsePairInputs",
+    "FactorRows", "PairBlock", "ProductPairs", "SocialRows", "SparsePairInputs",
     "pair_block", "pair_memo", "pair_sources", "ranked_features", "retrieve_pairs",
     "small_batch", "social_rows", "user_maxima",
 ]
@@ -510,43 +511,6 @@ def pair_sources(parts: FittedParts, uidx: np.ndarray) -> PairBlock:
         user_period=parts.user_period[u], user_time=parts.user_time[u],
         seen=_canonical(parts.binary[u]),
     )
-
-
-class PairMemo:
-    """Scores of (user, item) pairs of one fitted parts, kept between calls: sorted keys
-    ``user * n_items + item`` and their float32 scores. At most ``capacity`` pairs; a store
-    that would pass it starts the memo over. Readers take the (keys, scores) tuple whole, so
-    a concurrent store at worst loses pairs, which are then scored again."""
-
-    def __init__(self, n_items: int):
-        self.n_items = max(int(n_items), 1)
-        self.table = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-
-    def keys(self, u: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return np.asarray(u, dtype=np.int64) * self.n_items + np.asarray(c, dtype=np.int64)
-
-    def get(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, hit) of keys ``q`` (scores NaN where missed)."""
-        keys, vals = self.table
-        out = np.full(len(q), np.nan, dtype=np.float32)
-        if not len(keys) or not len(q):
-            return out, np.zeros(len(q), dtype=bool)
-        j = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
-        hit = keys[j] == q
-        out[hit] = vals[j[hit]]
-        return out, hit
-
-    def put(self, q: np.ndarray, v: np.ndarray, capacity: int) -> None:
-        """Keep scores ``v`` of keys ``q`` (keys not in the memo; repeats keep the first)."""
-        q, first = np.unique(q, return_index=True)
-        v = np.asarray(v, dtype=np.float32)[first]
-        keys, vals = self.table
-        if len(keys) + len(q) > capacity:
-            keys, vals = keys[:0], vals[:0]
-            if len(q) > capacity:
-                return
-        at = np.searchsorted(keys, q)
-        self.table = (np.insert(keys, at, q), np.insert(vals, at, v))
 
 
 _MEMOS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
