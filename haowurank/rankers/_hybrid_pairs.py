@@ -306,10 +306,7 @@ def _small_block(parts: FittedParts, u: np.ndarray, k: int) -> PairBlock:
 
     kp, kp2 = product(parts.knn), product(parts.knn2)
     rp = None if parts.rp3 is None else product(parts.rp3)
-    if len(parts.ease_idx):
-        ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
-    else:
-        ease = np.zeros((b, 0), dtype=np.float32)
+    ease = _head_ease(parts, u)
     social = social_rows(parts)
     uk = (_gather_product(parts.uknn, u, parts.neighbour_rows) if gather
           else dense(user_knn_rows(parts.uknn, parts.neighbour_rows, u)))
@@ -327,6 +324,29 @@ def _small_block(parts: FittedParts, u: np.ndarray, k: int) -> PairBlock:
         user_merchant=None if parts.user_merchant is None
         else _dense_rows(parts.user_merchant, u),
         user_period=parts.user_period[u], user_time=parts.user_time[u], seen=seen,
+    )
+
+
+def _head_ease(parts: FittedParts, u: np.ndarray) -> np.ndarray:
+    """EASE scores of users ``u`` over the head items (float32, shape (len(u), len(ease_idx)))."""
+    if len(parts.ease_idx):
+        return np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
+    return np.zeros((len(u), 0), dtype=np.float32)
+
+
+def _sparse_user_fields(parts: FittedParts, u: np.ndarray) -> dict:
+    """The :class:`PairBlock` fields the two sparse layouts (:func:`pair_block`'s large batches
+    and :func:`pair_sources`) take alike: EASE, trust and friends, per-user statistics."""
+    social = social_rows(parts)
+    return dict(
+        uidx=u, ease=_head_ease(parts, u),
+        trust=_canonical(social.trust[u]), friends=_canonical(social.friends[u]),
+        n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),
+        activity=np.log1p(np.diff(parts.binary.indptr)[u]).astype(np.float32),
+        user_category=None if parts.user_category is None else parts.user_category[u],
+        user_merchant=None if parts.user_merchant is None else parts.user_merchant[u],
+        user_period=parts.user_period[u], user_time=parts.user_time[u],
+        seen=_canonical(parts.binary[u]),
     )
 
 
@@ -359,26 +379,13 @@ def pair_block(parts: FittedParts, uidx: np.ndarray, k: int = 1) -> PairBlock:
     kp = _canonical(sorted_rows(item_rows(parts.knn, u)))
     kp2 = _canonical(sorted_rows(item_rows(parts.knn2, u)))
     rp = None if parts.rp3 is None else _canonical(sorted_rows(item_rows(parts.rp3, u)))
-    if len(parts.ease_idx):
-        ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
-    else:
-        ease = np.zeros((len(u), 0), dtype=np.float32)
-    social = social_rows(parts)
-    tr = _canonical(social.trust[u])
     uk = _canonical(sorted_rows(user_knn_rows(parts.uknn, parts.neighbour_rows, u)))
     ones = np.ones(len(u), dtype=np.float32)
     return PairBlock(
-        uidx=u, als=f, als_top=np.asarray(top, dtype=np.int64), als_max=_als_max(parts, u, f, top),
+        als=f, als_top=np.asarray(top, dtype=np.int64), als_max=_als_max(parts, u, f, top),
         knn=kp, knn_max=_row_max(kp), knn2=kp2, knn2_max=_row_max(kp2),
-        rp3=rp, rp3_max=ones if rp is None else _row_max(rp), ease=ease,
-        trust=tr, friends=_canonical(social.friends[u]),
-        uknn=uk, uknn_max=_row_max(uk),
-        n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),
-        activity=np.log1p(np.diff(parts.binary.indptr)[u]).astype(np.float32),
-        user_category=None if parts.user_category is None else parts.user_category[u],
-        user_merchant=None if parts.user_merchant is None else parts.user_merchant[u],
-        user_period=parts.user_period[u], user_time=parts.user_time[u],
-        seen=_canonical(parts.binary[u]),
+        rp3=rp, rp3_max=ones if rp is None else _row_max(rp),
+        uknn=uk, uknn_max=_row_max(uk), **_sparse_user_fields(parts, u),
     )
 
 
@@ -490,26 +497,15 @@ def pair_sources(parts: FittedParts, uidx: np.ndarray) -> PairBlock:
     mx = user_maxima(parts, u)
     U, V = parts.als.latent_factors()
     f = FactorRows(np.asarray(U[u], dtype=np.float32), np.asarray(V, dtype=np.float32))
-    if len(parts.ease_idx):
-        ease = np.asarray(parts.binary[u][:, parts.ease_idx] @ parts.ease_B, dtype=np.float32)
-    else:
-        ease = np.zeros((len(u), 0), dtype=np.float32)
-    social = social_rows(parts)
     return PairBlock(
-        uidx=u, als=f, als_top=np.zeros((len(u), 0), dtype=np.int64), als_max=mx[0],
+        als=f, als_top=np.zeros((len(u), 0), dtype=np.int64), als_max=mx[0],
         knn=_product_pairs(parts.knn.cf_[u], parts.knn._weights()), knn_max=mx[1],
         knn2=_product_pairs(parts.knn2.cf_[u], parts.knn2._weights()), knn2_max=mx[2],
         rp3=None if parts.rp3 is None
         else _product_pairs(parts.rp3.cf_[u], parts.rp3._weights()),
-        rp3_max=mx[3], ease=ease,
-        trust=_canonical(social.trust[u]), friends=_canonical(social.friends[u]),
+        rp3_max=mx[3],
         uknn=_product_pairs(parts.uknn[u], parts.neighbour_rows), uknn_max=mx[4],
-        n_friends=np.maximum(np.diff(parts.friends.indptr)[u], 1).astype(np.float32),
-        activity=np.log1p(np.diff(parts.binary.indptr)[u]).astype(np.float32),
-        user_category=None if parts.user_category is None else parts.user_category[u],
-        user_merchant=None if parts.user_merchant is None else parts.user_merchant[u],
-        user_period=parts.user_period[u], user_time=parts.user_time[u],
-        seen=_canonical(parts.binary[u]),
+        **_sparse_user_fields(parts, u),
     )
 
 
