@@ -313,3 +313,18 @@ def test_a_refit_does_not_read_the_last_fits_kept_scores(world):
     fresh = hr.rankers.make("hybrid", **PARAMS).fit(fewer).score_pairs_at(u, i)
     np.testing.assert_array_equal(r.fit(fewer).score_pairs_at(u, i), fresh)
     assert not np.allclose(before, fresh)
+
+
+def test_kept_pair_scores_follow_a_changed_ranking_model(world):
+    """The memo is bound to the ranking model too: new weights give new scores."""
+    r = hr.rankers.make("hybrid", **PARAMS).fit(world)
+    u = np.repeat(np.arange(len(world.user_ids)), 3)
+    i = np.tile(np.arange(3), len(world.user_ids))
+    before = r.score_pairs_at(u, i)
+    r.weights_ = r.weights_ * 2.0
+    r.intercept_ = r.intercept_ * 2.0
+    after = r.score_pairs_at(u, i)
+    if r.splines_ is None:  # linear: every score doubles
+        np.testing.assert_allclose(after, 2.0 * before, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(after, before)
+

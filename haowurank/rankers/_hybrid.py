@@ -655,7 +655,10 @@ class HybridRanker(Ranker):
             X = ranked_features(parts, pair_sources(parts, users), r, c, skip, SparsePairInputs)
             return self._rank_scores(X).astype(np.float32)
 
-        return memo_scores(pair_memo(parts), self.score_memo_pairs, u, rows, cols, score)
+        # the scores belong to these parts and this ranking model: a new model empties the memo
+        memo = pair_memo(parts).bound_to(self.weights_, self.intercept_, self.splines_,
+                                         self.spline_coef_)
+        return memo_scores(memo, self.score_memo_pairs, u, rows, cols, score)
 
     def _score_at_users(self) -> int:
         return self.serve_batch_size

@@ -31,6 +31,15 @@ class PairMemo:
     def __init__(self, n_items: int):
         self.n_items = max(int(n_items), 1)
         self.table = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        self._state: tuple = ()
+
+    def bound_to(self, *state: object) -> PairMemo:
+        """This memo, emptied first unless ``state`` (objects compared by identity: what
+        the scores were computed from) is what it was last bound to."""
+        if len(state) != len(self._state) or any(a is not b for a, b in zip(state, self._state)):
+            self.table = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+            self._state = state
+        return self
 
     def keys(self, u: np.ndarray, c: np.ndarray) -> np.ndarray:
         return np.asarray(u, dtype=np.int64) * self.n_items + np.asarray(c, dtype=np.int64)
