@@ -302,9 +302,9 @@ def main() -> None:
                     rows.append(json.loads(line))
         if not rows:
             raise SystemExit(f"--add-rows: no row in {args.add_rows}.")
-        _write(rows, "nice -n 10 .venv/bin/python experiments/sim_scaling/run.py --case "
-                     "'[USERS, DAYS, \"STRATEGY\"]' (each case on its own, then --add-rows)",
-               commit=args.commit)
+        _write(rows, ".venv/bin/python experiments/sim_scaling/run.py --case "
+                     "'[USERS, DAYS, \"STRATEGY\"]' --no-write (each case on its own), then "
+                     "--add-rows with its printed row", commit=args.commit)
         return
     if args.quick:
         cases = QUICK
