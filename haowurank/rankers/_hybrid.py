@@ -645,20 +645,18 @@ class HybridRanker(Ranker):
         day between refits) is not scored again."""
         u = np.asarray(uidx, dtype=np.int64)
         parts, skip = self.parts_, unused_features(self._model())
+
+        def score(blk, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+            X = ranked_features(parts, blk, np.asarray(r), np.asarray(c), skip, SparsePairInputs)
+            return self._rank_scores(X).astype(np.float32)
+
         if len(u) <= small_batch(parts.n_items):
-            blk = pair_block(parts, u, 1)
-            X = ranked_features(parts, blk, np.asarray(rows), np.asarray(cols), skip,
-                                SparsePairInputs)
-            return self._rank_scores(X).astype(np.float32)
-
-        def score(users: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-            X = ranked_features(parts, pair_sources(parts, users), r, c, skip, SparsePairInputs)
-            return self._rank_scores(X).astype(np.float32)
-
+            return score(pair_block(parts, u, 1), rows, cols)
         # the scores belong to these parts and this ranking model: a new model empties the memo
         memo = pair_memo(parts).bound_to(self.weights_, self.intercept_, self.splines_,
                                          self.spline_coef_)
-        return memo_scores(memo, self.score_memo_pairs, u, rows, cols, score)
+        return memo_scores(memo, self.score_memo_pairs, u, rows, cols,
+                           lambda users, r, c: score(pair_sources(parts, users), r, c))
 
     def _score_at_users(self) -> int:
         return self.serve_batch_size

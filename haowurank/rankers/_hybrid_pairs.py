@@ -4,7 +4,7 @@ Small batches (:func:`small_batch` users, what the two-stage path batches by; a 
 request above all) take :func:`_small_block`: each source is a scratch row per user, gathered
 with numpy from the stored rows (up to :data:`GATHER_USERS` users; scipy's product above), ALS
 its score rows, trust and visible friends read from :func:`social_rows` (computed once per fit).
-Larger batches (``score_pairs_at`` of many users) take the sparse block below.
+Larger batches (the two-stage ``recommend`` of many users) take the sparse block below.
 
 :func:`pair_block` gathers a batch's feature sources as sparse rows (item-kNN, BM25 item-kNN,
 RP3beta, user-kNN, trust and visible-friend rows are sparse by construction) and ALS as factors;
