@@ -70,6 +70,15 @@ def test_prune_rows_top_k_breaks_ties_by_lower_index():
     np.testing.assert_array_equal(out, [[0.5, 0, 0.5, 0], [0, 0.3, 0.3, 0.3]])
 
 
+def test_prune_rows_returns_a_new_matrix_when_nothing_is_pruned():
+    """Its docstring's promise: writing to the result never changes the input."""
+    m = sp.csr_matrix(np.array([[0.5, 0.2], [0.0, 0.3]]))
+    out = trust.prune_rows(m)
+    assert out.nnz == m.nnz
+    out.data[:] = 9.0
+    np.testing.assert_array_equal(m.toarray(), [[0.5, 0.2], [0.0, 0.3]])
+
+
 # ------------------------------------------------------------------------------------------
 # tie strength
 # ------------------------------------------------------------------------------------------

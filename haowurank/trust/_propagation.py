@@ -54,8 +54,8 @@ def prune_rows(
         A new matrix with sorted indices.
     """
     out = _pruned(m, threshold=threshold, top_k=top_k)
-    # sp.csr_matrix(m) shares a CSR input's arrays: copy them when nothing was pruned
-    return out.copy() if sp.issparse(m) and out.data is m.data else out
+    # sp.csr_matrix(m) views a CSR input's arrays: copy them when nothing was pruned
+    return out.copy() if sp.issparse(m) and np.may_share_memory(out.data, m.data) else out
 
 
 def _pruned(m: sp.spmatrix, *, threshold: float, top_k: int | None) -> sp.csr_matrix:
