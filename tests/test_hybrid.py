@@ -432,3 +432,30 @@ def test_artifact_without_a_component_it_needs_is_refused(world, tmp_path):
     on.fallback_ = off.fallback_
     with pytest.raises(hr.ArtifactError, match="'rp3' component"):
         on._set_state(arrays)
+
+
+def test_social_als_component_features_state_and_size_choice(world, tmp_path):
+    """An ``als`` dict naming a social_als parameter makes the ALS component social ALS: the
+    als feature is its score (friends' factors smooth the user's), save/load, fold-in and the
+    size choice keep it; without one the component stays plain ALS."""
+    social = {**SMALL["als"], "social_reg": 0.5, "social_weight": 0.0}
+    r = hr.rankers.make("hybrid", **{**SMALL, "als": social}).fit(world)
+    assert isinstance(r.parts_.als, hr.rankers.SocialALSRanker)
+    assert r.parts_.als.social_reg == 0.5
+    plain = hr.rankers.make("hybrid", **SMALL).fit(world)
+    assert type(plain.parts_.als) is hr.rankers.ALSRanker
+    own = hr.rankers.make("social_als", **social, alpha=20.0, regularization=100.0).fit(world)
+    np.testing.assert_allclose(r.parts_.als._score(np.arange(5)), own._score(np.arange(5)),
+                               rtol=1e-4, atol=1e-6)
+    assert not np.allclose(plain.parts_.als._score(np.arange(5)), own._score(np.arange(5)))
+    users = list(world.user_ids[:8])
+    back = hr.load_ranker(r.save(tmp_path / "sals.npz"))
+    assert isinstance(back.parts_.als, hr.rankers.SocialALSRanker)
+    np.testing.assert_array_equal(back.recommend(users, n=5)[0], r.recommend(users, n=5)[0])
+    fold = hr.rankers.make("hybrid", **{**SMALL, "als": social}, refit="fold_in").fit(world)
+    assert isinstance(fold.parts_.als, hr.rankers.SocialALSRanker)
+    choose = {**SMALL, "als": {"iterations": 3, "num_threads": 1, "social_reg": 0.5},
+              "als_factors": (2, 8)}
+    c = hr.rankers.make("hybrid", **choose).fit(world)
+    assert set(c.fit_info_["als_choice"]) == {"2", "8"}
+    assert isinstance(c.parts_.als, hr.rankers.SocialALSRanker)

@@ -148,6 +148,9 @@ log = logging.getLogger(__name__)
 
 _COMPONENTS = {"als": "als", "knn": "item_knn", "knn2": "item_knn", "rp3": "rp3beta",
                "trust": "trust"}
+#: Parameters of ``social_als`` that plain ``als`` lacks: an ``als`` dict naming one of them
+#: makes the ALS component :class:`~haowurank.rankers.SocialALSRanker`.
+SOCIAL_ALS_PARAMS = ("social_weight", "social_reg", "endorsement_weights", "hops", "hop_decay")
 #: Defaults of the components (a caller's dict updates them). Strongly regularised ALS
 #: with a high confidence scale and wide item neighbourhoods suit sparse data (chosen on the
 #: validation splits of LastFM and Ciao, never their test parts; the choice of ALS's
@@ -186,7 +189,12 @@ class HybridRanker(Ranker):
         Parameters of the component rankers; they update :data:`COMPONENT_DEFAULTS` (ALS with
         32 factors, alpha 20, regularization 100; item-kNN with 200 neighbours on the binary
         matrix; item-kNN with 200 neighbours on the BM25-weighted matrix; the trust ranker's
-        defaults).
+        defaults). An ``als`` dict that names a parameter of
+        :class:`~haowurank.rankers.SocialALSRanker` (:data:`SOCIAL_ALS_PARAMS`, e.g.
+        ``{"social_reg": 0.2, "social_weight": 0.0}``) makes the ALS component that social ALS
+        (friends' factors as a regulariser, visible endorsements as confidence); the social
+        parameters it does not name take that class's defaults. Off by default: on validation it did not earn
+        its place (``experiments/social_placebo/``).
     rp3beta : bool or dict, default False
         The RP3beta component (:class:`~haowurank.rankers.RP3BetaRanker`): True for its
         defaults (alpha 0.4, beta 0.3, 1,000 neighbours), a dict of its parameters, False to
@@ -434,10 +442,14 @@ class HybridRanker(Ranker):
             make(reg, **params)._validate_params()
 
     def _components(self) -> dict[str, str]:
-        """The components in use (key: registry name); RP3beta only with ``rp3beta`` set."""
+        """The components in use (key: registry name); RP3beta only with ``rp3beta`` set,
+        ``social_als`` for ALS when ``als`` names one of :data:`SOCIAL_ALS_PARAMS`."""
+        comps = dict(_COMPONENTS)
         if self.rp3beta is False:
-            return {k: v for k, v in _COMPONENTS.items() if k != "rp3"}
-        return dict(_COMPONENTS)
+            del comps["rp3"]
+        if self.als and any(k in self.als for k in SOCIAL_ALS_PARAMS):
+            comps["als"] = "social_als"
+        return comps
 
     def _component_params(self, key: str, als_factors: int | None = None) -> dict[str, Any]:
         rp3 = self.rp3beta if isinstance(self.rp3beta, dict) else None
@@ -510,12 +522,13 @@ class HybridRanker(Ranker):
             return None, sizes[0], {}
         best, scores = None, {}
         short = self.als_choice_iterations
+        kind = self._components()["als"]
         for f in sizes:
             params = self._component_params("als", f)
             if short is not None:
-                own = make("als", **params).get_params()["iterations"]  # the ALS default
+                own = make(kind, **params).get_params()["iterations"]  # the ALS default
                 params["iterations"] = min(int(short), int(own))
-            m = make("als", **params).fit(fit_part)
+            m = make(kind, **params).fit(fit_part)
             if len(users):
                 top = np.concatenate([
                     m._recommend_idx(users[s0 : s0 + 1024], 20, True, None)[0]
