@@ -193,8 +193,8 @@ class HybridRanker(Ranker):
         :class:`~haowurank.rankers.SocialALSRanker` (:data:`SOCIAL_ALS_PARAMS`, e.g.
         ``{"social_reg": 0.2, "social_weight": 0.0}``) makes the ALS component that social ALS
         (friends' factors as a regulariser, visible endorsements as confidence); the social
-        parameters it does not name take that class's defaults. Off by default: on validation it did not earn
-        its place (``experiments/social_placebo/``).
+        parameters it does not name take that class's defaults. Off by default; the validation
+        search of ``experiments/ranking_quality/`` picks it per data set.
     rp3beta : bool or dict, default False
         The RP3beta component (:class:`~haowurank.rankers.RP3BetaRanker`): True for its
         defaults (alpha 0.4, beta 0.3, 1,000 neighbours), a dict of its parameters, False to
