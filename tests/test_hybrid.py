@@ -459,3 +459,5 @@ def test_social_als_component_features_state_and_size_choice(world, tmp_path):
     c = hr.rankers.make("hybrid", **choose).fit(world)
     assert set(c.fit_info_["als_choice"]) == {"2", "8"}
     assert isinstance(c.parts_.als, hr.rankers.SocialALSRanker)
+    with pytest.raises(ValueError, match="'social_reg' parameter of SocialALSRanker"):
+        hr.rankers.make("hybrid", als={"social_reg": 2.0}).fit(world)
