@@ -98,6 +98,7 @@ from .._checks import is_int, is_real
 from .._dataset import Dataset
 from .._random import rng as make_rng
 from ._base import Ranker, sparse_topk
+from ._cf import ALSRanker
 from ._hybrid_features import (
     FEATURES,
     FeatureBlock,
@@ -139,6 +140,7 @@ from ._hybrid_parts import (
 from ._hybrid_retrieval import retrieve, unseen_pairs
 from ._implicit import _blas_controller
 from ._memo import MEMO_PAIRS, memo_scores
+from ._social_als import SocialALSRanker
 
 __all__ = ["FEATURES", "HybridRanker"]
 
@@ -150,7 +152,8 @@ _COMPONENTS = {"als": "als", "knn": "item_knn", "knn2": "item_knn", "rp3": "rp3b
                "trust": "trust"}
 #: Parameters of ``social_als`` that plain ``als`` lacks: an ``als`` dict naming one of them
 #: makes the ALS component :class:`~haowurank.rankers.SocialALSRanker`.
-SOCIAL_ALS_PARAMS = ("social_weight", "social_reg", "endorsement_weights", "hops", "hop_decay")
+SOCIAL_ALS_PARAMS = tuple(p for p in SocialALSRanker.param_names()
+                          if p not in ALSRanker.param_names())
 #: Defaults of the components (a caller's dict updates them). Strongly regularised ALS
 #: with a high confidence scale and wide item neighbourhoods suit sparse data (chosen on the
 #: validation splits of LastFM and Ciao, never their test parts; the choice of ALS's
